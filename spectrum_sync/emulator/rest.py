@@ -9,7 +9,7 @@ Cloud endpoints (DESIGN.md 2.1), each answering the cloud's envelope
 
 Admin endpoints let other processes and languages drive a running emulator:
 ``POST /_emulator/inbound``, ``POST /_emulator/cut-streams``, ``POST /_emulator/lines``,
-``GET /_emulator/state``.
+``POST /_emulator/fail-next``, ``GET /_emulator/state``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ class EmulatorBackend(Protocol):
     ) -> str: ...
 
     def cut_streams(self) -> None: ...
+
+    def fail_next(
+        self, count: int = 1, *, code: str = "UNAVAILABLE", retryable: bool = True,
+        method: str | None = None, error_code: str | None = None,
+    ) -> None: ...
 
     def add_line(self, number: str | None) -> str: ...
 
@@ -238,6 +243,17 @@ class RestServer:
             line, chat = _optional_str(args, "line"), _optional_str(args, "chat")
             guid = _call_emulator(lambda: emu.simulate_inbound(sender, text, line=line, chat=chat))
             return 200, {"guid": guid}
+        if name == "fail-next":
+            count, retryable = args.get("count", 1), args.get("retryable", True)
+            if not isinstance(count, int) or not isinstance(retryable, bool):
+                hint = '"count" must be an int, "retryable" a bool'
+                raise HttpError(400, "INVALID_ARGUMENT", hint)
+            code = _optional_str(args, "code") or "UNAVAILABLE"
+            method, error_code = _optional_str(args, "method"), _optional_str(args, "error_code")
+            _call_emulator(lambda: emu.fail_next(
+                count, code=code, retryable=retryable, method=method, error_code=error_code
+            ))
+            return 200, {"ok": True}
         if name == "cut-streams":
             emu.cut_streams()
             return 200, {"ok": True}
