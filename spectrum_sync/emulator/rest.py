@@ -249,9 +249,9 @@ class RestServer:
                 hint = '"count" must be an int, "retryable" a bool'
                 raise HttpError(400, "INVALID_ARGUMENT", hint)
             code = _optional_str(args, "code") or "UNAVAILABLE"
-            method, error_code = _optional_str(args, "method"), _optional_str(args, "error_code")
+            rpc, error_code = _optional_str(args, "method"), _optional_str(args, "error_code")
             _call_emulator(lambda: emu.fail_next(
-                count, code=code, retryable=retryable, method=method, error_code=error_code
+                count, code=code, retryable=retryable, method=rpc, error_code=error_code
             ))
             return 200, {"ok": True}
         if name == "cut-streams":
