@@ -1,0 +1,216 @@
+// Drives a running spectrum_sync emulator with the official TypeScript SDK
+// (@photon-ai/advanced-imessage) and asserts what the SDK gets back.
+//
+// Input (environment): SPECTRUM_CLOUD_URL, SPECTRUM_PROJECT_ID, SPECTRUM_PROJECT_SECRET,
+// SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE, INTEROP_LINE (the line's number), INTEROP_PEER (an address).
+// Output: one JSON object on stdout describing what happened, for the Python side to check
+// against what the emulator recorded. Exit code 0 only when every assertion held.
+
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  createGrpcClient,
+  NotFoundError,
+  ValidationError,
+} from "@photon-ai/advanced-imessage";
+
+const env = process.env;
+const cloud = env.SPECTRUM_CLOUD_URL;
+const peer = env.INTEROP_PEER;
+const line = env.INTEROP_LINE;
+
+async function postJson(url, body, headers = {}) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const admin = async (path, body) => {
+  const { status, body: out } = await postJson(`${cloud}/_emulator/${path}`, body);
+  assert.equal(status, 200, `admin ${path}: ${JSON.stringify(out)}`);
+  return out;
+};
+
+// Spectrum Cloud's token exchange, as the official SDKs perform it.
+async function exchangeTokens() {
+  const basic = Buffer.from(`${env.SPECTRUM_PROJECT_ID}:${env.SPECTRUM_PROJECT_SECRET}`).toString("base64");
+  const url = `${cloud}/projects/${env.SPECTRUM_PROJECT_ID}/imessage/tokens`;
+  const wrong = await postJson(url, undefined, { Authorization: "Basic " + Buffer.from("x:y").toString("base64") });
+  assert.equal(wrong.status, 401);
+  assert.equal(typeof wrong.body.code, "string");
+  const { status, body } = await postJson(url, undefined, { Authorization: `Basic ${basic}` });
+  assert.equal(status, 200);
+  assert.equal(body.succeed, true);
+  return body.data;
+}
+
+// Collects events of a live stream in the background until `done(events)` holds.
+function collect(stream, done, timeoutMs = 15000) {
+  const events = [];
+  const finished = (async () => {
+    for await (const event of stream) {
+      events.push(event);
+      if (done(events)) break;
+    }
+    return events;
+  })();
+  const timer = sleep(timeoutMs).then(() => {
+    throw new Error(`stream: timed out with ${events.length} events`);
+  });
+  return { events, finished: Promise.race([finished, timer]) };
+}
+
+async function expectError(promise, cls, code) {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof cls, `expected ${cls.name}, got ${error?.constructor?.name}: ${error}`);
+    assert.equal(error.code, code);
+    return { name: error.constructor.name, code: error.code, retryable: error.retryable };
+  }
+  assert.fail(`expected ${cls.name} ${code}`);
+}
+
+async function main() {
+  const out = {};
+  const data = await exchangeTokens();
+  assert.equal(data.type, "dedicated");
+  assert.ok(data.expiresIn > 0);
+  const instanceId = Object.keys(data.numbers).find((id) => data.numbers[id] === line);
+  assert.ok(instanceId, `line ${line} not in ${JSON.stringify(data.numbers)}`);
+  out.instanceId = instanceId;
+  out.token = data.auth[instanceId];
+
+  const im = createGrpcClient({
+    address: env.SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE.replace("{instanceId}", instanceId),
+    token: out.token,
+    tls: false,
+    autoIdempotency: true,
+    retry: { maxAttempts: 3, initialDelay: 10, maxDelay: 50 },
+    timeout: 10000,
+  });
+  try {
+    // Addresses
+    const info = await im.addresses.get(peer);
+    assert.equal(info.address, peer);
+    assert.ok(info.services.includes("iMessage"), JSON.stringify(info));
+    out.available = await im.addresses.isIMessageAvailable(peer);
+    assert.equal(out.available, true);
+
+    // Chats
+    const created = await im.chats.create([peer]);
+    const chat = created.chat.guid;
+    assert.match(chat, /^[^;]+;-;/);
+    assert.equal(created.chat.isGroup, false);
+    const fetched = await im.chats.get(chat);
+    assert.equal(fetched.guid, chat);
+    assert.ok(fetched.participants.some((p) => p.address === peer));
+    out.chat = chat;
+
+    // Live subscription: our own sends are echoed (isFromMe), then inbound messages arrive.
+    const live = collect(im.messages.subscribeEvents(), (events) =>
+      events.filter((e) => e.type === "message.received" && !e.isFromMe).length >= 2,
+    );
+    let probe;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      probe = await im.messages.sendText(chat, `probe ${attempt}`);
+      await sleep(100);
+      if (live.events.some((e) => e.type === "message.received" && e.isFromMe)) break;
+    }
+    const echo = live.events.find((e) => e.type === "message.received" && e.isFromMe);
+    assert.ok(echo, "own send was not echoed on the live stream");
+    assert.ok(echo.sequence > 0);
+    out.inbound = [
+      (await admin("inbound", { from: peer, text: "inbound one", line })).guid,
+      (await admin("inbound", { from: peer, text: "inbound two", line })).guid,
+    ];
+    const events = await live.finished;
+    const inbound = events.filter((e) => e.type === "message.received" && !e.isFromMe);
+    assert.deepEqual(inbound.map((e) => e.message.text ?? e.message.content?.text), ["inbound one", "inbound two"]);
+    assert.deepEqual(inbound.map((e) => e.message.guid), out.inbound);
+    assert.equal(inbound[0].message.sender.address, peer);
+    assert.equal(inbound[0].chatGuid, chat);
+    const sequences = events.map((e) => e.sequence);
+    assert.deepEqual([...sequences].sort((a, b) => a - b), sequences, "live sequences not increasing");
+    out.liveSequences = sequences;
+    out.catchUpFrom = echo.sequence;
+
+    // Sending: formatting, subject, effect, client message id (idempotent), reply.
+    const sendOptions = {
+      subject: "Greeting",
+      effect: "com.apple.messages.effect.CKConfettiEffect",
+      formatting: [{ type: "bold", start: 0, length: 5 }],
+      clientMessageId: "interop-cmid-1",
+    };
+    const sent = await im.messages.sendText(chat, "Hello interop", sendOptions);
+    assert.ok(sent.guid);
+    assert.equal(sent.isFromMe, true);
+    const again = await im.messages.sendText(chat, "Hello interop", sendOptions);
+    assert.equal(again.guid, sent.guid, "same clientMessageId must give the same message");
+    out.sent = sent.guid;
+    const reply = await im.messages.sendText(chat, "a threaded reply", { replyTo: out.inbound[0] });
+    assert.equal(reply.replyTargetGuid ?? reply.threadOriginatorGuid, out.inbound[0]);
+    out.reply = reply.guid;
+
+    // A retryable fault: the SDK retries with the same idempotency key.
+    await admin("fail-next", { count: 1, code: "UNAVAILABLE", retryable: true, method: "SendTextMessage" });
+    const retried = await im.messages.sendText(chat, "after a fault");
+    out.retried = retried.guid;
+
+    // Reactions: LOVE is kind 0 (absent on the wire), an emoji, and a removal.
+    await im.messages.setReaction(chat, out.inbound[0], { kind: "love" }, true);
+    await im.messages.setReaction(chat, out.inbound[0], { kind: "emoji", emoji: "🎉" }, true);
+    await im.messages.setReaction(chat, out.inbound[0], { kind: "love" }, false);
+
+    // Edit, unsend, typing.
+    const edited = await im.messages.edit(chat, sent.guid, "Hello interop!");
+    assert.equal(edited.guid, sent.guid);
+    assert.equal(edited.content?.text ?? edited.text, "Hello interop!");
+    await im.messages.unsend(chat, reply.guid);
+    await im.chats.setTyping(chat, true);
+    await im.chats.setTyping(chat, false);
+
+    // Catch up from the echo's sequence: everything after it, in order, then `complete`.
+    const replayed = [];
+    for await (const event of im.events.catchUp(out.catchUpFrom)) {
+      replayed.push(event);
+      if (event.type === "catchup.complete") break;
+    }
+    const complete = replayed.at(-1);
+    assert.equal(complete.type, "catchup.complete");
+    const body = replayed.slice(0, -1);
+    const seqs = body.map((e) => e.sequence);
+    assert.ok(seqs.every((s, i) => s > out.catchUpFrom && (i === 0 || s > seqs[i - 1])), `bad order ${seqs}`);
+    assert.ok(complete.headSequence >= seqs.at(-1));
+    const types = new Set(body.map((e) => e.type));
+    for (const t of ["message.received", "message.edited", "message.unsent", "message.reactionAdded", "message.reactionRemoved"]) {
+      assert.ok(types.has(t), `catch-up lacks ${t}: ${[...types]}`);
+    }
+    const replayedGuids = body.filter((e) => e.type === "message.received").map((e) => e.message.guid);
+    for (const guid of [...out.inbound, out.sent, out.reply, out.retried]) {
+      assert.ok(replayedGuids.includes(guid), `catch-up lacks message ${guid}`);
+    }
+    assert.equal(body.filter((e) => e.type === "message.received" && e.message.guid === out.sent).length, 1);
+    out.headSequence = complete.headSequence;
+    out.catchUpTypes = [...types].sort();
+
+    // Errors arrive as the SDK's typed errors, decoded from our trailers.
+    out.errors = {
+      unknownChat: await expectError(im.chats.get(`any;-;+15550009999`), NotFoundError, "chatNotFound"),
+      badAddress: await expectError(im.addresses.get("not an address"), ValidationError, "invalidArgument"),
+    };
+    out.probe = probe.guid;
+  } finally {
+    await im.close();
+  }
+  delete out.token;
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+main().catch((error) => {
+  console.error(error?.stack ?? String(error));
+  process.exit(1);
+});

@@ -1,0 +1,142 @@
+"""Interop: the official TypeScript SDK drives the emulator.
+
+`sdk_driver.mjs` uses `@photon-ai/advanced-imessage@2.2.0` (installed with npm into a cached
+folder) to exchange a token over REST, then calls the emulator over gRPC and asserts what it
+gets back. This test then asserts what the emulator recorded. Together they prove that our
+hand-written protos and the emulator speak the real protocol: field numbers, metadata, error
+trailers, event sequences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spectrum_sync.emulator import Emulator
+
+HERE = Path(__file__).resolve().parent
+SDK_PACKAGES = (
+    "@photon-ai/advanced-imessage@2.2.0",
+    "nice-grpc@2.1.18",
+    "nice-grpc-common@2.0.4",
+    "@grpc/grpc-js@1.14.7",
+)
+LINE, OTHER_LINE, PEER = "+15550000001", "+15550000002", "+15551111111"
+
+pytestmark = pytest.mark.interop
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("SPECTRUM_INTEROP_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spectrum_sync"
+    )
+    key = hashlib.sha256(" ".join(SDK_PACKAGES).encode()).hexdigest()[:12]
+    return Path(base) / f"interop-node-{key}"
+
+
+@pytest.fixture(scope="module")
+def sdk_dir() -> Path:
+    """A folder with the official SDK installed; npm runs only when the cache is empty."""
+    npm = shutil.which("npm")
+    if not shutil.which("node") or not npm:
+        pytest.fail("node and npm are required for the interop test (.ci/run installs them)")
+    folder = _cache_dir()
+    marker = folder / "installed.ok"
+    if not marker.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "package.json").write_text('{"private": true}\n')
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *SDK_PACKAGES],
+            cwd=folder, check=True, timeout=600,
+        )
+        marker.write_text("\n".join(SDK_PACKAGES) + "\n")
+    return folder
+
+
+def _drive(sdk_dir: Path, emu: Emulator) -> dict[str, Any]:
+    script = sdk_dir / "sdk_driver.mjs"
+    shutil.copyfile(HERE / "sdk_driver.mjs", script)
+    env = {**os.environ, **emu.env(), "INTEROP_LINE": LINE, "INTEROP_PEER": PEER}
+    proc = subprocess.run(
+        ["node", str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"driver failed:\n{proc.stderr}\n{proc.stdout}"
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _calls(emu: Emulator, method: str) -> list[tuple[Any, dict[str, str]]]:
+    """(request, metadata) of every recorded call to ``method``, in arrival order."""
+    found = []
+    for name, request, metadata in emu.requests:
+        if name.rsplit("/", 1)[-1] == method:
+            found.append((request, dict(metadata)))
+    return found
+
+
+def test_official_sdk_round_trip(sdk_dir: Path) -> None:
+    with Emulator(plan="dedicated", lines=[LINE, OTHER_LINE], heartbeat_interval=1.0) as emu:
+        out = _drive(sdk_dir, emu)
+        _check_recorded(emu, out)
+
+
+def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:
+    # Every call carried the line's bearer token.
+    tokens = {meta.get("authorization") for _, _, meta in emu.requests}
+    assert len(tokens) == 1
+    token = tokens.pop()
+    assert token is not None and token.startswith("Bearer ")
+    assert emu.line_for_token(token.split(" ", 1)[1]) == LINE
+
+    # The formatted send: every field arrived under the right number; sent twice, one message.
+    hello = [(r, m) for r, m in _calls(emu, "SendTextMessage") if r.text == "Hello interop"]
+    assert len(hello) == 2
+    request, meta = hello[0]
+    assert request.chat_guid == out["chat"]
+    assert request.client_message_id == "interop-cmid-1"
+    assert request.subject == "Greeting"
+    assert request.effect_id == "com.apple.messages.effect.CKConfettiEffect"
+    assert [(f.type, f.start, f.length) for f in request.formatting] == [("bold", 0, 5)]
+    assert meta.get("x-idempotency-key")
+
+    reply = [r for r, _ in _calls(emu, "SendTextMessage") if r.text == "a threaded reply"]
+    assert [r.reply_to.message_guid for r in reply] == [out["inbound"][0]]
+
+    # The injected retryable fault: the SDK retried with the same idempotency key.
+    faulted = [m for r, m in _calls(emu, "SendTextMessage") if r.text == "after a fault"]
+    assert len(faulted) == 2
+    assert faulted[0]["x-idempotency-key"] == faulted[1]["x-idempotency-key"]
+
+    # Reads carry no idempotency key.
+    assert all("x-idempotency-key" not in m for _, m in _calls(emu, "GetChat"))
+
+    reactions = [
+        (r.target.message_guid, r.reaction.kind, r.reaction.emoji, r.is_set)
+        for r, _ in _calls(emu, "SetReaction")
+    ]
+    assert reactions == [
+        (out["inbound"][0], 0, "", True),  # LOVE is 0: nothing on the wire
+        (out["inbound"][0], 6, "🎉", True),  # EMOJI
+        (out["inbound"][0], 0, "", False),
+    ]
+    edits = [r for r, _ in _calls(emu, "EditMessage")]
+    assert [(e.target.message_guid, e.new_text) for e in edits] == [(out["sent"], "Hello interop!")]
+    unsends = [r for r, _ in _calls(emu, "UnsendMessage")]
+    assert [u.target.message_guid for u in unsends] == [out["reply"]]
+    assert [r.is_typing for r, _ in _calls(emu, "SetTyping")] == [True, False]
+    assert [r.after_sequence for r, _ in _calls(emu, "CatchUpEvents")] == [out["catchUpFrom"]]
+    assert [r.address for r, _ in _calls(emu, "GetAddressInfo")] == [PEER, "not an address"]
+    assert [list(r.addresses) for r, _ in _calls(emu, "CreateChat")] == [[PEER]]
+
+    # The SDK saw the same sequence space the emulator keeps.
+    assert out["headSequence"] >= max(out["liveSequences"])
+    assert out["errors"]["unknownChat"] == {
+        "name": "NotFoundError", "code": "chatNotFound", "retryable": False,
+    }
