@@ -18,7 +18,9 @@ import pytest
 COMMAND = [sys.executable, "-m", "spectrum_sync.cli"]
 
 
-def read_exports(proc: subprocess.Popen[str], names: set[str], timeout: float = 20) -> dict[str, str]:
+def read_exports(
+    proc: subprocess.Popen[str], names: set[str], timeout: float = 20
+) -> dict[str, str]:
     """Read ``export NAME=value`` lines from the process until ``names`` are all seen."""
     env: dict[str, str] = {}
     deadline = time.monotonic() + timeout
