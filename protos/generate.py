@@ -84,7 +84,7 @@ def main() -> None:
 
     found = version("grpcio-tools")
     if found != TOOLS_VERSION and "--any-version" not in sys.argv:
-        raise SystemExit(f"grpcio-tools {TOOLS_VERSION} expected, found {found} (see the docstring)")
+        raise SystemExit(f"grpcio-tools {TOOLS_VERSION} expected, found {found} (see docstring)")
     args = [a for a in sys.argv[1:] if a != "--any-version"]
     out = Path(args[0]) if args else DEFAULT_OUT
     if out == DEFAULT_OUT and out.exists():
