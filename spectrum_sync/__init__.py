@@ -6,6 +6,53 @@ Mac mode, the command line) are imported lazily by their own modules.
 
 from __future__ import annotations
 
+from .client import Client
+from .errors import (
+    AuthenticationError,
+    CloudError,
+    ConfigurationError,
+    ConnectionError,
+    InvalidAddress,
+    NotFoundError,
+    QuotaExceeded,
+    RateLimitError,
+    RoutingError,
+    SpectrumError,
+    UnsupportedError,
+    ValidationError,
+)
+from .lines import Line
+from .models import Message, Reaction, Space, User
+from .quotas import QuotaLimits, QuotaUsage
+from .state import MemoryStore, SQLiteStore, StateStore
+from .transport import RetryPolicy
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AuthenticationError",
+    "Client",
+    "CloudError",
+    "ConfigurationError",
+    "ConnectionError",
+    "InvalidAddress",
+    "Line",
+    "MemoryStore",
+    "Message",
+    "NotFoundError",
+    "QuotaExceeded",
+    "QuotaLimits",
+    "QuotaUsage",
+    "RateLimitError",
+    "Reaction",
+    "RetryPolicy",
+    "RoutingError",
+    "SQLiteStore",
+    "Space",
+    "SpectrumError",
+    "StateStore",
+    "UnsupportedError",
+    "User",
+    "ValidationError",
+    "__version__",
+]
