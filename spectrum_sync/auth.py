@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import ssl
 import threading
 import time
 import urllib.error
@@ -102,8 +103,16 @@ def _parse_grant(data: Any, obtained_at: float) -> Grant:
     raise CloudError(f"unknown project type {data.get('type')!r}", code="invalidResponse")
 
 
-def exchange_token(cloud_url: str, project_id: str, project_secret: str, timeout: float) -> Grant:
-    """``POST /projects/{id}/imessage/tokens`` with Basic auth; returns the grant."""
+def exchange_token(
+    cloud_url: str,
+    project_id: str,
+    project_secret: str,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Grant:
+    """``POST /projects/{id}/imessage/tokens`` with Basic auth; returns the grant.
+
+    ``ssl_context`` overrides the trust store for an ``https`` URL."""
     project = urllib.parse.quote(project_id, safe="")
     url = f"{cloud_url.rstrip('/')}/projects/{project}/imessage/tokens"
     basic = base64.b64encode(f"{project_id}:{project_secret}".encode()).decode("ascii")
@@ -115,7 +124,7 @@ def exchange_token(cloud_url: str, project_id: str, project_secret: str, timeout
     )
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=ssl_context) as response:
             status, body = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read()

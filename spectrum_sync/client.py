@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import ssl
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -111,7 +112,15 @@ class Client:
         self._owns_state = state is None
         self.state: StateStore = MemoryStore() if state is None else state
 
-        factory = ChannelFactory(root_certificates=self._root_certificates(ca_file, environ))
+        roots = self._root_certificates(ca_file, environ)
+        # The same roots are trusted for the token exchange over https.
+        self._ssl_context: Optional[ssl.SSLContext] = None
+        if roots is not None:
+            try:
+                self._ssl_context = ssl.create_default_context(cadata=roots.decode("ascii"))
+            except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
+                raise ConfigurationError(f"the CA file is not valid PEM: {exc}") from None
+        factory = ChannelFactory(root_certificates=roots)
         self._lines = LineSet(factory)
         self._auth: CloudAuth | None = None
         if lines is not None:
@@ -246,7 +255,7 @@ class Client:
             self._lines.reconcile(specs(grant))
 
         self._auth = CloudAuth(
-            lambda timeout: exchange_token(url, pid, secret, timeout),
+            lambda timeout: exchange_token(url, pid, secret, timeout, self._ssl_context),
             on_grant,
             timeout=self.timeout,
         )

@@ -35,6 +35,7 @@ DEFAULT_TIMEOUT = 30.0
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 KEEPALIVE_TIME_MS = 30_000
 KEEPALIVE_TIMEOUT_MS = 20_000
+MAX_RECONNECT_BACKOFF_MS = 5_000
 
 _P = "/photon.imessage.v1."
 # Calls with side effects: they carry an x-idempotency-key.
@@ -81,6 +82,8 @@ def channel_options() -> list[tuple[str, Any]]:
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        # After an outage, reconnect within seconds rather than grpc's 120 s maximum.
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
         # Own subchannels: the unary and the stream channel of a line must not
         # share one HTTP/2 connection (grpcio pools them globally by default).
         ("grpc.use_local_subchannel_pool", 1),
