@@ -114,7 +114,7 @@ class Client:
 
         roots = self._root_certificates(ca_file, environ)
         # The same roots are trusted for the token exchange over https.
-        self._ssl_context: Optional[ssl.SSLContext] = None
+        self._ssl_context: ssl.SSLContext | None = None
         if roots is not None:
             try:
                 self._ssl_context = ssl.create_default_context(cadata=roots.decode("ascii"))

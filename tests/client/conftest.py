@@ -16,7 +16,7 @@ from spectrum_sync.emulator import Emulator
 # The suite runs with --import-mode=importlib: make the helper module importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from client_helpers import LINE_1, LINE_2, ClientFactory, EmulatorFactory  # noqa: E402
+from client_helpers import LINE_1, LINE_2, ClientFactory, EmulatorFactory
 
 
 @pytest.fixture
