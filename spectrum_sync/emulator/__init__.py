@@ -1,0 +1,11 @@
+"""The embedded Spectrum emulator (DESIGN.md section 5).
+
+``from spectrum_sync.emulator import Emulator``; see :class:`Emulator` for the control API.
+"""
+
+from __future__ import annotations
+
+from spectrum_sync.emulator.emulator import Emulator, LineInfo, RecordedCall
+from spectrum_sync.emulator.errors import EmulatorError
+
+__all__ = ["Emulator", "EmulatorError", "LineInfo", "RecordedCall"]

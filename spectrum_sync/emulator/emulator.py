@@ -1,0 +1,517 @@
+"""The embedded Spectrum emulator: a real gRPC server (and the REST token exchange).
+
+See DESIGN.md section 5. One ``grpc.server`` serves every line on one port: the bearer token
+tells which line (dedicated instance or shared pool) a call is for. All state lives in memory
+under one lock, which every call holds only briefly (no I/O happens under it).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent import futures
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import grpc
+from google.protobuf.message import Message as ProtoMessage
+
+from spectrum_sync._proto import (
+    addresses_pb2,
+    attachments_pb2,
+    chats_pb2,
+    events_pb2,
+    groups_pb2,
+    messages_pb2,
+    polls_pb2,
+)
+from spectrum_sync.emulator import streams
+from spectrum_sync.emulator.addresses import AddressDirectory, normalize_address
+from spectrum_sync.emulator.auth import TokenRegistry
+from spectrum_sync.emulator.clock import Clock, ClockSource
+from spectrum_sync.emulator.errors import EmulatorError, control_errors
+from spectrum_sync.emulator.faults import FaultInjector
+from spectrum_sync.emulator.gateway import Gateway
+from spectrum_sync.emulator.services.addresses import AddressService
+from spectrum_sync.emulator.services.attachments import AttachmentService
+from spectrum_sync.emulator.services.chats import ChatService
+from spectrum_sync.emulator.services.events import EventService
+from spectrum_sync.emulator.services.groups import GroupService
+from spectrum_sync.emulator.services.messages import MessageService
+from spectrum_sync.emulator.services.polls import PollService
+from spectrum_sync.emulator.simulate import Simulator
+from spectrum_sync.emulator.state import ChatRecord, LineState
+
+if TYPE_CHECKING:
+    from spectrum_sync.client import Client
+
+log = logging.getLogger("spectrum_sync.emulator")
+
+SHARED_INSTANCE = "shared"
+MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+_SERVICES = (
+    (messages_pb2, "MessageService", MessageService),
+    (chats_pb2, "ChatService", ChatService),
+    (groups_pb2, "GroupService", GroupService),
+    (polls_pb2, "PollService", PollService),
+    (attachments_pb2, "AttachmentService", AttachmentService),
+    (addresses_pb2, "AddressService", AddressService),
+    (events_pb2, "EventService", EventService),
+)
+
+
+class RecordedCall(NamedTuple):
+    """One call the emulator received: short method name, request, invocation metadata."""
+
+    method: str
+    request: ProtoMessage
+    metadata: dict[str, Any]
+
+    def __repr__(self) -> str:  # never show bearer tokens
+        shown = {k: ("<redacted>" if k == "authorization" else v)
+                 for k, v in self.metadata.items()}
+        return f"RecordedCall(method={self.method!r}, metadata={shown!r})"
+
+
+class LineInfo(NamedTuple):
+    """A line as the outside sees it."""
+
+    instance_id: str
+    number: str | None
+
+
+class Emulator(Simulator):
+    """An in-process Spectrum Cloud: gRPC API, REST token exchange, control API for tests.
+
+    Use as a context manager (``with Emulator(...) as emu``) or call :meth:`start` /
+    :meth:`stop`. Ports default to free ones; :meth:`restart` keeps them.
+    """
+
+    def __init__(
+        self,
+        plan: str = "dedicated",
+        lines: Sequence[str | None] | None = None,
+        project_id: str = "proj",
+        project_secret: str = "secret",
+        token_ttl: float = 3600,
+        heartbeat_interval: float = 30.0,
+        tls: tuple[str, str] | None = None,
+        host: str = "127.0.0.1",
+        grpc_port: int = 0,
+        http_port: int = 0,
+        clock: ClockSource = None,
+        daily_message_limit: int = 5000,
+        daily_new_conversation_limit: int = 50,
+        event_log_size: int = 10000,
+        record_limit: int = 100_000,
+        max_workers: int = 256,
+    ) -> None:
+        if plan not in ("shared", "dedicated"):
+            raise ValueError("plan must be 'shared' or 'dedicated'")
+        self.plan = plan
+        self.project_id = project_id
+        self.project_secret = project_secret
+        self.token_ttl = token_ttl
+        self.heartbeat_interval = heartbeat_interval
+        self.tls = tls
+        self.host = host
+        self.daily_message_limit = daily_message_limit
+        self.daily_new_conversation_limit = daily_new_conversation_limit
+        self.event_log_size = event_log_size
+        self.max_workers = max_workers
+        self.lock = threading.RLock()
+        self.clock = Clock(clock)
+        self.directory = AddressDirectory()
+        self.faults = FaultInjector()
+        self.tokens = TokenRegistry()
+        self.hub = streams.StreamHub(self.lock, lambda: self.faults.cut_every)
+        self.typing: list[tuple[str, str, bool, bool]] = []
+        self._requests: collections.deque[RecordedCall] = collections.deque(maxlen=record_limit)
+        self._lines: dict[str, LineState] = {}
+        self._stopping = threading.Event()
+        self._server: grpc.Server | None = None
+        self._executor: futures.ThreadPoolExecutor | None = None
+        self._grpc_port = grpc_port
+        self._http_port = http_port
+        self.rest: Any = None
+        self._id = uuid.uuid4().hex[:6]
+        if plan == "shared":
+            self._new_line(None, SHARED_INSTANCE)
+        else:
+            for number in (["+15550000001"] if lines is None else lines):
+                self._new_line(number)
+
+    # ----- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the servers are up."""
+        return self._server is not None
+
+    def start(self) -> Emulator:
+        """Start the gRPC and REST servers (on the same ports as before after a stop)."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._executor = futures.ThreadPoolExecutor(
+            max_workers=self.max_workers, thread_name_prefix=f"spectrum-emu-{self._id}")
+        server = grpc.server(
+            self._executor,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                # Clients ping every 30 s (DESIGN 2.2); grpcio's default would reject that.
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.max_ping_strikes", 0),
+            ],
+        )
+        gateway = Gateway(self)
+        server.add_generic_rpc_handlers([
+            gateway.handler(module.DESCRIPTOR.services_by_name[name], cls(self))
+            for module, name, cls in _SERVICES
+        ])
+        address = f"{self.host}:{self._grpc_port}"
+        if self.tls is not None:
+            cert, key = (_read(p) for p in self.tls)
+            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
+        else:
+            port = server.add_insecure_port(address)
+        if port == 0:
+            self._executor.shutdown(wait=False)
+            raise OSError(f"cannot bind the gRPC port {address}")
+        self._grpc_port = port
+        server.start()
+        self._server = server
+        try:
+            self._start_rest()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_rest(self) -> None:
+        if self.rest is None:
+            try:
+                from spectrum_sync.emulator.rest import RestServer
+            except ModuleNotFoundError as exc:  # rest.py is optional for the gRPC side
+                if exc.name != "spectrum_sync.emulator.rest":
+                    raise
+                log.warning("emulator REST server unavailable: %s", exc)
+                return
+            ctx = None
+            if self.tls is not None:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(self.tls[0], self.tls[1])
+            self.rest = RestServer(self, host=self.host, port=self._http_port, ssl_context=ctx)
+        self.rest.start()
+        self._http_port = self.rest.port
+
+    def stop(self) -> None:
+        """Stop both servers; open streams end with UNAVAILABLE at once. Keeps all state."""
+        server, executor = self._server, self._executor
+        if server is None:
+            return
+        self._stopping.set()
+        self.hub.end_all(streams.STOPPED)
+        server.stop(grace=0.3).wait(2.0)
+        self._server = self._executor = None
+        if self.rest is not None:
+            self.rest.stop()
+        if executor is not None:
+            executor.shutdown(wait=False)
+            self._join_workers(deadline=time.monotonic() + 1.5)
+
+    def _join_workers(self, deadline: float) -> None:
+        # Worker threads finish promptly once their calls are cancelled; wait for them
+        # (bounded) so that tests do not leak threads.
+        prefix = f"spectrum-emu-{self._id}"
+        for thread in threading.enumerate():
+            if thread.name.startswith(prefix):
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports (state is kept, streams are cut)."""
+        self.stop()
+        self.start()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep that a stop interrupts (used by injected delays)."""
+        self._stopping.wait(seconds)
+
+    # ----- addresses and environment ------------------------------------------------------
+
+    @property
+    def grpc_port(self) -> int:
+        """The gRPC port (known after start)."""
+        return self._grpc_port
+
+    @property
+    def http_port(self) -> int:
+        """The REST port (known after start)."""
+        return self._http_port
+
+    @property
+    def grpc_address(self) -> str:
+        """``host:port`` of the gRPC server (every line is served there)."""
+        return f"{self.host}:{self._grpc_port}"
+
+    @property
+    def cloud_url(self) -> str:
+        """Base URL of the REST server (token exchange and ``/_emulator/`` admin API)."""
+        if self.rest is None:
+            raise RuntimeError("the emulator's REST server is not running")
+        return str(self.rest.url)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point a client at this emulator."""
+        out = {
+            "SPECTRUM_IMESSAGE_ADDRESS": self.grpc_address,
+            "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE": self.grpc_address,
+            "SPECTRUM_PROJECT_ID": self.project_id,
+            "SPECTRUM_PROJECT_SECRET": self.project_secret,
+            "SPECTRUM_IMESSAGE_TLS": "true" if self.tls else "false",
+        }
+        if self.rest is not None:
+            out["SPECTRUM_CLOUD_URL"] = self.cloud_url
+        if self.tls is not None:
+            out["SPECTRUM_TLS_CA_FILE"] = self.tls[0]
+        return out
+
+    def client(self, **kwargs: Any) -> Client:
+        """A ``spectrum_sync.Client`` bound to this emulator."""
+        from spectrum_sync.client import Client
+
+        return Client.connect_emulator(self, **kwargs)
+
+    # ----- lines and tokens ---------------------------------------------------------------
+
+    def _new_line(self, number: str | None, instance_id: str | None = None) -> LineState:
+        with control_errors():
+            canonical = normalize_address(number) if number else None
+        with self.lock:
+            if canonical and any(ln.number == canonical for ln in self._lines.values()):
+                raise ValueError(f"line {canonical} already exists")
+            line = LineState(instance_id or f"i{uuid.uuid4().hex[:12]}", canonical,
+                             self.event_log_size, self.lock)
+            self._lines[line.instance_id] = line
+        return line
+
+    def line(self, line: str | None = None) -> LineState:
+        """A line by number or instance id; ``None`` = the first line (shared: the pool)."""
+        with self.lock:
+            if line is None:
+                if not self._lines:
+                    raise KeyError("the emulator has no lines")
+                return next(iter(self._lines.values()))
+            found = self._lines.get(line)
+            if found is not None:
+                return found
+            try:
+                canonical = normalize_address(line)
+            except EmulatorError:
+                canonical = line
+            for candidate in self._lines.values():
+                if candidate.number == canonical:
+                    return candidate
+            known = ", ".join(ln.name for ln in self._lines.values())
+            raise KeyError(f"no line {line!r} (lines: {known})")
+
+    @property
+    def lines(self) -> list[LineInfo]:
+        """Current lines, in creation order."""
+        with self.lock:
+            return [LineInfo(ln.instance_id, ln.number) for ln in self._lines.values()]
+
+    def add_line(self, number: str | None) -> str:
+        """Add a dedicated line (``None``: an instance without a number); returns its id."""
+        if self.plan == "shared":
+            raise ValueError("the shared plan has a single pool line")
+        return self._new_line(number).instance_id
+
+    def remove_line(self, line: str) -> None:
+        """Remove a line: its tokens stop working and its open streams end."""
+        with self.lock:
+            found = self.line(line)
+            found.removed = True
+            del self._lines[found.instance_id]
+        self.hub.end_all(streams.REMOVED, found)
+
+    def issue_token_payload(self) -> dict[str, Any]:
+        """The ``data`` object of a token exchange (new tokens each time)."""
+        now = self.clock.now()
+        ttl = self.token_ttl
+        with self.lock:
+            lines = list(self._lines.values())
+        if self.plan == "shared":
+            token = self.tokens.issue(SHARED_INSTANCE, now, ttl)
+            return {"type": "shared", "token": token, "expiresIn": ttl}
+        auth = {ln.instance_id: self.tokens.issue(ln.instance_id, now, ttl) for ln in lines}
+        numbers = {ln.instance_id: ln.number for ln in lines}
+        return {"type": "dedicated", "auth": auth, "numbers": numbers, "expiresIn": ttl}
+
+    def token(self, line: str | None = None) -> str:
+        """A fresh bearer token for one line (``None``: the first / the pool)."""
+        return self.tokens.issue(self.line(line).instance_id, self.clock.now(), self.token_ttl)
+
+    def authenticate(self, authorization: str | None) -> LineState:
+        """The line a ``Bearer`` header value is for, or UNAUTHENTICATED."""
+        instance_id = self.tokens.resolve(authorization, self.clock.now())
+        with self.lock:
+            found = self._lines.get(instance_id)
+        if found is None:
+            raise EmulatorError(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated",
+                                "the token's line no longer exists")
+        return found
+
+    def line_for_token(self, token: str) -> LineInfo:
+        """Instance id and number of the line a valid token is for (``number`` is ``None``
+        for the shared pool and numberless lines); ``KeyError`` for unknown/expired tokens."""
+        try:
+            found = self.authenticate(f"Bearer {token}")
+        except EmulatorError as exc:
+            raise KeyError(exc.message) from None
+        return LineInfo(found.instance_id, found.number)
+
+    # ----- clock --------------------------------------------------------------------------
+
+    def set_clock(self, clock: ClockSource) -> None:
+        """Use another clock: a callable, a fixed epoch value, or ``None`` (``time.time``)."""
+        self.clock.set(clock)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's clock forward by ``seconds`` (no sleeping)."""
+        self.clock.advance(seconds)
+
+    def now(self) -> float:
+        """The emulator's current time (epoch seconds)."""
+        return self.clock.now()
+
+    # ----- faults -------------------------------------------------------------------------
+
+    def fail_next(self, count: int = 1, code: str | grpc.StatusCode = "UNAVAILABLE",
+                  retryable: bool = True, method: str | None = None,
+                  error_code: str | None = None, *, after: bool = False,
+                  message: str = "injected fault", context: dict[str, str] | None = None,
+                  ) -> None:
+        """Fail the next ``count`` calls (of ``method``; default: any unary call).
+
+        The failure carries ``error-code`` (``error_code`` or a default for ``code``),
+        ``x-retryable`` and ``error-context-*`` from ``context``. With ``after=True`` the call
+        is carried out first and only its answer is lost.
+        """
+        self.faults.fail_next(count, code, retryable, method, error_code, message, after,
+                              context)
+
+    def delay(self, seconds: float, method: str | None = None) -> None:
+        """Delay every call (or every ``method`` call) by ``seconds``; 0 removes it."""
+        self.faults.delay(seconds, method)
+
+    def cut_streams(self) -> None:
+        """End every open stream now (clients see UNAVAILABLE)."""
+        self.hub.end_all(streams.CUT)
+
+    def cut_streams_every(self, frames: int) -> None:
+        """End every stream after each ``frames`` frames it sent (0 turns it off)."""
+        self.faults.cut_every = max(0, int(frames))
+
+    def clear_faults(self) -> None:
+        """Remove pending failures, delays and periodic cuts."""
+        self.faults.clear()
+
+    @property
+    def open_streams(self) -> int:
+        """How many streams are open right now."""
+        return self.hub.open_count
+
+    # ----- requests -----------------------------------------------------------------------
+
+    def record(self, method: str, request: ProtoMessage, metadata: dict[str, Any]) -> None:
+        """Remember a received call (bounded)."""
+        self._requests.append(RecordedCall(method, request, metadata))
+
+    @property
+    def requests(self) -> list[RecordedCall]:
+        """The calls received so far, oldest first: ``(method, request, metadata)``."""
+        return list(self._requests)
+
+    def clear_requests(self) -> None:
+        """Forget the recorded calls."""
+        self._requests.clear()
+
+    # ----- address directory --------------------------------------------------------------
+
+    def set_address(self, address: str, services: Sequence[str] = ("iMessage",),
+                    country: str | None = None, focused: bool = False) -> None:
+        """Describe ``address`` in the directory: its services (iMessage, SMS, RCS; empty =
+        unknown, so GetAddressInfo answers NOT_FOUND), country, and focus (silenced) state."""
+        with control_errors():
+            self.directory.set(address, services, country, focused)
+
+    # ----- quotas and state ---------------------------------------------------------------
+
+    def charge(self, line: LineState, chat: ChatRecord) -> None:
+        """Count one sent message against the line's daily quotas (or raise)."""
+        line.quota.charge(chat.recipient, self.clock, line.name, self.daily_message_limit,
+                          self.daily_new_conversation_limit)
+
+    def quota_usage(self, line: str | None = None) -> dict[str, Any]:
+        """Today's usage and limits of a line."""
+        with self.lock:
+            found = self.line(line)
+            usage = found.quota.usage(self.clock)
+        usage.update(line=found.name, message_limit=self.daily_message_limit,
+                     new_conversation_limit=self.daily_new_conversation_limit)
+        return usage
+
+    def head_sequence(self, line: str | None = None) -> int:
+        """The line's latest event sequence."""
+        with self.lock:
+            return self.line(line).log.head
+
+    def note_typing(self, line: LineState, chat_guid: str, is_typing: bool,
+                    from_me: bool) -> None:
+        """Record a typing indicator (typing is transient: nothing is logged as an event)."""
+        with self.lock:
+            self.typing.append((line.name, chat_guid, is_typing, from_me))
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-able snapshot: plan, lines, chats, message counts, quotas, heads."""
+        with self.lock:
+            lines = []
+            for ln in self._lines.values():
+                chats = [{
+                    "guid": c.guid, "is_group": c.is_group, "participants": list(c.participants),
+                    "display_name": c.display_name, "messages": len(c.message_guids),
+                    "unread": c.unread,
+                } for c in ln.chats.values()]
+                lines.append({
+                    "instance_id": ln.instance_id, "number": ln.number,
+                    "head_sequence": ln.log.head, "oldest_sequence": ln.log.oldest,
+                    "messages": len(ln.order), "chats": chats,
+                    "quota": ln.quota.usage(self.clock),
+                })
+            return {
+                "plan": self.plan, "project_id": self.project_id, "running": self.running,
+                "grpc_address": self.grpc_address, "lines": lines,
+                "limits": {"daily_messages": self.daily_message_limit,
+                           "daily_new_conversations": self.daily_new_conversation_limit},
+                "open_streams": self.hub.open_count,
+            }
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()

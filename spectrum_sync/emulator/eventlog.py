@@ -1,0 +1,69 @@
+"""A line's event log: one monotonic sequence shared by every event family, bounded."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from typing import NamedTuple, Optional
+
+from google.protobuf.message import Message as ProtoMessage
+
+from spectrum_sync.emulator.errors import invalid
+
+# Event families, named after the oneof cases of CatchUpEventsResponse.
+MESSAGE = "message_changed"
+GROUP = "group_changed"
+POLL = "poll_changed"
+CHAT = "chat_changed"
+FAMILIES = (MESSAGE, GROUP, POLL, CHAT)
+
+
+class Entry(NamedTuple):
+    """One logged event. ``event`` is ``None`` for injected frames without a payload."""
+
+    sequence: int
+    family: str
+    event: Optional[ProtoMessage]  # noqa: UP045 - NamedTuple fields are evaluated on 3.9
+    chat_guid: str
+    poll_guid: str
+
+
+class EventLog:
+    """Bounded log of a line's events. Not thread-safe: the emulator's lock guards it."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("event_log_size must be at least 1")
+        self._entries: collections.deque[Entry] = collections.deque(maxlen=size)
+        self.head = 0
+
+    def append(self, family: str, event: ProtoMessage | None, chat_guid: str = "",
+               poll_guid: str = "") -> Entry:
+        """Log an event under the next sequence number."""
+        self.head += 1
+        entry = Entry(self.head, family, event, chat_guid, poll_guid)
+        self._entries.append(entry)
+        return entry
+
+    @property
+    def oldest(self) -> int:
+        """Sequence of the oldest event still held (``head + 1`` when empty)."""
+        return self._entries[0].sequence if self._entries else self.head + 1
+
+    def check_cursor(self, after: int) -> None:
+        """``invalidArgument`` unless every event after ``after`` up to head is held."""
+        if after > self.head:
+            raise invalid(f"cursor {after} is ahead of head {self.head}",
+                          cursor=str(after), head=str(self.head))
+        if after < self.oldest - 1:
+            raise invalid(f"cursor {after} is older than the event log (oldest {self.oldest})",
+                          cursor=str(after), oldest=str(self.oldest))
+
+    def after(self, sequence: int, upto: int | None = None) -> list[Entry]:
+        """Entries with ``sequence < seq <= upto`` (default head), oldest first."""
+        limit = self.head if upto is None else upto
+        if sequence >= limit:
+            return []
+        start = max(0, sequence + 1 - self.oldest)
+        stop = max(start, len(self._entries) - (self.head - limit))
+        return list(itertools.islice(self._entries, start, stop))

@@ -1,0 +1,158 @@
+"""Dispatch of every gRPC call: record, authenticate, inject faults, dedupe, run the handler.
+
+Handlers are plain methods named after the RPC, taking ``(request, call)``; they raise
+:class:`EmulatorError` for failures. Methods a service object does not define answer
+UNIMPLEMENTED (after authentication, like any other call).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.message_factory import GetMessageClass
+
+from spectrum_sync.emulator.errors import EmulatorError
+from spectrum_sync.emulator.state import LineState
+
+if TYPE_CHECKING:
+    from spectrum_sync.emulator.emulator import Emulator
+
+log = logging.getLogger("spectrum_sync.emulator")
+
+IDEMPOTENCY_HEADER = "x-idempotency-key"
+
+
+class Call:
+    """Per-call information handed to handlers next to the request."""
+
+    __slots__ = ("context", "line", "metadata", "method")
+
+    def __init__(self, method: str, line: LineState, context: grpc.ServicerContext,
+                 metadata: dict[str, Any]) -> None:
+        self.method = method
+        self.line = line
+        self.context = context
+        self.metadata = metadata
+
+
+def _is_read(method: str) -> bool:
+    return method.startswith(("Get", "List", "Has"))
+
+
+class Gateway:
+    """Builds the generic gRPC handlers of the emulator's services."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._emu = emulator
+
+    def handler(self, descriptor: ServiceDescriptor, service: object,
+                ) -> grpc.GenericRpcHandler[Any, Any]:
+        """A generic handler serving every method of ``descriptor`` with ``service``."""
+        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        for method in descriptor.methods:
+            request_cls = GetMessageClass(method.input_type)
+            response_cls = GetMessageClass(method.output_type)
+            impl = getattr(service, method.name, None)
+            if method.server_streaming:
+                handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                    self._streaming(method.name, impl),
+                    request_deserializer=request_cls.FromString,
+                    response_serializer=response_cls.SerializeToString)
+            else:
+                handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                    self._unary(method.name, impl),
+                    request_deserializer=request_cls.FromString,
+                    response_serializer=response_cls.SerializeToString)
+        return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+
+    def _admit(self, method: str, request: ProtoMessage, context: grpc.ServicerContext,
+               streaming: bool) -> tuple[Call, Any]:
+        """Record the call, check its token, apply delays and take a matching fault."""
+        metadata = {k: v for k, v in context.invocation_metadata()}
+        emu = self._emu
+        emu.record(method, request, metadata)
+        auth = metadata.get("authorization")
+        line = emu.authenticate(auth if isinstance(auth, str) else None)
+        delay = emu.faults.delay_for(method)
+        if delay > 0:
+            emu.sleep(delay)
+        rule = emu.faults.take(method, streaming)
+        if rule is not None and not rule.after:
+            raise rule.error
+        return Call(method, line, context, metadata), rule
+
+    def _unary(self, method: str, impl: Callable[..., Any] | None,
+               ) -> Callable[[ProtoMessage, grpc.ServicerContext], ProtoMessage]:
+        emu = self._emu
+
+        def handle(request: ProtoMessage, context: grpc.ServicerContext) -> ProtoMessage:
+            try:
+                call, rule = self._admit(method, request, context, streaming=False)
+                if impl is None:
+                    raise _unimplemented(method)
+                with emu.lock:
+                    response = self._run_idempotent(impl, request, call)
+                if rule is not None:
+                    raise rule.error
+                return response
+            except EmulatorError as err:
+                err.abort(context)
+            except Exception:
+                log.exception("emulator handler %s failed", method)
+                EmulatorError(grpc.StatusCode.INTERNAL, "internalError",
+                              "internal emulator error").abort(context)
+            raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+        return handle
+
+    def _run_idempotent(self, impl: Callable[..., ProtoMessage], request: ProtoMessage,
+                        call: Call) -> ProtoMessage:
+        """Replay the cached response of a repeated key / client_message_id, else run."""
+        if _is_read(call.method):
+            return impl(request, call)
+        keys = []
+        header = call.metadata.get(IDEMPOTENCY_HEADER)
+        if header:
+            keys.append(("key", call.method, str(header)))
+        if "client_message_id" in request.DESCRIPTOR.fields_by_name and request.HasField(
+                "client_message_id"):
+            keys.append(("cmid", call.method, getattr(request, "client_message_id", "")))
+        line = call.line
+        for key in keys:
+            cached = line.idempotency.get(key)
+            if cached is not None:
+                return cached
+        response = impl(request, call)
+        for key in keys:
+            line.remember(key, response)
+        return response
+
+    def _streaming(self, method: str, impl: Callable[..., Any] | None,
+                   ) -> Callable[[ProtoMessage, grpc.ServicerContext], Iterator[ProtoMessage]]:
+        def handle(request: ProtoMessage, context: grpc.ServicerContext,
+                   ) -> Iterator[ProtoMessage]:
+            try:
+                call, rule = self._admit(method, request, context, streaming=True)
+                if rule is not None:  # a lost stream: fail before the first frame
+                    raise rule.error
+                if impl is None:
+                    raise _unimplemented(method)
+                yield from impl(request, call)
+            except EmulatorError as err:
+                err.abort(context)
+            except Exception:
+                log.exception("emulator stream %s failed", method)
+                EmulatorError(grpc.StatusCode.INTERNAL, "internalError",
+                              "internal emulator error").abort(context)
+
+        return handle
+
+
+def _unimplemented(method: str) -> EmulatorError:
+    return EmulatorError(grpc.StatusCode.UNIMPLEMENTED, "operationNotSupported",
+                         f"{method} is not implemented by the emulator")

@@ -1,0 +1,1 @@
+"""gRPC service implementations of the emulator, one module per proto service."""

@@ -1,0 +1,158 @@
+"""Helpers shared by the service modules: lookups, validation, frames, outgoing messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import Message as ProtoMessage
+
+from spectrum_sync._proto import common_pb2, messages_pb2
+from spectrum_sync.emulator.addresses import normalize_address
+from spectrum_sync.emulator.errors import invalid, not_found, precondition
+from spectrum_sync.emulator.eventlog import Entry
+from spectrum_sync.emulator.gateway import Call
+from spectrum_sync.emulator.guids import ChatKey, new_guid, parse_chat_guid
+from spectrum_sync.emulator.state import ChatRecord, LineState
+
+if TYPE_CHECKING:
+    from spectrum_sync.emulator.emulator import Emulator
+
+
+class Service:
+    """Base of the service objects: they all work on the one emulator."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emu = emulator
+
+
+def chat_of(line: LineState, guid: str) -> ChatRecord:
+    """The chat named by ``guid`` (INVALID_ARGUMENT if malformed, NOT_FOUND if unknown)."""
+    if not guid:
+        raise invalid("chat_guid is required", field="chat_guid")
+    return line.chat(parse_chat_guid(guid), guid)
+
+
+def writable_chat(line: LineState, guid: str) -> ChatRecord:
+    """A chat the line may still send to (it has not left the group)."""
+    chat = chat_of(line, guid)
+    if chat.has_left:
+        raise precondition(f"the line has left {guid!r}")
+    return chat
+
+
+def message_in_chat(line: LineState, chat: ChatRecord, guid: str) -> messages_pb2.Message:
+    """A message of ``chat`` (NOT_FOUND ``messageNotFound`` otherwise)."""
+    if not guid:
+        raise invalid("message_guid is required", field="message_guid")
+    message = line.message(guid)
+    if line.message_chat.get(guid) != chat.guid:
+        raise not_found("messageNotFound", f"message {guid!r} is not in {chat.guid!r}",
+                        messageGuid=guid)
+    return message
+
+
+def addresses(raw: Iterable[str]) -> list[str]:
+    """Normalised, de-duplicated addresses (INVALID_ARGUMENT when empty or malformed)."""
+    out = list(dict.fromkeys(normalize_address(a) for a in raw))
+    if not out:
+        raise invalid("at least one address is required", field="addresses")
+    return out
+
+
+def chat_filter(guid: str | None) -> ChatKey | None:
+    """The parsed ``chat_guid`` filter of a subscription (``None``: every chat)."""
+    return parse_chat_guid(guid) if guid else None
+
+
+def matches_chat(entry: Entry, key: ChatKey | None) -> bool:
+    """Whether an event belongs to the filtered chat (service part ignored)."""
+    if key is None:
+        return True
+    parts = entry.chat_guid.split(";", 2)
+    return len(parts) == 3 and (parts[1], parts[2]) == key
+
+
+def live_frames(
+    emu: Emulator, call: Call, family: str, response: type[ProtoMessage], payload_field: str,
+    accept: Callable[[Entry], bool],
+) -> Iterable[ProtoMessage]:
+    """A ``Subscribe*Events`` stream: events of ``family`` that ``accept`` keeps."""
+
+    def frame(entry: Entry) -> ProtoMessage | None:
+        if entry.family != family or not accept(entry):
+            return None
+        out = response(sequence=entry.sequence)
+        if entry.event is not None:
+            getattr(out, payload_field).CopyFrom(entry.event)
+        return out
+
+    def heartbeat() -> ProtoMessage:
+        return response(heartbeat=common_pb2.Heartbeat())
+
+    return emu.hub.live(call.line, call.context, frame, heartbeat, emu.heartbeat_interval)
+
+
+def outgoing_message(emu: Emulator, line: LineState, chat: ChatRecord,
+                     content: messages_pb2.MessageContent, *, subject: str | None = None,
+                     effect_id: str | None = None, part_count: int = 1,
+                     reply_to: messages_pb2.ReplyTarget | None = None,
+                     ) -> messages_pb2.Message:
+    """Build, charge (quota), store and publish a message the line sends to ``chat``."""
+    now = emu.clock.timestamp()
+    message = messages_pb2.Message(
+        guid=new_guid(), content=content, date_created=now, date_delivered=now,
+        is_from_me=True, is_sent=True, is_delivered=True, part_count=part_count,
+    )
+    if subject:
+        message.subject = subject
+    if effect_id:
+        message.content.expressive_send_style_id = effect_id
+    if reply_to is not None:
+        apply_reply(line, chat, message, reply_to)
+    sender = line.self_info()
+    if sender is not None:
+        message.sender.CopyFrom(sender)
+        message.destination_caller_id = sender.address
+    emu.charge(line, chat)
+    return line.add_message(chat, message, sender)
+
+
+def apply_reply(line: LineState, chat: ChatRecord, message: messages_pb2.Message,
+                reply_to: messages_pb2.ReplyTarget) -> None:
+    """Point ``message`` at the message it answers (and that message's thread)."""
+    target = message_in_chat(line, chat, reply_to.message_guid)
+    part = reply_to.target_part_index if reply_to.HasField("target_part_index") else 0
+    message.reply_target_guid = target.guid
+    message.reply_to_guid = target.guid
+    if target.HasField("thread_originator_guid"):
+        message.thread_originator_guid = target.thread_originator_guid
+        message.thread_originator_part = target.thread_originator_part
+    else:
+        message.thread_originator_guid = target.guid
+        message.thread_originator_part = f"{part}:0:{len(target.content.text)}"
+
+
+def page(items: list[messages_pb2.Message], page_size: int | None, token: str | None,
+         ) -> tuple[list[messages_pb2.Message], str | None]:
+    """One page of ``items`` (copies) and the token of the next page."""
+    size = page_size if page_size else 50
+    if size < 0:
+        raise invalid("page_size must not be negative", field="page_size")
+    size = min(size, 1000)
+    start = 0
+    if token:
+        try:
+            start = int(token)
+        except ValueError:
+            raise invalid(f"bad page token {token!r}", field="page_token") from None
+        if start < 0 or start > len(items):
+            raise invalid(f"bad page token {token!r}", field="page_token")
+    chunk = items[start:start + size]
+    out = []
+    for m in chunk:
+        c = messages_pb2.Message()
+        c.CopyFrom(m)
+        out.append(c)
+    nxt = start + size
+    return out, (str(nxt) if nxt < len(items) else None)

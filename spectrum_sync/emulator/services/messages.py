@@ -1,0 +1,260 @@
+"""MessageService: sends, edits, unsends, reactions, lookups and the message event stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from spectrum_sync._proto import attachments_pb2, common_pb2, messages_pb2
+from spectrum_sync.emulator import eventlog
+from spectrum_sync.emulator.errors import invalid, not_found, precondition
+from spectrum_sync.emulator.gateway import Call
+from spectrum_sync.emulator.guids import new_guid
+from spectrum_sync.emulator.services.common import (
+    Service,
+    chat_filter,
+    chat_of,
+    live_frames,
+    matches_chat,
+    message_in_chat,
+    outgoing_message,
+    page,
+    writable_chat,
+)
+from spectrum_sync.emulator.state import LineState, copy
+
+_KIND = messages_pb2.MessageReactionKind
+
+
+def _reply(request: ProtoMessage) -> messages_pb2.ReplyTarget | None:
+    return getattr(request, "reply_to") if request.HasField("reply_to") else None  # noqa: B009
+
+
+def attachment_for(line: LineState, ref: messages_pb2.AttachmentRef,
+                   ) -> attachments_pb2.AttachmentInfo:
+    """The info of an uploaded attachment named by ``ref`` (as sent: outgoing)."""
+    source = ref.WhichOneof("source")
+    if source == "attachment_path":
+        raise invalid("attachment_path is not available here: upload the file first",
+                      field="attachment")
+    if source != "attachment_guid" or not ref.attachment_guid:
+        raise invalid("attachment_guid is required", field="attachment")
+    record = line.attachments.get(ref.attachment_guid)
+    if record is None:
+        raise not_found("attachmentNotFound", f"attachment {ref.attachment_guid!r} not found",
+                        attachmentGuid=ref.attachment_guid)
+    info = copy(record.info)
+    info.is_outgoing = True
+    if ref.HasField("attachment_name") and ref.attachment_name:
+        info.file_name = ref.attachment_name
+    return info
+
+
+class MessageService(Service):
+    """photon.imessage.v1.MessageService."""
+
+    def SendTextMessage(self, request: messages_pb2.SendTextMessageRequest, call: Call,
+                        ) -> messages_pb2.MessageResponse:
+        chat = writable_chat(call.line, request.chat_guid)
+        if not request.text:
+            raise invalid("text is empty", field="text")
+        content = messages_pb2.MessageContent(text=request.text, formatting=request.formatting)
+        message = outgoing_message(
+            self.emu, call.line, chat, content, subject=request.subject or None,
+            effect_id=request.effect_id or None, reply_to=_reply(request))
+        return messages_pb2.MessageResponse(message=message)
+
+    def SendAttachmentMessage(self, request: messages_pb2.SendAttachmentMessageRequest,
+                              call: Call) -> messages_pb2.MessageResponse:
+        chat = writable_chat(call.line, request.chat_guid)
+        info = attachment_for(call.line, request.attachment)
+        content = messages_pb2.MessageContent(attachments=[info])
+        message = outgoing_message(self.emu, call.line, chat, content,
+                                   effect_id=request.effect_id or None, reply_to=_reply(request))
+        if request.is_audio_message:
+            message.is_audio_message = True
+        return messages_pb2.MessageResponse(message=message)
+
+    def SendMultipartMessage(self, request: messages_pb2.SendMultipartMessageRequest,
+                             call: Call) -> messages_pb2.MessageResponse:
+        chat = writable_chat(call.line, request.chat_guid)
+        if not request.parts:
+            raise invalid("parts is empty", field="parts")
+        content = messages_pb2.MessageContent()
+        text = ""
+        for index, part in enumerate(request.parts):
+            if part.HasField("attachment"):
+                content.attachments.append(attachment_for(call.line, part.attachment))
+            elif part.HasField("text") and part.text:
+                offset = len(text.encode("utf-16-le")) // 2
+                for fmt in part.formatting:
+                    shifted = content.formatting.add()
+                    shifted.CopyFrom(fmt)
+                    shifted.start += offset
+                if part.HasField("mentioned_address") and part.mentioned_address:
+                    content.mentions.add(address=part.mentioned_address, start=offset,
+                                         length=len(part.text.encode("utf-16-le")) // 2)
+                text += part.text
+            else:
+                raise invalid(f"part {index} has neither text nor attachment", field="parts")
+        if text:
+            content.text = text
+        message = outgoing_message(
+            self.emu, call.line, chat, content, subject=request.subject or None,
+            effect_id=request.effect_id or None, part_count=len(request.parts),
+            reply_to=_reply(request))
+        return messages_pb2.MessageResponse(message=message)
+
+    def _own_message(self, call: Call, target: messages_pb2.MessageTarget,
+                     ) -> tuple[str, messages_pb2.Message]:
+        chat = chat_of(call.line, target.chat_guid)
+        message = message_in_chat(call.line, chat, target.message_guid)
+        if not message.is_from_me:
+            raise precondition("only messages sent by this line can be changed")
+        if message.HasField("date_retracted"):
+            raise precondition("the message was unsent")
+        return chat.guid, message
+
+    def EditMessage(self, request: messages_pb2.EditMessageRequest, call: Call,
+                    ) -> messages_pb2.MessageResponse:
+        if not request.new_text:
+            raise invalid("new_text is empty", field="new_text")
+        chat_guid, message = self._own_message(call, request.target)
+        now = self.emu.clock.timestamp()
+        message.content.text = request.new_text
+        message.date_edited.CopyFrom(now)
+        call.line.publish_change(
+            eventlog.MESSAGE, chat_guid, now, call.line.self_info(), True, "message_edited",
+            messages_pb2.MessageEdited(message_guid=message.guid, content=message.content,
+                                       edited_at=now))
+        return messages_pb2.MessageResponse(message=copy(message))
+
+    def UnsendMessage(self, request: messages_pb2.UnsendMessageRequest, call: Call,
+                      ) -> empty_pb2.Empty:
+        chat_guid, message = self._own_message(call, request.target)
+        now = self.emu.clock.timestamp()
+        message.content.Clear()
+        message.date_retracted.CopyFrom(now)
+        call.line.publish_change(
+            eventlog.MESSAGE, chat_guid, now, call.line.self_info(), True, "message_unsent",
+            messages_pb2.MessageUnsent(message_guid=message.guid, retracted_at=now))
+        return empty_pb2.Empty()
+
+    def SetReaction(self, request: messages_pb2.SetReactionRequest, call: Call,
+                    ) -> messages_pb2.MessageResponse:
+        reaction = request.reaction
+        if reaction.kind == _KIND.MESSAGE_REACTION_KIND_STICKER:
+            raise invalid("STICKER is not a tapback: use PlaceSticker", field="reaction")
+        if reaction.kind == _KIND.MESSAGE_REACTION_KIND_EMOJI and not reaction.emoji:
+            raise invalid("an EMOJI reaction needs its emoji", field="reaction")
+        if reaction.kind not in _KIND.values():
+            raise invalid(f"unknown reaction kind {reaction.kind}", field="reaction")
+        target = request.target
+        chat = chat_of(call.line, target.chat_guid)
+        message = message_in_chat(call.line, chat, target.message_guid)
+        part = target.target_part_index if target.HasField("target_part_index") else None
+        row = apply_reaction(self.emu.clock.timestamp(), call.line, chat.guid, message,
+                             reaction, part, request.is_set)
+        return messages_pb2.MessageResponse(message=row)
+
+    def GetMessage(self, request: messages_pb2.GetMessageRequest, call: Call,
+                   ) -> messages_pb2.GetMessageResponse:
+        return messages_pb2.GetMessageResponse(message=copy(call.line.message(
+            request.message_guid)))
+
+    def ListRecentMessages(self, request: messages_pb2.ListRecentMessagesRequest, call: Call,
+                           ) -> messages_pb2.ListRecentMessagesResponse:
+        line = call.line
+        items = _filtered((line.messages[g] for g in reversed(line.order)), request)
+        messages, token = page(items, request.page_size, request.page_token)
+        out = messages_pb2.ListRecentMessagesResponse(messages=messages)
+        if token:
+            out.next_page_token = token
+        return out
+
+    def ListChatMessages(self, request: messages_pb2.ListChatMessagesRequest, call: Call,
+                         ) -> messages_pb2.ListChatMessagesResponse:
+        line = call.line
+        chat = chat_of(line, request.chat_guid)
+        items = _filtered((line.messages[g] for g in reversed(chat.message_guids)), request)
+        messages, token = page(items, request.page_size, request.page_token)
+        out = messages_pb2.ListChatMessagesResponse(messages=messages)
+        if token:
+            out.next_page_token = token
+        return out
+
+    def SubscribeMessageEvents(self, request: messages_pb2.SubscribeMessageEventsRequest,
+                               call: Call) -> Iterable[ProtoMessage]:
+        key = chat_filter(request.chat_guid if request.HasField("chat_guid") else None)
+        return live_frames(self.emu, call, eventlog.MESSAGE,
+                           messages_pb2.SubscribeMessageEventsResponse, "message_changed",
+                           lambda e: matches_chat(e, key))
+
+
+def _filtered(messages: Iterable[messages_pb2.Message],
+              request: messages_pb2.ListRecentMessagesRequest
+              | messages_pb2.ListChatMessagesRequest) -> list[messages_pb2.Message]:
+    out = []
+    for m in messages:
+        if request.HasField("is_from_me") and m.is_from_me != request.is_from_me:
+            continue
+        if request.HasField("is_read") and m.HasField("date_read") != request.is_read:
+            continue
+        created = m.date_created.ToNanoseconds()
+        if request.HasField("before") and created >= request.before.ToNanoseconds():
+            continue
+        if request.HasField("after") and created < request.after.ToNanoseconds():
+            continue
+        out.append(m)
+    return out
+
+
+def apply_reaction(now: Timestamp, line: LineState, chat_guid: str,
+                   message: messages_pb2.Message, reaction: messages_pb2.MessageReaction,
+                   part: int | None, is_set: bool,
+                   sender: common_pb2.SingleServiceAddressInfo | None = None,
+                   ) -> messages_pb2.Message:
+    """Add or remove a tapback on ``message``; publish the event; return the tapback row.
+
+    ``sender=None`` means the line itself reacts; otherwise that participant does.
+    """
+    from_me = sender is None
+    who = "" if sender is None else sender.address
+    if sender is None:
+        sender = line.self_info()
+
+    def same(r: messages_pb2.MessageAppliedReaction) -> bool:
+        owner = "" if r.is_from_me else r.sender.address
+        return owner == who and r.reaction.kind == reaction.kind and (
+            r.reaction.emoji == reaction.emoji)
+
+    kept = [r for r in message.applied_reactions if not same(r)]
+    del message.applied_reactions[:]
+    message.applied_reactions.extend(kept)
+    if is_set:
+        applied = message.applied_reactions.add(message_guid=message.guid, reaction=reaction,
+                                                is_from_me=from_me, date_created=now)
+        if part is not None:
+            applied.target_part_index = part
+        if sender is not None:
+            applied.sender.CopyFrom(sender)
+    change = messages_pb2.MessageReactionAdded if is_set else messages_pb2.MessageReactionRemoved
+    payload = change(message_guid=message.guid, reaction=reaction)
+    if part is not None:
+        payload.target_part_index = part
+    line.publish_change(eventlog.MESSAGE, chat_guid, now, sender, from_me,
+                        "reaction_added" if is_set else "reaction_removed", payload)
+    row = messages_pb2.Message(
+        guid=new_guid(), date_created=now, is_from_me=from_me, is_sent=from_me,
+        reaction_target_guid=message.guid, reaction=reaction, reaction_selected=is_set,
+        chat_guids=[chat_guid])
+    if part is not None:
+        row.reaction_target_part_index = part
+    if sender is not None:
+        row.sender.CopyFrom(sender)
+    line.messages[row.guid] = row
+    line.message_chat[row.guid] = chat_guid
+    return copy(row)
