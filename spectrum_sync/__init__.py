@@ -9,6 +9,7 @@ from __future__ import annotations
 from .client import Client
 from .errors import (
     AuthenticationError,
+    ClientClosed,
     CloudError,
     ConfigurationError,
     ConnectionError,
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthenticationError",
     "Client",
+    "ClientClosed",
     "CloudError",
     "ConfigurationError",
     "ConnectionError",

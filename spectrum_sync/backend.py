@@ -17,6 +17,7 @@ from typing import Any, Callable, TypeVar
 from ._proto import addresses_pb2, chats_pb2, messages_pb2
 from .auth import CloudAuth
 from .errors import (
+    ClientClosed,
     NotFoundError,
     RateLimitError,
     RoutingError,
@@ -87,6 +88,7 @@ class CloudBackend:
         self.routing = routing
         self.quotas = quotas
         self.auth = auth
+        self.closed = False
 
     def __repr__(self) -> str:
         return f"CloudBackend(lines={self.lines.phones})"
@@ -95,6 +97,8 @@ class CloudBackend:
 
     def ready(self, timeout: float | None = None) -> None:
         """Make sure the first token grant (and so the line set) is there."""
+        if self.closed:
+            raise ClientClosed("the client is closed")
         auth = self.auth
         if auth is not None and auth.grant is None:
             auth.ensure_fresh(self.invoker.default_timeout if timeout is None else timeout)
@@ -111,7 +115,7 @@ class CloudBackend:
     def line(self, phone: str, timeout: float | None = None) -> LineConnection:
         """The line of a space (by its phone), else :class:`RoutingError`."""
         line = self.lines.find(phone)
-        if line is None:
+        if line is None or self.closed:
             self.ready(timeout)
             line = self.lines.get(phone)
         return line
@@ -281,6 +285,7 @@ class CloudBackend:
         self._call(line, line.stubs.messages.SetReaction, SET_REACTION, request, timeout)
 
     def close(self) -> None:
+        self.closed = True
         self.lines.close()
 
 

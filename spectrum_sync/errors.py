@@ -17,6 +17,7 @@ import grpc
 
 __all__ = [
     "AuthenticationError",
+    "ClientClosed",
     "CloudError",
     "ConfigurationError",
     "ConnectionError",
@@ -152,6 +153,12 @@ class ConfigurationError(SpectrumError):
     """Missing or contradictory configuration; the message says what to set."""
 
     default_code = "configurationError"
+
+
+class ClientClosed(SpectrumError):
+    """The client was closed; create a new one."""
+
+    default_code = "clientClosed"
 
 
 class CloudError(SpectrumError):

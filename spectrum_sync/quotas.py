@@ -66,7 +66,7 @@ class QuotaUsage:
         return max(self.new_conversations_limit - self.new_conversations, 0)
 
 
-def _day(now: float) -> tuple[str, datetime]:
+def _utc_day(now: float) -> tuple[str, datetime]:
     moment = datetime.fromtimestamp(now, timezone.utc)
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight.strftime("%Y-%m-%d"), midnight + timedelta(days=1)
@@ -84,6 +84,16 @@ class QuotaTracker:
         self.store = store
         self.limits = limits
         self.clock = clock
+        self._today: tuple[float, str, datetime] = (-1.0, "", datetime.min)
+
+    def _day(self) -> tuple[str, datetime]:
+        """The UTC day and its end, recomputed only when a day has passed."""
+        now = self.clock()
+        ends, day, resets_at = self._today
+        if now >= ends or now < ends - 86400:
+            day, resets_at = _utc_day(now)
+            self._today = (resets_at.timestamp(), day, resets_at)
+        return day, resets_at
 
     @staticmethod
     def _key(kind: str, phone: str, day: str) -> str:
@@ -108,18 +118,22 @@ class QuotaTracker:
         """Before a send: raise :class:`QuotaExceeded` if a known quota is spent.
 
         Returns whether the send would open a new conversation."""
-        day, resets_at = _day(self.clock())
+        day, resets_at = self._day()
         is_new = not self.store.has_member(f"contacted:{phone}", chat_guid)
         kinds = (MESSAGES, NEW_CONVERSATIONS) if is_new else (MESSAGES,)
+        store = self.store
         for kind in kinds:
             limit = self.limits.limit(kind)
-            if limit is not None and self.store.get_counter(self._key(kind, phone, day)) >= limit:
+            if limit is not None and store.get_counter(self._key(kind, phone, day)) >= limit:
                 raise self._exceeded(kind, phone, limit, resets_at, code="quotaSpent")
+            spent = store.get_counter(self._key(f"{kind}:spent", phone, day))
+            if spent:  # the server said so today; its limit may differ from ours
+                raise self._exceeded(kind, phone, spent, resets_at, code="quotaSpent")
         return is_new
 
     def record(self, phone: str, chat_guid: str) -> None:
         """After a successful send: count it."""
-        day, _ = _day(self.clock())
+        day, _ = self._day()
         self.store.add_counter(self._key(MESSAGES, phone, day))
         if self.store.add_member(f"contacted:{phone}", chat_guid):
             self.store.add_counter(self._key(NEW_CONVERSATIONS, phone, day))
@@ -133,13 +147,13 @@ class QuotaTracker:
         kind = _KIND_BY_CODE.get(error.code)
         if kind is None or isinstance(error, QuotaExceeded):
             return error
-        day, resets_at = _day(self.clock())
+        day, resets_at = self._day()
         limit = self.limits.limit(kind)
         server_limit = error.context.get("limit", "")
         if server_limit.isdigit():
             limit = int(server_limit)
-        if limit is not None:
-            self.store.raise_counter(self._key(kind, phone, day), limit)
+        # Remember the quota as spent for today (with the server's limit, else ours).
+        self.store.raise_counter(self._key(f"{kind}:spent", phone, day), limit or 1)
         return self._exceeded(
             kind,
             phone,
@@ -153,7 +167,7 @@ class QuotaTracker:
 
     def usage(self, phone: str) -> QuotaUsage:
         """Today's counts for a line."""
-        day, resets_at = _day(self.clock())
+        day, resets_at = self._day()
         return QuotaUsage(
             line=phone,
             day=day,

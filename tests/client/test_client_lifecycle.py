@@ -1,0 +1,126 @@
+"""Lifecycle: close, context manager, atexit, fork safety, thread safety."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from client_helpers import ALICE, LINE_1, LINE_2, ClientFactory, calls, message_count
+
+import spectrum_sync as spectrum
+from spectrum_sync import Client
+from spectrum_sync.emulator import Emulator
+
+
+def test_close_is_idempotent_and_final(emu: Emulator, make_client: ClientFactory) -> None:
+    client = make_client(emu)
+    space = client.space.create(ALICE, phone=LINE_1)
+    client.close()
+    client.close()
+    assert client.closed
+    with pytest.raises(spectrum.ClientClosed):
+        space.send("after close")
+    with pytest.raises(spectrum.ClientClosed):
+        client.space.create(ALICE, phone=LINE_1)
+
+
+def test_context_manager_closes(emu: Emulator) -> None:
+    with emu.client() as client:
+        client.space.create(ALICE, phone=LINE_1).send("inside")
+    assert client.closed
+    assert not [t for t in threading.enumerate()
+                if t.name == "spectrum-refresh" and t.is_alive()]
+
+
+def test_exit_without_close_does_not_hang(emu: Emulator) -> None:
+    script = textwrap.dedent(f"""
+        import spectrum_sync
+        client = spectrum_sync.Client()
+        client.space.create({ALICE!r}, phone={LINE_1!r}).send("bye")
+        print("sent", flush=True)
+    """)
+    env = dict(os.environ, **emu.env())
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "sent"
+    assert time.monotonic() - started < 15
+
+
+def test_fork_after_use_parent_and_child_both_send(emu: Emulator, client: Client) -> None:
+    space = client.space.create(ALICE, phone=LINE_1)
+    space.send("before fork")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: must never return into pytest
+        status = 1
+        try:
+            os.close(read)
+            message = space.send("from the child", timeout=10)
+            os.write(write, message.guid.encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    parent_message = space.send("from the parent")
+    _, status = os.waitpid(pid, 0)
+    child_guid = os.read(read, 200).decode()
+    os.close(read)
+    assert os.WEXITSTATUS(status) == 0
+    assert child_guid and child_guid != parent_message.guid
+    texts = [c.request.text for c in calls(emu, "SendTextMessage")]
+    assert sorted(texts) == ["before fork", "from the child", "from the parent"]
+    assert message_count(emu, space.id) == 3
+    assert space.send("parent still works").text == "parent still works"
+
+
+def test_32_threads_share_one_client(emu: Emulator, client: Client) -> None:
+    spaces = [client.space.create(f"+1555600{i:04d}", phone=(LINE_1, LINE_2)[i % 2])
+              for i in range(32)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(32)
+
+    def work(space: spectrum.Space) -> None:
+        try:
+            barrier.wait()
+            for n in range(10):
+                space.send(f"{space.id} #{n}")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in spaces]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    for space in spaces:
+        assert message_count(emu, space.id) == 10
+    assert client.quota(LINE_1).messages + client.quota(LINE_2).messages == 320
+
+
+def test_first_use_from_many_threads_exchanges_once(
+    emu: Emulator, make_client: ClientFactory
+) -> None:
+    client = make_client(emu)
+    assert emu.rest is not None
+    before = len(emu.rest.requests)
+    results: list[str] = []
+
+    def first_use() -> None:
+        results.append(client.space.create(ALICE, phone=LINE_1).id)
+
+    threads = [threading.Thread(target=first_use) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 16
+    exchanges = [r for r in emu.rest.requests[before:] if r[1].endswith("/imessage/tokens")]
+    assert len(exchanges) == 1
