@@ -165,7 +165,7 @@ class Emulator(Simulator):
             return self
         self._stopping.clear()
         self._executor = futures.ThreadPoolExecutor(
-            max_workers=self.max_workers, thread_name_prefix=f"spectrum-emu-{self._id}")
+            max_workers=self.max_workers, thread_name_prefix=self.thread_name_prefix)
         server = grpc.server(
             self._executor,
             options=[
@@ -234,12 +234,16 @@ class Emulator(Simulator):
             executor.shutdown(wait=False)
             self._join_workers(deadline=time.monotonic() + 1.5)
 
+    @property
+    def thread_name_prefix(self) -> str:
+        """Name prefix of this emulator's gRPC worker threads."""
+        return f"spectrum-emu-{self._id}"
+
     def _join_workers(self, deadline: float) -> None:
         # Worker threads finish promptly once their calls are cancelled; wait for them
         # (bounded) so that tests do not leak threads.
-        prefix = f"spectrum-emu-{self._id}"
         for thread in threading.enumerate():
-            if thread.name.startswith(prefix):
+            if thread.name.startswith(self.thread_name_prefix):
                 thread.join(max(0.0, deadline - time.monotonic()))
 
     def restart(self) -> None:
@@ -435,6 +439,15 @@ class Emulator(Simulator):
     def open_streams(self) -> int:
         """How many streams are open right now."""
         return self.hub.open_count
+
+    def wait_for_streams(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until at least ``count`` streams are open; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.hub.open_count < count:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     # ----- requests -----------------------------------------------------------------------
 

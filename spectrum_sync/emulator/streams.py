@@ -111,6 +111,8 @@ class StreamHub:
         ``frame`` maps an entry to the stream's response (``None`` = not for this stream).
         """
         sub = self.open(line, context)
+        # Headers go out at once: a client that waits for them knows the stream is live.
+        context.send_initial_metadata((("x-head-sequence", str(sub.cursor)),))
         try:
             last_sent = time.monotonic()
             while True:
