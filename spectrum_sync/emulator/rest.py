@@ -7,7 +7,8 @@ Cloud endpoints (DESIGN.md 2.1), each answering the cloud's envelope
 - ``GET /projects/{id}/`` (Basic auth): project info, used to fail fast on bad credentials.
 - ``GET /projects/{id}/imessage/``: the plan type.
 
-Admin endpoints let other processes and languages drive a running emulator:
+Admin endpoints let other processes and languages drive a running emulator
+(``inbound`` takes ``{"from", "text", "line", "chat", "count"}``):
 ``POST /_emulator/inbound``, ``POST /_emulator/cut-streams``, ``POST /_emulator/lines``,
 ``POST /_emulator/fail-next``, ``GET /_emulator/state``.
 """
@@ -207,7 +208,7 @@ class RestServer:
             raise HttpError(401, "UNAUTHORIZED", "malformed Basic credentials") from None
         project, _, secret = decoded.partition(":")
         if project != self.emulator.project_id or secret != self.emulator.project_secret:
-            raise HttpError(401, "INVALID_CREDENTIALS", "invalid project id or secret")
+            raise HttpError(401, "INVALID_CREDENTIALS", "invalid project credentials")
 
     def _tokens(self, headers: Mapping[str, str]) -> tuple[int, Any]:
         self._check_basic(headers)
@@ -241,8 +242,17 @@ class RestServer:
             if not isinstance(sender, str) or not isinstance(text, str):
                 raise HttpError(400, "INVALID_ARGUMENT", '"from" and "text" must be strings')
             line, chat = _optional_str(args, "line"), _optional_str(args, "chat")
-            guid = _call_emulator(lambda: emu.simulate_inbound(sender, text, line=line, chat=chat))
-            return 200, {"guid": guid}
+            count = args.get("count", 1)
+            if not isinstance(count, int) or not 1 <= count <= 100_000:
+                raise HttpError(400, "INVALID_ARGUMENT", '"count" must be an int in 1..100000')
+            # With "count", texts get " #<n>" appended (bulk load for benchmarks and demos).
+            texts = [text] if count == 1 else [f"{text} #{i}" for i in range(count)]
+
+            def inbound_all() -> list[str]:
+                return [emu.simulate_inbound(sender, t, line=line, chat=chat) for t in texts]
+
+            guids: list[str] = _call_emulator(inbound_all)
+            return 200, {"guid": guids[0]} if count == 1 else {"guids": guids}
         if name == "fail-next":
             count, retryable = args.get("count", 1), args.get("retryable", True)
             if not isinstance(count, int) or not isinstance(retryable, bool):

@@ -72,7 +72,7 @@ def test_dedicated_token_exchange_shape(emu: Emulator) -> None:
     assert set(data["auth"]) == set(data["numbers"])
     assert all(isinstance(t, str) and t for t in data["auth"].values())
     for instance, token in data["auth"].items():
-        assert emu.line_for_token(token) == data["numbers"][instance]
+        assert emu.line_for_token(token).number == data["numbers"][instance]
 
 
 def test_shared_token_exchange_shape() -> None:
@@ -239,7 +239,7 @@ def test_admin_inbound_creates_a_real_message(emu: Emulator) -> None:
     assert status == 200
     guid = body["guid"]
     token = exchange(emu)["auth"]
-    line_token = next(t for t in token.values() if emu.line_for_token(t) == LINES[0])
+    line_token = next(t for t in token.values() if emu.line_for_token(t).number == LINES[0])
     with grpc.insecure_channel(emu.grpc_address) as channel:
         stub = messages_pb2_grpc.MessageServiceStub(channel)
         got = stub.GetMessage(
@@ -380,3 +380,19 @@ def test_tls_on_both_servers(certificate: tuple[str, str]) -> None:
                 metadata=bearer(token), timeout=5,
             )
             assert reply.chat.guid.endswith(";-;+15551112222")
+
+
+def test_admin_bulk_inbound(emu: Emulator) -> None:
+    status, body = request(
+        f"{emu.cloud_url}/_emulator/inbound", method="POST",
+        body={"from": "+15551111111", "text": "bulk", "line": LINES[0], "count": 5},
+    )
+    assert status == 200
+    assert len(set(body["guids"])) == 5
+    line_state = next(ln for ln in emu.state()["lines"] if ln["number"] == LINES[0])
+    assert line_state["messages"] == 5
+    status, body = request(
+        f"{emu.cloud_url}/_emulator/inbound", method="POST",
+        body={"from": "+15551111111", "text": "bulk", "count": 0},
+    )
+    assert (status, body["code"]) == (400, "INVALID_ARGUMENT")

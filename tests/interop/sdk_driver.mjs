@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  ConnectionError,
   createGrpcClient,
   NotFoundError,
   ValidationError,
@@ -155,9 +156,16 @@ async function main() {
     assert.equal(reply.replyTargetGuid ?? reply.threadOriginatorGuid, out.inbound[0]);
     out.reply = reply.guid;
 
-    // A retryable fault: the SDK retries with the same idempotency key.
+    // A retryable fault arrives as a typed, retryable error; resending with the same
+    // clientMessageId then yields exactly one message. (The SDK's own retry middleware does
+    // not see trailers in 2.2.0, so the driver retries by hand.)
     await admin("fail-next", { count: 1, code: "UNAVAILABLE", retryable: true, method: "SendTextMessage" });
-    const retried = await im.messages.sendText(chat, "after a fault");
+    const faultOptions = { clientMessageId: "interop-cmid-fault" };
+    out.fault = await expectError(
+      im.messages.sendText(chat, "after a fault", faultOptions), ConnectionError, "serviceUnavailable",
+    );
+    assert.equal(out.fault.retryable, true);
+    const retried = await im.messages.sendText(chat, "after a fault", faultOptions);
     out.retried = retried.guid;
 
     // Reactions: LOVE is kind 0 (absent on the wire), an emoji, and a removal.
@@ -193,7 +201,9 @@ async function main() {
     for (const guid of [...out.inbound, out.sent, out.reply, out.retried]) {
       assert.ok(replayedGuids.includes(guid), `catch-up lacks message ${guid}`);
     }
-    assert.equal(body.filter((e) => e.type === "message.received" && e.message.guid === out.sent).length, 1);
+    for (const guid of [out.sent, out.retried]) {
+      assert.equal(body.filter((e) => e.type === "message.received" && e.message.guid === guid).length, 1);
+    }
     out.headSequence = complete.headSequence;
     out.catchUpTypes = [...types].sort();
 

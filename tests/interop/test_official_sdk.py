@@ -93,7 +93,7 @@ def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:
     assert len(tokens) == 1
     token = tokens.pop()
     assert token is not None and token.startswith("Bearer ")
-    assert emu.line_for_token(token.split(" ", 1)[1]) == LINE
+    assert emu.line_for_token(token.split(" ", 1)[1]).number == LINE
 
     # The formatted send: every field arrived under the right number; sent twice, one message.
     hello = [(r, m) for r, m in _calls(emu, "SendTextMessage") if r.text == "Hello interop"]
@@ -109,10 +109,11 @@ def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:
     reply = [r for r, _ in _calls(emu, "SendTextMessage") if r.text == "a threaded reply"]
     assert [r.reply_to.message_guid for r in reply] == [out["inbound"][0]]
 
-    # The injected retryable fault: the SDK retried with the same idempotency key.
-    faulted = [m for r, m in _calls(emu, "SendTextMessage") if r.text == "after a fault"]
-    assert len(faulted) == 2
-    assert faulted[0]["x-idempotency-key"] == faulted[1]["x-idempotency-key"]
+    # The injected retryable fault, then the resend with the same client message id.
+    faulted = [r for r, _ in _calls(emu, "SendTextMessage") if r.text == "after a fault"]
+    assert [r.client_message_id for r in faulted] == ["interop-cmid-fault"] * 2
+    assert out["fault"] == {"name": "ConnectionError", "code": "serviceUnavailable",
+                            "retryable": True}
 
     # Reads carry no idempotency key.
     assert all("x-idempotency-key" not in m for _, m in _calls(emu, "GetChat"))
