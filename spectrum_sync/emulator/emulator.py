@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent import futures
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
@@ -68,7 +68,7 @@ class RecordedCall(NamedTuple):
     """One call the emulator received: short method name, request, invocation metadata."""
 
     method: str
-    request: ProtoMessage
+    request: Optional[ProtoMessage]  # noqa: UP045 - evaluated at runtime on 3.9; None: unparsable
     metadata: dict[str, Any]
 
     def __repr__(self) -> str:  # never show bearer tokens
@@ -109,9 +109,12 @@ class Emulator(Simulator):
         event_log_size: int = 10000,
         record_limit: int = 100_000,
         max_workers: int = 256,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
+        if heartbeat_interval <= 0 or token_ttl <= 0:
+            raise ValueError("heartbeat_interval and token_ttl must be positive")
         self.plan = plan
         self.project_id = project_id
         self.project_secret = project_secret
@@ -123,6 +126,7 @@ class Emulator(Simulator):
         self.daily_new_conversation_limit = daily_new_conversation_limit
         self.event_log_size = event_log_size
         self.max_workers = max_workers
+        self.max_message_bytes = max_message_bytes
         self.lock = threading.RLock()
         self.clock = Clock(clock)
         self.directory = AddressDirectory()
@@ -164,13 +168,14 @@ class Emulator(Simulator):
         if self._server is not None:
             return self
         self._stopping.clear()
+        self.hub.closed = False
         self._executor = futures.ThreadPoolExecutor(
             max_workers=self.max_workers, thread_name_prefix=self.thread_name_prefix)
         server = grpc.server(
             self._executor,
             options=[
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", self.max_message_bytes),
+                ("grpc.max_receive_message_length", self.max_message_bytes),
                 # Clients ping every 30 s (DESIGN 2.2); grpcio's default would reject that.
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -225,7 +230,9 @@ class Emulator(Simulator):
         if server is None:
             return
         self._stopping.set()
-        self.hub.end_all(streams.STOPPED)
+        with self.lock:
+            self.hub.closed = True
+            self.hub.end_all(streams.STOPPED)
         server.stop(grace=0.3).wait(2.0)
         self._server = self._executor = None
         if self.rest is not None:
@@ -314,9 +321,10 @@ class Emulator(Simulator):
         return line
 
     def line(self, line: str | None = None) -> LineState:
-        """A line by number or instance id; ``None`` = the first line (shared: the pool)."""
+        """A line by number or instance id; ``None`` = the first line. On the shared plan
+        the pool is the only line, whatever is asked for."""
         with self.lock:
-            if line is None:
+            if line is None or self.plan == "shared":
                 if not self._lines:
                     raise KeyError("the emulator has no lines")
                 return next(iter(self._lines.values()))
@@ -451,7 +459,8 @@ class Emulator(Simulator):
 
     # ----- requests -----------------------------------------------------------------------
 
-    def record(self, method: str, request: ProtoMessage, metadata: dict[str, Any]) -> None:
+    def record(self, method: str, request: ProtoMessage | None, metadata: dict[str, Any],
+               ) -> None:
         """Remember a received call (bounded)."""
         self._requests.append(RecordedCall(method, request, metadata))
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from google.protobuf.message_factory import GetMessageClass
 
-from spectrum_sync.emulator.errors import EmulatorError
+from spectrum_sync.emulator.errors import EmulatorError, invalid
+from spectrum_sync.emulator.faults import FailRule
 from spectrum_sync.emulator.state import LineState
 
 if TYPE_CHECKING:
@@ -25,6 +27,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("spectrum_sync.emulator")
 
 IDEMPOTENCY_HEADER = "x-idempotency-key"
+
+
+class _Unparsable:
+    """Stands for request bytes that are not a valid message (grpcio treats a ``None``
+    request as its own failure, so a marker object is needed)."""
+
+
+_UNPARSABLE = _Unparsable()
+Request = Union[ProtoMessage, _Unparsable]
 
 
 class Call:
@@ -58,45 +69,49 @@ class Gateway:
             request_cls = GetMessageClass(method.input_type)
             response_cls = GetMessageClass(method.output_type)
             impl = getattr(service, method.name, None)
+            parse = _lenient_parser(request_cls)
             if method.server_streaming:
                 handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                    self._streaming(method.name, impl),
-                    request_deserializer=request_cls.FromString,
+                    self._streaming(method.name, impl), request_deserializer=parse,
                     response_serializer=response_cls.SerializeToString)
             else:
                 handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                    self._unary(method.name, impl),
-                    request_deserializer=request_cls.FromString,
+                    self._unary(method.name, impl), request_deserializer=parse,
                     response_serializer=response_cls.SerializeToString)
         return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
 
-    def _admit(self, method: str, request: ProtoMessage, context: grpc.ServicerContext,
-               streaming: bool) -> tuple[Call, Any]:
+    def _admit(self, method: str, request: Request,
+               context: grpc.ServicerContext, streaming: bool,
+               ) -> tuple[Call, ProtoMessage, FailRule | None]:
         """Record the call, check its token, apply delays and take a matching fault."""
         metadata = {k: v for k, v in context.invocation_metadata()}
         emu = self._emu
-        emu.record(method, request, metadata)
+        parsed = None if isinstance(request, _Unparsable) else request
+        emu.record(method, parsed, metadata)
         auth = metadata.get("authorization")
         line = emu.authenticate(auth if isinstance(auth, str) else None)
+        if parsed is None:
+            raise invalid("the request message could not be parsed")
         delay = emu.faults.delay_for(method)
         if delay > 0:
             emu.sleep(delay)
         rule = emu.faults.take(method, streaming)
         if rule is not None and not rule.after:
             raise rule.error
-        return Call(method, line, context, metadata), rule
+        return Call(method, line, context, metadata), parsed, rule
 
     def _unary(self, method: str, impl: Callable[..., Any] | None,
-               ) -> Callable[[ProtoMessage, grpc.ServicerContext], ProtoMessage]:
+               ) -> Callable[[Request, grpc.ServicerContext], ProtoMessage]:
         emu = self._emu
 
-        def handle(request: ProtoMessage, context: grpc.ServicerContext) -> ProtoMessage:
+        def handle(request: Request, context: grpc.ServicerContext,
+                   ) -> ProtoMessage:
             try:
-                call, rule = self._admit(method, request, context, streaming=False)
+                call, parsed, rule = self._admit(method, request, context, streaming=False)
                 if impl is None:
                     raise _unimplemented(method)
                 with emu.lock:
-                    response = self._run_idempotent(impl, request, call)
+                    response = self._run_idempotent(impl, parsed, call)
                 if rule is not None:
                     raise rule.error
                 return response
@@ -133,16 +148,17 @@ class Gateway:
         return response
 
     def _streaming(self, method: str, impl: Callable[..., Any] | None,
-                   ) -> Callable[[ProtoMessage, grpc.ServicerContext], Iterator[ProtoMessage]]:
-        def handle(request: ProtoMessage, context: grpc.ServicerContext,
+                   ) -> Callable[[Request, grpc.ServicerContext],
+                             Iterator[ProtoMessage]]:
+        def handle(request: Request, context: grpc.ServicerContext,
                    ) -> Iterator[ProtoMessage]:
             try:
-                call, rule = self._admit(method, request, context, streaming=True)
+                call, parsed, rule = self._admit(method, request, context, streaming=True)
                 if rule is not None:  # a lost stream: fail before the first frame
                     raise rule.error
                 if impl is None:
                     raise _unimplemented(method)
-                yield from impl(request, call)
+                yield from impl(parsed, call)
             except EmulatorError as err:
                 err.abort(context)
             except Exception:
@@ -151,6 +167,19 @@ class Gateway:
                               "internal emulator error").abort(context)
 
         return handle
+
+
+def _lenient_parser(cls: type[ProtoMessage]) -> Callable[[bytes], Request]:
+    """Parse a request; bytes that are not one are answered INVALID_ARGUMENT later
+    (grpcio itself would answer INTERNAL)."""
+
+    def parse(data: bytes) -> Request:
+        try:
+            return cls.FromString(data)
+        except DecodeError:
+            return _UNPARSABLE
+
+    return parse
 
 
 def _unimplemented(method: str) -> EmulatorError:

@@ -49,6 +49,7 @@ class StreamHub:
         self._lock = lock
         self._cut_every = cut_every
         self._open: set[Subscription] = set()
+        self.closed = False  # set while the server stops: late streams end at once
 
     def open(self, line: LineState, context: grpc.ServicerContext) -> Subscription:
         """Register a stream starting at the line's current head."""
@@ -56,6 +57,8 @@ class StreamHub:
             sub = Subscription(line, line.log.head)
             if line.removed:
                 sub.ended = REMOVED
+            elif self.closed:
+                sub.ended = STOPPED
             self._open.add(sub)
         # Wakes the stream when the client goes away, so that its worker thread is freed.
         context.add_callback(lambda: self.end(sub, CANCELLED))
@@ -133,6 +136,8 @@ class StreamHub:
                 if not entries:
                     frames = [heartbeat()]
                 for out in frames:
+                    if self._raise_if_ended(sub):
+                        return
                     yield out
                     last_sent = time.monotonic()
                     self._count_frame(sub)

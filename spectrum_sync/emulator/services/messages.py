@@ -250,8 +250,8 @@ def apply_reaction(now: Timestamp, line: LineState, chat_guid: str,
     # Real servers always fill `content` (empty for a tapback row); clients rely on it.
     row = messages_pb2.Message(
         guid=new_guid(), content=messages_pb2.MessageContent(), date_created=now,
-        is_from_me=from_me, is_sent=from_me, reaction_target_guid=message.guid, reaction=reaction, reaction_selected=is_set,
-        chat_guids=[chat_guid])
+        is_from_me=from_me, is_sent=from_me, reaction_target_guid=message.guid,
+        reaction=reaction, reaction_selected=is_set, chat_guids=[chat_guid])
     if part is not None:
         row.reaction_target_part_index = part
     if sender is not None:
