@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="heartbeat interval of event streams")
     parser.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate")
     parser.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    parser.add_argument("--daily-message-limit", type=int, default=5000, metavar="N",
+                        help="messages per line per UTC day (default: %(default)s)")
+    parser.add_argument("--daily-new-conversation-limit", type=int, default=50, metavar="N",
+                        help="new conversations per line per UTC day (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--grpc-port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--http-port", type=int, default=0, help="0 picks a free port")
@@ -56,6 +60,8 @@ def emulator_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
         "token_ttl": ns.token_ttl,
         "heartbeat_interval": ns.heartbeat,
         "tls": (ns.tls_cert, ns.tls_key) if ns.tls_cert else None,
+        "daily_message_limit": ns.daily_message_limit,
+        "daily_new_conversation_limit": ns.daily_new_conversation_limit,
         "host": ns.host,
         "grpc_port": ns.grpc_port,
         "http_port": ns.http_port,

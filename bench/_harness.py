@@ -1,0 +1,98 @@
+"""Shared helpers for the benchmarks: an emulator in its own process, timing, reporting.
+
+Every benchmark compares the library with a baseline measured in the same run (raw generated
+stubs on the same kind of channel), alternating rounds so that machine noise hits both sides.
+Results are ratios, never absolute thresholds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+LINE = "+15550000001"
+PEER = "+15551111111"
+
+
+@contextmanager
+def emulator_process(lines: Sequence[str] = (LINE,)) -> Iterator[dict[str, str]]:
+    """Run ``spectrum-sync emulator`` in a child process; yields the env it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spectrum_sync.cli", "emulator", "--plan", "dedicated",
+         "--lines", ",".join(lines), "--daily-message-limit", "100000000",
+         "--daily-new-conversation-limit", "100000000", "--heartbeat", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        env: dict[str, str] = {}
+        assert proc.stdout is not None
+        needed = {"SPECTRUM_CLOUD_URL", "SPECTRUM_IMESSAGE_ADDRESS", "SPECTRUM_PROJECT_ID",
+                  "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE", "SPECTRUM_PROJECT_SECRET",
+                  "SPECTRUM_IMESSAGE_TLS"}
+        while not needed <= set(env):
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("the emulator process exited early")
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            env[name] = value.strip("'")
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def post(url: str, body: Any = None, auth: tuple[str, str] | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return json.loads(resp.read())
+
+
+def line_token(env: dict[str, str], phone: str = LINE) -> str:
+    """Exchange credentials the way any client does; the token of ``phone``'s line."""
+    pid, secret = env["SPECTRUM_PROJECT_ID"], env["SPECTRUM_PROJECT_SECRET"]
+    data = post(f"{env['SPECTRUM_CLOUD_URL']}/projects/{pid}/imessage/tokens", auth=(pid, secret))
+    grant = data["data"]
+    instance = next(i for i, n in grant["numbers"].items() if n == phone)
+    return str(grant["auth"][instance])
+
+
+def alternate(rounds: int, *runs: Callable[[], T]) -> list[list[T]]:
+    """Run each measurement once per round, in turn; returns the samples of each."""
+    samples: list[list[T]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for index, run in enumerate(runs):
+            samples[index].append(run())
+    return samples
+
+
+def timed(action: Callable[[], object], count: int) -> float:
+    """Seconds per call of ``action`` over ``count`` calls."""
+    start = time.perf_counter()
+    for _ in range(count):
+        action()
+    return (time.perf_counter() - start) / count
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def report(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    print(f"\n{title}")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name.ljust(width)}  {value}")
