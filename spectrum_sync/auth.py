@@ -17,9 +17,6 @@ import logging
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -113,6 +110,11 @@ def exchange_token(
     """``POST /projects/{id}/imessage/tokens`` with Basic auth; returns the grant.
 
     ``ssl_context`` overrides the trust store for an ``https`` URL."""
+    # Imported here: urllib.request is slow to import and needed once per refresh.
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     project = urllib.parse.quote(project_id, safe="")
     url = f"{cloud_url.rstrip('/')}/projects/{project}/imessage/tokens"
     basic = base64.b64encode(f"{project_id}:{project_secret}".encode()).decode("ascii")

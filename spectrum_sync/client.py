@@ -78,7 +78,12 @@ class Client:
     Self-hosted relays: ``Client(lines=[Line(address, token, phone)])``.
 
     ``timeout`` is the default deadline of every call (seconds); each public
-    call also takes ``timeout=``. The client is thread-safe and fork-safe.
+    call also takes ``timeout=``. ``retry`` tunes the retry of calls the server
+    marks retryable; ``default_region`` is used to parse national phone numbers;
+    ``quota_limits`` sets the daily limits checked before sending; ``state`` is
+    where routing and quota counters live (default: in memory; see
+    :class:`SQLiteStore`); ``env`` replaces ``os.environ`` as the source of the
+    variables above. The client is thread-safe and fork-safe.
     """
 
     def __init__(
@@ -310,9 +315,9 @@ class Client:
         """Hits, misses and size of the user cache."""
         return self._users.stats()
 
-    def quota(self, phone: str | None = None) -> QuotaUsage:
+    def quota(self, phone: str | None = None, *, timeout: float | None = None) -> QuotaUsage:
         """Today's usage (UTC day) of a line; ``phone`` may be omitted with one line."""
-        self._backend.ready()
+        self._backend.ready(timeout)
         if phone is None:
             only = self._lines.only()
             if only is None:

@@ -32,9 +32,10 @@ from ._proto import (
     messages_pb2_grpc,
     polls_pb2_grpc,
 )
-from .errors import RoutingError
+from .errors import InvalidAddress, RoutingError
 from .state import StateStore
 from .transport import ChannelFactory
+from .users import normalize_address
 
 __all__ = ["Line", "LineConnection", "LineSet", "LineSpec", "Routing", "Stubs"]
 
@@ -212,13 +213,21 @@ class LineSet:
 
     def get(self, phone: str) -> LineConnection:
         """The line with this phone number, else :class:`RoutingError` listing the numbers."""
-        line = self._by_phone.get(phone)
+        line = self.find(phone)
         if line is None:
             raise RoutingError(f"no line with phone number {phone!r}", self.phones)
         return line
 
     def find(self, phone: str) -> LineConnection | None:
-        return self._by_phone.get(phone)
+        """The line with this phone number (in any common spelling), else None."""
+        line = self._by_phone.get(phone)
+        if line is None and phone and phone != SHARED:
+            try:
+                canonical, _ = normalize_address(phone)
+            except InvalidAddress:
+                return None
+            line = self._by_phone.get(canonical)
+        return line
 
     def pick(self) -> LineConnection:
         """A line chosen at random (spreads new conversations across lines)."""

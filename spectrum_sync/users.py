@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import attrs
 import cachetools
-import phonenumbers
 
 from .errors import InvalidAddress
 from .models import User
+
+if TYPE_CHECKING:
+    import phonenumbers
 
 __all__ = ["CacheStats", "UserDirectory", "normalize_address"]
 
@@ -19,6 +21,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
 def _country_of(number: phonenumbers.PhoneNumber) -> str | None:
+    import phonenumbers
+
     region = phonenumbers.region_code_for_number(number)
     if not region or region == "ZZ":
         region = phonenumbers.region_code_for_country_code(number.country_code or 0)
@@ -34,6 +38,9 @@ def normalize_address(address: str, default_region: str = "US") -> tuple[str, st
     text = address.strip()
     if not text:
         raise InvalidAddress(address, "empty address")
+    # Imported on first use: phonenumbers adds ~10 ms to ``import spectrum_sync``.
+    import phonenumbers
+
     if "@" in text:
         email = text.lower()
         if not _EMAIL.match(email) or ".." in email:

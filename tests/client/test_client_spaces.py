@@ -112,3 +112,10 @@ def test_unexpected_user_types_are_refused(client: Client) -> None:
         client.space.create([42])  # type: ignore[list-item]
     with pytest.raises(spectrum.ValidationError):
         client.space.create([])
+
+
+def test_line_numbers_in_any_spelling(client: Client) -> None:
+    space = client.space.create(ALICE, phone="+1 (555) 000-0002")
+    assert space.phone == LINE_2
+    assert client.space.get(f"any;-;{BOB}", phone="(555) 000-0001").phone == LINE_1
+    assert client.quota("+1 555 000 0002").line == LINE_2
