@@ -203,7 +203,8 @@ class CloudAuth:
         self.refresh_due = self.expires_at - min(REFRESH_MARGIN, 0.1 * ttl)
         self._failures = 0
         self.last_error = None
-        self._on_grant(grant)
+        if not self._closed:  # a late refresh must not revive a closed client's lines
+            self._on_grant(grant)
         return grant
 
     def _note_failure(self, error: SpectrumError) -> float:

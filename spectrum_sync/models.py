@@ -344,7 +344,11 @@ def message_from_event(event: messages_pb2.MessageChangeEvent, space: Space) -> 
     ``space`` is the space of ``event.chat_guid`` on the line the event came from."""
     if event.WhichOneof("change") != "message_received":
         return None
-    return message_from_proto(event.message_received.message, space)
+    message = message_from_proto(event.message_received.message, space)
+    if message.sender is None and not message.is_from_me and event.HasField("actor"):
+        # Some frames name the sender only as the event's actor.
+        message = attrs.evolve(message, sender=user_from_info(event.actor))
+    return message
 
 
 def reaction_from_event(event: messages_pb2.MessageChangeEvent, space: Space) -> Reaction | None:
