@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent import futures
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
@@ -68,7 +68,7 @@ class RecordedCall(NamedTuple):
     """One call the emulator received: short method name, request, invocation metadata."""
 
     method: str
-    request: Optional[ProtoMessage]  # noqa: UP045 - evaluated at runtime on 3.9; None: unparsable
+    request: ProtoMessage | None  # None: the bytes did not parse
     metadata: dict[str, Any]
 
     def __repr__(self) -> str:  # never show bearer tokens
@@ -88,7 +88,28 @@ class Emulator(Simulator):
     """An in-process Spectrum Cloud: gRPC API, REST token exchange, control API for tests.
 
     Use as a context manager (``with Emulator(...) as emu``) or call :meth:`start` /
-    :meth:`stop`. Ports default to free ones; :meth:`restart` keeps them.
+    :meth:`stop`. Ports default to free ones; :meth:`restart` keeps them (and all state).
+
+    Control API (all thread-safe; ``line=`` takes a number or an instance id, default the
+    first line; the shared plan always uses its one pool line):
+
+    - servers: ``start() stop() restart() running grpc_address grpc_port cloud_url
+      http_port env() client(**kw)``
+    - lines and tokens: ``lines add_line(number|None) remove_line(line) line(line)
+      issue_token_payload() token(line) line_for_token(token)``
+    - the other side (see :class:`Simulator`): ``simulate_inbound simulate_reaction
+      simulate_edit simulate_unsend simulate_read simulate_typing simulate_group_change
+      simulate_poll simulate_poll_vote simulate_poll_unvote simulate_poll_option poll_info
+      inject_raw_event``
+    - faults: ``fail_next(count, code, retryable, method, error_code, after=) delay(seconds,
+      method) cut_streams() cut_streams_every(frames) clear_faults()``
+    - directory and clock: ``set_address(address, services, country, focused)
+      set_clock(clock) advance_clock(seconds) now()``
+    - inspection: ``requests clear_requests() typing quota_usage(line) head_sequence(line)
+      state() open_streams wait_for_streams(count)``
+
+    Control calls raise ``ValueError`` for bad input and ``KeyError`` for unknown lines,
+    messages or polls.
     """
 
     def __init__(

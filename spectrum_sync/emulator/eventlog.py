@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import itertools
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from google.protobuf.message import Message as ProtoMessage
 
@@ -23,7 +23,7 @@ class Entry(NamedTuple):
 
     sequence: int
     family: str
-    event: Optional[ProtoMessage]  # noqa: UP045 - NamedTuple fields are evaluated on 3.9
+    event: ProtoMessage | None
     chat_guid: str
     poll_guid: str
 

@@ -161,6 +161,8 @@ class Gateway:
                 yield from impl(parsed, call)
             except EmulatorError as err:
                 err.abort(context)
+            except grpc.RpcError:  # the call is already over (e.g. cancelled by the client)
+                return
             except Exception:
                 log.exception("emulator stream %s failed", method)
                 EmulatorError(grpc.StatusCode.INTERNAL, "internalError",
