@@ -130,3 +130,13 @@ def test_tls_with_a_ca_file(
                                         if k != "SPECTRUM_TLS_CA_FILE"}, timeout=5)
     with pytest.raises(spectrum.ConnectionError):
         untrusting.phones  # noqa: B018
+
+
+def test_dedicated_address_template(emu: Emulator, make_client: ClientFactory) -> None:
+    client = make_client(emu, address_template="{instanceId}.imsg.example:443")
+    assert client.phones == [LINE_1, LINE_2]  # lines come from the token grant
+    addresses = sorted(line.address for line in client._lines.all())
+    expected = sorted(f"{info.instance_id}.imsg.example:443" for info in emu.lines)
+    assert addresses == expected
+    shared = make_client(None, project_id="p", project_secret="s", env={})
+    assert shared.mode_hint == "cloud" and shared.cloud_url == "https://spectrum.photon.codes"
