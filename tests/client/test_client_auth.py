@@ -141,3 +141,27 @@ def test_expired_token_on_the_wire_is_renewed_once(
     exchanges = _token_exchanges(emu)
     assert space.send("after renewal").text == "after renewal"
     assert _token_exchanges(emu) == exchanges + 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "retryable"),
+    [
+        (200, '{"succeed": false, "code": "QUOTA", "message": "nope"}', "QUOTA", False),
+        (502, "<html>bad gateway</html>", "UNKNOWN", True),
+        (200, '{"succeed": true, "data": {"type": "weird", "expiresIn": 5}}',
+         "invalidResponse", False),
+        (200, '{"succeed": true, "data": {"type": "shared"}}', "invalidResponse", False),
+        (400, '{"code": "BAD_REQUEST", "message": "no"}', "BAD_REQUEST", False),
+    ],
+)
+def test_odd_token_exchange_answers_are_cloud_errors(
+    emu: Emulator, make_client: ClientFactory, status: int, body: str, code: str,
+    retryable: bool,
+) -> None:
+    assert emu.rest is not None
+    emu.rest.fail_next(1, status=status, body=body)
+    client = make_client(emu)
+    with pytest.raises(spectrum.CloudError) as info:
+        client.phones  # noqa: B018
+    assert (info.value.code, info.value.retryable) == (code, retryable)
+    assert client.phones == [LINE_1, LINE_2]  # the next exchange works
