@@ -10,6 +10,7 @@ from client_helpers import ALICE, BOB, LINE_1, LINE_2, ClientFactory, EmulatorFa
 
 import spectrum_sync as spectrum
 from spectrum_sync.emulator import Emulator
+from spectrum_sync.lines import LineConnection
 
 LINE_3 = "+15550000003"
 
@@ -67,6 +68,15 @@ def test_lines_added_and_removed_at_runtime_are_reconciled(
     client = make_client(emu)
     assert client.phones == [LINE_1, LINE_2]
     on_two = client.space.create(ALICE, phone=LINE_2)
+    line_two = client._lines.get(LINE_2)
+    added: list[str] = []
+    removed: list[str] = []
+
+    def listener(new: list[LineConnection], gone: list[LineConnection]) -> None:
+        added.extend(line.phone for line in new)
+        removed.extend(line.phone for line in gone)
+
+    client._lines.add_listener(listener)
     emu.add_line(LINE_3)
     emu.remove_line(LINE_2)
     emu.add_line(None)  # an instance without a number yet: skipped
@@ -74,6 +84,8 @@ def test_lines_added_and_removed_at_runtime_are_reconciled(
     while client.phones != [LINE_1, LINE_3]:
         assert time.monotonic() < deadline, client.phones
         time.sleep(0.05)
+    assert (added, removed) == ([LINE_3], [LINE_2])  # what a receive loop listens to
+    assert line_two.closed  # its channels were closed
     # The new line works at once; the removed one is gone with a clear error.
     assert client.space.create(BOB, phone=LINE_3).send("from the new line").text
     with pytest.raises(spectrum.RoutingError) as info:
