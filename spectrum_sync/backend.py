@@ -10,7 +10,6 @@ implement the same operations (:class:`spectrum_sync.models.SpaceOperations`).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from typing import Any, Callable, TypeVar
 
@@ -38,7 +37,7 @@ from .models import (
     user_from_info,
 )
 from .quotas import QuotaTracker
-from .transport import Invoker
+from .transport import Invoker, new_uuid
 
 __all__ = ["CloudBackend"]
 
@@ -179,7 +178,7 @@ class CloudBackend:
             return Space(dm_guid(addresses[0]), DM, SHARED, ops=self)
         line = self.choose_line(phone, timeout)
         request = chats_pb2.CreateChatRequest(
-            addresses=list(addresses), client_message_id=str(uuid.uuid4())
+            addresses=list(addresses), client_message_id=new_uuid()
         )
         response = self._call(line, line.stubs.chats.CreateChat, CREATE_CHAT, request, timeout)
         chat = response.chat
@@ -224,7 +223,7 @@ class CloudBackend:
             subject=subject,
             effect_id=effect,
             # Same id on every retry: the server then never makes two bubbles.
-            client_message_id=str(uuid.uuid4()),
+            client_message_id=new_uuid(),
         )
         if reply_to:
             request.reply_to.message_guid = reply_to

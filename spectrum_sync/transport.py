@@ -10,9 +10,9 @@ whole-call deadline, the retry policy of DESIGN.md 2.2 and the translation of
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
-import uuid
 from typing import Any, Callable, Protocol, TypeVar
 
 import attrs
@@ -71,6 +71,16 @@ MUTATING_METHODS = frozenset(
         "PollService/VotePoll",
     )
 )
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID string, about twice as fast as ``str(uuid.uuid4())``
+    (two are made per send: the idempotency key and the client message id)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def channel_options() -> list[tuple[str, Any]]:
@@ -173,7 +183,7 @@ class Invoker:
         extra: tuple[tuple[str, str], ...] = ()
         if method_name in MUTATING_METHODS:
             # One key for the logical call: retries must be recognised as such.
-            extra = (("x-idempotency-key", str(uuid.uuid4())),)
+            extra = (("x-idempotency-key", new_uuid()),)
         attempt = 0
         reauthenticated = False
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import grpc
 import pytest
@@ -39,8 +40,11 @@ def test_each_logical_send_has_its_own_keys(emu: Emulator, space: spectrum.Space
     space.send("one")
     space.send("two")
     sends = calls(emu, "SendTextMessage")
-    assert len({c.metadata["x-idempotency-key"] for c in sends}) == 2
-    assert len({c.request.client_message_id for c in sends}) == 2
+    keys = {c.metadata["x-idempotency-key"] for c in sends}
+    ids = {c.request.client_message_id for c in sends}
+    assert len(keys) == 2 and len(ids) == 2
+    for value in keys | ids:
+        assert uuid.UUID(value).version == 4 and str(uuid.UUID(value)) == value
 
 
 def test_non_retryable_faults_raise_at_once(emu: Emulator, space: spectrum.Space) -> None:
