@@ -22,9 +22,20 @@ from .errors import (
     UnsupportedError,
     ValidationError,
 )
+from .events import (
+    GroupChanged,
+    MessageEdited,
+    MessageRead,
+    MessageUnsent,
+    PollChanged,
+    PollOption,
+    StickerPlaced,
+)
+from .inbox import Handle
 from .lines import Line
 from .models import Message, Reaction, Space, User
 from .quotas import QuotaLimits, QuotaUsage
+from .receive import LineHealth, ReceiveOptions
 from .state import MemoryStore, SQLiteStore, StateStore
 from .transport import RetryPolicy
 
@@ -37,22 +48,32 @@ __all__ = [
     "CloudError",
     "ConfigurationError",
     "ConnectionError",
+    "GroupChanged",
+    "Handle",
     "InvalidAddress",
     "Line",
+    "LineHealth",
     "MemoryStore",
     "Message",
+    "MessageEdited",
+    "MessageRead",
+    "MessageUnsent",
     "NotFoundError",
+    "PollChanged",
+    "PollOption",
     "QuotaExceeded",
     "QuotaLimits",
     "QuotaUsage",
     "RateLimitError",
     "Reaction",
+    "ReceiveOptions",
     "RetryPolicy",
     "RoutingError",
     "SQLiteStore",
     "Space",
     "SpectrumError",
     "StateStore",
+    "StickerPlaced",
     "UnsupportedError",
     "User",
     "ValidationError",

@@ -25,8 +25,10 @@ from .errors import ConfigurationError, RoutingError
 from .lines import SHARED, Line, LineSet, LineSpec, Routing
 from .models import User
 from .quotas import QuotaLimits, QuotaTracker, QuotaUsage
+from .receive import ReceiveOptions
+from .receiving import ReceiveMixin
 from .spaces import SpaceAPI
-from .state import MemoryStore, StateStore
+from .state import StateStore, open_store
 from .transport import DEFAULT_TIMEOUT, ChannelFactory, Invoker, RetryPolicy
 from .users import CacheStats, UserDirectory
 
@@ -64,7 +66,7 @@ def _pick(arg: str | None, env: Mapping[str, str], name: str) -> str | None:
     return value if value else None
 
 
-class Client:
+class Client(ReceiveMixin):
     """A synchronous client for Spectrum's iMessage platform.
 
     Cloud mode: ``Client(project_id=..., project_secret=...)`` or the env vars
@@ -81,9 +83,12 @@ class Client:
     call also takes ``timeout=``. ``retry`` tunes the retry of calls the server
     marks retryable; ``default_region`` is used to parse national phone numbers;
     ``quota_limits`` sets the daily limits checked before sending; ``state`` is
-    where routing and quota counters live (default: in memory; see
-    :class:`SQLiteStore`); ``env`` replaces ``os.environ`` as the source of the
-    variables above. The client is thread-safe and fork-safe.
+    where routing, quota counters and receive cursors live (default: in memory;
+    ``"sqlite:///state.db"`` or a :class:`SQLiteStore` persist them, so that
+    receiving resumes across restarts); ``receive`` tunes receiving
+    (:class:`~spectrum_sync.receive.ReceiveOptions`); ``env`` replaces
+    ``os.environ`` as the source of the variables above. The client is
+    thread-safe and fork-safe.
     """
 
     def __init__(
@@ -103,7 +108,8 @@ class Client:
         user_cache_ttl: float = 3600.0,
         user_cache_size: int = 10_000,
         quota_limits: QuotaLimits | None = None,
-        state: StateStore | None = None,
+        state: StateStore | str | None = None,
+        receive: ReceiveOptions | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         environ: Mapping[str, str] = os.environ if env is None else env
@@ -114,8 +120,9 @@ class Client:
         self.timeout = float(timeout)
         self._closed = False
         self._close_lock = threading.Lock()
-        self._owns_state = state is None
-        self.state: StateStore = MemoryStore() if state is None else state
+        self._receive_options = receive or ReceiveOptions()
+        self.state: StateStore
+        self.state, self._owns_state = open_store(state)
 
         roots = self._root_certificates(ca_file, environ)
         # The same roots are trusted for the token exchange over https.
@@ -341,6 +348,7 @@ class Client:
             if self._closed:
                 return
             self._closed = True
+        self._close_receiving(min(timeout, 2.0))
         if self._auth is not None:
             self._auth.close(timeout)
         self._backend.close()
@@ -364,6 +372,7 @@ class Client:
             self._auth.after_fork_in_child()
         self._lines.after_fork_in_child()
         self._users.after_fork_in_child()
+        self._receiving_after_fork()
 
 
 def _close_all_at_exit() -> None:

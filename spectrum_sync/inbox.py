@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 from spectrum_sync._proto import events_pb2, groups_pb2, messages_pb2, polls_pb2
 from spectrum_sync.auth import CloudAuth
 from spectrum_sync.backend import CloudBackend
-from spectrum_sync.errors import ConfigurationError
+from spectrum_sync.errors import ConfigurationError, ValidationError
 from spectrum_sync.events import EVENT_KINDS, Event, chat_guid_of, decode, kind_of
 from spectrum_sync.lines import SHARED, LineConnection, LineSet
 from spectrum_sync.models import Space, space_type
 from spectrum_sync.receive import Delivery, LineHealth, ReceiveOptions, Receiver, StreamCall
-from spectrum_sync.state import StateStore
+from spectrum_sync.state import MemoryStore, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class _StreamLine:
 
     def open_stream(self, method: str, request: Any) -> StreamCall:
         auth = self._auth
-        if auth is not None and time.time() >= auth.refresh_due:
+        if auth is not None and time.monotonic() >= auth.refresh_due:
             auth.ensure_fresh(self._timeout)
         stubs = self.line.stream_stubs
         call: Any
@@ -84,7 +84,7 @@ class Filter:
         if kinds is not None:
             unknown = set(kinds) - set(EVENT_KINDS)
             if unknown:
-                raise ConfigurationError(
+                raise ValidationError(
                     f"unknown event kinds {sorted(unknown)}; use some of {list(EVENT_KINDS)}"
                 )
         self.kinds = None if kinds is None else frozenset(kinds)
@@ -143,6 +143,7 @@ class Inbox:
         self._timeout = timeout
         self._handlers: dict[str, list[Handler]] = {}
         self._receivers: set[Receiver] = set()
+        self._finished: dict[str, LineHealth] = {}
         self._lock = threading.Lock()
         self._closed = False
         lines.add_listener(self._on_lines_changed)
@@ -150,7 +151,17 @@ class Inbox:
     # -- handlers ------------------------------------------------------------------------
 
     def on(self, kinds: Collection[str], handler: H) -> H:
+        """Register ``handler`` for events of ``kinds``."""
         Filter(kinds)  # validates the kinds
+        return self._register(kinds, handler)
+
+    def on_all(self, handler: H) -> H:
+        """Register ``handler`` for every event."""
+        return self._register(("*",), handler)
+
+    def _register(self, kinds: Collection[str], handler: H) -> H:
+        if not callable(handler):
+            raise ConfigurationError(f"a handler must be callable, not {type(handler).__name__}")
         with self._lock:
             for kind in kinds:
                 self._handlers.setdefault(kind, []).append(handler)
@@ -282,15 +293,21 @@ class Inbox:
 
     def health(self) -> dict[str, LineHealth]:
         """Per line (by phone): state, last frame time, reconnects, gaps."""
-        report: dict[str, LineHealth] = {}
+        self._backend.ready(self._timeout)
         with self._lock:
             receivers = list(self._receivers)
+            report = dict(self._finished)
         for receiver in receivers:
             for health in receiver.health().values():
                 report[health.phone] = health
-        for line in self._lines.all():
-            report.setdefault(line.phone, LineHealth(phone=line.phone, streams={"all": "idle"}))
-        return report
+        current = {line.phone for line in self._lines.all()}
+        for phone in current:
+            report.setdefault(phone, LineHealth(phone=phone, streams={"all": "idle"}))
+        return {phone: health for phone, health in report.items() if phone in current}
+
+    def queue_depths(self) -> list[int]:
+        with self._lock:
+            return [receiver.queue.qsize() for receiver in self._receivers]
 
     def close(self, timeout: float = 2.0) -> None:
         self._closed = True
@@ -311,7 +328,8 @@ class Inbox:
             if auth is not None:
                 auth.force_refresh()  # rate-limited by the auth layer
 
-        receiver = Receiver(self._store, self.options, on_repeated_failures=refresh_token)
+        receiver = Receiver(self._store, self.options, on_repeated_failures=refresh_token,
+                            persistent=not isinstance(self._store, MemoryStore))
         with self._lock:
             self._receivers.add(receiver)
         for line in self._lines.all():
@@ -322,6 +340,8 @@ class Inbox:
         with self._lock:
             self._receivers.discard(receiver)
         receiver.stop()
+        with self._lock:  # keep the last figures for health() (state: stopped)
+            self._finished.update({h.phone: h for h in receiver.health().values()})
 
     def _on_lines_changed(
         self, added: list[LineConnection], removed: list[LineConnection]
@@ -338,13 +358,17 @@ class Inbox:
         try:
             chat = chat_guid_of(delivery.payload)
             phone = delivery.line.phone
-            self._backend.learn_route(chat, phone)
             space = Space(chat, space_type(chat), phone, ops=self._backend)
-            return decode(delivery.payload, space, delivery.sequence)
+            event = decode(delivery.payload, space, delivery.sequence)
+            self._backend.learn_route(chat, phone)
         except Exception:  # a malformed event must not block the stream
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
                         delivery.family, delivery.sequence, delivery.line.phone, exc_info=True)
             return None
+        if event is None:
+            log.warning("receive: skipping a %s event of a kind this version does not know "
+                        "(seq %d) on %s", delivery.family, delivery.sequence, delivery.line.phone)
+        return event
 
 
 def _log_handler_error(exc: BaseException, event: Event) -> None:

@@ -5,7 +5,10 @@ Per line and per event family (messages, groups, polls) one reader thread keeps 
 
 1. open the live stream (gRPC buffers its frames while we are busy);
 2. if a cursor is known, replay ``CatchUpEvents(after_sequence=cursor)`` up to ``complete``,
-   keeping this family's events; everything up to ``head_sequence`` is now covered;
+   keeping this family's events; everything up to ``head_sequence`` is now covered. Without a
+   cursor the stream starts live; with a persistent store it first drains the catch-up log
+   without delivering it, only to learn (and save) the head, so that a restart resumes from
+   there even if this stream never saw an event (``history=True`` delivers that backlog);
 3. read the live stream, dropping frames already covered. If the first live event jumps past
    what was covered, the subscription may have started after the catch-up captured its head, so
    the catch-up runs once more from the covered point (this closes that race for good);
@@ -106,15 +109,15 @@ class Delivery:
         self._ack()
 
 
-_STATE_ORDER = ("backoff", "starting", "catching-up", "live", "stopped")
+_STATE_ORDER = ("backoff", "starting", "catching-up", "live", "stopped", "idle")
 
 
 @attrs.define
 class LineHealth:
     """Health of one line's receiving, as reported by ``client.health()``.
 
-    ``streams`` holds each family's state: starting, catching-up, live, backoff or stopped;
-    ``state`` is the worst of them.
+    ``streams`` holds each family's state: starting, catching-up, live, backoff or stopped
+    (``idle`` when the client is not receiving); ``state`` is the worst of them.
     """
 
     phone: str
@@ -143,6 +146,8 @@ class ReceiveOptions:
     refresh_after_failures: int = 5
     dedupe_size: int = 10_000
     families: tuple[str, ...] = (MESSAGES, GROUPS, POLLS)
+    #: With no cursor at all: deliver the events the server still holds (True), or start live.
+    history: bool = False
 
 
 class CursorRejected(Exception):
@@ -263,6 +268,9 @@ class _Reader:
             if self.covered is not None:
                 self._state("catching-up")
                 self._catch_up(self.covered)
+            elif self.engine.options.history or self.engine.persistent:
+                self._state("catching-up")
+                self._catch_up(None, deliver=self.engine.options.history)
             self._state("live")
             unchecked = self.covered is not None
             for frame in call:
@@ -287,11 +295,13 @@ class _Reader:
     def _payload(self, frame: Any) -> ProtoMessage | None:
         return getattr(frame, self.family.field) if frame.HasField(self.family.field) else None
 
-    def _catch_up(self, after: int) -> None:
-        """Replay this family's events after ``after``; everything to the head is covered."""
-        replay = self.line.open_stream(
-            "CatchUpEvents", events_pb2.CatchUpEventsRequest(after_sequence=after)
-        )
+    def _catch_up(self, after: int | None, deliver: bool = True) -> None:
+        """Replay this family's events after ``after`` (None: all the server holds); then
+        everything up to the head is covered. ``deliver=False`` only learns the head."""
+        request = events_pb2.CatchUpEventsRequest()
+        if after is not None:
+            request.after_sequence = after
+        replay = self.line.open_stream("CatchUpEvents", request)
         live, self.call = self.call, replay
         try:
             for frame in replay:
@@ -305,7 +315,7 @@ class _Reader:
                         self._hand_out(head, None, marker=True)
                     return
                 fresh = self.covered is None or frame.sequence > self.covered
-                if which == self.family.field and frame.HasField("sequence") and fresh:
+                if deliver and which == self.family.field and frame.HasField("sequence") and fresh:
                     self._hand_out(frame.sequence, self._payload(frame))
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
@@ -390,11 +400,13 @@ class Receiver:
         store: StateStore,
         options: ReceiveOptions = ReceiveOptions(),
         *,
+        persistent: bool = False,
         on_repeated_failures: Callable[[StreamLine], None] = lambda line: None,
         on_gap: Callable[[StreamLine, str, str], None] = lambda line, family, why: None,
     ) -> None:
         self.store = store
         self.options = options
+        self.persistent = persistent  # cursors outlive the process: learn a baseline
         self.queue: queue.Queue[Delivery | Callable[[], None]] = queue.Queue(options.queue_size)
         self._on_repeated_failures = on_repeated_failures
         self._on_gap = on_gap
@@ -431,11 +443,9 @@ class Receiver:
         """Stop reading a line (its cursors stay in the store)."""
         with self._lock:
             readers = self._readers.pop(key, [])
-        for reader in readers:
-            reader.stop()
-        deadline = time.monotonic() + timeout
-        for reader in readers:
-            reader.thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._health.pop(key, None)
+        self._stop_readers(readers, timeout)
 
     def sync_lines(self, lines: Iterable[StreamLine]) -> None:
         """Make the set of read lines equal ``lines`` (after a token refresh reconcile)."""
@@ -478,12 +488,20 @@ class Receiver:
         with self._lock:
             readers = [r for rs in self._readers.values() for r in rs]
             self._readers.clear()
-        for reader in readers:
-            reader.stop()
-        for reader in readers:
-            reader.thread.join(max(0.0, deadline - time.monotonic()))
+        self._stop_readers(readers, timeout)
         if self._watchdog is not None:
             self._watchdog.join(max(0.0, deadline - time.monotonic()))
+
+    @staticmethod
+    def _stop_readers(readers: list[_Reader], timeout: float) -> None:
+        for reader in readers:
+            reader.stop()
+        deadline = time.monotonic() + timeout
+        current = threading.current_thread()
+        for reader in readers:
+            # A reader may be the caller (a forced refresh it triggered removed its line).
+            if reader.thread is not current:
+                reader.thread.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def threads(self) -> list[threading.Thread]:

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Mapping
 from typing import ClassVar, Protocol, runtime_checkable
 
-__all__ = ["MemoryStore", "SQLiteStore", "StateStore"]
+__all__ = ["MemoryStore", "SQLiteStore", "StateStore", "open_store"]
 
 
 @runtime_checkable
@@ -254,3 +254,29 @@ class SQLiteStore(_ForkSafeLock):
                 self._conn.close()
             self._conn = None
             self._closed = True
+
+
+def open_store(value: object) -> tuple[StateStore, bool]:
+    """The store for a client's ``state=`` argument, and whether the client owns it.
+
+    ``None`` gives a new :class:`MemoryStore`; ``"memory:"`` likewise;
+    ``"sqlite:///path/state.db"`` (or ``"sqlite:////abs/path"``) opens a :class:`SQLiteStore`;
+    a store object is used as is (and not closed by the client).
+    """
+    from .errors import ConfigurationError
+
+    if value is None or value == "memory:":
+        return MemoryStore(), True
+    if isinstance(value, str):
+        prefix = "sqlite:///"
+        if value.startswith(prefix) and len(value) > len(prefix):
+            return SQLiteStore(value[len(prefix):]), True
+        raise ConfigurationError(
+            f"state={value!r}: use 'sqlite:///path/to/state.db', 'memory:' or a StateStore"
+        )
+    if isinstance(value, StateStore):
+        return value, False
+    raise ConfigurationError(
+        f"state= takes a StateStore or a URL such as 'sqlite:///state.db', "
+        f"not {type(value).__name__}"
+    )

@@ -50,7 +50,8 @@ def test_generated_module_is_current(proto: str, tmp_path: Path) -> None:
     # Generated modules embed neither source info nor json names.
     fresh.ClearField("source_code_info")
     _clear_json_names(fresh.message_type)
-    assert committed == fresh, f"spectrum_sync/_proto/{proto}_pb2.py is stale: run protos/generate.py"
+    stale = f"spectrum_sync/_proto/{proto}_pb2.py is stale: run protos/generate.py"
+    assert committed == fresh, stale
 
 
 @pytest.mark.parametrize("proto", [p.stem for p in PROTO_FILES])

@@ -1,0 +1,32 @@
+"""Listen to every inbound message and answer it.
+
+Credentials come from the environment (SPECTRUM_PROJECT_ID / SPECTRUM_PROJECT_SECRET, or the
+variables `spectrum-sync emulator` prints). Ctrl-C stops it.
+
+    python examples/listen.py [--count N] [--state sqlite:///listen.db]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import spectrum_sync as spectrum
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Answer every inbound iMessage.")
+    parser.add_argument("--count", type=int, default=0, help="stop after N messages (0: never)")
+    parser.add_argument("--state", default=None, help="e.g. sqlite:///listen.db to resume")
+    args = parser.parse_args()
+
+    with spectrum.Client(state=args.state) as client:
+        for n, msg in enumerate(client.messages(), 1):
+            who = msg.sender.address if msg.sender else "?"
+            print(f"[{msg.space.phone}] {who}: {msg.text}", flush=True)
+            msg.reply(f"got it: {msg.text}")
+            if n == args.count:
+                break
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""Receiving survives cuts, restarts, token expiry, stalls, lost cursors and line changes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spectrum_sync import Client, SQLiteStore
+from spectrum_sync.emulator import Emulator
+from spectrum_sync.receive import ReceiveOptions
+
+LINES = ["+15550000001", "+15550000002"]
+ALICE = "+15551111111"
+STREAMS = 6
+FAST = ReceiveOptions(backoff_initial=0.02, backoff_max=0.2)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_exactly_once_in_order_through_cuts_and_restarts(tmp_path: Path, kit: Any) -> None:
+    """2,000 inbound messages on 2 lines; streams cut every 150 frames; the consumer restarts
+    3 times with its cursors in SQLite: each message arrives exactly once, in order per chat."""
+    total, restarts_at = 2000, (400, 900, 1500)
+    state = tmp_path / "state.db"
+    senders = [f"+1555444{i:04d}" for i in range(10)]
+    with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=0.5) as emu:
+        emu.cut_streams_every(150)
+        received: list[str] = []
+
+        def inject() -> None:
+            for n in range(total):
+                sender = senders[n % len(senders)]
+                emu.simulate_inbound(sender, f"{sender}/{n}", line=LINES[n % 2])
+                if n % 50 == 0:
+                    time.sleep(0.01)  # spread the load over the restarts
+
+        injector = threading.Thread(target=inject)
+        for run, stop_at in enumerate((*restarts_at, total)):
+            client = emu.client(state=f"sqlite:///{state}", receive=FAST)
+            if run == 0:
+                # The very first start has no cursor (it starts live): inject once it is live.
+                threading.Thread(target=lambda: (kit.receiving(emu, STREAMS),
+                                                 injector.start())).start()
+            for msg in kit.take(client.messages(), stop_at - len(received), within=60,
+                                stop=client.close):
+                received.append(msg.text or "")
+            client.close()
+        injector.join(30)
+
+    assert len(received) == total, f"{len(received)} received"
+    assert len(set(received)) == total, "duplicates delivered"
+    order: dict[str, list[int]] = defaultdict(list)
+    for text in received:
+        sender, n = text.split("/")
+        order[sender].append(int(n))
+    for numbers in order.values():
+        assert numbers == sorted(numbers)
+
+
+def test_events_while_down_arrive_after_restart(tmp_path: Path, kit: Any) -> None:
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=0.5) as emu:
+        with emu.client(state=store_url) as client:
+            threading.Thread(target=lambda: (
+                kit.receiving(emu, STREAMS), emu.simulate_inbound(ALICE, "before", line=LINES[0])
+            )).start()
+            assert [m.text for m in kit.take(client.messages(), 1, stop=client.close)] == [
+                "before"]
+        emu.simulate_inbound(ALICE, "while down 1", line=LINES[0])
+        emu.simulate_inbound(ALICE, "while down 2", line=LINES[1])
+        with emu.client(state=store_url) as client:
+            got = kit.take(client.messages(), 2, stop=client.close)
+            assert sorted(m.text or "" for m in got) == ["while down 1", "while down 2"]
+
+
+def test_state_store_object_works_too(tmp_path: Path, kit: Any) -> None:
+    with Emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5) as emu:
+        store = SQLiteStore(tmp_path / "s.db")
+        with emu.client(state=store) as client:
+            threading.Thread(target=lambda: (
+                kit.receiving(emu, 3), emu.simulate_inbound(ALICE, "one", line=LINES[0])
+            )).start()
+            assert len(kit.take(client.messages(), 1, stop=client.close)) == 1
+        emu.simulate_inbound(ALICE, "two", line=LINES[0])
+        with emu.client(state=store) as client:
+            assert [m.text for m in kit.take(client.messages(), 1, stop=client.close)] == ["two"]
+        store.close()
+
+
+def test_short_token_ttl_loses_nothing(kit: Any) -> None:
+    """Tokens live 2 s during a 15 s run with inbound traffic: every event arrives."""
+    count = 300  # one every 50 ms: 15 s
+    with Emulator(plan="dedicated", lines=LINES, token_ttl=2, heartbeat_interval=0.5) as emu, \
+            emu.client(receive=FAST) as client:
+        def inject() -> None:
+            kit.receiving(emu, STREAMS)
+            for n in range(count):
+                emu.simulate_inbound(ALICE, f"m{n}", line=LINES[n % 2])
+                time.sleep(0.05)
+                if n == count // 2:
+                    emu.cut_streams()  # reconnect mid-run with whatever token is current
+
+        injector = threading.Thread(target=inject)
+        injector.start()
+        received = [m.text for m in kit.take(client.messages(), count, within=45,
+                                             stop=client.close)]
+        injector.join()
+        assert sorted(received) == sorted(f"m{n}" for n in range(count))
+        assert all(h.gaps == [] and h.last_error in (None, "UNAVAILABLE")
+                   for h in client.health().values())
+        assert len([r for r in emu.rest.requests if r[1].endswith("/tokens")]) >= 5
+
+
+def test_stalled_stream_is_detected_and_reconnected(kit: Any) -> None:
+    # Heartbeats every 60 s: with a 0.3 s stall timeout every quiet stream looks stalled.
+    options = ReceiveOptions(stall_timeout=0.3, backoff_initial=0.02, backoff_max=0.1)
+    with Emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=60) as emu, \
+            emu.client(receive=options) as client:
+        threading.Thread(target=lambda: (
+            kit.receiving(emu, 3), time.sleep(1.0),
+            emu.simulate_inbound(ALICE, "after stalls", line=LINES[0]),
+        )).start()
+        [msg] = kit.take(client.messages(), 1, stop=client.close)
+        assert msg.text == "after stalls"
+        assert client.health()[LINES[0]].reconnects >= 1
+
+
+def test_rejected_cursor_is_a_logged_gap_then_live(tmp_path: Path, kit: Any) -> None:
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    with Emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5,
+                  event_log_size=5) as emu:
+        with emu.client(state=store_url) as client:
+            threading.Thread(target=lambda: (
+                kit.receiving(emu, 3), emu.simulate_inbound(ALICE, "first", line=LINES[0])
+            )).start()
+            kit.take(client.messages(), 1, stop=client.close)
+        for n in range(20):  # the log keeps 5: our cursor falls out of it
+            emu.simulate_inbound(ALICE, f"lost {n}", line=LINES[0])
+        with emu.client(state=store_url) as client:
+            threading.Thread(target=lambda: (
+                kit.wait_until(lambda: any(h.gaps for h in client.health().values()), 10),
+                kit.receiving(emu, 3),
+                emu.simulate_inbound(ALICE, "after the gap", line=LINES[0]),
+            )).start()
+            [msg] = kit.take(client.messages(), 1, stop=client.close)
+            assert msg.text == "after the gap"
+            gaps = client.health()[LINES[0]].gaps
+            assert gaps and gaps[0]["family"] == "messages"
+
+
+def test_repeated_failures_force_a_token_refresh(kit: Any) -> None:
+    with Emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5) as emu, \
+            emu.client(receive=FAST) as client:
+        assert client.phones == LINES[:1]  # the first exchange
+        time.sleep(5.1)  # forced refreshes are rate-limited to one per 5 s
+        exchanges = len([r for r in emu.rest.requests if r[1].endswith("/tokens")])
+        emu.fail_next(6, code="UNAVAILABLE", retryable=True, method="SubscribeMessageEvents")
+        threading.Thread(target=lambda: (
+            kit.wait_until(lambda: emu.open_streams >= 3, 10),
+            emu.simulate_inbound(ALICE, "through", line=LINES[0]),
+        )).start()
+        [msg] = kit.take(client.messages(), 1, stop=client.close)
+        assert msg.text == "through"
+        refreshed = len([r for r in emu.rest.requests if r[1].endswith("/tokens")])
+        assert refreshed == exchanges + 1, "no forced refresh after 5 consecutive failures"
+        assert client.health()[LINES[0]].reconnects >= 6
+
+
+def test_lines_attached_and_detached_while_receiving(kit: Any) -> None:
+    """Auto-scale: the next token refresh (2 s TTL) attaches and detaches lines."""
+    with Emulator(plan="dedicated", lines=LINES, token_ttl=2, heartbeat_interval=0.5) as emu, \
+            emu.client() as client:
+        new = "+15550000003"
+
+        def change() -> None:
+            kit.receiving(emu, STREAMS)
+            emu.add_line(new)
+            emu.remove_line(LINES[1])
+            kit.wait_until(lambda: sorted(client.health()) == [LINES[0], new], 10)
+            kit.wait_until(lambda: emu.open_streams == STREAMS, 10)
+            emu.simulate_inbound(ALICE, "to the new line", line=new)
+
+        threading.Thread(target=change).start()
+        [msg] = kit.take(client.messages(), 1, stop=client.close)
+        assert (msg.text, msg.space.phone) == ("to the new line", new)
+        assert sorted(client.health()) == [LINES[0], new]
+
+
+def test_slow_consumer_is_bounded_by_the_queue(kit: Any) -> None:
+    bound = 8
+    with Emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5) as emu, \
+            emu.client(receive=ReceiveOptions(queue_size=bound)) as client:
+        threading.Thread(target=lambda: (
+            kit.receiving(emu, 3),
+            [emu.simulate_inbound(ALICE, f"m{n}", line=LINES[0]) for n in range(200)],
+        )).start()
+        depths: list[int] = []
+        for received, _ in enumerate(client.messages(), 1):
+            depths.extend(client.receive_queue_depths())
+            time.sleep(0.005)  # a slow consumer
+            if received == 200:
+                break
+        assert max(depths) <= bound
+        assert max(depths) >= bound - 1, "the queue never filled: the test proves nothing"
+
+
+GENERATOR = textwrap.dedent("""
+    from spectrum_sync import Client
+    client = Client()
+    print("ready", flush=True)
+    for msg in client.messages():
+        print("got", msg.text, flush=True)
+""")
+
+
+def test_generator_stops_on_sigint_within_a_second(kit: Any) -> None:
+    with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=0.5) as emu:
+        proc = subprocess.Popen([sys.executable, "-c", GENERATOR], env={**os.environ, **emu.env()},
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+            kit.receiving(emu, STREAMS)
+            emu.simulate_inbound(ALICE, "ping", line=LINES[0])
+            assert proc.stdout.readline().strip() == "got ping"
+            start = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=5)
+            assert time.monotonic() - start < 1.0
+            assert "KeyboardInterrupt" in err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+def test_listen_example_works(kit: Any) -> None:
+    with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=0.5) as emu:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "examples" / "listen.py"), "--count", "2"],
+            env={**os.environ, **emu.env()}, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            kit.receiving(emu, STREAMS)
+            emu.simulate_inbound(ALICE, "hello listener", line=LINES[0])
+            emu.simulate_inbound(ALICE, "bye", line=LINES[1])
+            out, err = proc.communicate(timeout=20)
+            assert proc.returncode == 0, err
+            assert "hello listener" in out and "bye" in out
+            replies = [c for c in emu.requests if c.method == "SendTextMessage"]
+            assert len(replies) == 2  # the example answers every message
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.mark.parametrize("bad", ["postgres://x", "sqlite://", 42])
+def test_bad_state_argument_is_a_configuration_error(bad: Any) -> None:
+    from spectrum_sync.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        Client(project_id="p", project_secret="s", state=bad)
+
+
+def test_health_reports_each_line(emu: Emulator, client: Client, kit: Any) -> None:
+    assert {h.state for h in client.health().values()} == {"idle"}
+    threading.Thread(target=lambda: (
+        kit.receiving(emu, STREAMS), emu.simulate_inbound(ALICE, "x", line=LINES[0])
+    )).start()
+    for _ in client.messages():
+        health = client.health()
+        assert sorted(health) == LINES
+        assert all(h.state == "live" for h in health.values())
+        assert health[LINES[0]].last_frame_at is not None
+        break
