@@ -457,7 +457,9 @@ class Emulator(Simulator):
         self.hub.end_all(streams.CUT)
 
     def cut_streams_every(self, frames: int) -> None:
-        """End every stream after each ``frames`` frames it sent (0 turns it off)."""
+        """End every live ``Subscribe*`` stream once it has sent ``frames`` frames (heartbeats
+        included), as the cloud resets long streams; 0 turns it off. Finite catch-up replays
+        are not cut this way (``cut_streams()`` still ends them)."""
         self.faults.cut_every = max(0, int(frames))
 
     def clear_faults(self) -> None:

@@ -102,6 +102,10 @@ def test_cut_streams_every_n_frames(emu: Emulator, api: Api,
     replay = list(api.events.CatchUpEvents(events_pb2.CatchUpEventsRequest(after_sequence=3),
                                            metadata=api.md))
     assert [f.sequence for f in replay if f.HasField("sequence")] == [4, 5]
+    # a replay longer than N frames is not cut: it must be able to complete
+    full = list(api.events.CatchUpEvents(events_pb2.CatchUpEventsRequest(after_sequence=0),
+                                         metadata=api.md))
+    assert len(full) == 6 and full[-1].complete.head_sequence == 5
 
 
 def test_stop_ends_streams_quickly(make_emu: Callable[..., Emulator],
