@@ -103,4 +103,5 @@ def rpc_error(fn: Callable[[], Any]) -> grpc.RpcError:
 
 def trailers(err: grpc.RpcError) -> dict[str, str]:
     """The trailing metadata of a failed call as a dict."""
-    return {k: v for k, v in err.trailing_metadata() or ()}  # type: ignore[attr-defined]
+    call: Any = err  # a failed call is both an RpcError and a grpc.Call
+    return {str(k): str(v) for k, v in call.trailing_metadata() or ()}

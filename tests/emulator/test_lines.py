@@ -131,7 +131,7 @@ def test_many_concurrent_calls(emu: Emulator, make_api: Callable[..., Api],
     assert not errors
     total = 16 * per_thread
     assert emu.head_sequence(LINE_A) == total
-    seqs = []
+    seqs: list[int] = []
     deadline = time.monotonic() + 10
     while len(seqs) < total and time.monotonic() < deadline:
         frame = stream.next_event()

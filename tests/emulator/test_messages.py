@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -21,8 +22,8 @@ def dm(api: Api) -> str:
     return DM
 
 
-def send(api: Api, text: str, chat: str = DM, **kw: object) -> messages_pb2.Message:
-    req = messages_pb2.SendTextMessageRequest(chat_guid=chat, text=text, **kw)  # type: ignore[arg-type]
+def send(api: Api, text: str, chat: str = DM, **kw: Any) -> messages_pb2.Message:
+    req = messages_pb2.SendTextMessageRequest(chat_guid=chat, text=text, **kw)
     return api.messages.SendTextMessage(req, metadata=api.md).message
 
 
