@@ -8,7 +8,6 @@ under one lock, which every call holds only briefly (no I/O happens under it).
 from __future__ import annotations
 
 import collections
-import logging
 import ssl
 import threading
 import time
@@ -36,6 +35,7 @@ from spectrum_sync.emulator.clock import Clock, ClockSource
 from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
+from spectrum_sync.emulator.rest import RestServer
 from spectrum_sync.emulator.services.addresses import AddressService
 from spectrum_sync.emulator.services.attachments import AttachmentService
 from spectrum_sync.emulator.services.chats import ChatService
@@ -48,8 +48,6 @@ from spectrum_sync.emulator.state import ChatRecord, LineState
 
 if TYPE_CHECKING:
     from spectrum_sync.client import Client
-
-log = logging.getLogger("spectrum_sync.emulator")
 
 SHARED_INSTANCE = "shared"
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
@@ -162,7 +160,7 @@ class Emulator(Simulator):
         self._executor: futures.ThreadPoolExecutor | None = None
         self._grpc_port = grpc_port
         self._http_port = http_port
-        self.rest: Any = None
+        self.rest: RestServer | None = None
         self._id = uuid.uuid4().hex[:6]
         if plan == "shared":
             self._new_line(None, SHARED_INSTANCE)
@@ -230,13 +228,6 @@ class Emulator(Simulator):
 
     def _start_rest(self) -> None:
         if self.rest is None:
-            try:
-                from spectrum_sync.emulator.rest import RestServer
-            except ModuleNotFoundError as exc:  # rest.py is optional for the gRPC side
-                if exc.name != "spectrum_sync.emulator.rest":
-                    raise
-                log.warning("emulator REST server unavailable: %s", exc)
-                return
             ctx = None
             if self.tls is not None:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -61,7 +61,8 @@ class StreamHub:
                 sub.ended = STOPPED
             self._open.add(sub)
         # Wakes the stream when the client goes away, so that its worker thread is freed.
-        context.add_callback(lambda: self.end(sub, CANCELLED))
+        if not context.add_callback(lambda: self.end(sub, CANCELLED)):
+            self.end(sub, CANCELLED)  # the call is already over
         return sub
 
     def close(self, sub: Subscription) -> None:
