@@ -203,10 +203,14 @@ class Emulator(Simulator):
             ],
         )
         gateway = Gateway(self)
-        server.add_generic_rpc_handlers([
-            gateway.handler(module.DESCRIPTOR.services_by_name[name], cls(self))
-            for module, name, cls in _SERVICES
-        ])
+        for module, name, cls in _SERVICES:
+            descriptor = module.DESCRIPTOR.services_by_name[name]
+            handlers = gateway.method_handlers(descriptor, cls(self))
+            server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(descriptor.full_name, handlers),))
+            # Registered methods are matched in gRPC's core: cheaper per call.
+            server.add_registered_method_handlers(  # type: ignore[attr-defined]
+                descriptor.full_name, handlers)
         address = f"{self.host}:{self._grpc_port}"
         if self.tls is not None:
             cert, key = (_read(p) for p in self.tls)

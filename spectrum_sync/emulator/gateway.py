@@ -61,9 +61,9 @@ class Gateway:
     def __init__(self, emulator: Emulator) -> None:
         self._emu = emulator
 
-    def handler(self, descriptor: ServiceDescriptor, service: object,
-                ) -> grpc.GenericRpcHandler[Any, Any]:
-        """A generic handler serving every method of ``descriptor`` with ``service``."""
+    def method_handlers(self, descriptor: ServiceDescriptor, service: object,
+                        ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
+        """Handlers for every method of ``descriptor``, served by ``service``."""
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         for method in descriptor.methods:
             request_cls = GetMessageClass(method.input_type)
@@ -78,7 +78,7 @@ class Gateway:
                 handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                     self._unary(method.name, impl), request_deserializer=parse,
                     response_serializer=response_cls.SerializeToString)
-        return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+        return handlers
 
     def _admit(self, method: str, request: Request,
                context: grpc.ServicerContext, streaming: bool,
