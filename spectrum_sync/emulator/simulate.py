@@ -187,9 +187,11 @@ class Simulator:
     ) -> int:
         """A remote change of group ``chat`` (created when missing); returns its sequence.
 
-        ``kind``: rename (``name``), participant_added / participant_removed /
-        participant_left (``participant``), icon_changed (``icon``), icon_removed.
+        ``kind``: rename or display_name_changed (``name``), participant_added /
+        participant_removed / participant_left (``participant``), icon_changed (``icon``),
+        icon_removed.
         """
+        kind = "rename" if kind == "display_name_changed" else kind
         if kind not in GROUP_CHANGES:
             raise ValueError(f"kind must be one of {GROUP_CHANGES}")
         actor_addr = self._sender(actor)[0] if actor else None

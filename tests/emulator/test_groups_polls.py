@@ -87,10 +87,13 @@ def test_simulated_group_changes(emu: Emulator, api: Api,
     emu.simulate_group_change(chat, "participant_left", participant=ALICE)
     emu.simulate_group_change(chat, "icon_changed", actor=BOB, icon=PNG)
     emu.simulate_group_change(chat, "icon_removed", actor=BOB)
-    kinds = [stream.next_event().group_changed.WhichOneof("change") for _ in range(4)]
-    assert kinds == ["participant_added", "participant_left", "icon_changed", "icon_removed"]
+    emu.simulate_group_change(chat, "display_name_changed", actor=BOB, name="Crew")
+    kinds = [stream.next_event().group_changed.WhichOneof("change") for _ in range(5)]
+    assert kinds == ["participant_added", "participant_left", "icon_changed", "icon_removed",
+                     "display_name_changed"]
     got = api.chats.GetChat(chats_pb2.GetChatRequest(chat_guid=chat), metadata=api.md).chat
     assert [p.address for p in got.participants] == [BOB]
+    assert got.display_name == "Crew"
     with pytest.raises(ValueError):
         emu.simulate_group_change(chat, "explode")
     with pytest.raises(ValueError):
