@@ -63,9 +63,11 @@ def test_own_send_is_echoed_with_is_from_me(api: Api, dm: str,
 
 
 def test_send_errors(api: Api, dm: str) -> None:
-    err = rpc_error(lambda: send(api, "x", chat=f"any;-;{BOB}"))
+    err = rpc_error(lambda: send(api, "x", chat="any;+;nosuchgroup"))
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert trailers(err)["error-code"] == "chatNotFound"
+    err = rpc_error(lambda: send(api, "x", chat="any;-;not-an-address"))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     err = rpc_error(lambda: send(api, ""))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     err = rpc_error(lambda: send(api, "x", chat="garbage"))
@@ -74,6 +76,16 @@ def test_send_errors(api: Api, dm: str) -> None:
     err = rpc_error(lambda: send(api, "x", reply_to=messages_pb2.ReplyTarget(message_guid="N")))
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert trailers(err)["error-code"] == "messageNotFound"
+
+
+def test_first_send_to_an_unknown_dm_opens_it(api: Api) -> None:
+    """Shared-mode clients build ``any;-;<address>`` without CreateChat; the cloud accepts it."""
+    guid = f"any;-;{BOB}"
+    msg = send(api, "hello Bob", chat=guid)
+    assert msg.chat_guids == [guid]
+    chat = api.chats.GetChat(chats_pb2.GetChatRequest(chat_guid=guid), metadata=api.md).chat
+    assert [p.address for p in chat.participants] == [BOB]
+    assert send(api, "again", chat=f"iMessage;-;{BOB}").chat_guids == [guid]  # same chat
 
 
 def test_reply_threads(emu: Emulator, api: Api, dm: str) -> None:

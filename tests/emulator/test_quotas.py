@@ -80,7 +80,7 @@ def test_quotas_reset_at_utc_midnight(make_emu: Callable[..., Emulator],
 
 def test_failed_sends_and_reactions_do_not_count(emu: Emulator, api: Api) -> None:
     chat = dm(api, PEOPLE[0])
-    rpc_error(lambda: send(api, "any;-;+15559999999"))
+    rpc_error(lambda: send(api, "any;+;nosuchgroup"))  # a failed send
     msg = send(api, chat)
     api.messages.SetReaction(messages_pb2.SetReactionRequest(
         target=messages_pb2.MessageTarget(chat_guid=chat, message_guid=msg.guid), is_set=True),

@@ -12,7 +12,7 @@ from spectrum_sync.emulator.addresses import normalize_address
 from spectrum_sync.emulator.errors import invalid, not_found, precondition
 from spectrum_sync.emulator.eventlog import Entry
 from spectrum_sync.emulator.gateway import Call
-from spectrum_sync.emulator.guids import ChatKey, new_guid, parse_chat_guid
+from spectrum_sync.emulator.guids import DM, ChatKey, new_guid, parse_chat_guid
 from spectrum_sync.emulator.state import ChatRecord, LineState
 
 if TYPE_CHECKING:
@@ -34,7 +34,16 @@ def chat_of(line: LineState, guid: str) -> ChatRecord:
 
 
 def writable_chat(line: LineState, guid: str) -> ChatRecord:
-    """A chat the line may still send to (it has not left the group)."""
+    """A chat the line may send to (not a group it has left).
+
+    A direct chat the line does not know yet is opened by the first send to it, as in the
+    cloud: shared-mode clients build ``any;-;<address>`` without calling CreateChat. The
+    identifier must then be a valid address (INVALID_ARGUMENT otherwise).
+    """
+    if guid:
+        key = parse_chat_guid(guid)
+        if key.kind == DM and line.find_chat(key) is None:
+            line.ensure_dm(normalize_address(key.identifier))
     chat = chat_of(line, guid)
     if chat.has_left:
         raise precondition(f"the line has left {guid!r}")
