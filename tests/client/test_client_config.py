@@ -75,9 +75,9 @@ def test_connect_emulator_shared_mode(shared_emu: Emulator, make_client: ClientF
     space = client.space.create(ALICE)
     assert (space.id, space.type, space.phone) == (f"any;-;{ALICE}", "dm", "shared")
     assert calls(shared_emu, "CreateChat") == []  # shared DMs need no RPC
-    # Emulator gap: it only knows DMs it has seen, so let Alice write first.
-    shared_emu.simulate_inbound(ALICE, "hi")
-    assert space.send("hello").guid
+    # The first send opens the DM, as in the cloud.
+    sent = space.send("hello")
+    assert sent.guid and sent.space.phone == "shared"
 
 
 def test_explicit_lines_with_static_tokens(emu: Emulator, make_client: ClientFactory) -> None:
