@@ -18,7 +18,6 @@ from collections.abc import Callable, Collection, Iterator
 from types import FrameType
 from typing import Any, TypeVar
 
-from spectrum_sync._proto import events_pb2, groups_pb2, messages_pb2, polls_pb2
 from spectrum_sync.auth import CloudAuth
 from spectrum_sync.backend import CloudBackend
 from spectrum_sync.errors import ConfigurationError, ValidationError
@@ -37,6 +36,14 @@ H = TypeVar("H", bound=Handler)
 _POLL = 0.25  # how often a waiting consumer wakes up (Ctrl-C, stop requests)
 
 
+_STREAM_SERVICES = {
+    "SubscribeMessageEvents": "messages",
+    "SubscribeGroupEvents": "groups",
+    "SubscribePollEvents": "polls",
+    "CatchUpEvents": "events",
+}
+
+
 class _StreamLine:
     """Adapts a client line to :class:`spectrum_sync.receive.StreamLine`."""
 
@@ -52,23 +59,10 @@ class _StreamLine:
         auth = self._auth
         if auth is not None and time.monotonic() >= auth.refresh_due:
             auth.ensure_fresh(self._timeout)
-        stubs = self.line.stream_stubs
-        call: Any
-        if method == "SubscribeMessageEvents":
-            assert isinstance(request, messages_pb2.SubscribeMessageEventsRequest)
-            call = stubs.messages.SubscribeMessageEvents(request, metadata=self.line.metadata)
-        elif method == "SubscribeGroupEvents":
-            assert isinstance(request, groups_pb2.SubscribeGroupEventsRequest)
-            call = stubs.groups.SubscribeGroupEvents(request, metadata=self.line.metadata)
-        elif method == "SubscribePollEvents":
-            assert isinstance(request, polls_pb2.SubscribePollEventsRequest)
-            call = stubs.polls.SubscribePollEvents(request, metadata=self.line.metadata)
-        elif method == "CatchUpEvents":
-            assert isinstance(request, events_pb2.CatchUpEventsRequest)
-            call = stubs.events.CatchUpEvents(request, metadata=self.line.metadata)
-        else:  # pragma: no cover - the engine only asks for the four above
-            raise ValueError(f"unknown stream method {method}")
-        return call  # type: ignore[no-any-return]
+        # The stream channel's stub of the service that owns the method.
+        service = getattr(self.line.stream_stubs, _STREAM_SERVICES[method])
+        call: StreamCall = getattr(service, method)(request, metadata=self.line.metadata)
+        return call
 
 
 class Filter:

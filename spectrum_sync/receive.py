@@ -268,9 +268,11 @@ class _Reader:
             if self.covered is not None:
                 self._state("catching-up")
                 self._catch_up(self.covered)
-            elif self.engine.options.history or self.engine.persistent:
+            elif self.engine.options.history:
                 self._state("catching-up")
-                self._catch_up(None, deliver=self.engine.options.history)
+                self._catch_up(None)
+            elif self.engine.persistent:
+                self._baseline()
             self._state("live")
             unchecked = self.covered is not None
             for frame in call:
@@ -295,9 +297,9 @@ class _Reader:
     def _payload(self, frame: Any) -> ProtoMessage | None:
         return getattr(frame, self.family.field) if frame.HasField(self.family.field) else None
 
-    def _catch_up(self, after: int | None, deliver: bool = True) -> None:
-        """Replay this family's events after ``after`` (None: all the server holds); then
-        everything up to the head is covered. ``deliver=False`` only learns the head."""
+    def _replay(self, after: int | None, on_event: Callable[[Any], None]) -> int:
+        """Run ``CatchUpEvents`` after ``after`` (None: all the server holds), passing this
+        family's frames to ``on_event``; returns the head of the ``complete`` frame."""
         request = events_pb2.CatchUpEventsRequest()
         if after is not None:
             request.after_sequence = after
@@ -308,15 +310,9 @@ class _Reader:
                 self._frame_seen()
                 which = frame.WhichOneof("payload")
                 if which == "complete":
-                    head = frame.complete.head_sequence
-                    if self.covered is None or head > self.covered:
-                        # Nothing more of ours up to the head: commit it when the consumer
-                        # gets there, so that an idle family does not replay forever.
-                        self._hand_out(head, None, marker=True)
-                    return
-                fresh = self.covered is None or frame.sequence > self.covered
-                if deliver and which == self.family.field and frame.HasField("sequence") and fresh:
-                    self._hand_out(frame.sequence, self._payload(frame))
+                    return int(frame.complete.head_sequence)
+                if which == self.family.field and frame.HasField("sequence"):
+                    on_event(frame)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise CursorRejected(f"cursor {after} rejected: {exc.details()}") from None
@@ -325,6 +321,26 @@ class _Reader:
             self.call = live
             replay.cancel()
         raise StreamBroken("catch-up ended without its complete frame")
+
+    def _catch_up(self, after: int | None) -> None:
+        """Hand out this family's events after ``after``; then all to the head is covered."""
+
+        def deliver(frame: Any) -> None:
+            if self.covered is None or frame.sequence > self.covered:
+                self._hand_out(frame.sequence, self._payload(frame))
+
+        head = self._replay(after, deliver)
+        if self.covered is None or head > self.covered:
+            # Nothing more of ours up to the head: commit it once what came before is
+            # consumed, so that an idle family does not replay its history forever.
+            self._hand_out(head, None, marker=True)
+
+    def _baseline(self) -> None:
+        """First start with a persistent store: save the server's head as the cursor without
+        delivering history, so that a restart resumes from here. Live filtering is left
+        alone: events that arrive while this runs still come through the live stream."""
+        head = self._replay(None, lambda frame: None)
+        self.commits.issue(head)()
 
     def _hand_out(
         self, seq: int, payload: ProtoMessage | None, marker: bool = False
@@ -336,7 +352,9 @@ class _Reader:
             log.warning("receive: skipping an event of unknown kind at %s/%s seq %d",
                         self.line.phone, self.family.name, seq)
         if payload is None or self.engine.seen_before(self.line, self.family.name, payload):
-            self.engine.put(ack, self)
+            # Nothing for the consumer. Acknowledging now is safe: the cursor only moves over
+            # the acknowledged prefix, so it cannot pass an event still waiting to be consumed.
+            ack()
         else:
             self.engine.put(Delivery(self.line, self.family.name, seq, payload, ack), self)
 
@@ -407,7 +425,7 @@ class Receiver:
         self.store = store
         self.options = options
         self.persistent = persistent  # cursors outlive the process: learn a baseline
-        self.queue: queue.Queue[Delivery | Callable[[], None]] = queue.Queue(options.queue_size)
+        self.queue: queue.Queue[Delivery] = queue.Queue(options.queue_size)
         self._on_repeated_failures = on_repeated_failures
         self._on_gap = on_gap
         self._readers: dict[str, list[_Reader]] = {}
@@ -463,19 +481,11 @@ class Receiver:
     # -- consumer side -------------------------------------------------------------------
 
     def get(self, timeout: float) -> Delivery | None:
-        """The next event, or ``None`` after ``timeout`` s; internal markers are acked here."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            try:
-                item = self.queue.get(timeout=remaining)
-            except queue.Empty:
-                return None
-            if isinstance(item, Delivery):
-                return item
-            item()  # a commit marker: the consumer has passed this point
+        """The next event, or ``None`` after ``timeout`` s."""
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
     def health(self) -> dict[str, LineHealth]:
         with self._lock:
@@ -529,8 +539,8 @@ class Receiver:
                 health = self._health[line.key] = LineHealth(phone=line.phone)
             return health
 
-    def put(self, item: Delivery | Callable[[], None], reader: _Reader) -> None:
-        """Queue an event (or a bare commit marker); blocks while the queue is full.
+    def put(self, item: Delivery, reader: _Reader) -> None:
+        """Queue an event for the consumer; blocks while the queue is full.
 
         Blocking is the backpressure: a slow consumer slows reading and memory stays bounded.
         Time spent waiting here is not a network stall.

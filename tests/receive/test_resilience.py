@@ -154,7 +154,7 @@ def test_rejected_cursor_is_a_logged_gap_then_live(tmp_path: Path, kit: Any) -> 
             [msg] = kit.take(client.messages(), 1, stop=client.close)
             assert msg.text == "after the gap"
             gaps = client.health()[LINES[0]].gaps
-            assert gaps and gaps[0]["family"] == "messages"
+            assert sorted(gap["family"] for gap in gaps) == ["groups", "messages", "polls"]
 
 
 def test_repeated_failures_force_a_token_refresh(kit: Any) -> None:
@@ -284,3 +284,12 @@ def test_health_reports_each_line(emu: Emulator, client: Client, kit: Any) -> No
         assert all(h.state == "live" for h in health.values())
         assert health[LINES[0]].last_frame_at is not None
         break
+
+
+def test_history_option_replays_what_the_server_holds(kit: Any) -> None:
+    with Emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5) as emu:
+        emu.simulate_inbound(ALICE, "old 1", line=LINES[0])
+        emu.simulate_inbound(ALICE, "old 2", line=LINES[0])
+        with emu.client(receive=ReceiveOptions(history=True)) as client:
+            got = kit.take(client.messages(), 2, stop=client.close)
+            assert [m.text for m in got] == ["old 1", "old 2"]
