@@ -33,7 +33,7 @@ from .events import (
 )
 from .inbox import Handle
 from .lines import Line
-from .models import Message, Reaction, Space, User
+from .models import Attachment, Message, Reaction, Space, User
 from .quotas import QuotaLimits, QuotaUsage
 from .receive import LineHealth, ReceiveOptions
 from .state import MemoryStore, SQLiteStore, StateStore
@@ -42,6 +42,7 @@ from .transport import RetryPolicy
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attachment",
     "AuthenticationError",
     "Client",
     "ClientClosed",

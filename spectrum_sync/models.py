@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from google.protobuf.timestamp_pb2 import Timestamp
 
 __all__ = [
+    "Attachment",
     "Message",
     "Reaction",
     "Space",
@@ -148,8 +149,20 @@ class Space:
 
 
 @attrs.frozen
+class Attachment:
+    """Metadata of a file carried by a message (the bytes stay on the server)."""
+
+    guid: str
+    file_name: str
+    mime_type: str
+    size: int
+    is_sticker: bool = False
+
+
+@attrs.frozen
 class Message:
-    """A message in a space. ``sender`` is None for our own messages."""
+    """A message in a space. ``sender`` is None for our own messages; ``attachments`` lists
+    the files it carries (metadata only)."""
 
     guid: str
     space: Space
@@ -163,6 +176,7 @@ class Message:
     effect: str | None = None
     reply_to_guid: str | None = None
     thread_originator_guid: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def id(self) -> str:
@@ -335,6 +349,10 @@ def message_from_proto(message: messages_pb2.Message, space: Space) -> Message:
         effect=_opt(content, "expressive_send_style_id"),
         reply_to_guid=_opt(message, "reply_target_guid"),
         thread_originator_guid=_opt(message, "thread_originator_guid"),
+        attachments=tuple(
+            Attachment(a.guid, a.file_name, a.mime_type, a.total_bytes, a.is_sticker)
+            for a in content.attachments
+        ),
     )
 
 

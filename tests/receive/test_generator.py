@@ -265,3 +265,19 @@ def test_a_new_client_without_cursor_starts_live(emu: Emulator, kit: Any) -> Non
         [msg] = kit.take(client.messages(), 1, stop=client.close)
         feed.join()
         assert msg.text == "live"
+
+
+def test_attachment_metadata(emu: Emulator, client: Client, kit: Any) -> None:
+    feed = threading.Thread(target=lambda: (
+        kit.receiving(emu, 2 * STREAMS_DEDICATED),
+        emu.simulate_inbound(ALICE, "see attached", line=LINES[0],
+                             attachment=("photo.png", b"\x89PNG\r\n\x1a\n" + b"0" * 100)),
+    ))
+    feed.start()
+    [msg] = kit.take(client.messages(), 1, stop=client.close)
+    feed.join()
+    assert msg.text == "see attached"
+    [attachment] = msg.attachments
+    assert (attachment.file_name, attachment.mime_type, attachment.size) == (
+        "photo.png", "image/png", 108)
+    assert attachment.guid
