@@ -6,6 +6,9 @@ Mac mode, the command line) are imported lazily by their own modules.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .client import Client
 from .errors import (
     AuthenticationError,
@@ -22,22 +25,48 @@ from .errors import (
     UnsupportedError,
     ValidationError,
 )
-from .events import (
-    GroupChanged,
-    MessageEdited,
-    MessageRead,
-    MessageUnsent,
-    PollChanged,
-    PollOption,
-    StickerPlaced,
-)
-from .inbox import Handle
 from .lines import Line
 from .models import Attachment, Message, Reaction, Space, User
 from .quotas import QuotaLimits, QuotaUsage
-from .receive import LineHealth, ReceiveOptions
 from .state import MemoryStore, SQLiteStore, StateStore
 from .transport import RetryPolicy
+
+if TYPE_CHECKING:
+    from .events import (
+        GroupChanged,
+        MessageEdited,
+        MessageRead,
+        MessageUnsent,
+        PollChanged,
+        PollOption,
+        StickerPlaced,
+    )
+    from .inbox import Handle
+    from .receive import LineHealth, ReceiveOptions
+
+# Receive-side names load on first use: senders (a web view, a cron job) never pay for them.
+_LAZY = {
+    "GroupChanged": "events",
+    "MessageEdited": "events",
+    "MessageRead": "events",
+    "MessageUnsent": "events",
+    "PollChanged": "events",
+    "PollOption": "events",
+    "StickerPlaced": "events",
+    "Handle": "inbox",
+    "LineHealth": "receive",
+    "ReceiveOptions": "receive",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spectrum_sync' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 
@@ -28,6 +27,9 @@ from .errors import (
     ConnectionError,
     SpectrumError,
 )
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["CloudAuth", "Grant", "exchange_token"]
 

@@ -13,11 +13,15 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import ssl
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ssl
+
+    from .receive import ReceiveOptions
 
 from .auth import DEFAULT_CLOUD_URL, CloudAuth, Grant, exchange_token
 from .backend import CloudBackend
@@ -25,7 +29,6 @@ from .errors import ConfigurationError, RoutingError
 from .lines import SHARED, Line, LineSet, LineSpec, Routing
 from .models import User
 from .quotas import QuotaLimits, QuotaTracker, QuotaUsage
-from .receive import ReceiveOptions
 from .receiving import ReceiveMixin
 from .spaces import SpaceAPI
 from .state import StateStore, open_store
@@ -120,15 +123,17 @@ class Client(ReceiveMixin):
         self.timeout = float(timeout)
         self._closed = False
         self._close_lock = threading.Lock()
-        self._receive_options = receive or ReceiveOptions()
+        self._receive_options = receive  # None: the defaults, built when receiving starts
         self.state: StateStore
         self.state, self._owns_state = open_store(state)
 
         roots = self._root_certificates(ca_file, environ)
         # The same roots are trusted for the token exchange over https.
-        self._ssl_context: ssl.SSLContext | None = None
+        self._ssl_context: ssl.SSLContext | None = None  # only a CA file needs ssl here
         if roots is not None:
             try:
+                import ssl  # imported lazily: it costs milliseconds at import time
+
                 self._ssl_context = ssl.create_default_context(cadata=roots.decode("ascii"))
             except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
                 raise ConfigurationError(f"the CA file is not valid PEM: {exc}") from None

@@ -9,16 +9,17 @@ and :mod:`spectrum_sync.receive` for resuming without gaps.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from spectrum_sync.auth import CloudAuth
-from spectrum_sync.backend import CloudBackend
-from spectrum_sync.events import Event
-from spectrum_sync.inbox import ErrorHandler, Filter, Handle, Inbox
-from spectrum_sync.lines import LineSet
-from spectrum_sync.models import Message, Space
-from spectrum_sync.receive import LineHealth, ReceiveOptions
-from spectrum_sync.state import StateStore
+if TYPE_CHECKING:  # the receive machinery is imported on first use, not with the client
+    from spectrum_sync.auth import CloudAuth
+    from spectrum_sync.backend import CloudBackend
+    from spectrum_sync.events import Event
+    from spectrum_sync.inbox import ErrorHandler, Handle, Inbox
+    from spectrum_sync.lines import LineSet
+    from spectrum_sync.models import Message, Space
+    from spectrum_sync.receive import LineHealth, ReceiveOptions
+    from spectrum_sync.state import StateStore
 
 H = TypeVar("H", bound=Callable[..., object])
 
@@ -31,15 +32,18 @@ class ReceiveMixin:
     _auth: CloudAuth | None
     state: StateStore
     timeout: float
-    _receive_options: ReceiveOptions
+    _receive_options: ReceiveOptions | None
     _inbox_instance: Inbox | None = None
 
     def _inbox(self) -> Inbox:
         inbox = self._inbox_instance
         if inbox is None:
+            from spectrum_sync.inbox import Inbox
+            from spectrum_sync.receive import ReceiveOptions
+
             inbox = self._inbox_instance = Inbox(
-                self._backend, self._lines, self._auth, self.state, self._receive_options,
-                self.timeout,
+                self._backend, self._lines, self._auth, self.state,
+                self._receive_options or ReceiveOptions(), self.timeout,
             )
         return inbox
 
@@ -54,6 +58,8 @@ class ReceiveMixin:
         left off when the client has a persistent ``state``; leaving it (``break``) counts as
         done with the last message; Ctrl-C stops it within about a second.
         """
+        from spectrum_sync.inbox import Filter
+
         wanted = Filter(("message",), space, phone, include_own)
         return cast("Iterator[Message]", self._inbox().events(wanted))
 
@@ -63,6 +69,8 @@ class ReceiveMixin:
     ) -> Iterator[Event]:
         """Every event kind (or only ``kinds``, see :data:`spectrum_sync.events.EVENT_KINDS`):
         messages, reactions, edits, unsends, read receipts, stickers, group and poll changes."""
+        from spectrum_sync.inbox import Filter
+
         return self._inbox().events(Filter(kinds, space, phone, include_own))
 
     def on_message(self, handler: H) -> H:
