@@ -90,22 +90,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             from spectrum_sync.demo import run_demo
 
             return run_demo(emu, sys.stdout)
-        print_exports(emu.env(), sys.stdout)
-        print(f"# admin API: {emu.cloud_url}/_emulator/ ; Ctrl-C stops", file=sys.stderr)
-        _wait_for_signal()
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        # Handlers first: whoever reads the exports may signal us right away.
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            print_exports(emu.env(), sys.stdout)
+            print(f"# admin API: {emu.cloud_url}/_emulator/ ; Ctrl-C stops", file=sys.stderr)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
