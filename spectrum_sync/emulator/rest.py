@@ -121,7 +121,7 @@ class RestServer:
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1},
+            target=server.serve_forever, kwargs={"poll_interval": 0.05},  # stop() waits one tick
             name="spectrum-emulator-http", daemon=True,
         )
         self._thread.start()
