@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from spectrum_sync.auth import CloudAuth
 from spectrum_sync.backend import CloudBackend
-from spectrum_sync.errors import ConfigurationError, ValidationError
+from spectrum_sync.errors import ClientClosed, ConfigurationError, ValidationError
 from spectrum_sync.events import EVENT_KINDS, Event, chat_guid_of, decode, kind_of
 from spectrum_sync.lines import SHARED, LineConnection, LineSet
 from spectrum_sync.models import Space, space_type
@@ -314,7 +314,7 @@ class Inbox:
 
     def _open(self) -> Receiver:
         if self._closed:
-            raise ConfigurationError("the client is closed")
+            raise ClientClosed("the client is closed")
         self._backend.ready(self._timeout)
         auth = self._auth
 

@@ -489,7 +489,9 @@ class Receiver:
 
     def health(self) -> dict[str, LineHealth]:
         with self._lock:
-            return {key: attrs.evolve(h, gaps=list(h.gaps)) for key, h in self._health.items()}
+            # Copies: reader threads keep updating the originals.
+            return {key: attrs.evolve(h, streams=dict(h.streams), gaps=list(h.gaps))
+                    for key, h in self._health.items()}
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop every reader and the watchdog; returns within about ``timeout`` s."""

@@ -281,3 +281,12 @@ def test_attachment_metadata(emu: Emulator, client: Client, kit: Any) -> None:
     assert (attachment.file_name, attachment.mime_type, attachment.size) == (
         "photo.png", "image/png", 108)
     assert attachment.guid
+
+
+def test_receiving_on_a_closed_client_is_a_clear_error(emu: Emulator) -> None:
+    from spectrum_sync import ClientClosed
+
+    client = emu.client()
+    client.close()
+    with pytest.raises(ClientClosed):
+        next(iter(client.messages()))
