@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +63,31 @@ class Kit:
     def receiving(emu: Emulator, streams: int, timeout: float = 10.0) -> None:
         """Wait until ``streams`` event streams are open (the consumer is live)."""
         assert emu.wait_for_streams(streams, timeout), f"only {emu.open_streams} streams open"
+
+    @classmethod
+    def start_pinged_script(cls, emu: Emulator, code: str, streams: int,
+                            line: str) -> subprocess.Popen[str]:
+        """Run a receiving script (it prints "ready", then "got <text>" per message) against
+        ``emu`` and check that a first message ("ping") got through; returns the process."""
+        proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **emu.env()},
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+            cls.receiving(emu, streams)
+            emu.simulate_inbound("+15551111111", "ping", line=line)
+            assert proc.stdout.readline().strip() == "got ping"
+        except BaseException:
+            cls.end(proc)
+            raise
+        return proc
+
+    @staticmethod
+    def end(proc: subprocess.Popen[str]) -> None:
+        """Kill ``proc`` if it is still running and collect it."""
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
     @staticmethod
     def recv_threads() -> list[str]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -156,15 +153,8 @@ RUN_FOREVER = textwrap.dedent("""
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_run_forever_stops_cleanly_on_signals(emu: Emulator, kit: Any, sig: int) -> None:
-    env = {**os.environ, **emu.env()}
-    proc = subprocess.Popen([sys.executable, "-c", RUN_FOREVER], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = kit.start_pinged_script(emu, RUN_FOREVER, STREAMS, LINES[0])
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        kit.receiving(emu, STREAMS)
-        emu.simulate_inbound(ALICE, "ping", line=LINES[0])
-        assert proc.stdout.readline().strip() == "got ping"
         start = time.monotonic()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=5)
@@ -172,6 +162,4 @@ def test_run_forever_stops_cleanly_on_signals(emu: Emulator, kit: Any, sig: int)
         assert proc.returncode == 0, err
         assert "stopped cleanly" in out
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        kit.end(proc)

@@ -224,23 +224,15 @@ GENERATOR = textwrap.dedent("""
 
 def test_generator_stops_on_sigint_within_a_second(kit: Any) -> None:
     with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=0.5) as emu:
-        proc = subprocess.Popen([sys.executable, "-c", GENERATOR], env={**os.environ, **emu.env()},
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = kit.start_pinged_script(emu, GENERATOR, STREAMS, LINES[0])
         try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "ready"
-            kit.receiving(emu, STREAMS)
-            emu.simulate_inbound(ALICE, "ping", line=LINES[0])
-            assert proc.stdout.readline().strip() == "got ping"
             start = time.monotonic()
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=5)
             assert time.monotonic() - start < 1.0
             assert "KeyboardInterrupt" in err
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            kit.end(proc)
 
 
 def test_listen_example_works(kit: Any) -> None:
