@@ -15,9 +15,8 @@ from collections.abc import Callable
 
 import grpc
 
-from spectrum_sync import Client
+from spectrum_sync import Client, QuotaLimits
 from spectrum_sync._proto import chats_pb2, chats_pb2_grpc, messages_pb2, messages_pb2_grpc
-from spectrum_sync.quotas import QuotaLimits
 
 from _harness import LINE, PEER, alternate, emulator_process, line_token, median, report, timed
 

@@ -1,7 +1,9 @@
 """spectrum_sync: a synchronous, thread-based client for Spectrum's iMessage platform.
 
-Only the public names live here. Heavy or optional parts (the emulator, local
-Mac mode, the command line) are imported lazily by their own modules.
+Only the public names live here, each loaded on first use: ``import spectrum_sync`` costs
+next to nothing, and a process that only sends never loads the receive machinery. The
+modules behind these names are private (``spectrum_sync._*``); ``spectrum_sync.emulator``,
+``spectrum_sync.cli`` are public modules of their own.
 """
 
 from __future__ import annotations
@@ -9,30 +11,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .client import Client
-from .errors import (
-    AuthenticationError,
-    ClientClosed,
-    CloudError,
-    ConfigurationError,
-    ConnectionError,
-    InvalidAddress,
-    NotFoundError,
-    QuotaExceeded,
-    RateLimitError,
-    RoutingError,
-    SpectrumError,
-    UnsupportedError,
-    ValidationError,
-)
-from .lines import Line
-from .models import Attachment, Message, Reaction, Space, User
-from .quotas import QuotaLimits, QuotaUsage
-from .state import MemoryStore, SQLiteStore, StateStore
-from .transport import RetryPolicy
-
 if TYPE_CHECKING:
-    from .events import (
+    from ._backend.quotas import QuotaLimits, QuotaUsage
+    from ._client import Client
+    from ._errors import (
+        AlreadyReceiving,
+        AuthenticationError,
+        ClientClosed,
+        CloudError,
+        ConfigurationError,
+        ConnectionError,
+        InvalidAddress,
+        NotFoundError,
+        QuotaExceeded,
+        RateLimitError,
+        RoutingError,
+        SpectrumError,
+        StateStoreError,
+        UnsupportedError,
+        ValidationError,
+    )
+    from ._events import (
+        EVENT_KINDS,
+        Event,
         GroupChanged,
         MessageEdited,
         MessageRead,
@@ -41,36 +42,68 @@ if TYPE_CHECKING:
         PollOption,
         StickerPlaced,
     )
-    from .inbox import Handle
-    from .receive import LineHealth, ReceiveOptions
-
-# Receive-side names load on first use: senders (a web view, a cron job) never pay for them.
-_LAZY = {
-    "GroupChanged": "events",
-    "MessageEdited": "events",
-    "MessageRead": "events",
-    "MessageUnsent": "events",
-    "PollChanged": "events",
-    "PollOption": "events",
-    "StickerPlaced": "events",
-    "Handle": "inbox",
-    "LineHealth": "receive",
-    "ReceiveOptions": "receive",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'spectrum_sync' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
+    from ._models import Attachment, LineInfo, Message, Reaction, Space, User
+    from ._receive.dispatch import Handle
+    from ._receive.health import LineHealth
+    from ._receive.inbox import Inbox
+    from ._receive.options import ReceiveOptions
+    from ._state.base import StateStore
+    from ._state.memory import MemoryStore
+    from ._state.sqlite import SQLiteStore
+    from ._transport.invoker import RetryPolicy
+    from ._transport.lines import Line
 
 __version__ = "0.1.0"
 
+# Public name -> private module that defines it.
+_WHERE = {
+    "Client": "_client",
+    "AlreadyReceiving": "_errors",
+    "AuthenticationError": "_errors",
+    "ClientClosed": "_errors",
+    "CloudError": "_errors",
+    "ConfigurationError": "_errors",
+    "ConnectionError": "_errors",
+    "InvalidAddress": "_errors",
+    "NotFoundError": "_errors",
+    "QuotaExceeded": "_errors",
+    "RateLimitError": "_errors",
+    "RoutingError": "_errors",
+    "SpectrumError": "_errors",
+    "StateStoreError": "_errors",
+    "UnsupportedError": "_errors",
+    "ValidationError": "_errors",
+    "EVENT_KINDS": "_events",
+    "Event": "_events",
+    "GroupChanged": "_events",
+    "MessageEdited": "_events",
+    "MessageRead": "_events",
+    "MessageUnsent": "_events",
+    "PollChanged": "_events",
+    "PollOption": "_events",
+    "StickerPlaced": "_events",
+    "Attachment": "_models",
+    "LineInfo": "_models",
+    "Message": "_models",
+    "Reaction": "_models",
+    "Space": "_models",
+    "User": "_models",
+    "Handle": "_receive.dispatch",
+    "LineHealth": "_receive.health",
+    "Inbox": "_receive.inbox",
+    "ReceiveOptions": "_receive.options",
+    "QuotaLimits": "_backend.quotas",
+    "QuotaUsage": "_backend.quotas",
+    "StateStore": "_state.base",
+    "MemoryStore": "_state.memory",
+    "SQLiteStore": "_state.sqlite",
+    "RetryPolicy": "_transport.invoker",
+    "Line": "_transport.lines",
+}
+
 __all__ = [
+    "EVENT_KINDS",
+    "AlreadyReceiving",
     "Attachment",
     "AuthenticationError",
     "Client",
@@ -78,11 +111,14 @@ __all__ = [
     "CloudError",
     "ConfigurationError",
     "ConnectionError",
+    "Event",
     "GroupChanged",
     "Handle",
+    "Inbox",
     "InvalidAddress",
     "Line",
     "LineHealth",
+    "LineInfo",
     "MemoryStore",
     "Message",
     "MessageEdited",
@@ -103,9 +139,23 @@ __all__ = [
     "Space",
     "SpectrumError",
     "StateStore",
+    "StateStoreError",
     "StickerPlaced",
     "UnsupportedError",
     "User",
     "ValidationError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spectrum_sync' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

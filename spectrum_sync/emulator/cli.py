@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with emu:
         if ns.demo:
-            from spectrum_sync.demo import run_demo
+            from spectrum_sync._demo import run_demo
 
             return run_demo(emu, sys.stdout)
         stop = threading.Event()

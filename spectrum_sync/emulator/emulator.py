@@ -47,7 +47,7 @@ from spectrum_sync.emulator.simulate import Simulator
 from spectrum_sync.emulator.state import ChatRecord, LineState
 
 if TYPE_CHECKING:
-    from spectrum_sync.client import Client
+    from spectrum_sync import Client
 
 SHARED_INSTANCE = "shared"
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
@@ -319,7 +319,7 @@ class Emulator(Simulator):
 
     def client(self, **kwargs: Any) -> Client:
         """A ``spectrum_sync.Client`` bound to this emulator."""
-        from spectrum_sync.client import Client
+        from spectrum_sync import Client
 
         return Client.connect_emulator(self, **kwargs)
 

@@ -121,7 +121,7 @@ def test_tls_with_a_ca_file(
 def test_dedicated_address_template(emu: Emulator, make_client: ClientFactory) -> None:
     client = make_client(emu, address_template="{instanceId}.imsg.example:443")
     assert client.phones == [LINE_1, LINE_2]  # lines come from the token grant
-    addresses = sorted(line.address for line in client._lines.all())
+    addresses = sorted(line.address for line in client.lines)
     expected = sorted(f"{info.instance_id}.imsg.example:443" for info in emu.lines)
     assert addresses == expected
     shared = make_client(None, project_id="p", project_secret="s", env={})

@@ -8,8 +8,6 @@ import pytest
 from client_helpers import ALICE, LINE_1, LINE_2, ClientFactory, EmulatorFactory, calls
 
 import spectrum_sync as spectrum
-from spectrum_sync.quotas import QuotaLimits, QuotaTracker
-from spectrum_sync.state import MemoryStore
 
 
 def _next_utc_midnight() -> datetime:
@@ -70,7 +68,7 @@ def test_daily_message_limit_client_side(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
     emu = make_emulator(plan="dedicated", lines=[LINE_1])
-    client = make_client(emu, quota_limits=QuotaLimits(messages_per_day=5))
+    client = make_client(emu, quota_limits=spectrum.QuotaLimits(messages_per_day=5))
     space = client.space.create(ALICE)
     for i in range(5):
         space.send(f"message {i}")
@@ -108,17 +106,3 @@ def test_quota_without_phone_needs_a_single_line(
         client.quota()
     with pytest.raises(spectrum.RoutingError):
         client.quota("+15559999999")
-
-
-def test_counters_reset_at_utc_midnight() -> None:
-    now = [datetime(2026, 1, 1, 23, 59, tzinfo=timezone.utc).timestamp()]
-    tracker = QuotaTracker(MemoryStore(), QuotaLimits(messages_per_day=1), clock=lambda: now[0])
-    tracker.check(LINE_1, "chat")
-    tracker.record(LINE_1, "chat")
-    with pytest.raises(spectrum.QuotaExceeded) as info:
-        tracker.check(LINE_1, "chat")
-    assert info.value.resets_at == datetime(2026, 1, 2, tzinfo=timezone.utc)
-    now[0] += 120  # 00:01 the next day
-    assert tracker.check(LINE_1, "chat") is False  # not a new conversation any more
-    assert tracker.usage(LINE_1).messages == 0
-    assert tracker.usage(LINE_1).day == "2026-01-02"

@@ -10,8 +10,8 @@ import pytest
 from client_helpers import ALICE, BOB, LINE_1, LINE_2, ClientFactory, EmulatorFactory
 
 import spectrum_sync as spectrum
+from spectrum_sync import MemoryStore, SQLiteStore, StateStore
 from spectrum_sync.emulator import Emulator
-from spectrum_sync.state import MemoryStore, SQLiteStore, StateStore
 
 SECRET = "s3cr3t-project-secret-value"
 
@@ -41,13 +41,11 @@ def test_secrets_and_tokens_never_appear(
     explicit_client = make_client(None, lines=[explicit])
     texts = [
         repr(client), str(client), repr(space), repr(message), repr(explicit),
-        repr(explicit_client), repr(client._auth), repr(client._lines),
-        repr(client._backend), repr(client._lines.all()),
+        repr(explicit_client), repr(client.lines), repr(explicit_client.lines),
+        repr(client.health()), repr(client.state), repr(client.space),
         str(auth_error.value), repr(auth_error.value),
         str(rest_error.value), repr(rest_error.value), caplog.text,
     ]
-    assert client._auth is not None and client._auth.grant is not None
-    texts.append(repr(client._auth.grant))
     for text in texts:
         assert SECRET not in text
         for token in tokens:
@@ -73,9 +71,12 @@ def test_store_protocol(store: StateStore) -> None:
     store.set_route("chat", "+2")
     assert store.get_route("chat") == "+2"
     assert store.get_counter("k") == 0
-    assert store.add_counter("k") == 1
-    assert store.add_counter("k", 4) == 5
-    assert store.raise_counter("k", 3) == 5
+    assert store.reserve("k", None) is True
+    assert [store.reserve("k", 3) for _ in range(3)] == [True, True, False]
+    assert store.get_counter("k") == 3
+    store.release("k")
+    assert store.get_counter("k") == 2
+    assert store.raise_counter("k", 1) == 2
     assert store.raise_counter("k", 8) == 8
     assert store.add_member("g", "a") is True
     assert store.add_member("g", "a") is False
@@ -103,8 +104,8 @@ def test_sqlite_store_survives_a_restart(
 def test_sqlite_counters_are_shared_between_clients(tmp_path: Path) -> None:
     a, b = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
     for _ in range(10):
-        a.add_counter("n")
-        b.add_counter("n")
+        a.reserve("n", None)
+        b.reserve("n", None)
     assert a.get_counter("n") == b.get_counter("n") == 20
     a.close()
     b.close()

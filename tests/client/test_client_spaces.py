@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from client_helpers import ALICE, BOB, LINE_1, LINE_2, ClientFactory, EmulatorFactory, calls
 
@@ -82,9 +84,16 @@ def test_single_line_needs_no_phone(
     assert client.space.get(f"any;-;{BOB}").phone == LINE_1
 
 
-def test_routing_learned_from_inbound_traffic(client: Client) -> None:
-    # What a receive loop does when a message arrives on a line.
-    client._backend.learn_route("iMessage;+;chat77", LINE_2)
+def test_routing_learned_from_inbound_traffic(emu: Emulator, client: Client) -> None:
+    # A receive loop learns which line serves a chat from the messages that arrive.
+    def inbound() -> None:
+        emu.wait_for_streams(6)
+        emu.simulate_inbound(BOB, "hi all", chat="iMessage;+;chat77", line=LINE_2)
+
+    threading.Thread(target=inbound).start()
+    for message in client.messages():
+        assert message.space.phone == LINE_2
+        break
     assert client.space.get("iMessage;+;chat77").phone == LINE_2
 
 

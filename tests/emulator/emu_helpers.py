@@ -10,8 +10,29 @@ from typing import Any
 import grpc
 import pytest
 
+from spectrum_sync._proto import (
+    addresses_pb2_grpc,
+    attachments_pb2_grpc,
+    chats_pb2_grpc,
+    events_pb2_grpc,
+    groups_pb2_grpc,
+    messages_pb2_grpc,
+    polls_pb2_grpc,
+)
 from spectrum_sync.emulator import Emulator
-from spectrum_sync.lines import Stubs
+
+
+class Stubs:
+    """The generated service stubs on one channel."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.messages = messages_pb2_grpc.MessageServiceStub(channel)
+        self.chats = chats_pb2_grpc.ChatServiceStub(channel)
+        self.groups = groups_pb2_grpc.GroupServiceStub(channel)
+        self.polls = polls_pb2_grpc.PollServiceStub(channel)
+        self.attachments = attachments_pb2_grpc.AttachmentServiceStub(channel)
+        self.addresses = addresses_pb2_grpc.AddressServiceStub(channel)
+        self.events = events_pb2_grpc.EventServiceStub(channel)
 
 LINE_A = "+15550000001"
 LINE_B = "+15550000002"

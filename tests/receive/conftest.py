@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from spectrum_sync import Client
+from spectrum_sync import Client, ReceiveOptions
 from spectrum_sync.emulator import Emulator
-from spectrum_sync.receive import ReceiveOptions
 
 LINES = ["+15550000001", "+15550000002"]
 ALICE, BOB = "+15551111111", "+15552222222"

@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from spectrum_sync import Client, Message
+from spectrum_sync import Client, ConfigurationError, Message, Reaction
 from spectrum_sync.emulator import Emulator
-from spectrum_sync.errors import ConfigurationError
-from spectrum_sync.models import Reaction
 
 LINES = ["+15550000001", "+15550000002"]
 ALICE, BOB = "+15551111111", "+15552222222"

@@ -9,17 +9,18 @@ from typing import Any
 
 import pytest
 
-from spectrum_sync import Client, Message
-from spectrum_sync._proto import messages_pb2
-from spectrum_sync.emulator import Emulator
-from spectrum_sync.events import (
+from spectrum_sync import (
+    Client,
     GroupChanged,
+    Message,
     MessageEdited,
     MessageRead,
     MessageUnsent,
     PollChanged,
+    Reaction,
 )
-from spectrum_sync.models import Reaction
+from spectrum_sync._proto import messages_pb2
+from spectrum_sync.emulator import Emulator
 
 LINES = ["+15550000001", "+15550000002"]
 ALICE, BOB = "+15551111111", "+15552222222"

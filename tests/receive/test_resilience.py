@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from spectrum_sync import Client, SQLiteStore
+from spectrum_sync import Client, ReceiveOptions, SQLiteStore
 from spectrum_sync.emulator import Emulator
-from spectrum_sync.receive import ReceiveOptions
 
 LINES = ["+15550000001", "+15550000002"]
 ALICE = "+15551111111"
@@ -28,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_exactly_once_in_order_through_cuts_and_restarts(tmp_path: Path, kit: Any) -> None:
     """2,000 inbound messages on 2 lines; streams cut every 150 frames; the consumer restarts
-    3 times with its cursors in SQLite: each message arrives exactly once, in order per chat."""
+    3 times with its cursors in SQLite, leaving by the with-form's clean exit: each message
+    arrives exactly once, in order per chat."""
     total, restarts_at = 2000, (400, 900, 1500)
     state = tmp_path / "state.db"
     senders = [f"+1555444{i:04d}" for i in range(10)]
@@ -50,9 +50,11 @@ def test_exactly_once_in_order_through_cuts_and_restarts(tmp_path: Path, kit: An
                 # The very first start has no cursor (it starts live): inject once it is live.
                 threading.Thread(target=lambda: (kit.receiving(emu, STREAMS),
                                                  injector.start())).start()
-            for msg in kit.take(client.messages(), stop_at - len(received), within=60,
-                                stop=client.close):
-                received.append(msg.text or "")
+            # The with-form commits the last message on a clean exit: exactly once.
+            with client.messages() as inbox:
+                for msg in kit.take(inbox, stop_at - len(received), within=60,
+                                    stop=client.close):
+                    received.append(msg.text or "")
             client.close()
         injector.join(30)
 
@@ -73,8 +75,9 @@ def test_events_while_down_arrive_after_restart(tmp_path: Path, kit: Any) -> Non
             threading.Thread(target=lambda: (
                 kit.receiving(emu, STREAMS), emu.simulate_inbound(ALICE, "before", line=LINES[0])
             )).start()
-            assert [m.text for m in kit.take(client.messages(), 1, stop=client.close)] == [
-                "before"]
+            [before] = kit.take(client.messages(), 1, stop=client.close)
+            assert before.text == "before"
+            before.ack()  # done with it: an explicit commit point
         emu.simulate_inbound(ALICE, "while down 1", line=LINES[0])
         emu.simulate_inbound(ALICE, "while down 2", line=LINES[1])
         with emu.client(state=store_url) as client:
@@ -89,7 +92,8 @@ def test_state_store_object_works_too(tmp_path: Path, kit: Any) -> None:
             threading.Thread(target=lambda: (
                 kit.receiving(emu, 3), emu.simulate_inbound(ALICE, "one", line=LINES[0])
             )).start()
-            assert len(kit.take(client.messages(), 1, stop=client.close)) == 1
+            with client.messages() as inbox:
+                assert len(kit.take(inbox, 1, stop=client.close)) == 1
         emu.simulate_inbound(ALICE, "two", line=LINES[0])
         with emu.client(state=store) as client:
             assert [m.text for m in kit.take(client.messages(), 1, stop=client.close)] == ["two"]
@@ -97,9 +101,10 @@ def test_state_store_object_works_too(tmp_path: Path, kit: Any) -> None:
 
 
 def test_short_token_ttl_loses_nothing(kit: Any) -> None:
-    """Tokens live 2 s during a 15 s run with inbound traffic: every event arrives."""
+    """Tokens live 5 s (the shortest lifetime kept) during a 15 s run with inbound traffic:
+    every event arrives."""
     count = 300  # one every 50 ms: 15 s
-    with Emulator(plan="dedicated", lines=LINES, token_ttl=2, heartbeat_interval=0.5) as emu, \
+    with Emulator(plan="dedicated", lines=LINES, token_ttl=5, heartbeat_interval=0.5) as emu, \
             emu.client(receive=FAST) as client:
         def inject() -> None:
             kit.receiving(emu, STREAMS)
@@ -117,7 +122,7 @@ def test_short_token_ttl_loses_nothing(kit: Any) -> None:
         assert sorted(received) == sorted(f"m{n}" for n in range(count))
         assert all(h.gaps == [] and h.last_error in (None, "UNAVAILABLE")
                    for h in client.health().values())
-        assert len([r for r in emu.rest.requests if r[1].endswith("/tokens")]) >= 5
+        assert len([r for r in emu.rest.requests if r[1].endswith("/tokens")]) >= 3
 
 
 def test_stalled_stream_is_detected_and_reconnected(kit: Any) -> None:
@@ -164,15 +169,18 @@ def test_repeated_failures_force_a_token_refresh(kit: Any) -> None:
         time.sleep(5.1)  # forced refreshes are rate-limited to one per 5 s
         exchanges = len([r for r in emu.rest.requests if r[1].endswith("/tokens")])
         emu.fail_next(6, code="UNAVAILABLE", retryable=True, method="SubscribeMessageEvents")
-        threading.Thread(target=lambda: (
-            kit.wait_until(lambda: emu.open_streams >= 3, 10),
-            emu.simulate_inbound(ALICE, "through", line=LINES[0]),
-        )).start()
-        [msg] = kit.take(client.messages(), 1, stop=client.close)
-        assert msg.text == "through"
-        refreshed = len([r for r in emu.rest.requests if r[1].endswith("/tokens")])
-        assert refreshed == exchanges + 1, "no forced refresh after 5 consecutive failures"
-        assert client.health()[LINES[0]].reconnects >= 6
+
+        def exchanged() -> int:
+            return len([r for r in emu.rest.requests if r[1].endswith("/tokens")])
+
+        with client.messages() as inbox:
+            emu.simulate_inbound(ALICE, "through", line=LINES[0])
+            # Events still flow through the catch-up replays while the live stream fails.
+            [msg] = kit.take(inbox, 1, stop=client.close)
+            assert msg.text == "through"
+            assert kit.wait_until(lambda: client.health()[LINES[0]].state == "live", 10)
+            assert exchanged() == exchanges + 1, "no forced refresh after 5 failures"
+            assert client.health()[LINES[0]].reconnects >= 6
 
 
 def test_lines_attached_and_detached_while_receiving(kit: Any) -> None:
@@ -259,7 +267,7 @@ def test_listen_example_works(kit: Any) -> None:
 
 @pytest.mark.parametrize("bad", ["postgres://x", "sqlite://", 42])
 def test_bad_state_argument_is_a_configuration_error(bad: Any) -> None:
-    from spectrum_sync.errors import ConfigurationError
+    from spectrum_sync import ConfigurationError
 
     with pytest.raises(ConfigurationError):
         Client(project_id="p", project_secret="s", state=bad)
@@ -267,15 +275,18 @@ def test_bad_state_argument_is_a_configuration_error(bad: Any) -> None:
 
 def test_health_reports_each_line(emu: Emulator, client: Client, kit: Any) -> None:
     assert {h.state for h in client.health().values()} == {"idle"}
-    threading.Thread(target=lambda: (
-        kit.receiving(emu, STREAMS), emu.simulate_inbound(ALICE, "x", line=LINES[0])
-    )).start()
-    for _ in client.messages():
+    with client.messages() as inbox:
+        # "live" means the server holds every subscription: what happens now is delivered.
+        assert kit.wait_until(lambda: {h.state for h in client.health().values()} == {"live"},
+                              10), client.health()
+        emu.simulate_inbound(ALICE, "x", line=LINES[0])
+        [msg] = kit.take(inbox, 1, stop=client.close)
         health = client.health()
         assert sorted(health) == LINES
-        assert all(h.state == "live" for h in health.values())
+        assert all(set(h.streams) == {"messages", "groups", "polls"} for h in health.values())
         assert health[LINES[0]].last_frame_at is not None
-        break
+        assert msg.text == "x"
+    assert {h.state for h in client.health().values()} == {"idle"}
 
 
 def test_history_option_replays_what_the_server_holds(kit: Any) -> None:

@@ -1,9 +1,7 @@
-"""Exception hierarchy and the translation of gRPC and REST failures into it.
+"""The exception hierarchy. Every failure the library raises is a :class:`SpectrumError`.
 
-Every failure the library raises is a :class:`SpectrumError`. gRPC failures are
-translated from the status code plus the trailing metadata the service sends
-(``error-code``, ``x-retryable``, ``error-context-<key>``); no raw
-``grpc.RpcError`` escapes the library.
+This module is a leaf: it imports nothing from gRPC or the rest of the package, so any layer
+can raise these errors. The translation of gRPC failures lives in :mod:`._wire.errors`.
 """
 
 from __future__ import annotations
@@ -11,11 +9,13 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
+    "AlreadyReceiving",
     "AuthenticationError",
     "ClientClosed",
     "CloudError",
@@ -27,19 +27,24 @@ __all__ = [
     "RateLimitError",
     "RoutingError",
     "SpectrumError",
+    "StateStoreError",
     "UnsupportedError",
     "ValidationError",
-    "from_rpc_error",
 ]
 
 
 class SpectrumError(Exception):
     """Base of every error raised by spectrum_sync.
 
-    Attributes: ``code`` (the service's camelCase error code, e.g.
-    ``"chatNotFound"``), ``retryable`` (the server said a retry is safe),
-    ``grpc_code`` / ``http_status`` (where the failure came from) and
-    ``context`` (extra key/value details from the server).
+    Attributes: ``code`` (the service's camelCase error code, e.g. ``"chatNotFound"``),
+    ``retryable`` (a retry with the same idempotency key is safe), ``grpc_code`` /
+    ``http_status`` (where the failure came from), ``context`` (key/value details from the
+    server), ``idempotency_key`` (the key of the mutating call that failed, so the caller
+    can retry it without risking a duplicate; None for reads and local failures) and
+    ``outcome`` for failed calls: ``"not_sent"`` (the request never left this process),
+    ``"rejected"`` (the service answered with this error: nothing happened) or ``"unknown"``
+    (the connection broke or the deadline passed after the request left: it may have been
+    carried out); None for failures that are not calls.
     """
 
     default_code = "internalError"
@@ -53,6 +58,7 @@ class SpectrumError(Exception):
         grpc_code: grpc.StatusCode | None = None,
         http_status: int | None = None,
         context: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -61,6 +67,8 @@ class SpectrumError(Exception):
         self.grpc_code = grpc_code
         self.http_status = http_status
         self.context: dict[str, str] = dict(context or {})
+        self.idempotency_key = idempotency_key
+        self.outcome: str | None = None
 
     def __str__(self) -> str:
         return f"{self.message} (code={self.code})"
@@ -70,7 +78,7 @@ class SpectrumError(Exception):
 
 
 class AuthenticationError(SpectrumError):
-    """Credentials or token rejected (UNAUTHENTICATED / PERMISSION_DENIED)."""
+    """Credentials or token rejected (UNAUTHENTICATED / PERMISSION_DENIED, HTTP 401/403)."""
 
     default_code = "unauthenticated"
 
@@ -90,9 +98,9 @@ class RateLimitError(SpectrumError):
 class QuotaExceeded(RateLimitError):
     """A daily quota of a line is spent.
 
-    ``kind`` is ``"messages"`` or ``"new_conversations"``; ``limit`` the
-    quota (``None`` when the server did not say), ``line`` the phone number
-    of the line and ``resets_at`` the UTC time the quota resets.
+    ``kind`` is ``"messages"`` or ``"new_conversations"``; ``limit`` the quota (``None`` when
+    the server did not say), ``line`` the phone number of the line and ``resets_at`` the UTC
+    time the quota resets.
     """
 
     default_code = "dailyLimitExceeded"
@@ -115,7 +123,8 @@ class QuotaExceeded(RateLimitError):
 
 
 class ValidationError(SpectrumError, ValueError):
-    """The request was invalid (INVALID_ARGUMENT / FAILED_PRECONDITION or a client check)."""
+    """Invalid input: refused by a client-side check before any network call, or by the
+    server (INVALID_ARGUMENT / FAILED_PRECONDITION). Also a :class:`ValueError`."""
 
     default_code = "invalidArgument"
 
@@ -123,15 +132,21 @@ class ValidationError(SpectrumError, ValueError):
 class InvalidAddress(ValidationError):
     """An address is neither a valid phone number nor a valid e-mail address."""
 
-    def __init__(self, address: str, reason: str) -> None:
+    def __init__(self, address: object, reason: str) -> None:
         super().__init__(f"invalid address {address!r}: {reason}", code="invalidArgument")
         self.address = address
 
 
 class ConnectionError(SpectrumError, builtins.ConnectionError):
-    """The service could not be reached in time (UNAVAILABLE / DEADLINE_EXCEEDED).
+    """The service could not be reached, or did not answer in time (UNAVAILABLE,
+    DEADLINE_EXCEEDED, network failures of the token exchange).
 
-    Also a built-in :class:`ConnectionError`, so generic network handlers catch it.
+    The name follows what it means for the caller; it is also a subclass of the built-in
+    :class:`ConnectionError`, so generic network handlers catch it. Import it as
+    ``spectrum.ConnectionError`` (it shadows the built-in name only if imported bare).
+    ``code`` is ``serviceUnavailable`` when the request never left the client (safe to retry)
+    and ``timeout`` when the deadline passed (for a mutating call the outcome is unknown:
+    retry with the same ``idempotency_key``).
     """
 
     default_code = "serviceUnavailable"
@@ -150,7 +165,7 @@ class UnsupportedError(SpectrumError):
 
 
 class ConfigurationError(SpectrumError):
-    """Missing or contradictory configuration; the message says what to set."""
+    """Missing, invalid or contradictory configuration; the message says what to set."""
 
     default_code = "configurationError"
 
@@ -162,7 +177,7 @@ class ClientClosed(SpectrumError):
 
 
 class CloudError(SpectrumError):
-    """The Spectrum Cloud REST API (token exchange) failed."""
+    """The Spectrum Cloud REST API (token exchange) failed or answered something unusable."""
 
     default_code = "UNKNOWN"
 
@@ -178,45 +193,24 @@ class RoutingError(SpectrumError):
         self.available = list(available)
 
 
-# ----- gRPC translation --------------------------------------------------------
+class StateStoreError(SpectrumError):
+    """The state store (``state=``: SQLite file, Redis, a custom store) failed.
 
-_BY_STATUS: dict[grpc.StatusCode, type[SpectrumError]] = {
-    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
-    grpc.StatusCode.PERMISSION_DENIED: AuthenticationError,
-    grpc.StatusCode.NOT_FOUND: NotFoundError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitError,
-    grpc.StatusCode.INVALID_ARGUMENT: ValidationError,
-    grpc.StatusCode.FAILED_PRECONDITION: ValidationError,
-    grpc.StatusCode.UNAVAILABLE: ConnectionError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: ConnectionError,
-}
+    ``store`` names it (the file path or URL). A failure of bookkeeping after a successful
+    send is logged and reported in ``client.health()``, never raised from the send."""
 
-_CONTEXT_PREFIX = "error-context-"
+    default_code = "stateStoreError"
+
+    def __init__(self, message: str, *, store: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.store = store
 
 
-def _metadata_value(value: str | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+class AlreadyReceiving(SpectrumError):
+    """A second receive loop was started on a client that already has one.
 
+    A client reads its lines through one set of streams and one cursor per stream, so it
+    serves one consumer at a time: finish (or ``close()``) the first loop, use callbacks with
+    ``workers=N`` to process in parallel, or give the second consumer its own client."""
 
-def from_rpc_error(error: grpc.RpcError) -> SpectrumError:
-    """Translate a ``grpc.RpcError`` (a failed call) into a :class:`SpectrumError`."""
-    status: grpc.StatusCode = grpc.StatusCode.UNKNOWN
-    details = ""
-    trailers: Any = None
-    if isinstance(error, grpc.Call):
-        status = error.code() or grpc.StatusCode.UNKNOWN
-        details = error.details() or ""
-        trailers = error.trailing_metadata()
-    code = "internalError"
-    retryable = False
-    context: dict[str, str] = {}
-    for key, value in trailers or ():
-        if key == "error-code":
-            code = _metadata_value(value)
-        elif key == "x-retryable":
-            retryable = _metadata_value(value) == "true"
-        elif key.startswith(_CONTEXT_PREFIX):
-            context[key[len(_CONTEXT_PREFIX) :]] = _metadata_value(value)
-    cls = _BY_STATUS.get(status, SpectrumError)
-    message = details or status.name.lower().replace("_", " ")
-    return cls(message, code=code, retryable=retryable, grpc_code=status, context=context)
+    default_code = "alreadyReceiving"

@@ -1,0 +1,229 @@
+"""Daily quotas per line: reserve before a send, refuse when spent, report usage.
+
+Counters live in the state store under ``quota:<kind>:<phone>:<YYYY-MM-DD>`` (UTC day), so
+processes sharing a store share the counts. A send **reserves** its units atomically before
+the call (messages, plus a new conversation when the line never wrote to the chat) and gives
+them back if the call fails without the service carrying it out; the reservation is then the
+count. A "new conversation" is the first message a line sends into a chat it never wrote to
+(inbound traffic also makes a chat known). See docs/behaviour.md, "Quotas".
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import attrs
+
+from .._errors import QuotaExceeded, RateLimitError
+from .._state.base import StateStore
+from .._state.monitor import StoreMonitor
+
+__all__ = ["MESSAGES", "NEW_CONVERSATIONS", "QuotaLimits", "QuotaTracker", "QuotaUsage"]
+
+MESSAGES = "messages"
+NEW_CONVERSATIONS = "new_conversations"
+_DAY_TTL = 2 * 86_400.0  # shared stores may drop a day's counters after this
+
+# Server error codes that mean a daily quota is spent, and which one.
+_KIND_BY_CODE = {
+    "dailyLimitExceeded": MESSAGES,
+    "newContactThrottled": NEW_CONVERSATIONS,
+    "recipientLimitExceeded": NEW_CONVERSATIONS,
+}
+
+
+def _limit(instance: Any, attribute: Any, value: Any) -> None:
+    from .._validate import positive_number
+
+    if value is not None:
+        positive_number(f"QuotaLimits.{attribute.name}", value, integer=True,
+                        allow_zero=True)
+
+
+@attrs.frozen
+class QuotaLimits:
+    """Daily limits per line (integers >= 0); ``None`` disables the client-side check."""
+
+    messages_per_day: int | None = attrs.field(default=5000, validator=_limit)
+    new_conversations_per_day: int | None = attrs.field(default=50, validator=_limit)
+
+    def limit(self, kind: str) -> int | None:
+        return self.messages_per_day if kind == MESSAGES else self.new_conversations_per_day
+
+
+@attrs.frozen
+class QuotaUsage:
+    """Usage of one line on one UTC day."""
+
+    line: str
+    day: str
+    messages: int
+    messages_limit: int | None
+    new_conversations: int
+    new_conversations_limit: int | None
+    resets_at: datetime
+
+    @property
+    def messages_remaining(self) -> int | None:
+        if self.messages_limit is None:
+            return None
+        return max(self.messages_limit - self.messages, 0)
+
+    @property
+    def new_conversations_remaining(self) -> int | None:
+        if self.new_conversations_limit is None:
+            return None
+        return max(self.new_conversations_limit - self.new_conversations, 0)
+
+
+def _utc_day(now: float) -> tuple[str, datetime]:
+    moment = datetime.fromtimestamp(now, timezone.utc)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.strftime("%Y-%m-%d"), midnight + timedelta(days=1)
+
+
+class Reservation:
+    """The units one send holds: released if the send fails without effect, kept (and the
+    chat recorded as contacted) when it succeeds."""
+
+    __slots__ = ("_chat", "_contacted_key", "_keys", "_tracker")
+
+    def __init__(self, tracker: QuotaTracker, keys: list[str], contacted_key: str,
+                 chat: str) -> None:
+        self._tracker = tracker
+        self._keys = keys
+        self._contacted_key = contacted_key
+        self._chat = chat
+
+    def release(self) -> None:
+        """The send did not happen: give the units back (best effort)."""
+        keys, self._keys = self._keys, []
+        try:
+            for key in keys:
+                self._tracker.store.release(key)
+        except Exception as exc:
+            self._tracker.monitor.record("quota release", exc)
+
+    def commit(self) -> None:
+        """The send happened: the units stay spent and the chat is now known to the line.
+        Never raises (the message is out; an error here would invite a duplicate)."""
+        store = self._tracker.store
+        self._tracker.monitor.guard(
+            "quota bookkeeping", lambda: store.add_member(self._contacted_key, self._chat),
+            False)
+
+
+class QuotaTracker:
+    """Counts sends per line and UTC day and refuses a send whose quota is spent."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        limits: QuotaLimits,
+        monitor: StoreMonitor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.monitor = monitor
+        self.clock = clock
+        self._today: tuple[float, str, datetime] = (-1.0, "", datetime.min)
+
+    def _day(self) -> tuple[str, datetime]:
+        """The UTC day and its end, recomputed only when a day has passed."""
+        now = self.clock()
+        ends, day, resets_at = self._today
+        if now >= ends or now < ends - 86400:
+            day, resets_at = _utc_day(now)
+            self._today = (resets_at.timestamp(), day, resets_at)
+        return day, resets_at
+
+    @staticmethod
+    def _key(kind: str, phone: str, day: str) -> str:
+        return f"quota:{kind}:{phone}:{day}"
+
+    def _exceeded(self, kind: str, phone: str, limit: int | None, resets_at: datetime,
+                  **kw: Any) -> QuotaExceeded:
+        what = "messages" if kind == MESSAGES else "new conversations"
+        bound = f" of {limit}" if limit is not None else ""
+        return QuotaExceeded(
+            f"daily quota{bound} {what} of line {phone} is spent; it resets at "
+            f"{resets_at.isoformat()}",
+            kind=kind, limit=limit, line=phone, resets_at=resets_at, **kw,
+        )
+
+    def reserve(self, phone: str, chat_guid: str, *, enforce: bool = True) -> Reservation:
+        """Before a send: reserve its units, or raise :class:`QuotaExceeded`.
+
+        ``enforce=False`` counts without refusing (shared mode: the numbers behind the pool
+        are unknown, so only the server can tell). A store failure never blocks the send:
+        it is logged and reported in health, and the send goes on uncounted."""
+        try:
+            return self._reserve(phone, chat_guid, enforce)
+        except QuotaExceeded:
+            raise
+        except Exception as exc:
+            self.monitor.record("quota check", exc)
+            return Reservation(self, [], f"contacted:{phone}", chat_guid)
+
+    def _reserve(self, phone: str, chat_guid: str, enforce: bool) -> Reservation:
+        day, resets_at = self._day()
+        store = self.store
+        contacted = f"contacted:{phone}"
+        is_new = not store.has_member(contacted, chat_guid)
+        kinds = (MESSAGES, NEW_CONVERSATIONS) if is_new else (MESSAGES,)
+        if enforce:
+            for kind in kinds:
+                spent = store.get_counter(self._key(f"{kind}:spent", phone, day))
+                if spent:  # the server said so today; its limit may differ from ours
+                    raise self._exceeded(kind, phone, spent, resets_at, code="quotaSpent")
+        held: list[str] = []
+        for kind in kinds:
+            key = self._key(kind, phone, day)
+            limit = self.limits.limit(kind) if enforce else None
+            if not store.reserve(key, limit, _DAY_TTL):
+                Reservation(self, held, contacted, chat_guid).release()
+                raise self._exceeded(kind, phone, limit, resets_at, code="quotaSpent")
+            held.append(key)
+        return Reservation(self, held, contacted, chat_guid)
+
+    def record_contact(self, phone: str, chat_guid: str) -> None:
+        """Mark a chat as known to a line without counting a send (inbound traffic)."""
+        self.monitor.guard("routing", lambda: self.store.add_member(
+            f"contacted:{phone}", chat_guid), False)
+
+    def translate(self, error: RateLimitError, phone: str) -> RateLimitError:
+        """Turn a server quota error into :class:`QuotaExceeded` and mark the quota spent."""
+        kind = _KIND_BY_CODE.get(error.code)
+        if kind is None or isinstance(error, QuotaExceeded):
+            return error
+        day, resets_at = self._day()
+        limit = self.limits.limit(kind)
+        server_limit = error.context.get("limit", "")
+        if server_limit.isdigit():
+            limit = int(server_limit)
+        # Remember the quota as spent for today (with the server's limit, else ours).
+        self.monitor.guard("quota bookkeeping", lambda: self.store.raise_counter(
+            self._key(f"{kind}:spent", phone, day), limit or 1, _DAY_TTL), 0)
+        translated = self._exceeded(
+            kind, phone, limit, resets_at, code=error.code, retryable=False,
+            grpc_code=error.grpc_code, context=error.context,
+            idempotency_key=error.idempotency_key,
+        )
+        translated.outcome = error.outcome
+        return translated
+
+    def usage(self, phone: str) -> QuotaUsage:
+        """Today's counts for a line."""
+        day, resets_at = self._day()
+        return QuotaUsage(
+            line=phone,
+            day=day,
+            messages=self.store.get_counter(self._key(MESSAGES, phone, day)),
+            messages_limit=self.limits.messages_per_day,
+            new_conversations=self.store.get_counter(self._key(NEW_CONVERSATIONS, phone, day)),
+            new_conversations_limit=self.limits.new_conversations_per_day,
+            resets_at=resets_at,
+        )

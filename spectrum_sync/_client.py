@@ -1,0 +1,563 @@
+"""``Client``: configuration, wiring of the layers, lifecycle (docs/architecture.md).
+
+Importing this module is cheap: the layers are imported when a client is made. Nothing in the
+constructor touches the network or starts a thread: the first call exchanges the credentials,
+opens the line's channels and starts the ``spectrum-refresh`` thread. ``close()`` (also via
+``with``, at interpreter exit, and when a forgotten client is garbage-collected, with a
+``ResourceWarning`` as files do) stops the threads and closes the channels. After
+``os.fork()`` every component rebuilds its own resources on first use in the child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from ._errors import ConfigurationError, RoutingError
+
+if TYPE_CHECKING:
+    import ssl
+
+    from ._backend.cloud import CloudBackend
+    from ._backend.quotas import QuotaLimits, QuotaTracker, QuotaUsage
+    from ._events import Event
+    from ._models import LineInfo, Message, Space, User
+    from ._receive.dispatch import ErrorHandler, Handle
+    from ._receive.health import LineHealth
+    from ._receive.inbox import Inbox
+    from ._receive.options import ReceiveOptions
+    from ._receive.receiving import Receiving
+    from ._spaces import SpaceAPI
+    from ._state.base import StateStore
+    from ._transport.credentials import CloudAuth
+    from ._transport.invoker import RetryPolicy
+    from ._transport.lines import Line, LineSet
+    from ._transport.token_exchange import Grant
+    from ._users import CacheStats, UserDirectory
+
+__all__ = ["Client"]
+
+log = logging.getLogger("spectrum_sync.client")
+
+DEFAULT_CLOUD_URL = "https://spectrum.photon.codes"
+DEFAULT_SHARED_ADDRESS = "imessage.spectrum.photon.codes:443"
+DEFAULT_ADDRESS_TEMPLATE = "{instanceId}.imsg.photon.codes:443"
+
+_ENV_ID = "SPECTRUM_PROJECT_ID"
+_ENV_SECRET = "SPECTRUM_PROJECT_SECRET"
+_ENV_CLOUD = "SPECTRUM_CLOUD_URL"
+_ENV_ADDRESS = "SPECTRUM_IMESSAGE_ADDRESS"
+_ENV_TEMPLATE = "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"
+_ENV_TLS = "SPECTRUM_IMESSAGE_TLS"
+_ENV_CA = "SPECTRUM_TLS_CA_FILE"
+
+H = TypeVar("H", bound=Callable[..., object])
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name}={value!r} is not a boolean: use 'true' or 'false'")
+
+
+def _pick(name: str, arg: object, env: Mapping[str, str], env_name: str) -> str | None:
+    if arg is not None:
+        if not isinstance(arg, str):
+            raise ConfigurationError(f"{name} must be a string, not {type(arg).__name__}")
+        return arg or None
+    value = env.get(env_name)
+    return value if value else None
+
+
+class _Resources:
+    """What a client must release; closed once, by ``close()``, at exit or by the GC.
+
+    Kept apart from the :class:`Client` object (and never referring to it), so that a client
+    nobody holds any more can be collected, and closed, although its threads still run."""
+
+    def __init__(self, backend: CloudBackend, auth: CloudAuth | None, store: StateStore,
+                 owns_store: bool, receiving: Receiving) -> None:
+        self.backend = backend
+        self.auth = auth
+        self.store = store
+        self.owns_store = owns_store
+        self.receiving = receiving
+
+    def close(self, timeout: float) -> None:
+        self.receiving.close(min(timeout, 2.0))
+        if self.auth is not None:
+            self.auth.close(timeout)
+        self.backend.close()
+        if self.owns_store:
+            try:
+                self.store.close()
+            except Exception:
+                log.warning("closing the state store failed", exc_info=True)
+
+
+_open_resources: weakref.WeakSet[_Resources] = weakref.WeakSet()
+
+
+class _CloseRequest:
+    """How the resources are being closed: by ``close(timeout)``, or by the GC."""
+
+    def __init__(self) -> None:
+        self.explicit = False
+        self.timeout = 1.0
+
+
+def _finalize(resources: _Resources, request: _CloseRequest) -> None:
+    if not request.explicit:
+        warnings.warn("a spectrum_sync.Client was not closed: call client.close() or use "
+                      "'with Client(...) as client'", ResourceWarning, stacklevel=2)
+    _open_resources.discard(resources)
+    resources.close(request.timeout)
+
+
+class Client:
+    """A synchronous client for Spectrum's iMessage platform.
+
+    Cloud mode: ``Client(project_id=..., project_secret=...)`` or the environment variables
+    ``SPECTRUM_PROJECT_ID`` / ``SPECTRUM_PROJECT_SECRET``. Optional: ``cloud_url``
+    (``SPECTRUM_CLOUD_URL``), ``address`` of the shared gRPC endpoint
+    (``SPECTRUM_IMESSAGE_ADDRESS``), ``address_template`` for dedicated lines, with
+    ``{instanceId}`` (``SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE``), ``tls``
+    (``SPECTRUM_IMESSAGE_TLS``, default on) and ``ca_file`` (``SPECTRUM_TLS_CA_FILE``: PEM
+    roots to trust instead of the system's).
+
+    Self-hosted relays: ``Client(lines=[Line(address, token, phone)])``.
+
+    ``timeout`` is the default deadline of every call (seconds); each call also takes
+    ``timeout=``. ``retry`` tunes the retry of calls the server marks retryable;
+    ``default_region`` parses national phone numbers; ``quota_limits`` sets the daily limits
+    checked before sending; ``state`` is where routing, quota counters and receive cursors
+    live (default: memory; ``"sqlite:///state.db"`` persists them, so receiving resumes
+    across restarts); ``receive`` tunes receiving (:class:`ReceiveOptions`); ``env``
+    replaces ``os.environ`` as the source of the variables above.
+
+    One client is meant to be shared by all the threads of a process (every method is
+    thread-safe), and survives ``fork()`` (gunicorn ``--preload``, uWSGI, Celery prefork).
+    """
+
+    def __init__(
+        self,
+        project_id: str | None = None,
+        project_secret: str | None = None,
+        *,
+        lines: Iterable[Line] | None = None,
+        cloud_url: str | None = None,
+        address: str | None = None,
+        address_template: str | None = None,
+        tls: bool | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        default_region: str = "US",
+        user_cache_ttl: float = 3600.0,
+        user_cache_size: int = 10_000,
+        quota_limits: QuotaLimits | None = None,
+        state: StateStore | str | None = None,
+        receive: ReceiveOptions | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        from ._validate import check_config_timeout
+
+        environ: Mapping[str, str] = os.environ if env is None else env
+        self.timeout = check_config_timeout("timeout", timeout)
+        self._check_types(retry, quota_limits, receive, default_region, user_cache_ttl,
+                          user_cache_size, tls)
+        self._close_lock = threading.Lock()
+        self._closed = False
+        self.project_id: str | None = None
+        self.cloud_url: str | None = None
+        self._build(project_id, project_secret, lines, cloud_url, address, address_template,
+                    tls, ca_file, retry, default_region, user_cache_ttl, user_cache_size,
+                    quota_limits, state, receive, environ)
+
+    @staticmethod
+    def _check_types(retry: object, quota_limits: object, receive: object, region: object,
+                     cache_ttl: object, cache_size: object, tls: object) -> None:
+        from ._backend.quotas import QuotaLimits
+        from ._receive.options import ReceiveOptions
+        from ._transport.invoker import RetryPolicy
+        from ._validate import positive_number
+
+        for name, value, cls in (("retry", retry, RetryPolicy),
+                                 ("quota_limits", quota_limits, QuotaLimits),
+                                 ("receive", receive, ReceiveOptions)):
+            if value is not None and not isinstance(value, cls):
+                raise ConfigurationError(
+                    f"{name}= takes a {cls.__name__}, not {type(value).__name__}")
+        if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
+            raise ConfigurationError(
+                f"default_region must be a two-letter region code such as 'US', not {region!r}")
+        positive_number("user_cache_ttl", cache_ttl)
+        positive_number("user_cache_size", cache_size, integer=True)
+        if tls is not None and not isinstance(tls, bool):
+            raise ConfigurationError(f"tls must be True, False or None, not {tls!r}")
+
+    def _build(self, project_id: str | None, project_secret: str | None,
+               lines: Iterable[Line] | None, cloud_url: str | None, address: str | None,
+               address_template: str | None, tls: bool | None, ca_file: str | None,
+               retry: RetryPolicy | None, default_region: str, user_cache_ttl: float,
+               user_cache_size: int, quota_limits: QuotaLimits | None,
+               state: StateStore | str | None, receive: ReceiveOptions | None,
+               environ: Mapping[str, str]) -> None:
+        from ._backend.cloud import CloudBackend
+        from ._backend.quotas import QuotaLimits, QuotaTracker
+        from ._backend.routing import Routing
+        from ._receive.options import ReceiveOptions
+        from ._receive.receiving import Receiving
+        from ._spaces import SpaceAPI
+        from ._state import open_store
+        from ._state.monitor import StoreMonitor
+        from ._transport.channels import ChannelFactory
+        from ._transport.invoker import Invoker, RetryPolicy
+        from ._transport.lines import LineSet
+        from ._users import UserDirectory
+
+        roots = self._root_certificates(ca_file, environ)
+        # The same roots are trusted for the token exchange over https.
+        self._ssl_context: ssl.SSLContext | None = None
+        if roots is not None:
+            import ssl
+
+            try:
+                self._ssl_context = ssl.create_default_context(cadata=roots.decode("ascii"))
+            except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
+                raise ConfigurationError(f"the CA file is not valid PEM: {exc}") from None
+        line_set = LineSet(ChannelFactory(root_certificates=roots))
+        auth: CloudAuth | None = None
+        if lines is not None:
+            self._setup_explicit(line_set, lines, project_id, project_secret, cloud_url,
+                                 address, address_template)
+        else:
+            auth = self._setup_cloud(line_set, project_id, project_secret, cloud_url,
+                                     address, address_template, tls, environ)
+        store, owns_store = open_store(state)
+        monitor = StoreMonitor()
+        closed = [False]
+        invoker = Invoker(auth, retry or RetryPolicy(), self.timeout,
+                          is_closed=lambda: closed[0])
+        self._quotas: QuotaTracker = QuotaTracker(store, quota_limits or QuotaLimits(), monitor)
+        backend = CloudBackend(line_set, invoker, Routing(store, monitor), self._quotas,
+                               monitor, auth)
+        self._closed_flag = closed
+        self._backend = backend
+        self._lines: LineSet = line_set
+        self._auth = auth
+        self._store = store
+        self._users: UserDirectory = UserDirectory(
+            backend.address_info, default_region=default_region.upper(), ttl=user_cache_ttl,
+            maxsize=user_cache_size)
+        self._receiving: Receiving = Receiving(backend, store, receive or ReceiveOptions(),
+                                               monitor, self.timeout)
+        self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
+        # Spaces and messages hold the backend: through it they keep their client alive.
+        backend.owner = self
+        resources = _Resources(backend, auth, store, owns_store, self._receiving)
+        self._close_request = _CloseRequest()
+        self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
+        self._finalizer.atexit = False  # our own exit hook closes quietly
+        _open_resources.add(resources)
+
+    # ----- configuration --------------------------------------------------------------
+
+    @staticmethod
+    def _root_certificates(ca_file: str | None, env: Mapping[str, str]) -> bytes | None:
+        path = _pick("ca_file", ca_file, env, _ENV_CA)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read the CA file {path!r} (ca_file= / {_ENV_CA}): {exc.strerror}"
+            ) from None
+
+    def _setup_explicit(self, line_set: LineSet, lines: Iterable[Line], project_id: object,
+                        project_secret: object, *cloud_only: object) -> None:
+        from ._transport.lines import Line, LineSpec
+
+        if project_id is not None or project_secret is not None:
+            raise ConfigurationError(
+                "pass either lines= (self-hosted relays) or project_id=/project_secret=, "
+                "not both")
+        if any(value is not None for value in cloud_only):
+            raise ConfigurationError(
+                "cloud_url=, address= and address_template= apply to cloud mode, not to lines=")
+        if isinstance(lines, (str, bytes, Line)) or not isinstance(lines, Iterable):
+            raise ConfigurationError("lines= takes a list of Line objects")
+        explicit = list(lines)
+        if not explicit:
+            raise ConfigurationError(
+                "lines= is empty: give at least one Line(address, token, phone)")
+        phones: set[str] = set()
+        for line in explicit:
+            if not isinstance(line, Line):
+                raise ConfigurationError(
+                    f"lines= takes Line objects, not {type(line).__name__}")
+            if not all(isinstance(v, str) and v for v in (line.address, line.token,
+                                                          line.phone)):
+                raise ConfigurationError("every Line needs an address, a token and a phone")
+            if line.phone in phones:
+                raise ConfigurationError(f"two lines have the phone number {line.phone}")
+            phones.add(line.phone)
+        self.mode_hint = "explicit"
+        line_set.reconcile(
+            LineSpec(key=ln.phone, phone=ln.phone, address=ln.address, tls=bool(ln.tls),
+                     token=ln.token)
+            for ln in explicit)
+
+    def _setup_cloud(self, line_set: LineSet, project_id: str | None,
+                     project_secret: str | None, cloud_url: str | None, address: str | None,
+                     address_template: str | None, tls: bool | None,
+                     env: Mapping[str, str]) -> CloudAuth:
+        from ._transport.credentials import CloudAuth
+        from ._transport.lines import SHARED, LineSpec
+        from ._transport.token_exchange import exchange_token, validate_cloud_url
+
+        pid = _pick("project_id", project_id, env, _ENV_ID)
+        secret = _pick("project_secret", project_secret, env, _ENV_SECRET)
+        missing = [n for n, v in ((f"project_id= or {_ENV_ID}", pid),
+                                  (f"project_secret= or {_ENV_SECRET}", secret)) if not v]
+        if missing:
+            raise ConfigurationError(
+                "missing Spectrum credentials: set " + " and ".join(missing)
+                + " (or pass lines=[Line(...)] for self-hosted relays)")
+        assert pid is not None and secret is not None
+        url = validate_cloud_url(_pick("cloud_url", cloud_url, env, _ENV_CLOUD)
+                                 or DEFAULT_CLOUD_URL)
+        shared_address = _pick("address", address, env, _ENV_ADDRESS) or DEFAULT_SHARED_ADDRESS
+        template = (_pick("address_template", address_template, env, _ENV_TEMPLATE)
+                    or DEFAULT_ADDRESS_TEMPLATE)
+        if tls is None:
+            tls_env = env.get(_ENV_TLS)
+            tls = True if not tls_env else _parse_bool(_ENV_TLS, tls_env)
+        self.mode_hint = "cloud"
+        self.project_id = pid
+        self.cloud_url = url
+        ssl_context = self._ssl_context
+
+        def specs(grant: Grant) -> list[LineSpec]:
+            if grant.kind == "shared":
+                return [LineSpec(SHARED, SHARED, shared_address, tls, grant.tokens["shared"])]
+            result = []
+            for instance, token in grant.tokens.items():
+                phone = grant.numbers.get(instance)
+                if not phone:
+                    log.warning("line instance %s has no phone number yet; skipped", instance)
+                    continue
+                target = template.replace("{instanceId}", instance)
+                result.append(LineSpec(instance, phone, target, tls, token))
+            return result
+
+        def apply(grant: Grant) -> None:
+            line_set.reconcile(specs(grant))
+
+        return CloudAuth(
+            lambda timeout: exchange_token(url, pid, secret, timeout, ssl_context),
+            apply, timeout=self.timeout,
+        )
+
+    @classmethod
+    def connect_emulator(cls, emulator: Any, **kwargs: Any) -> Client:
+        """A client bound to a running :class:`spectrum_sync.emulator.Emulator` (its
+        ``env()``: cloud URL, addresses, credentials, TLS settings)."""
+        env = dict(emulator.env())
+        settings: dict[str, Any] = {
+            "project_id": env.get(_ENV_ID),
+            "project_secret": env.get(_ENV_SECRET),
+            "cloud_url": env.get(_ENV_CLOUD),
+            "address": env.get(_ENV_ADDRESS),
+            "address_template": env.get(_ENV_TEMPLATE),
+            "tls": _parse_bool(_ENV_TLS, env.get(_ENV_TLS) or "false"),
+            "ca_file": env.get(_ENV_CA),
+        }
+        settings.update(kwargs)
+        return cls(**settings)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self.mode_hint
+        return f"Client({state}, lines={self._lines.phones})"
+
+    # ----- users, spaces, lines -------------------------------------------------------
+
+    def _normalize(self, address: str) -> User:
+        return self._users.user(address, resolve=False)
+
+    @property
+    def state(self) -> StateStore:
+        """The state store (routing, quota counters, receive cursors)."""
+        return self._store
+
+    @property
+    def mode(self) -> str:
+        """ "shared", "dedicated" (from the token grant) or "explicit" (lines=)."""
+        return self._backend.mode
+
+    @property
+    def phones(self) -> list[str]:
+        """The phone numbers of the current lines ("shared" in shared mode)."""
+        self._backend.ready()
+        return self._lines.phones
+
+    @property
+    def lines(self) -> list[LineInfo]:
+        """The current lines: phone, instance id, gRPC address, TLS (never their tokens)."""
+        from ._models import LineInfo
+
+        self._backend.ready()
+        return sorted((LineInfo(phone=ln.phone, instance_id=ln.key, address=ln.address,
+                                tls=ln.tls) for ln in self._lines.all()),
+                      key=lambda info: info.phone)
+
+    def user(self, address: str, resolve: bool = True, *, timeout: float | None = None
+             ) -> User:
+        """A :class:`User` for a phone number or e-mail address.
+
+        The address is normalised (E.164 / lower-case e-mail; otherwise
+        :class:`~spectrum_sync.InvalidAddress` before any network call), then resolved with
+        GetAddressInfo (service, country) unless ``resolve=False``. Results are cached."""
+        from ._validate import check_timeout
+
+        return self._users.user(address, bool(resolve), check_timeout(timeout))
+
+    def user_cache_stats(self) -> CacheStats:
+        """Hits, misses and size of the user cache."""
+        return self._users.stats()
+
+    def quota(self, phone: str | None = None, *, timeout: float | None = None) -> QuotaUsage:
+        """Today's usage (UTC day) of a line; ``phone`` may be omitted with one line."""
+        from ._validate import check_timeout
+
+        self._backend.ready(check_timeout(timeout))
+        if phone is None:
+            only = self._lines.only()
+            if only is None:
+                raise RoutingError("several lines: pass phone= to quota()", self._lines.phones)
+            phone = only.phone
+        return self._quotas.usage(self._backend.line(phone).phone)
+
+    def refresh_credentials(self) -> bool:
+        """Re-exchange the token now (at most once per 5 s) and reconcile the lines.
+
+        Returns False when the rate limit skipped the exchange, or with explicit lines."""
+        self._backend.ready()
+        if self._auth is None:
+            return False
+        return self._auth.refresh(force=True)
+
+    # ----- receiving (delegated to the receive component) -----------------------------
+
+    def messages(self, *, space: Space | str | None = None, phone: str | None = None,
+                 include_own: bool = False) -> Inbox[Message]:
+        """Received messages across all lines, as they arrive (blocks between them).
+
+        Filters: ``space`` (a Space or chat guid), ``phone`` (a line), ``include_own`` (our
+        own sends, echoed by the server, are hidden unless True). The cursor advances when
+        you ask for the next message (or call ``msg.ack()``); use ``with client.messages()
+        as inbox:`` to also commit the last one on a clean exit. With a persistent ``state``
+        the loop resumes where it left off; Ctrl-C stops it within about a second."""
+        from ._receive.filters import Filter
+
+        return self._receiving.inbox(Filter("message", space, phone, include_own),
+                                     "client.messages()")
+
+    def events(self, kinds: str | Collection[str] | None = None, *,
+               space: Space | str | None = None, phone: str | None = None,
+               include_own: bool = False) -> Inbox[Event]:
+        """Every event kind (or only ``kinds``: message, reaction, edit, unsend, read,
+        sticker, group, poll), with the same filters and commit points as
+        :meth:`messages`."""
+        from ._receive.filters import Filter
+
+        return self._receiving.inbox(Filter(kinds, space, phone, include_own),
+                                     "client.events()")
+
+    def on_message(self, handler: H) -> H:
+        """Decorator: call ``handler(message)`` for each received message."""
+        return self._receiving.on("message", handler)
+
+    def on_event(self, *kinds: str) -> Callable[[H], H]:
+        """Decorator: call the handler for events of ``kinds`` (every kind when none)."""
+        from ._receive.filters import check_kinds
+
+        chosen = check_kinds(kinds) if kinds else None
+
+        def register(handler: H) -> H:
+            return self._receiving.on(chosen, handler)
+
+        return register
+
+    def run_forever(self, *, workers: int = 1, include_own: bool = False,
+                    on_error: ErrorHandler | None = None) -> None:
+        """Dispatch events to the handlers until SIGINT/SIGTERM (or ``close()``).
+
+        ``workers > 1`` runs handlers in a pool, keeping the order within each space;
+        ``on_error(exc, event)`` receives handler exceptions (default: logged). A handler
+        that raises ``KeyboardInterrupt`` or ``SystemExit`` ends the loop and the exception
+        reaches the caller."""
+        self._receiving.run_forever(workers=workers, include_own=include_own,
+                                    on_error=on_error)
+
+    def start(self, *, workers: int = 1, include_own: bool = False,
+              on_error: ErrorHandler | None = None) -> Handle:
+        """Like :meth:`run_forever`, in a background thread; returns a handle with
+        ``stop()``, ``join()``, ``running`` and ``exception``."""
+        return self._receiving.start(workers=workers, include_own=include_own,
+                                     on_error=on_error)
+
+    def health(self) -> dict[str, LineHealth]:
+        """Receive health per line (by phone): state (``idle`` when not receiving), last
+        frame, reconnects, gaps, state-store errors."""
+        return self._receiving.health()
+
+    def receive_queue_depths(self) -> list[int]:
+        """Diagnostics: events waiting in the receive queue (bounded by queue_size)."""
+        return self._receiving.queue_depths()
+
+    # ----- lifecycle ------------------------------------------------------------------
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop receiving and the refresher, close the channels (idempotent). Calls in
+        flight end with :class:`~spectrum_sync.ClientClosed`."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._closed_flag[0] = True
+        self._close_request.explicit = True
+        self._close_request.timeout = timeout
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_all_at_exit() -> None:
+    for resources in list(_open_resources):
+        try:
+            resources.close(1.0)
+        except Exception:  # interpreter shutdown: best effort
+            log.debug("error closing a client at exit", exc_info=True)
+
+
+atexit.register(_close_all_at_exit)

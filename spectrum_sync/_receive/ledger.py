@@ -1,0 +1,179 @@
+"""Commit points: which events are done, and writing that down (docs/behaviour.md).
+
+A :class:`Ledger` per stream (line instance x family) records the sequences handed out, in
+order, and which of them the consumer acknowledged; its cursor is the end of the longest
+acknowledged prefix, so acknowledgements may arrive out of order (worker pools) and the
+cursor never passes an event still being processed. The :class:`Committer` writes advanced
+cursors to the state store in batches (one write per ``commit_interval`` for all streams),
+retries a failed write with backoff, and reports failures; nothing is ever written for an
+event that was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Callable
+
+from .._backoff import jittered
+from .._state.base import StateStore
+
+__all__ = ["Committer", "Ledger"]
+
+log = logging.getLogger("spectrum_sync.receive")
+
+Ack = Callable[[], None]
+
+
+class Ledger:
+    """The acknowledged prefix of one stream. Thread-safe."""
+
+    def __init__(self, key: str, committer: Committer) -> None:
+        self.key = key
+        #: Highest sequence of the acknowledged prefix (in memory; the committer persists it).
+        self.committed: int | None = None
+        self.loaded = False
+        self._committer = committer
+        self._pending: collections.deque[list[int | bool]] = collections.deque()
+        self._epoch = 0
+        self._lock = threading.Lock()
+
+    def load(self, stored: int | None) -> None:
+        """Start from the cursor read from the store."""
+        with self._lock:
+            if not self.loaded:
+                self.committed = stored
+                self.loaded = True
+
+    def issue(self, sequence: int) -> Ack:
+        """Register ``sequence`` as handed out (in order); returns its idempotent ack."""
+        entry: list[int | bool] = [sequence, False]
+        with self._lock:
+            self._pending.append(entry)
+            epoch = self._epoch
+
+        def ack() -> None:
+            with self._lock:
+                if entry[1] or epoch != self._epoch:
+                    entry[1] = True
+                    return  # done already, or issued before a reset: no cursor to move
+                entry[1] = True
+                advanced = None
+                pending = self._pending
+                while pending and pending[0][1]:
+                    advanced = pending.popleft()[0]
+                if advanced is None:
+                    return
+                if self.committed is None or advanced > self.committed:
+                    self.committed = int(advanced)
+            self._committer.mark(self)
+
+        return ack
+
+    def reset(self) -> None:
+        """The server rejected the cursor (a gap): start over. Acks of events handed out
+        before the reset no longer move the cursor; the next commit replaces the stored one."""
+        with self._lock:
+            self._epoch += 1
+            self._pending = collections.deque()
+            self.committed = None
+
+    @property
+    def outstanding(self) -> int:
+        """Events handed out and not yet acknowledged (or blocked behind one that is not)."""
+        return len(self._pending)
+
+
+class Committer:
+    """Writes advanced cursors to the store, batched, retried, reported."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        interval: float,
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._store = store
+        self._interval = interval
+        self._on_error = on_error
+        self._dirty: dict[str, Ledger] = {}
+        self._written: dict[str, int | None] = {}
+        self._cond = threading.Condition(threading.Lock())
+        self._write_lock = threading.Lock()  # one write at a time: values never regress
+        self._failures = 0
+        self.closed = False  # the engine stopped: no thread writes batches any more
+        self.last_error: str | None = None
+
+    def mark(self, ledger: Ledger) -> None:
+        """A ledger's cursor advanced: write it with the next batch (at once when the
+        receive loop has ended: a late ``event.ack()`` still counts)."""
+        with self._cond:
+            self._dirty[ledger.key] = ledger
+            self._cond.notify()
+            late = self.closed
+        if late:
+            self.write_once()
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    def write_once(self) -> bool:
+        """Write every dirty cursor now, in one call; True on success (or nothing to do)."""
+        with self._write_lock:
+            with self._cond:
+                dirty, self._dirty = self._dirty, {}
+            batch = {key: ledger.committed for key, ledger in dirty.items()
+                     if ledger.committed is not None
+                     and ledger.committed != self._written.get(key)}
+            if not batch:
+                return True
+            try:
+                self._store.set_cursors(batch)  # type: ignore[arg-type]
+            except Exception as exc:
+                with self._cond:  # keep them dirty; a later value may have arrived meanwhile
+                    for key, ledger in dirty.items():
+                        self._dirty.setdefault(key, ledger)
+                self._failures += 1
+                self.last_error = f"cursor commit failed: {exc}"
+                if self._failures == 1 or self._failures % 20 == 0:
+                    log.warning("receive: %s (attempt %d); events stay uncommitted and "
+                                "will be retried", self.last_error, self._failures)
+                try:
+                    self._on_error(exc)
+                except Exception:
+                    log.exception("receive: the error handler failed")
+                return False
+            self._written.update(batch)
+            if self._failures:
+                log.info("receive: cursor commits work again")
+            self._failures = 0
+            self.last_error = None
+            return True
+
+    def run_until_stopped(self, stopped: threading.Event, tick: Callable[[], None],
+                          tick_every: float) -> None:
+        """The committer's thread body: write batches as cursors advance, and call ``tick``
+        (the stall watchdog) about every ``tick_every`` seconds."""
+        next_tick = time.monotonic() + tick_every
+        while not stopped.is_set():
+            with self._cond:
+                if not self._dirty:
+                    self._cond.wait(max(0.0, min(next_tick - time.monotonic(), tick_every)))
+            if stopped.is_set():
+                break
+            if self._dirty:
+                if self._interval:
+                    stopped.wait(self._interval)  # gather more acknowledgements in one write
+                if not self.write_once():
+                    stopped.wait(jittered(self._failures - 1, 0.1, 5.0, floor=0.5))
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + tick_every
+                tick()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()

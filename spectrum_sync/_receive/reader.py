@@ -1,0 +1,265 @@
+"""One resumable stream: a line's events of one family, without gaps (docs/behaviour.md).
+
+Each :class:`StreamReader` runs in its own thread (``spectrum-recv-<phone>-<family>``) and
+repeats sessions until stopped. A session:
+
+1. without any cursor (a new client), learn the server's head first: drain
+   ``CatchUpEvents`` without delivering anything (``history=True`` delivers it instead) and
+   take its ``complete`` head as the cursor. From then on this reader always has a cursor,
+   so a break before the first event loses nothing;
+2. open the live ``Subscribe*Events`` stream (gRPC buffers its frames while we are busy);
+3. replay ``CatchUpEvents(after_sequence=cursor)`` up to ``complete``, handing out this
+   family's events: what happened while we were away;
+4. wait until the server confirms the subscription (response headers, or the first frame),
+   then replay once more from the cursor: events that landed between the first replay and
+   the moment the server registered the subscription are in that second replay, and every
+   later one is on the live stream. Only now is the stream ``live``;
+5. read live frames, dropping those already covered; on any break back off (0.5 s doubling
+   to 30 s, jittered, reset by a healthy session) and start again at 2. Every 5 consecutive
+   failures force a token refresh.
+
+A cursor the server rejects (INVALID_ARGUMENT: too old, or ahead of a restarted server) is a
+gap: logged, reported in health, and the reader starts over at 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import grpc
+from google.protobuf.message import Message as ProtoMessage
+
+from .._backoff import jittered
+from .._errors import ClientClosed, RoutingError, SpectrumError
+from .._transport.lines import LineConnection
+from .health import LineHealth
+from .ledger import Ledger
+from .options import Family
+
+if TYPE_CHECKING:
+    from .engine import ReceiveEngine
+
+__all__ = ["CursorRejected", "StreamReader"]
+
+log = logging.getLogger("spectrum_sync.receive")
+
+
+class CursorRejected(Exception):
+    """The server no longer knows our cursor (INVALID_ARGUMENT on catch-up)."""
+
+
+class StreamBroken(Exception):
+    """A stream ended in a way the protocol does not allow (catch-up without complete)."""
+
+
+class StreamReader:
+    """Reads one family of one line until stopped; see the module docstring."""
+
+    def __init__(self, engine: ReceiveEngine, line: LineConnection, family: Family,
+                 ledger: Ledger, health: LineHealth) -> None:
+        self.engine = engine
+        self.line = line
+        self.family = family
+        self.ledger = ledger
+        self.health = health
+        self.stopped = threading.Event()
+        self.call: Any = None  # the call being read (cancelled by stop() and the watchdog)
+        self.last_frame = time.monotonic()
+        #: Highest sequence handed out, or known to hold nothing of ours (catch-up heads).
+        self.covered: int | None = ledger.committed if ledger.loaded else None
+        self.had_frames = False
+        self.thread = threading.Thread(
+            target=self._run, name=f"spectrum-recv-{line.phone}-{family.name}", daemon=True)
+
+    def _state(self, state: str) -> None:
+        self.health.streams[self.family.name] = state
+
+    # -- thread body -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._state("starting")
+        failures = 0
+        options = self.engine.options
+        while not self.stopped.is_set():
+            self.had_frames = False
+            try:
+                self._session()
+            except CursorRejected as exc:
+                self._gap(str(exc))
+                continue  # start over at once, from the head
+            except (RoutingError, ClientClosed):
+                break  # the line was detached or the client closed: nothing more to read
+            except (grpc.RpcError, StreamBroken, SpectrumError) as exc:
+                if self.stopped.is_set():
+                    break
+                self._note_error(exc)
+            except Exception as exc:  # a bug must not end receiving silently
+                if self.stopped.is_set():
+                    break
+                log.exception("receive: %s %s failed", self.line.phone, self.family.name)
+                self.health.last_error = type(exc).__name__
+            if self.stopped.is_set():
+                break
+            # A stream that delivered frames was healthy: the cloud resets long streams now
+            # and then, which is normal. Only sessions that gave nothing count as failures.
+            failures = 0 if self.had_frames else failures + 1
+            self.health.reconnects += 1
+            self.health.consecutive_failures = failures
+            if failures and failures % options.refresh_after_failures == 0:
+                self.engine.force_refresh()
+            if failures:
+                self._state("backoff")
+                self.stopped.wait(jittered(failures - 1, options.backoff_initial,
+                                           options.backoff_max, floor=0.5))
+        self._state("stopped")
+
+    def _session(self) -> None:
+        """One connection: head, live stream, replays, then live reading until it breaks."""
+        self.last_frame = time.monotonic()
+        if not self.ledger.loaded:
+            self.covered = self.engine.load_cursor(self.ledger)
+        if self.covered is None:
+            self._state("starting")
+            if self.engine.options.history:
+                self._catch_up(None)  # deliver the backlog the server still holds
+            else:
+                self._hand_out(self._replay(None, None), None)  # the head only
+        call = self.engine.invoker.open_stream(self.line, self.family.request())
+        self.call = call
+        try:
+            if self.stopped.is_set():
+                return
+            self._state("catching-up")
+            self._catch_up(self.covered)
+            self._state("subscribing")
+            call.initial_metadata()  # returns once the server holds the subscription
+            if self.stopped.is_set():
+                return
+            self._catch_up(self.covered)
+            self._state("live")
+            self._read_live(call)
+        finally:
+            self.call = None
+            call.cancel()
+
+    def _read_live(self, call: Any) -> None:
+        field = self.family.field
+        unchecked = True
+        for frame in call:
+            self._frame_seen()
+            if not frame.HasField("sequence"):
+                continue  # a heartbeat
+            seq = frame.sequence
+            covered = self.covered
+            if unchecked:
+                unchecked = False
+                # Belt and braces: a first live event that jumps past what the replays
+                # covered means the subscription began later than its headers said.
+                if covered is not None and seq > covered + 1:
+                    self._catch_up(covered)
+                    covered = self.covered
+            if covered is not None and seq <= covered:
+                continue  # replayed already, or a redelivery
+            self._hand_out(seq, getattr(frame, field) if frame.HasField(field) else None)
+
+    def _replay(self, after: int | None, on_event: Callable[[Any], None] | None) -> int:
+        """Run ``CatchUpEvents`` after ``after`` (None: everything the server holds), passing
+        this family's frames to ``on_event``; returns the head of the ``complete`` frame."""
+        from .._proto import events_pb2
+
+        request = events_pb2.CatchUpEventsRequest()
+        if after is not None:
+            request.after_sequence = after
+        replay = self.engine.invoker.open_stream(self.line, request)
+        live, self.call = self.call, replay
+        field = self.family.field
+        try:
+            for frame in replay:
+                self._frame_seen(live=False)
+                which = frame.WhichOneof("payload")
+                if which == "complete":
+                    return int(frame.complete.head_sequence)
+                if on_event is not None and which == field and frame.HasField("sequence"):
+                    on_event(frame)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:  # type: ignore[attr-defined]
+                raise CursorRejected(
+                    f"cursor {after} rejected: {exc.details()}") from None  # type: ignore[attr-defined]
+            raise
+        finally:
+            self.call = live
+            replay.cancel()
+        raise StreamBroken("catch-up ended without its complete frame")
+
+    def _catch_up(self, after: int | None) -> None:
+        """Hand out this family's events after ``after``; then all up to the head is covered."""
+        field = self.family.field
+
+        def deliver(frame: Any) -> None:
+            if self.covered is None or frame.sequence > self.covered:
+                self._hand_out(frame.sequence, getattr(frame, field))
+
+        head = self._replay(after, deliver)
+        if self.covered is None or head > self.covered:
+            # Nothing more of ours up to the head: commit it once what came before is
+            # consumed, so that an idle family does not replay its history forever.
+            self._hand_out(head, None)
+
+    def _hand_out(self, seq: int, payload: ProtoMessage | None) -> None:
+        """Register ``seq`` in the ledger and queue the event (``None``: a marker that only
+        moves the cursor, or an event of a kind this version does not know)."""
+        self.covered = seq
+        ack = self.ledger.issue(seq)
+        if payload is None or self.engine.seen_before(self.line.key, seq, payload):
+            # Nothing for the consumer. Acknowledging now is safe: the cursor only moves over
+            # the acknowledged prefix, so it cannot pass an event still waiting in the queue.
+            ack()
+        else:
+            self.engine.put(self, seq, payload, ack)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _frame_seen(self, live: bool = True) -> None:
+        self.last_frame = time.monotonic()
+        self.health.last_frame_at = time.time()
+        if live:  # replays prove nothing about the live stream's health
+            self.had_frames = True
+            self.health.consecutive_failures = 0
+
+    def _note_error(self, exc: BaseException) -> None:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        if isinstance(code, grpc.StatusCode):
+            name = code.name
+        elif isinstance(exc, SpectrumError):
+            name = exc.code
+        else:
+            name = type(exc).__name__
+        self.health.last_error = name
+        log.info("receive: %s %s stream ended (%s); reconnecting", self.line.phone,
+                 self.family.name, name)
+
+    def _gap(self, why: str) -> None:
+        log.warning("receive: %s %s: %s; events may have been missed, going live",
+                    self.line.phone, self.family.name, why)
+        self.health.gaps.append({"family": self.family.name, "cursor": self.covered,
+                                 "at": time.time(), "reason": why})
+        self.ledger.reset()
+        self.covered = None
+
+    def stall_check(self, now: float) -> None:
+        """Cancel the call when no frame (heartbeats included) came for too long."""
+        call = self.call
+        if call is not None and now - self.last_frame > self.engine.options.stall_timeout:
+            log.info("receive: %s %s stalled; reconnecting", self.line.phone, self.family.name)
+            self.last_frame = now
+            call.cancel()
+
+    def stop(self) -> None:
+        """Ask the thread to end (cancels the call in progress); does not wait."""
+        self.stopped.set()
+        call = self.call
+        if call is not None:
+            call.cancel()

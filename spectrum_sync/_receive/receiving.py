@@ -1,0 +1,255 @@
+"""The client's receive component: one engine, one consumer at a time, the handlers.
+
+:class:`Receiving` is owned by the client (composition: the client delegates
+``messages()``, ``events()``, ``on_message``, ``run_forever()``, ``start()`` and ``health()``
+to it). It creates the :class:`~.engine.ReceiveEngine` when a consumer starts and stops it
+when that consumer ends, so a client never holds two sets of streams writing the same
+cursors; a second concurrent consumer gets :class:`~spectrum_sync.AlreadyReceiving`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Collection
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._addresses import space_type
+from .._errors import AlreadyReceiving, ClientClosed, ConfigurationError, ValidationError
+from .._fork import ForkGuard
+from .._models import Space
+from .._state.base import StateStore
+from .._state.monitor import StoreMonitor
+from .._wire.convert import decode_event
+from .dispatch import CallbackLoop, ErrorHandler, Handle, Handler, log_handler_error
+from .engine import Delivery, ReceiveEngine
+from .filters import Filter, check_kinds
+from .health import LineHealth
+from .inbox import Inbox
+from .options import ReceiveOptions
+
+if TYPE_CHECKING:
+    from .._backend.cloud import CloudBackend
+    from .._events import Event
+
+__all__ = ["Receiving"]
+
+log = logging.getLogger("spectrum_sync.receive")
+
+H = TypeVar("H", bound=Handler)
+
+
+class Receiving:
+    """See the module docstring."""
+
+    def __init__(self, backend: CloudBackend, store: StateStore, options: ReceiveOptions,
+                 monitor: StoreMonitor, timeout: float) -> None:
+        self._backend = backend
+        self._store = store
+        self.options = options
+        self._monitor = monitor
+        self._timeout = timeout
+        self._handlers: dict[str, list[Handler]] = {}
+        self._lock = threading.Lock()
+        self._fork = ForkGuard()
+        self._engine: ReceiveEngine | None = None
+        self._consumer: str | None = None
+        self._on_error: ErrorHandler | None = None
+        self._last_health: dict[str, LineHealth] = {}
+        self._closed = False
+
+    # -- the engine and its one consumer -----------------------------------------------
+
+    def _check_process(self) -> None:
+        if self._fork.forked():
+            # The parent's reader threads do not exist here: forget them (untouched).
+            self._lock = threading.Lock()
+            self._engine = None
+            self._consumer = None
+
+    def current(self) -> ReceiveEngine | None:
+        """The running engine, if any (None in a forked child until it starts its own)."""
+        self._check_process()
+        return self._engine
+
+    def _claim(self, who: str) -> ReceiveEngine:
+        self._check_process()
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        self._backend.ready(self._timeout)  # the token exchange, before taking the slot
+        with self._lock:
+            if self._closed:
+                raise ClientClosed("the client is closed")
+            if self._consumer is not None:
+                raise AlreadyReceiving(
+                    f"this client is already receiving ({self._consumer}); a client serves "
+                    "one receive loop at a time: end that one first, use handlers with "
+                    "workers=N to process events in parallel, or use another Client")
+            engine = ReceiveEngine(self._backend.lines, self._backend.invoker, self._store,
+                                   self.options, on_store_error=self._store_error)
+            self._engine, self._consumer = engine, who
+        engine.start()
+        # A new client starts live: make "live" begin now, not whenever the readers get
+        # there, so that an event triggered right after this call is not taken for history.
+        engine.wait_until_anchored(min(self._timeout, 10.0))
+        return engine
+
+    def _release(self, engine: ReceiveEngine) -> None:
+        with self._lock:
+            if self._engine is engine:
+                self._engine = self._consumer = None
+                self._on_error = None
+        engine.stop()
+        self._last_health = {h.phone: h for h in engine.health().values()}
+
+    def _store_error(self, exc: BaseException) -> None:
+        self._monitor.record("cursor commit", exc)
+        report = self._on_error
+        if report is not None:
+            report(exc, None)
+
+    # -- decoding (consumer side) ------------------------------------------------------
+
+    def decode(self, delivery: Delivery) -> Event | None:
+        """The public event of a delivery; malformed or unknown events are logged and
+        skipped (they are acknowledged by the caller and must not block the stream)."""
+        payload = delivery.payload
+        try:
+            chat = payload.chat_guid
+            space = Space(id=chat, type=space_type(chat), phone=delivery.phone,
+                          ops=self._backend)
+            event = decode_event(payload, space, delivery.sequence, delivery.ack)
+        except Exception:
+            log.warning("receive: skipping a malformed %s event (seq %d) on %s",
+                        delivery.family, delivery.sequence, delivery.phone, exc_info=True)
+            return None
+        if event is None:
+            log.warning("receive: skipping a %s event of a kind this version does not know "
+                        "(seq %d) on %s", delivery.family, delivery.sequence, delivery.phone)
+            return None
+        # Routing learned from traffic: replies go back through this line. Best effort.
+        self._backend.learn_route(chat, delivery.phone)
+        return event
+
+    # -- the generator -----------------------------------------------------------------
+
+    def inbox(self, wanted: Filter, who: str) -> Inbox[Any]:
+        engine = self._claim(who)
+        return Inbox(engine, wanted, self.decode, self.current, self._release)
+
+    # -- callbacks ---------------------------------------------------------------------
+
+    def on(self, kinds: str | Collection[str] | None, handler: H) -> H:
+        """Register ``handler`` for events of ``kinds`` (None: every kind)."""
+        if not callable(handler):
+            raise ConfigurationError(
+                f"a handler must be callable, not {type(handler).__name__}")
+        chosen = check_kinds(kinds) or frozenset({"*"})
+        with self._lock:
+            for kind in chosen:
+                self._handlers[kind] = [*self._handlers.get(kind, ()), handler]
+        return handler
+
+    def _handlers_for(self, event: Event) -> list[Handler]:
+        found = self._handlers.get(event.kind, [])
+        everything = self._handlers.get("*")
+        return found + everything if everything else found
+
+    def _check_ready(self, workers: object) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or not (
+                1 <= workers <= 1024):
+            raise ValidationError(f"workers must be an integer from 1 to 1024, not {workers!r}")
+        if not self._handlers:
+            raise ConfigurationError(
+                "no handler registered: use @client.on_message or @client.on_event(kind)")
+
+    def run(self, stop: threading.Event, *, workers: int = 1, include_own: bool = False,
+            on_error: ErrorHandler | None = None) -> None:
+        """Dispatch events to the handlers until ``stop`` is set or the client closes."""
+        self._check_ready(workers)
+        self._run_claimed(self._claim("run_forever()"), stop, workers, include_own, on_error)
+
+    def _run_claimed(self, engine: ReceiveEngine, stop: threading.Event, workers: int,
+                     include_own: bool, on_error: ErrorHandler | None) -> None:
+        report = on_error or log_handler_error
+        self._on_error = report
+        try:
+            CallbackLoop(engine, self.decode, self._handlers_for,
+                         Filter(include_own=include_own), report, workers,
+                         self.current).run(stop)
+        finally:
+            self._release(engine)
+
+    def run_forever(self, **kwargs: Any) -> None:
+        """Block dispatching events; SIGINT and SIGTERM stop it cleanly (main thread)."""
+        stop = threading.Event()
+        previous: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                stop.set()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
+        try:
+            self.run(stop, **kwargs)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def start(self, *, workers: int = 1, include_own: bool = False,
+              on_error: ErrorHandler | None = None) -> Handle:
+        """Dispatch events from a background thread (``spectrum-dispatch``); the engine is
+        claimed here, so a second consumer is refused at once."""
+        self._check_ready(workers)
+        engine = self._claim("start()")
+        stop = threading.Event()
+
+        def body() -> None:
+            try:
+                self._run_claimed(engine, stop, workers, include_own, on_error)
+            except BaseException as exc:
+                log.error("receive loop ended by %r", exc)
+                handle._finished_with(exc)
+
+        thread = threading.Thread(target=body, name="spectrum-dispatch", daemon=True)
+        handle = Handle(thread, stop)
+        thread.start()
+        return handle
+
+    # -- health and lifecycle ----------------------------------------------------------
+
+    def health(self) -> dict[str, LineHealth]:
+        """Per line (by phone): state, last frame time, reconnects, gaps, store errors."""
+        self._backend.ready(self._timeout)
+        engine = self.current()
+        live = {h.phone: h for h in engine.health().values()} if engine is not None else {}
+        result = {}
+        for line in self._backend.lines.all():
+            health = live.get(line.phone)
+            if health is None:  # not receiving: idle, with the figures of the last loop
+                health = LineHealth(phone=line.phone, streams={"all": "idle"})
+                previous = self._last_health.get(line.phone)
+                if previous is not None:
+                    health.reconnects = previous.reconnects
+                    health.gaps = list(previous.gaps)
+                    health.last_frame_at = previous.last_frame_at
+                    health.last_error = previous.last_error
+            if health.store_error is None:
+                health.store_error = self._monitor.last_error
+            result[line.phone] = health
+        return result
+
+    def queue_depths(self) -> list[int]:
+        engine = self.current()
+        return [] if engine is None else [engine.queue.qsize()]
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._check_process()
+        with self._lock:
+            self._closed = True
+            engine = self._engine
+        if engine is not None:
+            engine.stop(timeout)

@@ -1,0 +1,78 @@
+"""``client.space``: creating and looking up spaces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Callable, Union
+
+from ._errors import ValidationError
+from ._models import Space, User
+from ._validate import check_guid, check_idempotency_key, check_timeout
+
+if TYPE_CHECKING:
+    from ._backend.cloud import CloudBackend
+
+__all__ = ["SpaceAPI"]
+
+UserLike = Union[User, str]
+
+
+def _check_phone(phone: object) -> str | None:
+    if phone is not None and not isinstance(phone, str):
+        raise ValidationError(f"phone must be a line's number (a string), not {phone!r}")
+    return phone
+
+
+class SpaceAPI:
+    """Entry point for spaces; reached as ``client.space``."""
+
+    def __init__(self, backend: Callable[[], CloudBackend],
+                 normalize: Callable[[str], User]) -> None:
+        self._backend = backend
+        self._normalize = normalize
+
+    def __repr__(self) -> str:
+        return "SpaceAPI()"
+
+    def _address(self, user: object) -> str:
+        if isinstance(user, User):
+            return user.address
+        if isinstance(user, str):
+            return self._normalize(user).address
+        raise ValidationError(
+            f"expected a User or an address (a string), got {type(user).__name__}")
+
+    def create(
+        self,
+        users: UserLike | Iterable[UserLike],
+        phone: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Space:
+        """A DM with one user or a group with several.
+
+        Dedicated lines: created on the line ``phone``, else on a line picked at random; the
+        line is remembered for every later action on the space. Shared mode builds the DM
+        guid without an RPC and refuses groups (:class:`~spectrum_sync.UnsupportedError`)."""
+        if isinstance(users, (User, str)):
+            many: list[object] = [users]
+        elif isinstance(users, Iterable) and not isinstance(users, (bytes, dict)):
+            many = list(users)
+        else:
+            raise ValidationError(
+                f"space.create takes a User, an address or a list of them, not {users!r}")
+        addresses = list(dict.fromkeys(self._address(user) for user in many))
+        return self._backend().create_chat(
+            addresses, _check_phone(phone),
+            idempotency_key=check_idempotency_key(idempotency_key),
+            timeout=check_timeout(timeout))
+
+    def get(self, guid: str, phone: str | None = None, *,
+            timeout: float | None = None) -> Space:
+        """The space of a chat guid, without an RPC.
+
+        The line is ``phone`` if given, else the one remembered for the chat, else the only
+        line; otherwise a :class:`~spectrum_sync.RoutingError` lists the numbers."""
+        return self._backend().space_for(check_guid("chat guid", guid), _check_phone(phone),
+                                         check_timeout(timeout))

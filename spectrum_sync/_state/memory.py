@@ -1,0 +1,97 @@
+"""The default store: in this process, bounded, gone when the process ends."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+
+from .._fork import ForkGuard
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """In-process state. Routes and per-line chat sets are bounded LRU maps (``max_routes``,
+    ``max_members``), so a long-running process that talks to millions of chats keeps a
+    flat footprint; what falls out is relearned from traffic."""
+
+    #: Reads are dictionary hits: callers need no cache in front of this store.
+    in_memory = True
+
+    def __init__(self, *, max_routes: int = 100_000, max_members: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._fork = ForkGuard()
+        self._max_routes = max_routes
+        self._max_members = max_members
+        self._cursors: dict[str, int] = {}
+        self._routes: OrderedDict[str, str] = OrderedDict()
+        self._counters: dict[str, int] = {}
+        self._members: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"
+
+    def _locked(self) -> threading.Lock:
+        if self._fork.forked():
+            self._lock = threading.Lock()  # the parent's may be held by a thread not here
+        return self._lock
+
+    def get_cursor(self, key: str) -> int | None:
+        return self._cursors.get(key)
+
+    def set_cursors(self, cursors: Mapping[str, int]) -> None:
+        with self._locked():
+            self._cursors.update(cursors)
+
+    def get_route(self, chat_guid: str) -> str | None:
+        return self._routes.get(chat_guid)
+
+    def set_route(self, chat_guid: str, phone: str) -> None:
+        with self._locked():
+            routes = self._routes
+            routes[chat_guid] = phone
+            routes.move_to_end(chat_guid)
+            if len(routes) > self._max_routes:
+                routes.popitem(last=False)
+
+    def get_counter(self, key: str) -> int:
+        return self._counters.get(key, 0)
+
+    def reserve(self, key: str, limit: int | None, ttl: float | None = None) -> bool:
+        with self._locked():
+            value = self._counters.get(key, 0)
+            if limit is not None and value >= limit:
+                return False
+            self._counters[key] = value + 1
+            return True
+
+    def release(self, key: str) -> None:
+        with self._locked():
+            value = self._counters.get(key, 0)
+            if value > 0:
+                self._counters[key] = value - 1
+
+    def raise_counter(self, key: str, value: int, ttl: float | None = None) -> int:
+        with self._locked():
+            value = max(self._counters.get(key, 0), value)
+            self._counters[key] = value
+            return value
+
+    def add_member(self, group: str, member: str) -> bool:
+        key = (group, member)
+        with self._locked():
+            members = self._members
+            if key in members:
+                members.move_to_end(key)
+                return False
+            members[key] = None
+            if len(members) > self._max_members:
+                members.popitem(last=False)
+            return True
+
+    def has_member(self, group: str, member: str) -> bool:
+        return (group, member) in self._members
+
+    def close(self) -> None:
+        pass

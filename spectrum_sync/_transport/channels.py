@@ -1,0 +1,45 @@
+"""gRPC channels: TLS or plaintext, keepalive and message sizes as the service expects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import grpc
+
+__all__ = ["ChannelFactory", "channel_options"]
+
+MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+KEEPALIVE_TIME_MS = 30_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+MAX_RECONNECT_BACKOFF_MS = 5_000
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    """Keepalive pings every 30 s (20 s timeout, allowed without calls), 100 MiB messages."""
+    return [
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        # After an outage, reconnect within seconds rather than grpc's 120 s maximum.
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+        # Own subchannels: the unary and the stream channel of a line must not share one
+        # HTTP/2 connection (grpcio pools them globally by default).
+        ("grpc.use_local_subchannel_pool", 1),
+    ]
+
+
+@attrs.frozen
+class ChannelFactory:
+    """Creates channels: TLS (system roots or ``root_certificates``) or plaintext."""
+
+    root_certificates: bytes | None = attrs.field(default=None, repr=False)
+
+    def create(self, address: str, tls: bool) -> grpc.Channel:
+        if tls:
+            creds = grpc.ssl_channel_credentials(root_certificates=self.root_certificates)
+            return grpc.secure_channel(address, creds, options=channel_options())
+        return grpc.insecure_channel(address, options=channel_options())

@@ -1,0 +1,251 @@
+"""Keeping cloud tokens fresh: a refresher thread, refresh-before-call, forced refreshes.
+
+:class:`CloudAuth` holds the current :class:`~.token_exchange.Grant`. A daemon thread
+(``spectrum-refresh``, started on first use) re-exchanges at 80% of the lifetime; a call that
+finds the token within ``min(30 s, 10% of the lifetime)`` of expiry refreshes first
+(coalesced: one exchange at a time); failures back off while the old token stays in use until
+it has really expired; any UNAUTHENTICATED answer forces a refresh (at most one per 5 s).
+Every new grant is handed to a listener (the line set reconciles its lines) after the
+exchange lock is released, so a listener may take its time or call back into this object.
+See docs/behaviour.md, "Tokens".
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from typing import Callable, Protocol
+
+from .._backoff import jittered
+from .._errors import ClientClosed, CloudError, ConnectionError, SpectrumError
+from .._fork import ForkGuard
+from .token_exchange import Grant
+
+__all__ = ["CloudAuth", "Credentials"]
+
+log = logging.getLogger("spectrum_sync.auth")
+
+MIN_REFRESH_INTERVAL = 5.0  # between two exchanges, forced or not
+REFRESH_MARGIN = 30.0  # a call within this of expiry refreshes first
+RETRY_BASE, RETRY_CAP = 0.5, 30.0  # backoff of failed background refreshes
+
+
+class Credentials(Protocol):
+    """What the call path needs from a token source."""
+
+    refresh_due: float
+    """Monotonic time from which a call must refresh the token first (read without a lock)."""
+
+    def ensure_fresh(self, timeout: float) -> None:
+        """Make sure a valid token is in place, within ``timeout`` seconds."""
+
+    def force_refresh(self) -> bool:
+        """Re-exchange now unless one ran in the last 5 s; never raises."""
+
+
+class CloudAuth:
+    """Keeps a :class:`Grant` fresh; see the module docstring.
+
+    ``exchange(timeout)`` performs one exchange; ``on_grant(grant)`` receives each new grant,
+    in order, from the thread that made the exchange, with no lock of this object held.
+    """
+
+    def __init__(
+        self,
+        exchange: Callable[[float], Grant],
+        on_grant: Callable[[Grant], None],
+        *,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._exchange = exchange
+        self._on_grant = on_grant
+        self._timeout = timeout
+        self._clock = clock
+        self._fork = ForkGuard()
+        self._closed = False
+        self._new_runtime()
+        self.grant: Grant | None = None
+        self.expires_at = 0.0
+        self.refresh_due = 0.0
+        self._refresh_at = 0.0  # when the background thread renews
+        self._last_exchange = -1e18
+        self._last_attempt = -1e18
+        self._failures = 0
+        self._delivered: Grant | None = None
+        self.last_error: SpectrumError | None = None
+
+    def _new_runtime(self) -> None:
+        # Locks and the thread belong to one process: a forked child gets new ones (the
+        # parent's locks may be held by threads that do not exist in the child).
+        self._lock = threading.Lock()  # one exchange at a time
+        self._deliver_lock = threading.Lock()  # grants reach the listener one at a time
+        self._wake = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+
+    def _check_process(self) -> None:
+        if self._fork.forked():
+            self._new_runtime()
+
+    def __repr__(self) -> str:
+        kind = self.grant.kind if self.grant else "none"
+        return f"CloudAuth(kind={kind!r}, failures={self._failures})"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ----- exchanging ---------------------------------------------------------------------
+
+    def _exchange_locked(self, timeout: float) -> Grant:
+        """One exchange; called with ``self._lock`` held."""
+        self._last_attempt = self._clock()
+        grant = self._exchange(min(self._timeout, timeout))
+        ttl = grant.expires_in  # within 5 s .. 24 h (the exchange clamps it)
+        self._last_exchange = grant.obtained_at
+        self.grant = grant
+        self.expires_at = grant.obtained_at + ttl
+        self._refresh_at = grant.obtained_at + 0.8 * ttl
+        self.refresh_due = self.expires_at - min(REFRESH_MARGIN, 0.1 * ttl)
+        self._failures = 0
+        self.last_error = None
+        return grant
+
+    def _note_failure(self, error: SpectrumError) -> None:
+        self._failures += 1
+        self.last_error = error
+        backoff = jittered(self._failures - 1, RETRY_BASE, RETRY_CAP, floor=0.5)
+        retry_at = self._clock() + backoff
+        # Keep using a valid token, but retry no later than shortly before it expires.
+        self._refresh_at = retry_at
+        self.refresh_due = min(retry_at, self.expires_at) if self.grant else 0.0
+        log.warning("token refresh failed (%s, attempt %d); retrying in %.1f s",
+                    error.code, self._failures, backoff)
+
+    def _deliver(self, grant: Grant) -> None:
+        """Hand a grant to the listener, outside the exchange lock and in order: a grant
+        superseded before its turn is skipped (the newer one carries everything)."""
+        with self._deliver_lock:
+            if self._closed or grant is not self.grant or grant is self._delivered:
+                return
+            self._delivered = grant
+            try:
+                self._on_grant(grant)
+            except Exception:
+                log.exception("applying a new token grant failed")
+
+    # ----- entry points -------------------------------------------------------------------
+
+    def refresh(self, *, force: bool = False, timeout: float | None = None) -> bool:
+        """Exchange now (coalesced with concurrent callers); True if a new grant came in.
+
+        ``force`` respects the rate limit of one exchange per 5 s (False when skipped)."""
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        self._check_process()
+        start_generation = self._last_exchange
+        with self._lock:
+            if self._last_exchange != start_generation:
+                return True  # another thread refreshed while we waited
+            if force and self._clock() - self._last_exchange < MIN_REFRESH_INTERVAL:
+                return False
+            try:
+                grant = self._exchange_locked(self._timeout if timeout is None else timeout)
+            except SpectrumError as exc:
+                self._note_failure(exc)
+                raise
+        self._deliver(grant)
+        self._start_thread()
+        return True
+
+    def force_refresh(self) -> bool:
+        """Re-exchange now unless one ran within the rate limit; never raises."""
+        try:
+            return self.refresh(force=True)
+        except SpectrumError:
+            return False
+
+    def ensure_fresh(self, timeout: float) -> None:
+        """Called by a call that found ``refresh_due`` passed: refresh, within ``timeout``."""
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        self._check_process()
+        if self.grant is not None and self._clock() < self.expires_at:
+            # Still valid: refresh only if nobody else is, and never fail the call.
+            grant = None
+            if self._lock.acquire(blocking=False):
+                try:
+                    if self._clock() >= self.refresh_due:
+                        grant = self._exchange_locked(timeout)
+                except SpectrumError as exc:
+                    self._note_failure(exc)
+                finally:
+                    self._lock.release()
+                if grant is not None:
+                    self._deliver(grant)
+                self._start_thread()
+            return
+        # No usable token: the call must wait for one.
+        start_generation = self._last_exchange
+        waiting_since = self._clock()
+        if not self._lock.acquire(timeout=max(timeout, 0.001)):
+            raise ConnectionError("timed out waiting for a token refresh", code="timeout")
+        grant = None
+        try:
+            if self._last_exchange == start_generation or self._clock() >= self.expires_at:
+                last = self.last_error
+                if last is not None and self._last_attempt >= waiting_since:
+                    # An exchange failed while we waited for it: share its outcome rather
+                    # than queue one more attempt per waiting caller.
+                    raise copy.copy(last)
+                try:
+                    grant = self._exchange_locked(timeout)
+                except SpectrumError as exc:
+                    self._note_failure(exc)
+                    raise
+        finally:
+            self._lock.release()
+        if grant is not None:
+            self._deliver(grant)
+        self._start_thread()
+
+    # ----- the background thread ----------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        if self._thread is not None or self._closed:
+            return
+        with self._wake:
+            if self._thread is not None or self._closed:
+                return
+            thread = threading.Thread(target=self._run, name="spectrum-refresh", daemon=True)
+            self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                if self._closed:
+                    return
+                delay = self._refresh_at - self._clock()
+                if delay > 0:
+                    self._wake.wait(min(delay, 3600.0))
+                    continue
+            try:
+                self.refresh()
+            except SpectrumError:
+                pass  # logged by _note_failure; the next try is scheduled there
+            except Exception:  # never let the refresher die silently
+                log.exception("unexpected error in the token refresher")
+                self._note_failure(CloudError("unexpected refresher error"))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the refresher thread and wait for it (bounded). Idempotent."""
+        self._check_process()
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)

@@ -1,0 +1,239 @@
+"""The REST token exchange: project id and secret -> gRPC bearer tokens (one HTTP call).
+
+``POST {cloud}/projects/{id}/imessage/tokens`` with Basic auth answers
+``{"succeed": true, "data": {...}}``: a shared token, or one token per dedicated line
+instance with its phone number, and ``expiresIn`` seconds (docs/behaviour.md, "Tokens").
+
+It is an ordinary network call under the caller's deadline: the whole request (connect,
+TLS, send, every read) ends within ``timeout``, enforced by a timer that shuts the socket
+down, because per-read socket timeouts let a server that trickles a byte every half second
+hold the call forever. Redirects are never followed (the Basic credentials must not go to
+another URL), at most 1 MiB is read, and every failure is a :class:`SpectrumError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from .._errors import AuthenticationError, CloudError, ConfigurationError, ConnectionError
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["Grant", "exchange_token", "validate_cloud_url"]
+
+log = logging.getLogger("spectrum_sync.auth")
+
+MAX_BODY = 1 << 20
+MIN_TTL, MAX_TTL = 5.0, 86_400.0
+
+
+@attrs.frozen
+class Grant:
+    """The result of one token exchange.
+
+    ``kind`` is ``"shared"`` or ``"dedicated"``; ``tokens`` maps instance ids to tokens (the
+    shared pool uses the key ``"shared"``); ``numbers`` maps instance ids to the line's phone
+    number (None while it has none); ``obtained_at`` is ``time.monotonic()`` when the request
+    was sent.
+    """
+
+    kind: str
+    tokens: Mapping[str, str] = attrs.field(repr=False)
+    numbers: Mapping[str, str | None]
+    expires_in: float
+    obtained_at: float
+
+
+def validate_cloud_url(url: object) -> str:
+    """The cloud base URL, or :class:`ConfigurationError` for anything that cannot be one."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"the cloud URL must be a string, not {type(url).__name__}")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ConfigurationError(f"the cloud URL {url!r} contains spaces or control characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigurationError(f"cloud URL {url!r} must start with http:// or https://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"cloud URL {url!r} has an invalid port") from None
+    if not parts.hostname or port == 0:
+        raise ConfigurationError(f"cloud URL {url!r} has no host")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            f"cloud URL {url!r} must be a plain base URL (no credentials, query or fragment)"
+        )
+    return url.rstrip("/")
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def _rest_error(status: int, body: bytes) -> CloudError | AuthenticationError:
+    payload = _decode(body)
+    code, message = "UNKNOWN", f"token exchange failed with HTTP {status}"
+    if isinstance(payload, dict):
+        code = str(payload.get("code") or code)[:100]
+        detail = payload.get("message")
+        if isinstance(detail, str) and detail:
+            message = f"token exchange failed: {detail[:500]} (HTTP {status})"
+    if status in (401, 403):
+        return AuthenticationError(
+            message + "; check SPECTRUM_PROJECT_ID / SPECTRUM_PROJECT_SECRET",
+            code=code, http_status=status,
+        )
+    return CloudError(message, code=code, http_status=status, retryable=status >= 500)
+
+
+def _ttl(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError("expiresIn is not a number")
+    ttl = float(raw)
+    if math.isfinite(ttl) and MIN_TTL <= ttl <= MAX_TTL:
+        return ttl
+    # NaN, zero and negative values would schedule refreshes in a tight loop; infinity would
+    # overflow the scheduler: both are mistakes of the server, not lifetimes.
+    clamped = MAX_TTL if ttl > MAX_TTL else MIN_TTL
+    log.warning("the token exchange returned expiresIn=%r; using %g s (allowed: %g s to %g s)",
+                raw, clamped, MIN_TTL, MAX_TTL)
+    return clamped
+
+
+def _malformed(what: str) -> CloudError:
+    return CloudError(f"token exchange returned a malformed grant ({what})",
+                      code="invalidResponse")
+
+
+def _parse_grant(data: Any, obtained_at: float) -> Grant:
+    if not isinstance(data, dict):
+        raise CloudError("token exchange returned no data", code="invalidResponse")
+    kind = data.get("type")
+    try:
+        expires_in = _ttl(data["expiresIn"])
+    except KeyError:
+        raise _malformed("no expiresIn") from None
+    except (TypeError, ValueError, OverflowError):
+        raise _malformed("expiresIn is not a number") from None
+    if kind == "shared":
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise _malformed("no token")
+        return Grant("shared", {"shared": token}, {}, expires_in, obtained_at)
+    if kind == "dedicated":
+        auth, numbers = data.get("auth"), data.get("numbers") or {}
+        if not isinstance(auth, dict) or not isinstance(numbers, dict):
+            raise _malformed("auth and numbers must be objects")
+        tokens: dict[str, str] = {}
+        phones: dict[str, str | None] = {}
+        for instance, token in auth.items():
+            if not isinstance(token, str) or not token:
+                raise _malformed(f"the token of line instance {instance!r} is not a string")
+            number = numbers.get(instance)
+            if number is not None and not isinstance(number, str):
+                raise _malformed(f"the number of line instance {instance!r} is not a string")
+            tokens[str(instance)] = token
+            phones[str(instance)] = number or None
+        return Grant("dedicated", tokens, phones, expires_in, obtained_at)
+    raise CloudError(f"unknown project type {str(kind)[:50]!r}", code="invalidResponse")
+
+
+def _abort(conn: http.client.HTTPConnection) -> None:
+    """Called by the deadline timer: unblock whatever read or write is in progress."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _post(url: str, headers: dict[str, str], timeout: float,
+          ssl_context: ssl.SSLContext | None) -> tuple[int, dict[str, str], bytes]:
+    """One POST without redirects, all of it within ``timeout``: (status, headers, body)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = parts.path or "/"
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout,
+                                           context=ssl_context)
+    else:
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    timer = threading.Timer(timeout, _abort, (conn,))
+    timer.daemon = True
+    timer.start()
+    try:
+        conn.request("POST", path, body=b"", headers=headers)
+        response = conn.getresponse()
+        body = response.read(MAX_BODY + 1)
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        timer.cancel()
+        conn.close()
+
+
+def exchange_token(
+    cloud_url: str,
+    project_id: str,
+    project_secret: str,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Grant:
+    """Exchange the project credentials for tokens; raises only :class:`SpectrumError`.
+
+    ``ssl_context`` overrides the trust store for an ``https`` URL."""
+    base = validate_cloud_url(cloud_url)
+    url = f"{base}/projects/{quote(project_id, safe='')}/imessage/tokens"
+    basic = base64.b64encode(f"{project_id}:{project_secret}".encode()).decode("ascii")
+    headers = {
+        "Authorization": f"Basic {basic}",
+        "Accept": "application/json",
+        "Content-Length": "0",
+        "User-Agent": "spectrum-sync",
+    }
+    started = time.monotonic()
+    try:
+        status, response_headers, body = _post(url, headers, timeout, ssl_context)
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        if time.monotonic() - started >= timeout * 0.99:
+            raise ConnectionError(
+                f"Spectrum Cloud at {base} did not answer the token exchange within "
+                f"{timeout:g} s", code="timeout", retryable=True,
+            ) from None
+        reason = str(exc) or type(exc).__name__
+        raise ConnectionError(
+            f"cannot reach Spectrum Cloud at {base}: {reason[:200]}", code="networkError",
+            retryable=True,
+        ) from None
+    if len(body) > MAX_BODY:
+        raise CloudError("the token exchange answer is larger than 1 MiB",
+                         code="invalidResponse", http_status=status)
+    if 300 <= status < 400:
+        target = response_headers.get("location", "?")[:200]
+        raise CloudError(
+            f"the token endpoint answered HTTP {status} (a redirect to {target}); redirects "
+            "are not followed, so that the credentials never go to another URL: set the "
+            "cloud URL (SPECTRUM_CLOUD_URL) to the final address",
+            code="redirect", http_status=status,
+        )
+    payload = _decode(body)
+    if not (200 <= status < 300) or not isinstance(payload, dict) or payload.get(
+            "succeed") is not True:
+        raise _rest_error(status, body)
+    return _parse_grant(payload.get("data"), started)

@@ -1,0 +1,272 @@
+"""Protobuf messages <-> the public types (users, messages, reactions, events).
+
+The only module that builds public types from wire types, or wire types from user input
+(reactions). Decoding is on the receive hot path: no copies, no reflection beyond
+``WhichOneof``/``HasField``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from .._events import (
+    Event,
+    GroupChanged,
+    MessageEdited,
+    MessageRead,
+    MessageUnsent,
+    PollChanged,
+    PollOption,
+    StickerPlaced,
+)
+from .._models import Attachment, Message, Reaction, Space, User
+from .._proto import common_pb2, groups_pb2, messages_pb2, polls_pb2
+
+__all__ = [
+    "decode_event",
+    "emoji_from_wire",
+    "message_from_proto",
+    "reaction_to_wire",
+    "user_from_info",
+]
+
+Receipt = Callable[[], None]
+
+
+def _noop() -> None:
+    pass
+
+
+# ----- users -------------------------------------------------------------------------------
+
+_SERVICE_PREFERENCE = (
+    (common_pb2.CHAT_SERVICE_TYPE_IMESSAGE, "iMessage"),
+    (common_pb2.CHAT_SERVICE_TYPE_SMS, "SMS"),
+    (common_pb2.CHAT_SERVICE_TYPE_RCS, "RCS"),
+)
+
+
+def service_name(services: Sequence[int]) -> str:
+    """iMessage if offered, else SMS, else RCS, else "unknown"."""
+    for kind, name in _SERVICE_PREFERENCE:
+        if kind in services:
+            return name
+    return "unknown"
+
+
+def user_from_info(
+    info: common_pb2.SingleServiceAddressInfo | common_pb2.MultiServiceAddressInfo,
+    fallback_country: str | None = None,
+) -> User:
+    """A :class:`User` from a single- or multi-service address description."""
+    if isinstance(info, common_pb2.MultiServiceAddressInfo):
+        service = service_name(list(info.services))
+    else:
+        service = service_name([info.service])
+    country = info.country if info.HasField("country") else fallback_country
+    return User(address=info.address, country=country, service=service)
+
+
+# ----- reactions ---------------------------------------------------------------------------
+
+_R = messages_pb2
+_KIND_BY_EMOJI = {
+    "❤️": _R.MESSAGE_REACTION_KIND_LOVE,
+    "❤": _R.MESSAGE_REACTION_KIND_LOVE,
+    "👍": _R.MESSAGE_REACTION_KIND_LIKE,
+    "👎": _R.MESSAGE_REACTION_KIND_DISLIKE,
+    "😂": _R.MESSAGE_REACTION_KIND_LAUGH,
+    "‼️": _R.MESSAGE_REACTION_KIND_EMPHASIZE,
+    "‼": _R.MESSAGE_REACTION_KIND_EMPHASIZE,
+    "❓": _R.MESSAGE_REACTION_KIND_QUESTION,
+}
+_EMOJI_BY_KIND = {
+    _R.MESSAGE_REACTION_KIND_LOVE: "❤️",
+    _R.MESSAGE_REACTION_KIND_LIKE: "👍",
+    _R.MESSAGE_REACTION_KIND_DISLIKE: "👎",
+    _R.MESSAGE_REACTION_KIND_LAUGH: "😂",
+    _R.MESSAGE_REACTION_KIND_EMPHASIZE: "‼️",
+    _R.MESSAGE_REACTION_KIND_QUESTION: "❓",
+}
+
+
+def reaction_to_wire(emoji: str) -> messages_pb2.MessageReaction:
+    """The wire reaction for a validated emoji: a classic tapback kind, else EMOJI.
+
+    LOVE is kind 0 (there is no UNSPECIFIED), so it is absent on the wire."""
+    kind = _KIND_BY_EMOJI.get(emoji)
+    if kind is not None:
+        return messages_pb2.MessageReaction(kind=kind)
+    return messages_pb2.MessageReaction(kind=_R.MESSAGE_REACTION_KIND_EMOJI, emoji=emoji)
+
+
+def emoji_from_wire(reaction: messages_pb2.MessageReaction) -> str:
+    """The emoji of a wire reaction ("" for a sticker)."""
+    if reaction.kind == _R.MESSAGE_REACTION_KIND_EMOJI or reaction.HasField("emoji"):
+        return reaction.emoji
+    return _EMOJI_BY_KIND.get(reaction.kind, "")
+
+
+# ----- messages ----------------------------------------------------------------------------
+
+
+def _when(message: Any, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    stamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=timezone.utc)  # type: ignore[no-any-return]
+
+
+def _opt(message: Any, field: str) -> str | None:
+    return getattr(message, field) if message.HasField(field) else None
+
+
+def message_from_proto(
+    message: messages_pb2.Message, space: Space, *, sequence: int = 0,
+    receipt: Receipt = _noop, actor: common_pb2.SingleServiceAddressInfo | None = None,
+) -> Message:
+    """A :class:`Message` in ``space`` from a wire ``Message`` (``actor``: the event's actor,
+    which names the sender when the message itself does not)."""
+    content = message.content
+    sender = None
+    if not message.is_from_me:
+        if message.HasField("sender"):
+            sender = user_from_info(message.sender)
+        elif actor is not None:
+            sender = user_from_info(actor)
+    return Message(
+        guid=message.guid,
+        space=space,
+        text=content.text if content.HasField("text") else None,
+        sender=sender,
+        is_from_me=message.is_from_me,
+        created_at=_when(message, "date_created"),
+        edited_at=_when(message, "date_edited"),
+        retracted_at=_when(message, "date_retracted"),
+        subject=_opt(message, "subject"),
+        effect=_opt(content, "expressive_send_style_id"),
+        reply_to_guid=_opt(message, "reply_target_guid"),
+        thread_originator_guid=_opt(message, "thread_originator_guid"),
+        attachments=tuple(
+            Attachment(guid=a.guid, file_name=a.file_name, mime_type=a.mime_type,
+                       size=a.total_bytes, is_sticker=a.is_sticker)
+            for a in content.attachments
+        ),
+        sequence=sequence,
+        receipt=receipt,
+    )
+
+
+# ----- events ------------------------------------------------------------------------------
+
+
+def decode_event(payload: Any, space: Space, sequence: int, receipt: Receipt) -> Event | None:
+    """The typed event of a wire change event (message, group or poll family); None for a
+    change this version does not know."""
+    if isinstance(payload, messages_pb2.MessageChangeEvent):
+        return _message_change(payload, space, sequence, receipt)
+    if isinstance(payload, groups_pb2.GroupChangeEvent):
+        return _group_change(payload, space, sequence, receipt)
+    if isinstance(payload, polls_pb2.PollChangeEvent):
+        return _poll_change(payload, space, sequence, receipt)
+    return None
+
+
+def _actor(event: Any) -> User | None:
+    return user_from_info(event.actor) if event.HasField("actor") else None
+
+
+def _message_change(
+    event: messages_pb2.MessageChangeEvent, space: Space, sequence: int, receipt: Receipt
+) -> Event | None:
+    change = event.WhichOneof("change")
+    if change == "message_received":
+        return message_from_proto(event.message_received.message, space, sequence=sequence,
+                                  receipt=receipt,
+                                  actor=event.actor if event.HasField("actor") else None)
+    mine = event.is_from_me
+    common: dict[str, Any] = {"space": space, "is_from_me": mine, "sequence": sequence,
+                              "receipt": receipt}
+    if change in ("reaction_added", "reaction_removed"):
+        body = event.reaction_added if change == "reaction_added" else event.reaction_removed
+        return Reaction(
+            message_guid=body.message_guid, emoji=emoji_from_wire(body.reaction),
+            added=change == "reaction_added", sender=_actor(event),
+            part_index=body.target_part_index if body.HasField("target_part_index") else None,
+            occurred_at=_when(event, "occurred_at"), **common)
+    if change == "message_edited":
+        edited = event.message_edited
+        text = edited.content.text if edited.content.HasField("text") else None
+        return MessageEdited(
+            message_guid=edited.message_guid, text=text, sender=_actor(event),
+            edited_at=_when(edited, "edited_at") or _when(event, "occurred_at"), **common)
+    if change == "message_unsent":
+        unsent = event.message_unsent
+        return MessageUnsent(
+            message_guid=unsent.message_guid, sender=_actor(event),
+            unsent_at=_when(unsent, "retracted_at") or _when(event, "occurred_at"), **common)
+    if change == "message_read":
+        read = event.message_read
+        return MessageRead(
+            message_guid=read.message_guid, reader=_actor(event),
+            read_at=_when(read, "read_at") or _when(event, "occurred_at"), **common)
+    if change == "sticker_placed":
+        return StickerPlaced(
+            message_guid=event.sticker_placed.message_guid, sender=_actor(event),
+            occurred_at=_when(event, "occurred_at"), **common)
+    return None
+
+
+_GROUP_CHANGES = {
+    "display_name_changed": "renamed",
+    "participant_added": "participant_added",
+    "participant_removed": "participant_removed",
+    "participant_left": "participant_left",
+    "icon_changed": "icon_changed",
+    "icon_removed": "icon_removed",
+}
+
+
+def _group_change(
+    event: groups_pb2.GroupChangeEvent, space: Space, sequence: int, receipt: Receipt
+) -> GroupChanged | None:
+    which = event.WhichOneof("change")
+    change = _GROUP_CHANGES.get(which or "")
+    if change is None:
+        return None
+    name = event.display_name_changed.display_name if which == "display_name_changed" else None
+    participant = None
+    if which in ("participant_added", "participant_removed", "participant_left"):
+        participant = user_from_info(getattr(event, which).participant)
+    return GroupChanged(
+        space=space, change=change, display_name=name, participant=participant,
+        actor=_actor(event), is_from_me=event.is_from_me,
+        occurred_at=_when(event, "occurred_at"), sequence=sequence, receipt=receipt)
+
+
+def _poll_change(
+    event: polls_pb2.PollChangeEvent, space: Space, sequence: int, receipt: Receipt
+) -> PollChanged | None:
+    which = event.WhichOneof("change")
+    title: str | None = None
+    options: tuple[PollOption, ...] = ()
+    option_id: str | None = None
+    if which in ("created", "option_added"):
+        body = getattr(event, which)
+        title = body.title
+        options = tuple(
+            PollOption(id=o.option_identifier, text=o.text,
+                       creator=o.creator_handle if o.HasField("creator_handle") else None)
+            for o in body.options
+        )
+    elif which in ("voted", "unvoted"):
+        option_id = getattr(event, which).option_identifier
+    else:
+        return None
+    return PollChanged(
+        space=space, poll_guid=event.poll_message_guid, change=which, title=title,
+        options=options, option_id=option_id, actor=_actor(event),
+        is_from_me=event.is_from_me, occurred_at=_when(event, "occurred_at"),
+        sequence=sequence, receipt=receipt)
