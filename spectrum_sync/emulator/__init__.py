@@ -1,4 +1,4 @@
-"""The embedded Spectrum emulator (DESIGN.md section 5).
+"""The embedded Spectrum emulator: Spectrum Cloud (REST + gRPC) in one process, in memory.
 
 ``from spectrum_sync.emulator import Emulator``; see :class:`Emulator` for the control API.
 """

@@ -1,8 +1,9 @@
 """The embedded Spectrum emulator: a real gRPC server (and the REST token exchange).
 
-See DESIGN.md section 5. One ``grpc.server`` serves every line on one port: the bearer token
-tells which line (dedicated instance or shared pool) a call is for. All state lives in memory
-under one lock, which every call holds only briefly (no I/O happens under it).
+It stands in for Spectrum Cloud in tests, demos and benchmarks. One ``grpc.server`` serves
+every line on one port: the bearer token tells which line (dedicated instance or shared pool)
+a call is for. All state lives in memory under one lock, which every call holds only briefly
+(no I/O happens under it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from spectrum_sync._proto import (
     messages_pb2,
     polls_pb2,
 )
-from spectrum_sync.emulator import streams
+from spectrum_sync.emulator import eventlog, streams
 from spectrum_sync.emulator.addresses import AddressDirectory, normalize_address
 from spectrum_sync.emulator.auth import TokenRegistry
 from spectrum_sync.emulator.clock import Clock, ClockSource
@@ -43,7 +44,7 @@ from spectrum_sync.emulator.services.events import EventService
 from spectrum_sync.emulator.services.groups import GroupService
 from spectrum_sync.emulator.services.messages import MessageService
 from spectrum_sync.emulator.services.polls import PollService
-from spectrum_sync.emulator.simulate import Simulator
+from spectrum_sync.emulator.simulate import RemoteParties
 from spectrum_sync.emulator.state import ChatRecord, LineState
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class LineInfo(NamedTuple):
     number: str | None
 
 
-class Emulator(Simulator):
+class Emulator:
     """An in-process Spectrum Cloud: gRPC API, REST token exchange, control API for tests.
 
     Use as a context manager (``with Emulator(...) as emu``) or call :meth:`start` /
@@ -95,7 +96,7 @@ class Emulator(Simulator):
       http_port env() client(**kw)``
     - lines and tokens: ``lines add_line(number|None) remove_line(line) line(line)
       issue_token_payload() token(line) line_for_token(token)``
-    - the other side (see :class:`Simulator`): ``simulate_inbound simulate_reaction
+    - the other side (carried out by :class:`RemoteParties`): ``simulate_inbound simulate_reaction
       simulate_edit simulate_unsend simulate_read simulate_typing simulate_group_change
       simulate_poll simulate_poll_vote simulate_poll_unvote simulate_poll_option poll_info
       inject_raw_event``
@@ -162,6 +163,8 @@ class Emulator(Simulator):
         self._http_port = http_port
         self.rest: RestServer | None = None
         self._id = uuid.uuid4().hex[:6]
+        self._simulator = RemoteParties(self.lock, self.clock, self.directory, self.line,
+                                        self.note_typing)
         if plan == "shared":
             self._new_line(None, SHARED_INSTANCE)
         else:
@@ -195,7 +198,8 @@ class Emulator(Simulator):
             options=[
                 ("grpc.max_send_message_length", self.max_message_bytes),
                 ("grpc.max_receive_message_length", self.max_message_bytes),
-                # Clients ping every 30 s (DESIGN 2.2); grpcio's default would reject that.
+                # Clients ping every 30 s even without calls; grpcio's default would answer
+                # that with too_many_pings and close the connection.
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
@@ -426,6 +430,95 @@ class Emulator(Simulator):
     def now(self) -> float:
         """The emulator's current time (epoch seconds)."""
         return self.clock.now()
+
+    # ----- the other side (delegated to RemoteParties) -------------------------------------
+
+    def simulate_inbound(
+        self, from_: str, text: str | None = None, *, line: str | None = None,
+        chat: str | None = None, attachment: tuple[str, bytes] | None = None,
+        subject: str | None = None, reply_to: str | None = None,
+        effect_id: str | None = None,
+    ) -> str:
+        """A message from ``from_`` arrives on ``line``: in their DM, or in group ``chat``.
+
+        ``attachment=(file_name, data)`` adds a file; ``reply_to`` names the message it
+        answers. Returns the message guid.
+        """
+        return self._simulator.simulate_inbound(
+            from_, text, line=line, chat=chat, attachment=attachment, subject=subject,
+            reply_to=reply_to, effect_id=effect_id)
+
+    def simulate_reaction(self, from_: str, message_guid: str, emoji_or_kind: str | int,
+                          remove: bool = False, *, line: str | None = None,
+                          part: int | None = None) -> str:
+        """``from_`` adds (or with ``remove=True`` removes) a tapback; returns its row guid."""
+        return self._simulator.simulate_reaction(from_, message_guid, emoji_or_kind, remove,
+                                                 line=line, part=part)
+
+    def simulate_edit(self, message_guid: str, text: str, *, line: str | None = None) -> None:
+        """The sender of an inbound message edits it."""
+        self._simulator.simulate_edit(message_guid, text, line=line)
+
+    def simulate_unsend(self, message_guid: str, *, line: str | None = None) -> None:
+        """The sender of an inbound message unsends it."""
+        self._simulator.simulate_unsend(message_guid, line=line)
+
+    def simulate_read(self, message_guid: str, *, by: str | None = None,
+                      line: str | None = None) -> None:
+        """A recipient (``by``, default the chat's first participant) reads one of our
+        messages."""
+        self._simulator.simulate_read(message_guid, by=by, line=line)
+
+    def simulate_typing(self, from_: str, *, chat: str | None = None, typing: bool = True,
+                        line: str | None = None) -> None:
+        """``from_`` starts/stops typing (recorded in :attr:`typing`, not an event)."""
+        self._simulator.simulate_typing(from_, chat=chat, typing=typing, line=line)
+
+    def simulate_group_change(
+        self, chat: str, kind: str, *, actor: str | None = None,
+        participant: str | None = None, name: str | None = None, icon: bytes | None = None,
+        line: str | None = None,
+    ) -> int:
+        """A remote change of group ``chat`` (created when missing); returns its sequence.
+
+        ``kind``: rename / display_name_changed (``name``), participant_added /
+        participant_removed / participant_left (``participant``), icon_changed (``icon``),
+        icon_removed.
+        """
+        return self._simulator.simulate_group_change(
+            chat, kind, actor=actor, participant=participant, name=name, icon=icon, line=line)
+
+    def simulate_poll(self, from_: str, chat: str, title: str, options: Sequence[str], *,
+                      line: str | None = None) -> str:
+        """``from_`` creates a poll in ``chat``; returns the poll message guid."""
+        return self._simulator.simulate_poll(from_, chat, title, options, line=line)
+
+    def simulate_poll_vote(self, from_: str, poll_guid: str, option: str, *,
+                           line: str | None = None) -> None:
+        """``from_`` votes for ``option`` (its identifier or its text)."""
+        self._simulator.simulate_poll_vote(from_, poll_guid, option, line=line)
+
+    def simulate_poll_unvote(self, from_: str, poll_guid: str, *,
+                             line: str | None = None) -> None:
+        """``from_`` withdraws their vote."""
+        self._simulator.simulate_poll_unvote(from_, poll_guid, line=line)
+
+    def simulate_poll_option(self, from_: str, poll_guid: str, text: str, *,
+                             line: str | None = None) -> str:
+        """``from_`` adds an option to a poll; returns its identifier."""
+        return self._simulator.simulate_poll_option(from_, poll_guid, text, line=line)
+
+    def poll_info(self, poll_guid: str, *, line: str | None = None) -> polls_pb2.PollInfo:
+        """The current state of a poll."""
+        return self._simulator.poll_info(poll_guid, line=line)
+
+    def inject_raw_event(self, line: str | None = None, event: ProtoMessage | None = None, *,
+                         family: str = eventlog.MESSAGE, chat_guid: str = "",
+                         poll_guid: str = "") -> int:
+        """Log any event as-is (e.g. a ``MessageChangeEvent`` with no ``change``; ``None``
+        gives a frame with only a sequence). Returns its sequence."""
+        return self._simulator.inject_raw_event(line, event, family=family,
+                                                chat_guid=chat_guid, poll_guid=poll_guid)
 
     # ----- faults -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tapback kinds and their emoji (DESIGN 2.2)."""
+"""Tapback kinds and their emoji (LOVE is kind 0; any other emoji is kind EMOJI)."""
 
 from __future__ import annotations
 

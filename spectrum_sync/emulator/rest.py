@@ -1,6 +1,6 @@
 """The emulator's HTTP side: Spectrum Cloud's REST endpoints plus the ``/_emulator/`` admin API.
 
-Cloud endpoints (DESIGN.md 2.1), each answering the cloud's envelope
+Cloud endpoints, each answering the cloud's envelope
 ``{"succeed": true, "data": ...}`` or an error body ``{"code", "message"}``:
 
 - ``POST /projects/{id}/imessage/tokens`` (Basic auth): the token exchange.
