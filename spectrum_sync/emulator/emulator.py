@@ -9,6 +9,8 @@ a call is for. All state lives in memory under one lock, which every call holds 
 from __future__ import annotations
 
 import collections
+import re
+import secrets
 import ssl
 import threading
 import time
@@ -32,10 +34,11 @@ from spectrum_sync._proto import (
 from spectrum_sync.emulator import eventlog, streams
 from spectrum_sync.emulator.addresses import AddressDirectory, normalize_address
 from spectrum_sync.emulator.auth import TokenRegistry
-from spectrum_sync.emulator.clock import Clock, ClockSource
+from spectrum_sync.emulator.clock import Clock, ClockSource, iso_timestamp
 from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
+from spectrum_sync.emulator.guids import parse_chat_guid
 from spectrum_sync.emulator.rest import RestServer
 from spectrum_sync.emulator.services.addresses import AddressService
 from spectrum_sync.emulator.services.attachments import AttachmentService
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from spectrum_sync.client import Client
 
 SHARED_INSTANCE = "shared"
+_ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{8,256}$")
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 _SERVICES = (
     (messages_pb2, "MessageService", MessageService),
@@ -130,6 +134,7 @@ class Emulator:
         record_limit: int = 100_000,
         max_workers: int = 256,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        admin_token: str | None = None,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
@@ -147,6 +152,14 @@ class Emulator:
         self.event_log_size = event_log_size
         self.max_workers = max_workers
         self.max_message_bytes = max_message_bytes
+        if admin_token is None:
+            admin_token = secrets.token_urlsafe(24)
+        elif not _ADMIN_TOKEN.match(admin_token):
+            raise ValueError("admin_token must be 8 to 256 printable ASCII characters "
+                             "without spaces")
+        #: Secret that opens the ``/_emulator/`` admin API from any host (header
+        #: ``x-emulator-token``); loopback clients do not need it.
+        self.admin_token = admin_token
         self.lock = threading.RLock()
         self.clock = Clock(clock)
         self.directory = AddressDirectory()
@@ -157,6 +170,7 @@ class Emulator:
         self._requests: collections.deque[RecordedCall] = collections.deque(maxlen=record_limit)
         self._lines: dict[str, LineState] = {}
         self._stopping = threading.Event()
+        self._lifecycle = threading.RLock()  # start, stop and restarts, one at a time
         self._server: grpc.Server | None = None
         self._executor: futures.ThreadPoolExecutor | None = None
         self._grpc_port = grpc_port
@@ -187,14 +201,24 @@ class Emulator:
 
     def start(self) -> Emulator:
         """Start the gRPC and REST servers (on the same ports as before after a stop)."""
-        if self._server is not None:
+        with self._lifecycle:
+            if self._server is not None:
+                return self
+            self._start_grpc()
+            try:
+                self._start_rest()
+            except BaseException:
+                self._stop_all()
+                raise
             return self
+
+    def _start_grpc(self) -> None:
         self._stopping.clear()
         self.hub.closed = False
-        self._executor = futures.ThreadPoolExecutor(
+        executor = futures.ThreadPoolExecutor(
             max_workers=self.max_workers, thread_name_prefix=self.thread_name_prefix)
         server = grpc.server(
-            self._executor,
+            executor,
             options=[
                 ("grpc.max_send_message_length", self.max_message_bytes),
                 ("grpc.max_receive_message_length", self.max_message_bytes),
@@ -222,17 +246,11 @@ class Emulator:
         else:
             port = server.add_insecure_port(address)
         if port == 0:
-            self._executor.shutdown(wait=False)
+            executor.shutdown(wait=False)
             raise OSError(f"cannot bind the gRPC port {address}")
         self._grpc_port = port
         server.start()
-        self._server = server
-        try:
-            self._start_rest()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._server, self._executor = server, executor
 
     def _start_rest(self) -> None:
         if self.rest is None:
@@ -246,6 +264,15 @@ class Emulator:
 
     def stop(self) -> None:
         """Stop both servers; open streams end with UNAVAILABLE at once. Keeps all state."""
+        with self._lifecycle:
+            self._stop_all()
+
+    def _stop_all(self) -> None:
+        self._stop_grpc()
+        if self.rest is not None:
+            self.rest.stop()
+
+    def _stop_grpc(self) -> None:
         server, executor = self._server, self._executor
         if server is None:
             return
@@ -255,8 +282,6 @@ class Emulator:
             self.hub.end_all(streams.STOPPED)
         server.stop(grace=0.3).wait(2.0)
         self._server = self._executor = None
-        if self.rest is not None:
-            self.rest.stop()
         if executor is not None:
             executor.shutdown(wait=False)
             self._join_workers(deadline=time.monotonic() + 1.5)
@@ -275,8 +300,24 @@ class Emulator:
 
     def restart(self) -> None:
         """Stop and start again on the same ports (state is kept, streams are cut)."""
-        self.stop()
-        self.start()
+        with self._lifecycle:
+            self._stop_all()
+            self.start()
+
+    def restart_grpc(self) -> None:
+        """Restart the gRPC server on its port (streams are cut); a no-op when stopped."""
+        with self._lifecycle:
+            if self._server is not None:
+                self._stop_grpc()
+                self._start_grpc()
+
+    def restart_rest(self) -> None:
+        """Restart the HTTP server on its port (open connections are cut); a no-op when
+        stopped."""
+        with self._lifecycle:
+            if self._server is not None and self.rest is not None and self.rest.running:
+                self.rest.stop()
+                self.rest.start()
 
     def sleep(self, seconds: float) -> None:
         """Sleep that a stop interrupts (used by injected delays)."""
@@ -314,6 +355,7 @@ class Emulator:
             "SPECTRUM_PROJECT_ID": self.project_id,
             "SPECTRUM_PROJECT_SECRET": self.project_secret,
             "SPECTRUM_IMESSAGE_TLS": "true" if self.tls else "false",
+            "SPECTRUM_EMULATOR_ADMIN_TOKEN": self.admin_token,
         }
         if self.rest is not None:
             out["SPECTRUM_CLOUD_URL"] = self.cloud_url
@@ -397,6 +439,12 @@ class Emulator:
     def token(self, line: str | None = None) -> str:
         """A fresh bearer token for one line (``None``: the first / the pool)."""
         return self.tokens.issue(self.line(line).instance_id, self.clock.now(), self.token_ttl)
+
+    def revoke_tokens(self) -> None:
+        """Make every token issued so far stop working at once, as a secret rotation or a
+        cloud restart does: calls with them get UNAUTHENTICATED until the client exchanges
+        its credentials again. Open streams are not cut (see :meth:`cut_streams`)."""
+        self.tokens.revoke_all()
 
     def authenticate(self, authorization: str | None) -> LineState:
         """The line a ``Bearer`` header value is for, or UNAUTHENTICATED."""
@@ -619,6 +667,45 @@ class Emulator:
         """Record a typing indicator (typing is transient: nothing is logged as an event)."""
         with self.lock:
             self.typing.append((line.name, chat_guid, is_typing, from_me))
+
+    def messages(self, line: str | None = None, chat: str | None = None,
+                 ) -> list[dict[str, Any]]:
+        """What was sent and received, oldest first, as JSON-able records ``{"guid", "chat",
+        "line", "text", "is_from_me", "sender", "timestamp"}``; ``line`` (number or instance
+        id) and ``chat`` (a chat guid) narrow it down."""
+        with self.lock, control_errors():
+            lines = list(self._lines.values()) if line is None else [self.line(line)]
+            key = parse_chat_guid(chat) if chat is not None else None
+            rows: list[tuple[int, dict[str, Any]]] = []
+            for ln in lines:
+                for guid in ln.order:
+                    chat_guid = ln.message_chat[guid]
+                    if key is not None and ln.chat_key(chat_guid) != key:
+                        continue
+                    message = ln.messages[guid]
+                    rows.append((ln.arrival[guid], {
+                        "guid": guid, "chat": chat_guid, "line": ln.name,
+                        "text": message.content.text, "is_from_me": message.is_from_me,
+                        "sender": message.sender.address or None,
+                        "timestamp": iso_timestamp(message.date_created),
+                    }))
+        rows.sort(key=lambda row: row[0])
+        return [record for _, record in rows]
+
+    def reset(self) -> None:
+        """Forget chats, messages, attachments, polls, events, quota usage, idempotency keys,
+        typing, recorded requests (gRPC and REST) and faults. Lines, tokens, the address
+        directory, the clock and the ports stay; so do sequence numbers, which keep counting
+        up (a client holding a cursor must never see a number again)."""
+        with self.lock:
+            for ln in self._lines.values():
+                ln.clear()
+            self.typing.clear()
+            self._requests.clear()
+        self.faults.clear()
+        if self.rest is not None:
+            self.rest.clear_faults()
+            self.rest.clear_requests()
 
     def state(self) -> dict[str, Any]:
         """A JSON-able snapshot: plan, lines, chats, message counts, quotas, heads."""
