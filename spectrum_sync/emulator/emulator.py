@@ -9,6 +9,7 @@ a call is for. All state lives in memory under one lock, which every call holds 
 from __future__ import annotations
 
 import collections
+import logging
 import re
 import secrets
 import ssl
@@ -49,9 +50,13 @@ from spectrum_sync.emulator.services.messages import MessageService
 from spectrum_sync.emulator.services.polls import PollService
 from spectrum_sync.emulator.simulate import RemoteParties
 from spectrum_sync.emulator.state import ChatRecord, LineState
+from spectrum_sync.emulator.webhook_payloads import webhook_event
+from spectrum_sync.emulator.webhooks import WebhookDelivery, WebhookSender
 
 if TYPE_CHECKING:
     from spectrum_sync.client import Client
+
+log = logging.getLogger("spectrum_sync.emulator")
 
 SHARED_INSTANCE = "shared"
 _ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{8,256}$")
@@ -97,19 +102,25 @@ class Emulator:
     first line; the shared plan always uses its one pool line):
 
     - servers: ``start() stop() restart() running grpc_address grpc_port cloud_url
-      http_port env() client(**kw)``
+      http_port env() client(**kw) admin_token``
     - lines and tokens: ``lines add_line(number|None) remove_line(line) line(line)
-      issue_token_payload() token(line) line_for_token(token)``
-    - the other side (carried out by :class:`RemoteParties`): ``simulate_inbound simulate_reaction
-      simulate_edit simulate_unsend simulate_read simulate_typing simulate_group_change
-      simulate_poll simulate_poll_vote simulate_poll_unvote simulate_poll_option poll_info
-      inject_raw_event``
-    - faults: ``fail_next(count, code, retryable, method, error_code, after=) delay(seconds,
-      method) cut_streams() cut_streams_every(frames) clear_faults()``
+      issue_token_payload() token(line) line_for_token(token) revoke_tokens()``
+    - the other side (carried out by :class:`RemoteParties`): ``simulate_inbound
+      simulate_reaction simulate_edit simulate_unsend simulate_read simulate_typing
+      simulate_group_change simulate_poll simulate_poll_vote simulate_poll_unvote
+      simulate_poll_option poll_info inject_raw_event``
+    - faults: ``fail_next(count, code, retryable, method, error_code, after=, context=)
+      delay(seconds, method) cut_streams() cut_streams_every(frames) clear_faults()``
     - directory and clock: ``set_address(address, services, country, focused)
       set_clock(clock) advance_clock(seconds) now()``
-    - inspection: ``requests clear_requests() typing quota_usage(line) head_sequence(line)
-      state() open_streams wait_for_streams(count)``
+    - inspection: ``requests clear_requests() messages(line, chat) typing quota_usage(line)
+      head_sequence(line) state() open_streams wait_for_streams(count) reset()``
+    - webhooks (with ``webhook_url=``): ``webhook_url webhook_secret webhook_deliveries
+      wait_for_webhooks(timeout)``
+
+    The same controls are offered over HTTP to other processes under ``/_emulator/`` (see
+    :mod:`spectrum_sync.emulator.rest`): loopback clients, or any client that sends
+    ``x-emulator-token: <admin_token>``.
 
     Control calls raise ``ValueError`` for bad input and ``KeyError`` for unknown lines,
     messages or polls.
@@ -135,6 +146,10 @@ class Emulator:
         max_workers: int = 256,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         admin_token: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        webhook_retry_base: float = 0.5,
+        webhook_timeout: float = 5.0,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
@@ -152,6 +167,7 @@ class Emulator:
         self.event_log_size = event_log_size
         self.max_workers = max_workers
         self.max_message_bytes = max_message_bytes
+        self._id = uuid.uuid4().hex[:6]
         if admin_token is None:
             admin_token = secrets.token_urlsafe(24)
         elif not _ADMIN_TOKEN.match(admin_token):
@@ -160,6 +176,19 @@ class Emulator:
         #: Secret that opens the ``/_emulator/`` admin API from any host (header
         #: ``x-emulator-token``); loopback clients do not need it.
         self.admin_token = admin_token
+        self._webhooks: WebhookSender | None = None
+        if webhook_url is not None:
+            if webhook_secret is None:
+                webhook_secret = secrets.token_hex(32)  # the cloud's format: 64 hex digits
+            self._webhooks = WebhookSender(webhook_url, webhook_secret,
+                                           retry_base=webhook_retry_base,
+                                           timeout=webhook_timeout,
+                                           name=f"spectrum-emu-webhook-{self._id}")
+        elif webhook_secret is not None:
+            raise ValueError("webhook_secret needs webhook_url")
+        #: Where inbound events are POSTed (``None``: no webhooks), and the signing secret.
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self.lock = threading.RLock()
         self.clock = Clock(clock)
         self.directory = AddressDirectory()
@@ -176,7 +205,6 @@ class Emulator:
         self._grpc_port = grpc_port
         self._http_port = http_port
         self.rest: RestServer | None = None
-        self._id = uuid.uuid4().hex[:6]
         self._simulator = RemoteParties(self.lock, self.clock, self.directory, self.line,
                                         self.note_typing)
         if plan == "shared":
@@ -207,6 +235,8 @@ class Emulator:
             self._start_grpc()
             try:
                 self._start_rest()
+                if self._webhooks is not None:
+                    self._webhooks.start()
             except BaseException:
                 self._stop_all()
                 raise
@@ -271,6 +301,8 @@ class Emulator:
         self._stop_grpc()
         if self.rest is not None:
             self.rest.stop()
+        if self._webhooks is not None:
+            self._webhooks.stop()
 
     def _stop_grpc(self) -> None:
         server, executor = self._server, self._executor
@@ -357,6 +389,8 @@ class Emulator:
             "SPECTRUM_IMESSAGE_TLS": "true" if self.tls else "false",
             "SPECTRUM_EMULATOR_ADMIN_TOKEN": self.admin_token,
         }
+        if self.webhook_secret is not None:
+            out["SPECTRUM_WEBHOOK_SECRET"] = self.webhook_secret
         if self.rest is not None:
             out["SPECTRUM_CLOUD_URL"] = self.cloud_url
         if self.tls is not None:
@@ -379,6 +413,8 @@ class Emulator:
                 raise ValueError(f"line {canonical} already exists")
             line = LineState(instance_id or f"i{uuid.uuid4().hex[:12]}", canonical,
                              self.event_log_size, self.lock)
+            if self._webhooks is not None:
+                line.listener = self._on_event
             self._lines[line.instance_id] = line
         return line
 
@@ -706,6 +742,38 @@ class Emulator:
         if self.rest is not None:
             self.rest.clear_faults()
             self.rest.clear_requests()
+        if self._webhooks is not None:
+            self._webhooks.clear()
+
+    # ----- webhooks -----------------------------------------------------------------------
+
+    def _on_event(self, line: LineState, entry: eventlog.Entry) -> None:
+        """Queue the webhook of a logged event (runs under the lock; never raises)."""
+        try:
+            built = webhook_event(line, entry)
+        except Exception:  # a mapping bug must not fail the call that logged the event
+            log.exception("no webhook for event %d of line %s", entry.sequence, line.name)
+            return
+        if built is not None and self._webhooks is not None:
+            self._webhooks.submit(built.event_id, built.content_type, line.name,
+                                  built.envelope)
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook so far, oldest first: ``event_id content_type line attempts
+        last_status last_error state`` (pending, delivered, dropped); empty without
+        ``webhook_url``."""
+        return [] if self._webhooks is None else self._webhooks.deliveries
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
+        """Wait until no webhook is queued, in flight or waiting for a retry; False on
+        timeout (deliveries only progress while the emulator runs)."""
+        return True if self._webhooks is None else self._webhooks.wait_idle(timeout)
+
+    def webhook_report(self) -> dict[str, Any]:
+        """The webhook URL and deliveries as JSON (no secret)."""
+        return {"url": self.webhook_url,
+                "deliveries": [d._asdict() for d in self.webhook_deliveries]}
 
     def state(self) -> dict[str, Any]:
         """A JSON-able snapshot: plan, lines, chats, message counts, quotas, heads."""

@@ -29,6 +29,9 @@ Routes:
 - ``GET /_emulator/messages[?line=L][&chat=GUID]``: ``{"messages": [{"guid", "chat", "line",
   "text", "is_from_me", "sender", "timestamp"}, ...]}``, what was sent and received, oldest
   first.
+- ``GET /_emulator/webhooks``: ``{"url", "deliveries": [{"event_id", "content_type", "line",
+  "attempts", "last_status", "last_error", "state"}, ...]}`` (``state``: pending, delivered or
+  dropped; ``url`` is ``null`` without webhooks).
 - ``POST /_emulator/inbound`` ``{"from", "text", "line"?, "chat"?, "reply_to"?, "count"?}``:
   a message from ``from`` arrives; answers ``{"guid"}`` (``{"guids"}`` with ``count`` > 1,
   texts suffixed `` #n``).
@@ -39,8 +42,8 @@ Routes:
   carried out and only its answer is lost).
 - ``POST /_emulator/delay`` ``{"seconds", "method"?}``: hold calls (0 removes the delay).
 - ``POST /_emulator/cut-streams``: end every open stream now.
-- ``POST /_emulator/reset``: forget chats, messages, events, quotas, recorded requests and
-  faults; lines, tokens, ports and the sequence counter stay.
+- ``POST /_emulator/reset``: forget chats, messages, events, quotas, recorded requests, faults
+  and webhook deliveries; lines, tokens, ports and the sequence counter stay.
 - ``POST /_emulator/revoke-tokens``: every issued token stops working at once.
 - ``POST /_emulator/restart``: restart both servers on the same ports, keeping state (open
   streams are cut). The gRPC server is back when the answer arrives; the HTTP server restarts
@@ -113,6 +116,8 @@ class EmulatorBackend(Protocol):
 
     def messages(self, line: str | None = None, chat: str | None = None,
                  ) -> list[dict[str, Any]]: ...
+
+    def webhook_report(self) -> dict[str, Any]: ...
 
     def reset(self) -> None: ...
 
@@ -352,6 +357,8 @@ class RestServer:
                 found = _call_emulator(lambda: emu.messages(params.get("line"),
                                                             params.get("chat")))
                 return Reply(200, {"messages": found})
+            if name == "webhooks":
+                return Reply(200, emu.webhook_report())
         if method != "POST":
             raise HttpError(404, "NOT_FOUND", f"no admin route {method} {name}")
         routes: dict[str, Callable[[dict[str, Any]], Reply]] = {

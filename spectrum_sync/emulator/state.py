@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -114,6 +114,8 @@ class LineState:
             collections.OrderedDict()
         )
         self.removed = False
+        #: Called with every event logged on this line, under the emulator's lock (webhooks).
+        self.listener: Callable[[LineState, eventlog.Entry], None] | None = None
 
     def clear(self) -> None:
         """Forget chats, messages, attachments, polls, events, quota usage and idempotency
@@ -148,6 +150,8 @@ class LineState:
         """Log an event and wake this line's streams."""
         entry = self.log.append(family, event, chat_guid, poll_guid)
         self.cond.notify_all()
+        if self.listener is not None:
+            self.listener(self, entry)
         return entry
 
     def publish_change(self, family: str, chat_guid: str, occurred_at: Timestamp,
