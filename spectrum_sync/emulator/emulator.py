@@ -9,9 +9,11 @@ a call is for. All state lives in memory under one lock, which every call holds 
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -258,6 +260,8 @@ class Emulator:
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.max_ping_strikes", 0),
+                # Without this a second server on a busy port would silently share it.
+                ("grpc.so_reuseport", 0),
             ],
         )
         gateway = Gateway(self)
@@ -270,14 +274,25 @@ class Emulator:
             server.add_registered_method_handlers(  # type: ignore[attr-defined]
                 descriptor.full_name, handlers)
         address = f"{self.host}:{self._grpc_port}"
-        if self.tls is not None:
-            cert, key = (_read(p) for p in self.tls)
-            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
-        else:
-            port = server.add_insecure_port(address)
+        try:
+            if self._grpc_port:
+                # gRPC reports a busy port as a bare RuntimeError (and a log line): check
+                # first, to say what went wrong.
+                _check_port_free(self.host, self._grpc_port, "gRPC")
+            if self.tls is not None:
+                cert, key = (_read(p) for p in self.tls)
+                credentials = grpc.ssl_server_credentials([(key, cert)])
+                port = server.add_secure_port(address, credentials)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
         if port == 0:
             executor.shutdown(wait=False)
-            raise OSError(f"cannot bind the gRPC port {address}")
+            raise OSError(errno.EADDRNOTAVAIL, f"cannot bind the gRPC port {address}")
         self._grpc_port = port
         server.start()
         self._server, self._executor = server, executor
@@ -289,7 +304,11 @@ class Emulator:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ctx.load_cert_chain(self.tls[0], self.tls[1])
             self.rest = RestServer(self, host=self.host, port=self._http_port, ssl_context=ctx)
-        self.rest.start()
+        try:
+            self.rest.start()
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror or exc} (HTTP port "
+                                     f"{self.host}:{self.rest.port})") from None
         self._http_port = self.rest.port
 
     def stop(self) -> None:
@@ -798,6 +817,23 @@ class Emulator:
                            "daily_new_conversations": self.daily_new_conversation_limit},
                 "open_streams": self.hub.open_count,
             }
+
+
+def _check_port_free(host: str, port: int, what: str) -> None:
+    """``OSError`` (naming the port) when ``host:port`` cannot be bound, e.g. already in use."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(errno.EADDRNOTAVAIL, f"{exc.strerror} ({what} host {host})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror or exc} ({what} port {host}:{port})",
+                          ) from None
 
 
 def _read(path: str) -> bytes:
