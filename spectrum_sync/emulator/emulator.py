@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import errno
 import logging
+import math
 import re
 import secrets
 import socket
@@ -56,7 +57,7 @@ from spectrum_sync.emulator.webhook_payloads import webhook_event
 from spectrum_sync.emulator.webhooks import WebhookDelivery, WebhookSender
 
 if TYPE_CHECKING:
-    from spectrum_sync.client import Client
+    from spectrum_sync import Client
 
 log = logging.getLogger("spectrum_sync.emulator")
 
@@ -418,7 +419,7 @@ class Emulator:
 
     def client(self, **kwargs: Any) -> Client:
         """A ``spectrum_sync.Client`` bound to this emulator."""
-        from spectrum_sync.client import Client
+        from spectrum_sync import Client
 
         return Client.connect_emulator(self, **kwargs)
 
@@ -636,11 +637,15 @@ class Emulator:
         ``x-retryable`` and ``error-context-*`` from ``context``. With ``after=True`` the call
         is carried out first and only its answer is lost.
         """
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError("count must be an int of at least 1")
         self.faults.fail_next(count, code, retryable, method, error_code, message, after,
                               context)
 
     def delay(self, seconds: float, method: str | None = None) -> None:
         """Delay every call (or every ``method`` call) by ``seconds``; 0 removes it."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("seconds must be a finite number >= 0")
         self.faults.delay(seconds, method)
 
     def cut_streams(self) -> None:

@@ -317,3 +317,15 @@ def test_restart_route_after_stop_does_not_revive(make_emu: Callable[..., Emulat
     emu.restart_grpc()
     emu.restart_rest()
     assert not emu.running
+
+
+@pytest.mark.parametrize("count", [0, -1, True])
+def test_python_fail_next_needs_a_positive_count(emu: Emulator, count: int) -> None:
+    with pytest.raises(ValueError, match="count"):
+        emu.fail_next(count)
+
+
+@pytest.mark.parametrize("seconds", [-1.0, float("nan"), float("inf")])
+def test_python_delay_needs_a_finite_non_negative_number(emu: Emulator, seconds: float) -> None:
+    with pytest.raises(ValueError, match="seconds"):
+        emu.delay(seconds)

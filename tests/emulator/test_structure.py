@@ -57,3 +57,30 @@ def test_the_emulator_owns_one_simulator() -> None:
     # Works without starting the servers: the control API acts on in-memory state.
     emu.simulate_inbound("+15551111111", "hello")
     assert emu.state()["lines"][0]["messages"] == 1
+
+
+def test_the_emulator_imports_no_client_internals() -> None:
+    # The client side is being restructured (private module names): the emulator may use
+    # the generated code and, lazily, the public ``spectrum_sync.Client`` only.
+    import ast
+    from pathlib import Path
+
+    allowed = ("spectrum_sync.emulator", "spectrum_sync._proto")
+    root = Path(emulator_package.__file__).parent
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+                if node.module == "spectrum_sync":
+                    assert [a.name for a in node.names] in (["Client"], ["_proto"]), path
+                    continue
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name == "spectrum_sync" or name.startswith("spectrum_sync."):
+                    # The demo is the one exception: it is what `--demo` runs.
+                    assert name.startswith(allowed) or name == "spectrum_sync.demo", (
+                        f"{path.name} imports {name}")
+
