@@ -245,7 +245,26 @@ class Emulator:
                 raise
             return self
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The REST server's TLS context; loading it first also checks the PEM files, which
+        gRPC would only reject with log lines and a failed bind."""
+        if self.tls is None:
+            return None
+        for path in self.tls:
+            try:
+                _read(path)
+            except OSError as exc:
+                raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_cert_chain(self.tls[0], self.tls[1])
+        except ssl.SSLError as exc:
+            raise ValueError(f"cannot use the TLS certificate {self.tls[0]} with the key "
+                             f"{self.tls[1]}: {exc.reason or exc}") from None
+        return ctx
+
     def _start_grpc(self) -> None:
+        self._tls_context()  # bad PEM files: a clear error before gRPC sees them
         self._stopping.clear()
         self.hub.closed = False
         executor = futures.ThreadPoolExecutor(
@@ -300,11 +319,8 @@ class Emulator:
 
     def _start_rest(self) -> None:
         if self.rest is None:
-            ctx = None
-            if self.tls is not None:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ctx.load_cert_chain(self.tls[0], self.tls[1])
-            self.rest = RestServer(self, host=self.host, port=self._http_port, ssl_context=ctx)
+            self.rest = RestServer(self, host=self.host, port=self._http_port,
+                                   ssl_context=self._tls_context())
         try:
             self.rest.start()
         except OSError as exc:

@@ -307,6 +307,7 @@ def test_background_failure_is_one_line(background_pids: list[int]) -> None:
     [
         (["--tls-cert", "x.pem"], "--tls-cert and --tls-key go together"),
         (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "nonexistent"),
+        (["--tls-cert", __file__, "--tls-key", __file__], "cannot use the TLS certificate"),
         (["--plan", "dedicated", "--lines", ""], "needs --lines"),
         (["--lines", "+1 not a number"], "cannot start the emulator"),
         (["--plan", "galactic"], "invalid choice"),
