@@ -26,6 +26,14 @@ class TokenRegistry:
             self._tokens[token] = (instance_id, now + ttl)
         return token
 
+    def revoke_all(self) -> int:
+        """Forget every issued token (as a secret rotation or a cloud restart does); returns
+        how many were still known."""
+        with self._lock:
+            count = len(self._tokens)
+            self._tokens.clear()
+        return count
+
     def resolve(self, authorization: str | None, now: float) -> str:
         """The instance id of a ``Bearer <token>`` header value, or UNAUTHENTICATED."""
         if not authorization:

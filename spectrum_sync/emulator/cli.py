@@ -1,24 +1,85 @@
 """``spectrum-sync emulator``: run the emulator standalone until interrupted.
 
-It prints ``export NAME=value`` lines (the environment a client needs) and then serves; other
-processes drive it through the admin HTTP API under ``/_emulator/``.
+It prints ``export NAME=value`` lines (the environment a client needs, plus
+``SPECTRUM_EMULATOR_PID``) and then serves; other processes drive it through the admin HTTP
+API under ``/_emulator/`` (its token is printed on stderr and exported as
+``SPECTRUM_EMULATOR_ADMIN_TOKEN``). SIGINT or SIGTERM stops it cleanly (exit 0).
+
+- ``--env-file PATH`` also writes the exports to ``PATH`` (mode 0600, atomically: the file
+  appears complete once the emulator serves, and is removed when it stops).
+- ``--background`` starts the emulator as a detached process and returns once it serves,
+  printing the exports, so that ``eval "$(spectrum-sync emulator --background)"`` works in
+  shell scripts and CI; ``kill $SPECTRUM_EMULATOR_PID`` stops it. Its output goes to
+  ``--log-file`` (default: discarded once it has started).
+
+Errors print one line on stderr and exit non-zero (2 for bad options, 1 otherwise).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
 import shlex
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
+
+PROG = "spectrum-sync emulator"
+PID_VARIABLE = "SPECTRUM_EMULATOR_PID"
+BACKGROUND_START_TIMEOUT = 15.0
+
+
+class CliError(Exception):
+    """A failure to report as one line and exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: scripts and CI logs read better.
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="spectrum-sync emulator",
+    """The option parser of ``spectrum-sync emulator``."""
+    parser = _Parser(
+        prog=PROG, allow_abbrev=False,
         description="Run an emulator of Spectrum Cloud (REST + gRPC) on this machine.",
     )
     parser.add_argument("--plan", choices=["shared", "dedicated"], default="dedicated")
@@ -28,18 +89,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--project-id", default="proj")
     parser.add_argument("--project-secret", default="secret")
-    parser.add_argument("--token-ttl", type=float, default=3600.0, metavar="SEC")
-    parser.add_argument("--heartbeat", type=float, default=30.0, metavar="SEC",
+    parser.add_argument("--token-ttl", type=_positive, default=3600.0, metavar="SEC")
+    parser.add_argument("--heartbeat", type=_positive, default=30.0, metavar="SEC",
                         help="heartbeat interval of event streams")
     parser.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate")
     parser.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
-    parser.add_argument("--daily-message-limit", type=int, default=5000, metavar="N",
+    parser.add_argument("--daily-message-limit", type=_count, default=5000, metavar="N",
                         help="messages per line per UTC day (default: %(default)s)")
-    parser.add_argument("--daily-new-conversation-limit", type=int, default=50, metavar="N",
+    parser.add_argument("--daily-new-conversation-limit", type=_count, default=50, metavar="N",
                         help="new conversations per line per UTC day (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--grpc-port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--http-port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--grpc-port", type=_port, default=0, help="0 picks a free port")
+    parser.add_argument("--http-port", type=_port, default=0, help="0 picks a free port")
+    parser.add_argument("--admin-token", metavar="TOKEN",
+                        help="token of the admin API (default: a random one)")
+    parser.add_argument("--webhook-url", metavar="URL",
+                        help="POST every inbound event to URL as Spectrum's native webhook")
+    parser.add_argument("--webhook-secret", metavar="SECRET",
+                        help="signing secret of the webhooks (default: a random one, "
+                             "exported as SPECTRUM_WEBHOOK_SECRET)")
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="also write the export lines to PATH (removed at exit)")
+    parser.add_argument("--background", action="store_true",
+                        help="start detached, print the exports once it serves, and return")
+    parser.add_argument("--log-file", metavar="PATH",
+                        help="with --background: where the emulator's output goes")
     parser.add_argument("--demo", action="store_true",
                         help="run a short scripted conversation against the emulator, then exit")
     return parser
@@ -48,10 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 def emulator_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
     """Translate parsed options into ``Emulator(...)`` keyword arguments."""
     if bool(ns.tls_cert) != bool(ns.tls_key):
-        raise SystemExit("spectrum-sync emulator: --tls-cert and --tls-key go together")
+        raise CliError("--tls-cert and --tls-key go together")
+    if ns.webhook_secret is not None and ns.webhook_url is None:
+        raise CliError("--webhook-secret needs --webhook-url")
     lines = [n.strip() for n in ns.lines.split(",") if n.strip()]
     if ns.plan == "dedicated" and not lines:
-        raise SystemExit("spectrum-sync emulator: a dedicated plan needs --lines NUMBER[,...]")
+        raise CliError("a dedicated plan needs --lines NUMBER[,...]")
     return {
         "plan": ns.plan,
         "lines": lines,
@@ -65,44 +141,226 @@ def emulator_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
         "host": ns.host,
         "grpc_port": ns.grpc_port,
         "http_port": ns.http_port,
+        "admin_token": ns.admin_token,
+        "webhook_url": ns.webhook_url,
+        "webhook_secret": ns.webhook_secret,
     }
 
 
+def format_exports(env: dict[str, str]) -> str:
+    """``export NAME=value`` lines, shell-quoted."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+
+
 def print_exports(env: dict[str, str], out: TextIO) -> None:
-    for name, value in env.items():
-        out.write(f"export {name}={shlex.quote(value)}\n")
+    """Write the export lines to ``out`` and flush."""
+    out.write(format_exports(env))
     out.flush()
 
 
+def write_env_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed over it), mode 0600:
+    it holds the project secret and the admin token."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _check_writable_dir(path: str) -> None:
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise CliError(f"cannot write --env-file {path}: no directory {str(parent)!r}")
+    if Path(path).is_dir():
+        raise CliError(f"cannot write --env-file {path}: it is a directory")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the emulator; returns the process exit code."""
-    ns = build_parser().parse_args(argv)
-    kwargs = emulator_kwargs(ns)
+    """Run the emulator (or start it in the background); returns the process exit code."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        if ns.background and ns.demo:
+            raise CliError("--background and --demo do not go together")
+        if ns.log_file and not ns.background:
+            raise CliError("--log-file goes with --background")
+        kwargs = emulator_kwargs(ns)
+        if ns.env_file:
+            _check_writable_dir(ns.env_file)
+        if ns.background:
+            return _start_background(parser, ns)
+        return _serve(ns, kwargs)
+    except CliError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(ns: argparse.Namespace, kwargs: dict[str, Any]) -> int:
     from spectrum_sync.emulator import Emulator
 
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Handlers first: whoever reads the exports may signal us right away, and a signal
+    # during start-up must still end in a clean stop.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    env_file_text: str | None = None
     try:
-        emu = Emulator(**kwargs)
-    except (ValueError, OSError) as exc:
-        print(f"spectrum-sync emulator: {exc}", file=sys.stderr)
-        return 2
-    with emu:
-        if ns.demo:
-            from spectrum_sync._demo import run_demo
-
-            return run_demo(emu, sys.stdout)
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        # Handlers first: whoever reads the exports may signal us right away.
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            print_exports(emu.env(), sys.stdout)
-            print(f"# admin API: {emu.cloud_url}/_emulator/ ; Ctrl-C stops", file=sys.stderr)
+            emu = Emulator(**kwargs)
+            emu.start()
+        except (ValueError, OSError) as exc:
+            raise CliError(f"cannot start the emulator: {_reason(exc)}") from None
+        try:
+            if ns.demo:
+                from spectrum_sync._demo import run_demo
+
+                return run_demo(emu, sys.stdout)
+            env = {**emu.env(), PID_VARIABLE: str(os.getpid())}
+            exports = format_exports(env)
+            if ns.env_file:
+                try:
+                    write_env_file(ns.env_file, exports)
+                except OSError as exc:
+                    raise CliError(f"cannot write --env-file {ns.env_file}: "
+                                   f"{_reason(exc)}") from None
+                env_file_text = exports
+            sys.stdout.write(exports)
+            sys.stdout.flush()
+            print(f"# admin API: {emu.cloud_url}/_emulator/ (header x-emulator-token: "
+                  f"{emu.admin_token}); Ctrl-C stops", file=sys.stderr)
+            if emu.webhook_url:
+                print(f"# webhooks: POST {emu.webhook_url} signed with SPECTRUM_WEBHOOK_SECRET",
+                      file=sys.stderr)
+            sys.stderr.flush()
             while not stop.wait(0.5):
                 pass
+            return 0
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            emu.stop()
+            if env_file_text is not None:
+                _remove_if_ours(ns.env_file, env_file_text)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _remove_if_ours(path: str, text: str) -> None:
+    """Remove the env file at exit, unless someone replaced it meanwhile."""
+    with contextlib.suppress(OSError):
+        if Path(path).read_text(encoding="utf-8") == text:
+            os.unlink(path)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc) or type(exc).__name__
+
+
+# ----- --background ---------------------------------------------------------------------------
+
+
+def _child_argv(parser: argparse.ArgumentParser, ns: argparse.Namespace, env_file: str,
+                ) -> list[str]:
+    """The options of this invocation, for the detached process (without --background and
+    --log-file, with its own --env-file)."""
+    argv: list[str] = []
+    skip = {"background", "log_file", "env_file", "help"}
+    for action in parser._actions:
+        if not action.option_strings or action.dest in skip:
+            continue
+        value = getattr(ns, action.dest)
+        flag = action.option_strings[-1]
+        if action.nargs == 0:  # a flag
+            if value:
+                argv.append(flag)
+        elif value is not None and value != action.default:
+            argv += [flag, str(value)]
+    return [*argv, "--env-file", env_file]
+
+
+def _start_background(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
+    work = tempfile.mkdtemp(prefix="spectrum-emulator-")  # temporary env file, default log
+    try:
+        env_file = str(Path(ns.env_file).absolute()) if ns.env_file else str(Path(work, "env"))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(env_file)  # its appearance is the signal that the emulator serves
+        log_path = str(Path(ns.log_file).absolute()) if ns.log_file else str(Path(work, "log"))
+        try:
+            log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+        except OSError as exc:
+            raise CliError(f"cannot write --log-file {ns.log_file}: {_reason(exc)}") from None
+        try:
+            command = [sys.executable, "-m", "spectrum_sync.emulator.cli",
+                       *_child_argv(parser, ns, env_file)]
+            # A new session and no inherited stdout: `eval "$(...)"` waits for EOF on the
+            # pipe of its command, so the emulator must not hold it open, nor get the
+            # terminal's Ctrl-C.
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True, close_fds=True)
+        finally:
+            log.close()
+        exports = _wait_for_env_file(proc, env_file, log_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.stdout.write(exports)
+    sys.stdout.flush()
     return 0
+
+
+def _wait_for_env_file(proc: subprocess.Popen[bytes], env_file: str, log_path: str) -> str:
+    deadline = time.monotonic() + BACKGROUND_START_TIMEOUT
+    while True:
+        try:
+            text = Path(env_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = None
+        if text and f"export {PID_VARIABLE}={proc.pid}\n" in text:
+            return text
+        status = proc.poll()
+        if status is not None:
+            raise CliError(f"the emulator exited with status {status}: "
+                           f"{_last_line(log_path) or 'no output'}")
+        if time.monotonic() > deadline:
+            _terminate(proc)
+            raise CliError(f"the emulator did not serve within {BACKGROUND_START_TIMEOUT:g} s: "
+                           f"{_last_line(log_path) or 'no output'}")
+        time.sleep(0.05)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _last_line(path: str) -> str:
+    with contextlib.suppress(OSError):
+        lines = [ln.strip() for ln in Path(path).read_text("utf-8", "replace").splitlines()]
+        lines = [ln for ln in lines if ln]
+        if lines:
+            line = lines[-1]
+            prefix = f"{PROG}: "
+            return line[len(prefix):] if line.startswith(prefix) else line
+    return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

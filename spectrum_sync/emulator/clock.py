@@ -13,6 +13,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 ClockSource = Union[Callable[[], float], float, int, None]
 
 
+def iso_timestamp(ts: Timestamp) -> str:
+    """A protobuf ``Timestamp`` as ISO 8601 UTC with milliseconds (``...T12:00:00.000Z``)."""
+    moment = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 class Clock:
     """Epoch seconds from a source callable (default ``time.time``) plus an offset.
 

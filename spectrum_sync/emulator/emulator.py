@@ -1,13 +1,20 @@
 """The embedded Spectrum emulator: a real gRPC server (and the REST token exchange).
 
-See DESIGN.md section 5. One ``grpc.server`` serves every line on one port: the bearer token
-tells which line (dedicated instance or shared pool) a call is for. All state lives in memory
-under one lock, which every call holds only briefly (no I/O happens under it).
+It stands in for Spectrum Cloud in tests, demos and benchmarks. One ``grpc.server`` serves
+every line on one port: the bearer token tells which line (dedicated instance or shared pool)
+a call is for. All state lives in memory under one lock, which every call holds only briefly
+(no I/O happens under it).
 """
 
 from __future__ import annotations
 
 import collections
+import errno
+import logging
+import math
+import re
+import secrets
+import socket
 import ssl
 import threading
 import time
@@ -28,13 +35,14 @@ from spectrum_sync._proto import (
     messages_pb2,
     polls_pb2,
 )
-from spectrum_sync.emulator import streams
+from spectrum_sync.emulator import eventlog, streams
 from spectrum_sync.emulator.addresses import AddressDirectory, normalize_address
 from spectrum_sync.emulator.auth import TokenRegistry
-from spectrum_sync.emulator.clock import Clock, ClockSource
+from spectrum_sync.emulator.clock import Clock, ClockSource, iso_timestamp
 from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
+from spectrum_sync.emulator.guids import parse_chat_guid
 from spectrum_sync.emulator.rest import RestServer
 from spectrum_sync.emulator.services.addresses import AddressService
 from spectrum_sync.emulator.services.attachments import AttachmentService
@@ -43,13 +51,18 @@ from spectrum_sync.emulator.services.events import EventService
 from spectrum_sync.emulator.services.groups import GroupService
 from spectrum_sync.emulator.services.messages import MessageService
 from spectrum_sync.emulator.services.polls import PollService
-from spectrum_sync.emulator.simulate import Simulator
+from spectrum_sync.emulator.simulate import RemoteParties
 from spectrum_sync.emulator.state import ChatRecord, LineState
+from spectrum_sync.emulator.webhook_payloads import webhook_event
+from spectrum_sync.emulator.webhooks import WebhookDelivery, WebhookSender
 
 if TYPE_CHECKING:
     from spectrum_sync import Client
 
+log = logging.getLogger("spectrum_sync.emulator")
+
 SHARED_INSTANCE = "shared"
+_ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{8,256}$")
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 _SERVICES = (
     (messages_pb2, "MessageService", MessageService),
@@ -82,7 +95,7 @@ class LineInfo(NamedTuple):
     number: str | None
 
 
-class Emulator(Simulator):
+class Emulator:
     """An in-process Spectrum Cloud: gRPC API, REST token exchange, control API for tests.
 
     Use as a context manager (``with Emulator(...) as emu``) or call :meth:`start` /
@@ -92,19 +105,25 @@ class Emulator(Simulator):
     first line; the shared plan always uses its one pool line):
 
     - servers: ``start() stop() restart() running grpc_address grpc_port cloud_url
-      http_port env() client(**kw)``
+      http_port env() client(**kw) admin_token``
     - lines and tokens: ``lines add_line(number|None) remove_line(line) line(line)
-      issue_token_payload() token(line) line_for_token(token)``
-    - the other side (see :class:`Simulator`): ``simulate_inbound simulate_reaction
-      simulate_edit simulate_unsend simulate_read simulate_typing simulate_group_change
-      simulate_poll simulate_poll_vote simulate_poll_unvote simulate_poll_option poll_info
-      inject_raw_event``
-    - faults: ``fail_next(count, code, retryable, method, error_code, after=) delay(seconds,
-      method) cut_streams() cut_streams_every(frames) clear_faults()``
+      issue_token_payload() token(line) line_for_token(token) revoke_tokens()``
+    - the other side (carried out by :class:`RemoteParties`): ``simulate_inbound
+      simulate_reaction simulate_edit simulate_unsend simulate_read simulate_typing
+      simulate_group_change simulate_poll simulate_poll_vote simulate_poll_unvote
+      simulate_poll_option poll_info inject_raw_event``
+    - faults: ``fail_next(count, code, retryable, method, error_code, after=, context=)
+      delay(seconds, method) cut_streams() cut_streams_every(frames) clear_faults()``
     - directory and clock: ``set_address(address, services, country, focused)
       set_clock(clock) advance_clock(seconds) now()``
-    - inspection: ``requests clear_requests() typing quota_usage(line) head_sequence(line)
-      state() open_streams wait_for_streams(count)``
+    - inspection: ``requests clear_requests() messages(line, chat) typing quota_usage(line)
+      head_sequence(line) state() open_streams wait_for_streams(count) reset()``
+    - webhooks (with ``webhook_url=``): ``webhook_url webhook_secret webhook_deliveries
+      wait_for_webhooks(timeout)``
+
+    The same controls are offered over HTTP to other processes under ``/_emulator/`` (see
+    :mod:`spectrum_sync.emulator.rest`): loopback clients, or any client that sends
+    ``x-emulator-token: <admin_token>``.
 
     Control calls raise ``ValueError`` for bad input and ``KeyError`` for unknown lines,
     messages or polls.
@@ -129,6 +148,11 @@ class Emulator(Simulator):
         record_limit: int = 100_000,
         max_workers: int = 256,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        admin_token: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        webhook_retry_base: float = 0.5,
+        webhook_timeout: float = 5.0,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
@@ -146,6 +170,28 @@ class Emulator(Simulator):
         self.event_log_size = event_log_size
         self.max_workers = max_workers
         self.max_message_bytes = max_message_bytes
+        self._id = uuid.uuid4().hex[:6]
+        if admin_token is None:
+            admin_token = secrets.token_urlsafe(24)
+        elif not _ADMIN_TOKEN.match(admin_token):
+            raise ValueError("admin_token must be 8 to 256 printable ASCII characters "
+                             "without spaces")
+        #: Secret that opens the ``/_emulator/`` admin API from any host (header
+        #: ``x-emulator-token``); loopback clients do not need it.
+        self.admin_token = admin_token
+        self._webhooks: WebhookSender | None = None
+        if webhook_url is not None:
+            if webhook_secret is None:
+                webhook_secret = secrets.token_hex(32)  # the cloud's format: 64 hex digits
+            self._webhooks = WebhookSender(webhook_url, webhook_secret,
+                                           retry_base=webhook_retry_base,
+                                           timeout=webhook_timeout,
+                                           name=f"spectrum-emu-webhook-{self._id}")
+        elif webhook_secret is not None:
+            raise ValueError("webhook_secret needs webhook_url")
+        #: Where inbound events are POSTed (``None``: no webhooks), and the signing secret.
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self.lock = threading.RLock()
         self.clock = Clock(clock)
         self.directory = AddressDirectory()
@@ -156,12 +202,14 @@ class Emulator(Simulator):
         self._requests: collections.deque[RecordedCall] = collections.deque(maxlen=record_limit)
         self._lines: dict[str, LineState] = {}
         self._stopping = threading.Event()
+        self._lifecycle = threading.RLock()  # start, stop and restarts, one at a time
         self._server: grpc.Server | None = None
         self._executor: futures.ThreadPoolExecutor | None = None
         self._grpc_port = grpc_port
         self._http_port = http_port
         self.rest: RestServer | None = None
-        self._id = uuid.uuid4().hex[:6]
+        self._simulator = RemoteParties(self.lock, self.clock, self.directory, self.line,
+                                        self.note_typing)
         if plan == "shared":
             self._new_line(None, SHARED_INSTANCE)
         else:
@@ -184,22 +232,56 @@ class Emulator(Simulator):
 
     def start(self) -> Emulator:
         """Start the gRPC and REST servers (on the same ports as before after a stop)."""
-        if self._server is not None:
+        with self._lifecycle:
+            if self._server is not None:
+                return self
+            self._start_grpc()
+            try:
+                self._start_rest()
+                if self._webhooks is not None:
+                    self._webhooks.start()
+            except BaseException:
+                self._stop_all()
+                raise
             return self
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The REST server's TLS context; loading it first also checks the PEM files, which
+        gRPC would only reject with log lines and a failed bind."""
+        if self.tls is None:
+            return None
+        for path in self.tls:
+            try:
+                _read(path)
+            except OSError as exc:
+                raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_cert_chain(self.tls[0], self.tls[1])
+        except ssl.SSLError as exc:
+            raise ValueError(f"cannot use the TLS certificate {self.tls[0]} with the key "
+                             f"{self.tls[1]}: {exc.reason or exc}") from None
+        return ctx
+
+    def _start_grpc(self) -> None:
+        self._tls_context()  # bad PEM files: a clear error before gRPC sees them
         self._stopping.clear()
         self.hub.closed = False
-        self._executor = futures.ThreadPoolExecutor(
+        executor = futures.ThreadPoolExecutor(
             max_workers=self.max_workers, thread_name_prefix=self.thread_name_prefix)
         server = grpc.server(
-            self._executor,
+            executor,
             options=[
                 ("grpc.max_send_message_length", self.max_message_bytes),
                 ("grpc.max_receive_message_length", self.max_message_bytes),
-                # Clients ping every 30 s (DESIGN 2.2); grpcio's default would reject that.
+                # Clients ping every 30 s even without calls; grpcio's default would answer
+                # that with too_many_pings and close the connection.
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.max_ping_strikes", 0),
+                # Without this a second server on a busy port would silently share it.
+                ("grpc.so_reuseport", 0),
             ],
         )
         gateway = Gateway(self)
@@ -212,36 +294,53 @@ class Emulator(Simulator):
             server.add_registered_method_handlers(  # type: ignore[attr-defined]
                 descriptor.full_name, handlers)
         address = f"{self.host}:{self._grpc_port}"
-        if self.tls is not None:
-            cert, key = (_read(p) for p in self.tls)
-            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
-        else:
-            port = server.add_insecure_port(address)
+        try:
+            if self._grpc_port:
+                # gRPC reports a busy port as a bare RuntimeError (and a log line): check
+                # first, to say what went wrong.
+                _check_port_free(self.host, self._grpc_port, "gRPC")
+            if self.tls is not None:
+                cert, key = (_read(p) for p in self.tls)
+                credentials = grpc.ssl_server_credentials([(key, cert)])
+                port = server.add_secure_port(address, credentials)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
         if port == 0:
-            self._executor.shutdown(wait=False)
-            raise OSError(f"cannot bind the gRPC port {address}")
+            executor.shutdown(wait=False)
+            raise OSError(errno.EADDRNOTAVAIL, f"cannot bind the gRPC port {address}")
         self._grpc_port = port
         server.start()
-        self._server = server
-        try:
-            self._start_rest()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._server, self._executor = server, executor
 
     def _start_rest(self) -> None:
         if self.rest is None:
-            ctx = None
-            if self.tls is not None:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ctx.load_cert_chain(self.tls[0], self.tls[1])
-            self.rest = RestServer(self, host=self.host, port=self._http_port, ssl_context=ctx)
-        self.rest.start()
+            self.rest = RestServer(self, host=self.host, port=self._http_port,
+                                   ssl_context=self._tls_context())
+        try:
+            self.rest.start()
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror or exc} (HTTP port "
+                                     f"{self.host}:{self.rest.port})") from None
         self._http_port = self.rest.port
 
     def stop(self) -> None:
         """Stop both servers; open streams end with UNAVAILABLE at once. Keeps all state."""
+        with self._lifecycle:
+            self._stop_all()
+
+    def _stop_all(self) -> None:
+        self._stop_grpc()
+        if self.rest is not None:
+            self.rest.stop()
+        if self._webhooks is not None:
+            self._webhooks.stop()
+
+    def _stop_grpc(self) -> None:
         server, executor = self._server, self._executor
         if server is None:
             return
@@ -251,8 +350,6 @@ class Emulator(Simulator):
             self.hub.end_all(streams.STOPPED)
         server.stop(grace=0.3).wait(2.0)
         self._server = self._executor = None
-        if self.rest is not None:
-            self.rest.stop()
         if executor is not None:
             executor.shutdown(wait=False)
             self._join_workers(deadline=time.monotonic() + 1.5)
@@ -271,8 +368,24 @@ class Emulator(Simulator):
 
     def restart(self) -> None:
         """Stop and start again on the same ports (state is kept, streams are cut)."""
-        self.stop()
-        self.start()
+        with self._lifecycle:
+            self._stop_all()
+            self.start()
+
+    def restart_grpc(self) -> None:
+        """Restart the gRPC server on its port (streams are cut); a no-op when stopped."""
+        with self._lifecycle:
+            if self._server is not None:
+                self._stop_grpc()
+                self._start_grpc()
+
+    def restart_rest(self) -> None:
+        """Restart the HTTP server on its port (open connections are cut); a no-op when
+        stopped."""
+        with self._lifecycle:
+            if self._server is not None and self.rest is not None and self.rest.running:
+                self.rest.stop()
+                self.rest.start()
 
     def sleep(self, seconds: float) -> None:
         """Sleep that a stop interrupts (used by injected delays)."""
@@ -310,7 +423,10 @@ class Emulator(Simulator):
             "SPECTRUM_PROJECT_ID": self.project_id,
             "SPECTRUM_PROJECT_SECRET": self.project_secret,
             "SPECTRUM_IMESSAGE_TLS": "true" if self.tls else "false",
+            "SPECTRUM_EMULATOR_ADMIN_TOKEN": self.admin_token,
         }
+        if self.webhook_secret is not None:
+            out["SPECTRUM_WEBHOOK_SECRET"] = self.webhook_secret
         if self.rest is not None:
             out["SPECTRUM_CLOUD_URL"] = self.cloud_url
         if self.tls is not None:
@@ -333,6 +449,8 @@ class Emulator(Simulator):
                 raise ValueError(f"line {canonical} already exists")
             line = LineState(instance_id or f"i{uuid.uuid4().hex[:12]}", canonical,
                              self.event_log_size, self.lock)
+            if self._webhooks is not None:
+                line.listener = self._on_event
             self._lines[line.instance_id] = line
         return line
 
@@ -394,6 +512,12 @@ class Emulator(Simulator):
         """A fresh bearer token for one line (``None``: the first / the pool)."""
         return self.tokens.issue(self.line(line).instance_id, self.clock.now(), self.token_ttl)
 
+    def revoke_tokens(self) -> None:
+        """Make every token issued so far stop working at once, as a secret rotation or a
+        cloud restart does: calls with them get UNAUTHENTICATED until the client exchanges
+        its credentials again. Open streams are not cut (see :meth:`cut_streams`)."""
+        self.tokens.revoke_all()
+
     def authenticate(self, authorization: str | None) -> LineState:
         """The line a ``Bearer`` header value is for, or UNAUTHENTICATED."""
         instance_id = self.tokens.resolve(authorization, self.clock.now())
@@ -427,6 +551,95 @@ class Emulator(Simulator):
         """The emulator's current time (epoch seconds)."""
         return self.clock.now()
 
+    # ----- the other side (delegated to RemoteParties) -------------------------------------
+
+    def simulate_inbound(
+        self, from_: str, text: str | None = None, *, line: str | None = None,
+        chat: str | None = None, attachment: tuple[str, bytes] | None = None,
+        subject: str | None = None, reply_to: str | None = None,
+        effect_id: str | None = None,
+    ) -> str:
+        """A message from ``from_`` arrives on ``line``: in their DM, or in group ``chat``.
+
+        ``attachment=(file_name, data)`` adds a file; ``reply_to`` names the message it
+        answers. Returns the message guid.
+        """
+        return self._simulator.simulate_inbound(
+            from_, text, line=line, chat=chat, attachment=attachment, subject=subject,
+            reply_to=reply_to, effect_id=effect_id)
+
+    def simulate_reaction(self, from_: str, message_guid: str, emoji_or_kind: str | int,
+                          remove: bool = False, *, line: str | None = None,
+                          part: int | None = None) -> str:
+        """``from_`` adds (or with ``remove=True`` removes) a tapback; returns its row guid."""
+        return self._simulator.simulate_reaction(from_, message_guid, emoji_or_kind, remove,
+                                                 line=line, part=part)
+
+    def simulate_edit(self, message_guid: str, text: str, *, line: str | None = None) -> None:
+        """The sender of an inbound message edits it."""
+        self._simulator.simulate_edit(message_guid, text, line=line)
+
+    def simulate_unsend(self, message_guid: str, *, line: str | None = None) -> None:
+        """The sender of an inbound message unsends it."""
+        self._simulator.simulate_unsend(message_guid, line=line)
+
+    def simulate_read(self, message_guid: str, *, by: str | None = None,
+                      line: str | None = None) -> None:
+        """A recipient (``by``, default the chat's first participant) reads one of our
+        messages."""
+        self._simulator.simulate_read(message_guid, by=by, line=line)
+
+    def simulate_typing(self, from_: str, *, chat: str | None = None, typing: bool = True,
+                        line: str | None = None) -> None:
+        """``from_`` starts/stops typing (recorded in :attr:`typing`, not an event)."""
+        self._simulator.simulate_typing(from_, chat=chat, typing=typing, line=line)
+
+    def simulate_group_change(
+        self, chat: str, kind: str, *, actor: str | None = None,
+        participant: str | None = None, name: str | None = None, icon: bytes | None = None,
+        line: str | None = None,
+    ) -> int:
+        """A remote change of group ``chat`` (created when missing); returns its sequence.
+
+        ``kind``: rename / display_name_changed (``name``), participant_added /
+        participant_removed / participant_left (``participant``), icon_changed (``icon``),
+        icon_removed.
+        """
+        return self._simulator.simulate_group_change(
+            chat, kind, actor=actor, participant=participant, name=name, icon=icon, line=line)
+
+    def simulate_poll(self, from_: str, chat: str, title: str, options: Sequence[str], *,
+                      line: str | None = None) -> str:
+        """``from_`` creates a poll in ``chat``; returns the poll message guid."""
+        return self._simulator.simulate_poll(from_, chat, title, options, line=line)
+
+    def simulate_poll_vote(self, from_: str, poll_guid: str, option: str, *,
+                           line: str | None = None) -> None:
+        """``from_`` votes for ``option`` (its identifier or its text)."""
+        self._simulator.simulate_poll_vote(from_, poll_guid, option, line=line)
+
+    def simulate_poll_unvote(self, from_: str, poll_guid: str, *,
+                             line: str | None = None) -> None:
+        """``from_`` withdraws their vote."""
+        self._simulator.simulate_poll_unvote(from_, poll_guid, line=line)
+
+    def simulate_poll_option(self, from_: str, poll_guid: str, text: str, *,
+                             line: str | None = None) -> str:
+        """``from_`` adds an option to a poll; returns its identifier."""
+        return self._simulator.simulate_poll_option(from_, poll_guid, text, line=line)
+
+    def poll_info(self, poll_guid: str, *, line: str | None = None) -> polls_pb2.PollInfo:
+        """The current state of a poll."""
+        return self._simulator.poll_info(poll_guid, line=line)
+
+    def inject_raw_event(self, line: str | None = None, event: ProtoMessage | None = None, *,
+                         family: str = eventlog.MESSAGE, chat_guid: str = "",
+                         poll_guid: str = "") -> int:
+        """Log any event as-is (e.g. a ``MessageChangeEvent`` with no ``change``; ``None``
+        gives a frame with only a sequence). Returns its sequence."""
+        return self._simulator.inject_raw_event(line, event, family=family,
+                                                chat_guid=chat_guid, poll_guid=poll_guid)
+
     # ----- faults -------------------------------------------------------------------------
 
     def fail_next(self, count: int = 1, code: str | grpc.StatusCode = "UNAVAILABLE",
@@ -440,11 +653,15 @@ class Emulator(Simulator):
         ``x-retryable`` and ``error-context-*`` from ``context``. With ``after=True`` the call
         is carried out first and only its answer is lost.
         """
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError("count must be an int of at least 1")
         self.faults.fail_next(count, code, retryable, method, error_code, message, after,
                               context)
 
     def delay(self, seconds: float, method: str | None = None) -> None:
         """Delay every call (or every ``method`` call) by ``seconds``; 0 removes it."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("seconds must be a finite number >= 0")
         self.faults.delay(seconds, method)
 
     def cut_streams(self) -> None:
@@ -527,6 +744,77 @@ class Emulator(Simulator):
         with self.lock:
             self.typing.append((line.name, chat_guid, is_typing, from_me))
 
+    def messages(self, line: str | None = None, chat: str | None = None,
+                 ) -> list[dict[str, Any]]:
+        """What was sent and received, oldest first, as JSON-able records ``{"guid", "chat",
+        "line", "text", "is_from_me", "sender", "timestamp"}``; ``line`` (number or instance
+        id) and ``chat`` (a chat guid) narrow it down."""
+        with self.lock, control_errors():
+            lines = list(self._lines.values()) if line is None else [self.line(line)]
+            key = parse_chat_guid(chat) if chat is not None else None
+            rows: list[tuple[int, dict[str, Any]]] = []
+            for ln in lines:
+                for guid in ln.order:
+                    chat_guid = ln.message_chat[guid]
+                    if key is not None and ln.chat_key(chat_guid) != key:
+                        continue
+                    message = ln.messages[guid]
+                    rows.append((ln.arrival[guid], {
+                        "guid": guid, "chat": chat_guid, "line": ln.name,
+                        "text": message.content.text, "is_from_me": message.is_from_me,
+                        "sender": message.sender.address or None,
+                        "timestamp": iso_timestamp(message.date_created),
+                    }))
+        rows.sort(key=lambda row: row[0])
+        return [record for _, record in rows]
+
+    def reset(self) -> None:
+        """Forget chats, messages, attachments, polls, events, quota usage, idempotency keys,
+        typing, recorded requests (gRPC and REST) and faults. Lines, tokens, the address
+        directory, the clock and the ports stay; so do sequence numbers, which keep counting
+        up (a client holding a cursor must never see a number again)."""
+        with self.lock:
+            for ln in self._lines.values():
+                ln.clear()
+            self.typing.clear()
+            self._requests.clear()
+        self.faults.clear()
+        if self.rest is not None:
+            self.rest.clear_faults()
+            self.rest.clear_requests()
+        if self._webhooks is not None:
+            self._webhooks.clear()
+
+    # ----- webhooks -----------------------------------------------------------------------
+
+    def _on_event(self, line: LineState, entry: eventlog.Entry) -> None:
+        """Queue the webhook of a logged event (runs under the lock; never raises)."""
+        try:
+            built = webhook_event(line, entry)
+        except Exception:  # a mapping bug must not fail the call that logged the event
+            log.exception("no webhook for event %d of line %s", entry.sequence, line.name)
+            return
+        if built is not None and self._webhooks is not None:
+            self._webhooks.submit(built.event_id, built.content_type, line.name,
+                                  built.envelope)
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook so far, oldest first: ``event_id content_type line attempts
+        last_status last_error state`` (pending, delivered, dropped); empty without
+        ``webhook_url``."""
+        return [] if self._webhooks is None else self._webhooks.deliveries
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
+        """Wait until no webhook is queued, in flight or waiting for a retry; False on
+        timeout (deliveries only progress while the emulator runs)."""
+        return True if self._webhooks is None else self._webhooks.wait_idle(timeout)
+
+    def webhook_report(self) -> dict[str, Any]:
+        """The webhook URL and deliveries as JSON (no secret)."""
+        return {"url": self.webhook_url,
+                "deliveries": [d._asdict() for d in self.webhook_deliveries]}
+
     def state(self) -> dict[str, Any]:
         """A JSON-able snapshot: plan, lines, chats, message counts, quotas, heads."""
         with self.lock:
@@ -550,6 +838,23 @@ class Emulator(Simulator):
                            "daily_new_conversations": self.daily_new_conversation_limit},
                 "open_streams": self.hub.open_count,
             }
+
+
+def _check_port_free(host: str, port: int, what: str) -> None:
+    """``OSError`` (naming the port) when ``host:port`` cannot be bound, e.g. already in use."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(errno.EADDRNOTAVAIL, f"{exc.strerror} ({what} host {host})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror or exc} ({what} port {host}:{port})",
+                          ) from None
 
 
 def _read(path: str) -> bytes:

@@ -7,9 +7,34 @@ trailers a real server sends (``error-code``, ``x-retryable``, ``error-context-<
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping
 
 import grpc
+
+# gRPC refuses a call whose trailers exceed its metadata limit (8 KiB by default on the
+# receiving side) with RESOURCE_EXHAUSTED, hiding the real error; and a metadata value that is
+# not printable ASCII fails the call with INTERNAL. Context values often echo client input (a
+# chat guid, a message guid), so every value is escaped and clipped, and the number of context
+# entries and the length of the status message are bounded: all trailers stay near 3 KiB.
+MAX_CONTEXT_VALUE = 256
+MAX_CONTEXT_ENTRIES = 8
+MAX_STATUS_MESSAGE = 512
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, marked with ``...`` when cut."""
+    return text if len(text) <= limit else text[:max(0, limit - 3)] + "..."
+
+
+def header_value(text: str, limit: int = MAX_CONTEXT_VALUE) -> str:
+    """``text`` as a legal, bounded metadata value: printable ASCII, escapes for the rest."""
+    if _UNPRINTABLE.search(text):
+        # Escape only the head: a 20 KB value must not be escaped whole just to be cut.
+        text = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"),
+                                text[:limit])
+    return clip(text, limit)
 
 
 class EmulatorError(Exception):
@@ -24,6 +49,7 @@ class EmulatorError(Exception):
         retryable: bool = False,
         context: Mapping[str, str] | None = None,
     ) -> None:
+        message = clip(message, MAX_STATUS_MESSAGE)
         super().__init__(message)
         self.status = status
         self.error_code = error_code
@@ -32,9 +58,13 @@ class EmulatorError(Exception):
         self.context = dict(context or {})
 
     def trailers(self) -> tuple[tuple[str, str], ...]:
-        """The trailing metadata that describes this error on the wire."""
-        pairs = [("error-code", self.error_code), ("x-retryable", _bool(self.retryable))]
-        pairs.extend((f"error-context-{k.lower()}", v) for k, v in self.context.items())
+        """The trailing metadata that describes this error on the wire (bounded in size)."""
+        pairs = [("error-code", header_value(self.error_code, 64)),
+                 ("x-retryable", _bool(self.retryable))]
+        for key, value in list(self.context.items())[:MAX_CONTEXT_ENTRIES]:
+            name = re.sub(r"[^a-z0-9_.-]", "", str(key).lower())[:64]
+            if name:
+                pairs.append((f"error-context-{name}", header_value(str(value))))
         return tuple(pairs)
 
     def abort(self, context: grpc.ServicerContext) -> None:

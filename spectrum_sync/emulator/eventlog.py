@@ -45,6 +45,11 @@ class EventLog:
         self._entries.append(entry)
         return entry
 
+    def clear(self) -> None:
+        """Forget every event but keep the sequence counter: clients holding a cursor must
+        never see a sequence number again (they would drop the new event as seen)."""
+        self._entries.clear()
+
     @property
     def oldest(self) -> int:
         """Sequence of the oldest event still held (``head + 1`` when empty)."""

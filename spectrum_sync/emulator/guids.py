@@ -9,6 +9,8 @@ from spectrum_sync.emulator.errors import invalid
 
 DM = "-"
 GROUP = "+"
+# The longest chat guid accepted; clients check the same limit before calling.
+MAX_CHAT_GUID_LENGTH = 1024
 
 
 class ChatKey(NamedTuple):
@@ -19,7 +21,11 @@ class ChatKey(NamedTuple):
 
 
 def parse_chat_guid(guid: str) -> ChatKey:
-    """Split on the first two ``;`` only; raise ``invalidArgument`` when malformed."""
+    """Split on the first two ``;`` only; raise ``invalidArgument`` when malformed or longer
+    than :data:`MAX_CHAT_GUID_LENGTH` characters."""
+    if len(guid) > MAX_CHAT_GUID_LENGTH:
+        raise invalid(f"chat guid is longer than {MAX_CHAT_GUID_LENGTH} characters",
+                      field="chat_guid", length=str(len(guid)))
     parts = guid.split(";", 2)
     if len(parts) != 3 or not parts[0] or parts[1] not in (DM, GROUP) or not parts[2]:
         raise invalid(f"malformed chat guid {guid!r}", field="chat_guid")

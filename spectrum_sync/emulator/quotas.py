@@ -1,4 +1,4 @@
-"""Per-line daily quotas (DESIGN 2.4): messages sent, and new conversations started."""
+"""Per-line daily quotas of the cloud plans: messages sent, and new conversations started."""
 
 from __future__ import annotations
 

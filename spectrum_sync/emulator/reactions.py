@@ -1,4 +1,4 @@
-"""Tapback kinds and their emoji (DESIGN 2.2)."""
+"""Tapback kinds and their emoji (LOVE is kind 0; any other emoji is kind EMOJI)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,21 @@ def reaction_for(emoji_or_kind: str | int) -> messages_pb2.MessageReaction:
     if not emoji_or_kind:
         raise ValueError("empty reaction")
     return messages_pb2.MessageReaction(kind=_K.MESSAGE_REACTION_KIND_EMOJI, emoji=emoji_or_kind)
+
+
+# The emoji each tapback kind is shown as (EMOJI carries its own; STICKER has none).
+KIND_EMOJI: dict[int, str] = {
+    _K.MESSAGE_REACTION_KIND_LOVE: "❤️",
+    _K.MESSAGE_REACTION_KIND_LIKE: "👍",
+    _K.MESSAGE_REACTION_KIND_DISLIKE: "👎",
+    _K.MESSAGE_REACTION_KIND_LAUGH: "😂",
+    _K.MESSAGE_REACTION_KIND_EMPHASIZE: "‼️",
+    _K.MESSAGE_REACTION_KIND_QUESTION: "❓",
+}
+
+
+def reaction_emoji(reaction: messages_pb2.MessageReaction) -> str | None:
+    """The emoji a tapback is shown as (``None`` for a sticker or an empty EMOJI)."""
+    if reaction.kind == _K.MESSAGE_REACTION_KIND_EMOJI:
+        return reaction.emoji or None
+    return KIND_EMOJI.get(reaction.kind)

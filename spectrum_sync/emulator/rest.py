@@ -1,36 +1,84 @@
 """The emulator's HTTP side: Spectrum Cloud's REST endpoints plus the ``/_emulator/`` admin API.
 
-Cloud endpoints (DESIGN.md 2.1), each answering the cloud's envelope
-``{"succeed": true, "data": ...}`` or an error body ``{"code", "message"}``:
+Cloud endpoints, each answering the cloud's envelope ``{"succeed": true, "data": ...}`` or an
+error body ``{"code", "message"}``. They are open to any client, as in the cloud:
 
 - ``POST /projects/{id}/imessage/tokens`` (Basic auth): the token exchange.
 - ``GET /projects/{id}/`` (Basic auth): project info, used to fail fast on bad credentials.
 - ``GET /projects/{id}/imessage/``: the plan type.
 
-Admin endpoints let other processes and languages drive a running emulator
-(``inbound`` takes ``{"from", "text", "line", "chat", "count"}``):
-``POST /_emulator/inbound``, ``POST /_emulator/cut-streams``, ``POST /_emulator/lines``,
-``POST /_emulator/fail-next``, ``GET /_emulator/state``.
+Admin endpoints let other processes and languages drive a running emulator. They answer JSON;
+bad input is a 400 with ``{"code": "INVALID_ARGUMENT", "message"}``.
+
+Access. A web page open in a developer's browser must not be able to drive the emulator
+(cross-site requests, DNS rebinding), so every admin request needs either
+
+- a loopback ``Host`` header (``127.0.0.1``, ``localhost`` or ``[::1]``, any port) and, when
+  an ``Origin`` header is sent, a loopback origin; or
+- the header ``x-emulator-token: <emu.admin_token>`` (works from anywhere, e.g. when the
+  emulator listens on 0.0.0.0 in a container); a wrong token is refused even from loopback.
+
+Otherwise the answer is 403. Every admin ``POST`` must also carry ``Content-Type:
+application/json`` (415 otherwise): a browser cannot send that cross-origin without a CORS
+preflight, and the emulator never answers with CORS headers. A ``POST`` body may be empty
+(same as ``{}``).
+
+Routes:
+
+- ``GET /_emulator/state``: plan, lines, chats, message counts, quota usage, open streams.
+- ``GET /_emulator/messages[?line=L][&chat=GUID]``: ``{"messages": [{"guid", "chat", "line",
+  "text", "is_from_me", "sender", "timestamp"}, ...]}``, what was sent and received, oldest
+  first.
+- ``GET /_emulator/webhooks``: ``{"url", "deliveries": [{"event_id", "content_type", "line",
+  "attempts", "last_status", "last_error", "state"}, ...]}`` (``state``: pending, delivered or
+  dropped; ``url`` is ``null`` without webhooks).
+- ``POST /_emulator/inbound`` ``{"from", "text", "line"?, "chat"?, "reply_to"?, "count"?}``:
+  a message from ``from`` arrives; answers ``{"guid"}`` (``{"guids"}`` with ``count`` > 1,
+  texts suffixed `` #n``).
+- ``POST /_emulator/lines`` ``{"add": number|null}`` → ``{"instanceId"}``, or
+  ``{"remove": number}``.
+- ``POST /_emulator/fail-next`` ``{"count"?, "code"?, "retryable"?, "method"?, "error_code"?,
+  "after"?, "context"?, "message"?}``: fail the next gRPC calls (``after: true``: the call is
+  carried out and only its answer is lost).
+- ``POST /_emulator/delay`` ``{"seconds", "method"?}``: hold calls (0 removes the delay).
+- ``POST /_emulator/cut-streams``: end every open stream now.
+- ``POST /_emulator/reset``: forget chats, messages, events, quotas, recorded requests, faults
+  and webhook deliveries; lines, tokens, ports and the sequence counter stay.
+- ``POST /_emulator/revoke-tokens``: every issued token stops working at once.
+- ``POST /_emulator/restart``: restart both servers on the same ports, keeping state (open
+  streams are cut). The gRPC server is back when the answer arrives; the HTTP server restarts
+  just after answering, so for a moment its port refuses connections.
+
+Every ``POST`` but ``inbound`` answers ``{"ok": true}`` (``lines`` add: ``{"instanceId"}``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hmac
 import json
 import logging
+import math
 import re
+import socket
 import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 log = logging.getLogger(__name__)
 
 _PROJECT_PATH = re.compile(r"^/projects/(?P<project>[^/]+)/(?P<rest>.*)$")
 _MAX_BODY = 1 << 20  # admin requests are tiny; refuse anything larger
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+ADMIN_TOKEN_HEADER = "x-emulator-token"
+_MAX_DELAY = 3600.0
+_MAX_FAIL_COUNT = 1_000_000
 
 
 class EmulatorBackend(Protocol):
@@ -39,25 +87,45 @@ class EmulatorBackend(Protocol):
     project_id: str
     project_secret: str
     plan: str
+    admin_token: str
 
     def issue_token_payload(self) -> dict[str, Any]: ...
 
     def simulate_inbound(
-        self, from_: str, text: str, *, line: str | None = None, chat: str | None = None
+        self, from_: str, text: str | None = None, *, line: str | None = None,
+        chat: str | None = None, attachment: tuple[str, bytes] | None = None,
+        subject: str | None = None, reply_to: str | None = None,
+        effect_id: str | None = None,
     ) -> str: ...
 
     def cut_streams(self) -> None: ...
 
     def fail_next(
-        self, count: int = 1, *, code: str = "UNAVAILABLE", retryable: bool = True,
-        method: str | None = None, error_code: str | None = None,
+        self, count: int = 1, code: str = "UNAVAILABLE", retryable: bool = True,
+        method: str | None = None, error_code: str | None = None, *, after: bool = False,
+        message: str = "injected fault", context: dict[str, str] | None = None,
     ) -> None: ...
+
+    def delay(self, seconds: float, method: str | None = None) -> None: ...
 
     def add_line(self, number: str | None) -> str: ...
 
-    def remove_line(self, number: str) -> None: ...
+    def remove_line(self, line: str) -> None: ...
 
     def state(self) -> dict[str, Any]: ...
+
+    def messages(self, line: str | None = None, chat: str | None = None,
+                 ) -> list[dict[str, Any]]: ...
+
+    def webhook_report(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+    def revoke_tokens(self) -> None: ...
+
+    def restart_grpc(self) -> None: ...
+
+    def restart_rest(self) -> None: ...
 
 
 class HttpError(Exception):
@@ -68,6 +136,15 @@ class HttpError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class Reply(NamedTuple):
+    """An answer: status, JSON body (or a raw ``str``), and an optional action to run once
+    the answer has been written (e.g. restarting the HTTP server that carries it)."""
+
+    status: int
+    body: Any
+    after: Callable[[], None] | None = None
 
 
 class _Fault:
@@ -100,15 +177,21 @@ class RestServer:
         self._faults: list[_Fault] = []
         self._delay = 0.0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
+        """Base URL (``http://host:port`` or ``https://...``)."""
         scheme = "https" if self.ssl_context else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server accepts connections."""
+        return self._server is not None
 
     def start(self) -> None:
         """Start serving (again) on ``self.port``; port 0 picks a free port the first time."""
@@ -117,7 +200,10 @@ class RestServer:
         server = _Server((self.host, self.port), _Handler)
         server.rest = self
         if self.ssl_context is not None:
-            server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
+            # The handshake then happens in the connection's own thread, on its first read:
+            # a client that connects and stays silent cannot stall the accept loop.
+            server.socket = self.ssl_context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
@@ -127,17 +213,19 @@ class RestServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving; idempotent. The port is kept so that ``start()`` reuses it."""
+        """Stop serving and cut open connections; idempotent. The port is kept so that
+        ``start()`` reuses it."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
             return
         server.shutdown()
         server.server_close()
+        server.close_connections()
         if thread is not None:
             thread.join(timeout=5)
 
-    # -- fault injection -------------------------------------------------------------------
+    # -- fault injection (token exchange) --------------------------------------------------
 
     def fail_next(
         self, count: int = 1, *, status: int = 503, code: str = "SERVICE_UNAVAILABLE",
@@ -156,9 +244,15 @@ class RestServer:
         self._delay = seconds
 
     def clear_faults(self) -> None:
+        """Remove scripted token-exchange failures and the delay."""
         with self._lock:
             self._faults.clear()
         self._delay = 0.0
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests."""
+        with self._lock:
+            self.requests.clear()
 
     def _take_fault(self) -> _Fault | None:
         with self._lock:
@@ -172,22 +266,22 @@ class RestServer:
 
     # -- routing ---------------------------------------------------------------------------
 
-    def handle(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, Any]:
-        """Answer one request (``headers`` keys lower-case): (status, JSON body or raw ``str``)."""
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
+               ) -> Reply:
+        """Answer one request (``headers`` keys lower-case)."""
+        path, _, query = target.partition("?")
         with self._lock:
             self.requests.append((method, path))
-        path = path.split("?", 1)[0]
         if path.startswith("/_emulator/"):
-            return self._admin(method, path[len("/_emulator/"):].rstrip("/"), body)
+            self._check_admin_access(method, headers)
+            return self._admin(method, path[len("/_emulator/"):].rstrip("/"), query, body)
         match = _PROJECT_PATH.match(path)
         if not match:
             raise HttpError(404, "NOT_FOUND", f"no route for {path}")
         project, rest = match.group("project"), match.group("rest").rstrip("/")
         if project != self.emulator.project_id:
             raise HttpError(404, "PROJECT_NOT_FOUND", f"project {project!r} does not exist")
-        route: dict[tuple[str, str], Callable[[Mapping[str, str]], tuple[int, Any]]] = {
+        route: dict[tuple[str, str], Callable[[Mapping[str, str]], Reply]] = {
             ("POST", "imessage/tokens"): self._tokens,
             ("GET", ""): self._project,
             ("GET", "imessage"): self._imessage_info,
@@ -210,80 +304,189 @@ class RestServer:
         if project != self.emulator.project_id or secret != self.emulator.project_secret:
             raise HttpError(401, "INVALID_CREDENTIALS", "invalid project credentials")
 
-    def _tokens(self, headers: Mapping[str, str]) -> tuple[int, Any]:
+    def _tokens(self, headers: Mapping[str, str]) -> Reply:
         self._check_basic(headers)
         if self._delay:
             time.sleep(self._delay)
         fault = self._take_fault()
         if fault is not None:
             if fault.body is not None:
-                return fault.status, fault.body
-            return fault.status, {"code": fault.code, "message": "injected fault"}
-        return 200, {"succeed": True, "data": self.emulator.issue_token_payload()}
+                return Reply(fault.status, fault.body)
+            return Reply(fault.status, {"code": fault.code, "message": "injected fault"})
+        return Reply(200, {"succeed": True, "data": self.emulator.issue_token_payload()})
 
-    def _project(self, headers: Mapping[str, str]) -> tuple[int, Any]:
+    def _project(self, headers: Mapping[str, str]) -> Reply:
         self._check_basic(headers)
         pid = self.emulator.project_id
         data = {"id": pid, "name": f"Emulated project {pid}", "slug": pid, "profile": {}}
-        return 200, {"succeed": True, "data": data}
+        return Reply(200, {"succeed": True, "data": data})
 
-    def _imessage_info(self, headers: Mapping[str, str]) -> tuple[int, Any]:
-        return 200, {"succeed": True, "data": {"type": self.emulator.plan}}
+    def _imessage_info(self, headers: Mapping[str, str]) -> Reply:
+        return Reply(200, {"succeed": True, "data": {"type": self.emulator.plan}})
 
-    def _admin(self, method: str, name: str, body: bytes) -> tuple[int, Any]:
+    # -- admin API -------------------------------------------------------------------------
+
+    def _check_admin_access(self, method: str, headers: Mapping[str, str]) -> None:
+        """403 unless the request comes from this machine or carries the admin token; 415 for
+        a POST that is not JSON. See the module docstring for why."""
+        token = headers.get(ADMIN_TOKEN_HEADER)
+        if token is not None:
+            expected = self.emulator.admin_token
+            if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+                raise HttpError(403, "FORBIDDEN", "invalid admin token")
+        else:
+            if not is_loopback_host(headers.get("host", "")):
+                raise HttpError(403, "FORBIDDEN", "the admin API needs a loopback Host header "
+                                f"or the {ADMIN_TOKEN_HEADER} header")
+            origin = headers.get("origin")
+            if origin is not None and not is_loopback_origin(origin):
+                raise HttpError(403, "FORBIDDEN", "cross-origin admin requests are refused")
+        if method == "POST":
+            media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if media != "application/json":
+                raise HttpError(415, "UNSUPPORTED_MEDIA_TYPE",
+                                "admin requests must be Content-Type: application/json")
+
+    def _admin(self, method: str, name: str, query: str, body: bytes) -> Reply:
         emu = self.emulator
-        if (method, name) == ("GET", "state"):
-            return 200, emu.state()
+        if method == "GET":
+            if name == "state":
+                return Reply(200, emu.state())
+            if name == "messages":
+                params = _query(query, ("line", "chat"))
+                found = _call_emulator(lambda: emu.messages(params.get("line"),
+                                                            params.get("chat")))
+                return Reply(200, {"messages": found})
+            if name == "webhooks":
+                return Reply(200, emu.webhook_report())
         if method != "POST":
             raise HttpError(404, "NOT_FOUND", f"no admin route {method} {name}")
-        args = _json_object(body)
-        if name == "inbound":
-            sender, text = args.get("from"), args.get("text")
-            if not isinstance(sender, str) or not isinstance(text, str):
-                raise HttpError(400, "INVALID_ARGUMENT", '"from" and "text" must be strings')
-            line, chat = _optional_str(args, "line"), _optional_str(args, "chat")
-            count = args.get("count", 1)
-            if not isinstance(count, int) or not 1 <= count <= 100_000:
-                raise HttpError(400, "INVALID_ARGUMENT", '"count" must be an int in 1..100000')
-            # With "count", texts get " #<n>" appended (bulk load for benchmarks and demos).
-            texts = [text] if count == 1 else [f"{text} #{i}" for i in range(count)]
+        routes: dict[str, Callable[[dict[str, Any]], Reply]] = {
+            "inbound": self._inbound,
+            "fail-next": self._fail_next,
+            "delay": self._set_delay,
+            "lines": self._lines,
+            "cut-streams": lambda args: _ok(emu.cut_streams),
+            "reset": lambda args: _ok(self._reset),
+            "revoke-tokens": lambda args: _ok(emu.revoke_tokens),
+            "restart": self._restart,
+        }
+        route = routes.get(name)
+        if route is None:
+            raise HttpError(404, "NOT_FOUND", f"no admin route {method} {name}")
+        return route(_json_object(body))
 
-            def inbound_all() -> list[str]:
-                return [emu.simulate_inbound(sender, t, line=line, chat=chat) for t in texts]
+    def _inbound(self, args: dict[str, Any]) -> Reply:
+        emu = self.emulator
+        sender, text = args.get("from"), args.get("text")
+        if not isinstance(sender, str) or not isinstance(text, str):
+            raise HttpError(400, "INVALID_ARGUMENT", '"from" and "text" must be strings')
+        line, chat = _optional_str(args, "line"), _optional_str(args, "chat")
+        reply_to = _optional_str(args, "reply_to")
+        count = args.get("count", 1)
+        if not _is_int(count) or not 1 <= count <= 100_000:
+            raise HttpError(400, "INVALID_ARGUMENT", '"count" must be an int in 1..100000')
+        # With "count", texts get " #<n>" appended (bulk load for benchmarks and demos).
+        texts = [text] if count == 1 else [f"{text} #{i}" for i in range(count)]
 
-            guids: list[str] = _call_emulator(inbound_all)
-            return 200, {"guid": guids[0]} if count == 1 else {"guids": guids}
-        if name == "fail-next":
-            count, retryable = args.get("count", 1), args.get("retryable", True)
-            if not isinstance(count, int) or not isinstance(retryable, bool):
-                hint = '"count" must be an int, "retryable" a bool'
-                raise HttpError(400, "INVALID_ARGUMENT", hint)
-            code = _optional_str(args, "code") or "UNAVAILABLE"
-            rpc, error_code = _optional_str(args, "method"), _optional_str(args, "error_code")
-            _call_emulator(lambda: emu.fail_next(
-                count, code=code, retryable=retryable, method=rpc, error_code=error_code
-            ))
-            return 200, {"ok": True}
-        if name == "cut-streams":
-            emu.cut_streams()
-            return 200, {"ok": True}
-        if name == "lines":
-            if "add" in args:
-                number = _optional_str(args, "add")
-                return 200, {"instanceId": _call_emulator(lambda: emu.add_line(number))}
-            removed = _optional_str(args, "remove")
-            if removed is None:
-                hint = 'give {"add": number} or {"remove": number}'
-                raise HttpError(400, "INVALID_ARGUMENT", hint)
-            _call_emulator(lambda: emu.remove_line(removed))
-            return 200, {"ok": True}
-        raise HttpError(404, "NOT_FOUND", f"no admin route {method} {name}")
+        def inbound_all() -> list[str]:
+            return [emu.simulate_inbound(sender, t, line=line, chat=chat, reply_to=reply_to)
+                    for t in texts]
+
+        guids: list[str] = _call_emulator(inbound_all)
+        return Reply(200, {"guid": guids[0]} if count == 1 else {"guids": guids})
+
+    def _fail_next(self, args: dict[str, Any]) -> Reply:
+        count, retryable, after = (args.get("count", 1), args.get("retryable", True),
+                                   args.get("after", False))
+        if not _is_int(count) or not 1 <= count <= _MAX_FAIL_COUNT:
+            raise HttpError(400, "INVALID_ARGUMENT",
+                            f'"count" must be an int in 1..{_MAX_FAIL_COUNT}')
+        if not isinstance(retryable, bool) or not isinstance(after, bool):
+            raise HttpError(400, "INVALID_ARGUMENT", '"retryable" and "after" must be booleans')
+        code = _optional_str(args, "code") or "UNAVAILABLE"
+        rpc, error_code = _optional_str(args, "method"), _optional_str(args, "error_code")
+        message = _optional_str(args, "message") or "injected fault"
+        context = args.get("context")
+        if context is not None and not (
+                isinstance(context, dict)
+                and all(isinstance(v, str) for v in context.values())):
+            raise HttpError(400, "INVALID_ARGUMENT",
+                            '"context" must be an object of string values')
+        _call_emulator(lambda: self.emulator.fail_next(
+            count, code, retryable, rpc, error_code, after=after, message=message,
+            context=context))
+        return Reply(200, {"ok": True})
+
+    def _set_delay(self, args: dict[str, Any]) -> Reply:
+        seconds = args.get("seconds")
+        if (not isinstance(seconds, (int, float)) or isinstance(seconds, bool)
+                or not math.isfinite(seconds) or not 0 <= seconds <= _MAX_DELAY):
+            raise HttpError(400, "INVALID_ARGUMENT",
+                            f'"seconds" must be a number in 0..{_MAX_DELAY:g}')
+        rpc = _optional_str(args, "method")
+        _call_emulator(lambda: self.emulator.delay(float(seconds), rpc))
+        return Reply(200, {"ok": True})
+
+    def _lines(self, args: dict[str, Any]) -> Reply:
+        emu = self.emulator
+        if "add" in args:
+            number = _optional_str(args, "add")
+            return Reply(200, {"instanceId": _call_emulator(lambda: emu.add_line(number))})
+        removed = _optional_str(args, "remove")
+        if removed is None:
+            raise HttpError(400, "INVALID_ARGUMENT", 'give {"add": number} or {"remove": number}')
+        _call_emulator(lambda: emu.remove_line(removed))
+        return Reply(200, {"ok": True})
+
+    def _reset(self) -> None:
+        self.emulator.reset()
+
+    def _restart(self, args: dict[str, Any]) -> Reply:
+        # gRPC restarts now, so that it serves again when the caller gets the answer; this
+        # HTTP server can only restart once the answer carrying the news has been written.
+        self.emulator.restart_grpc()
+        return Reply(200, {"ok": True}, after=self.emulator.restart_rest)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a ``Host`` header names this machine: 127.0.0.1, localhost or [::1], any port.
+
+    Names that merely resolve to a loopback address are refused: that is what DNS rebinding
+    relies on.
+    """
+    value = host.strip().lower()
+    if value.startswith("["):
+        name, sep, rest = value[1:].partition("]")
+        if not sep:
+            return False
+        port = rest[1:] if rest.startswith(":") else rest
+        return name == "::1" and (not rest or (rest.startswith(":") and port.isdigit()))
+    name, sep, port = value.partition(":")
+    return name in _LOOPBACK_NAMES and name != "::1" and (not sep or port.isdigit())
+
+
+def is_loopback_origin(origin: str) -> bool:
+    """Whether an ``Origin`` header is a web origin on this machine (``null`` is not)."""
+    parsed = urllib.parse.urlsplit(origin.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return False
+    return is_loopback_host(parsed.netloc)
+
+
+def _ok(action: Callable[[], object]) -> Reply:
+    action()
+    return Reply(200, {"ok": True})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise HttpError(400, "INVALID_ARGUMENT", "body is not JSON") from None
     if not isinstance(value, dict):
         raise HttpError(400, "INVALID_ARGUMENT", "body must be a JSON object")
@@ -297,12 +500,30 @@ def _optional_str(args: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+def _query(query: str, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Query parameters, each given at most once and all among ``allowed``."""
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise HttpError(400, "INVALID_ARGUMENT", "malformed query string") from None
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in allowed:
+            raise HttpError(400, "INVALID_ARGUMENT",
+                            f"unknown query parameter {key!r} (allowed: {', '.join(allowed)})")
+        if key in out:
+            raise HttpError(400, "INVALID_ARGUMENT", f"query parameter {key!r} repeated")
+        out[key] = value
+    return out
+
+
 def _call_emulator(action: Callable[[], Any]) -> Any:
     """Run an emulator control call; its bad-input errors become HTTP 400, not a crash."""
     try:
         return action()
     except (ValueError, KeyError, LookupError) as exc:
-        raise HttpError(400, "INVALID_ARGUMENT", str(exc) or type(exc).__name__) from None
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise HttpError(400, "INVALID_ARGUMENT", str(text) or type(exc).__name__) from None
 
 
 class _Server(ThreadingHTTPServer):
@@ -310,22 +531,63 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     rest: RestServer
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 ) -> None:
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        # Small answers must leave at once: with Nagle's algorithm a kept-alive connection
+        # waits for the client's delayed ACK (~40 ms) before sending the next response.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._connections_lock:
+            self._connections.add(conn)
+        return conn, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut every open connection (kept-alive ones would otherwise outlive a stop)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            # The plain-socket shutdown, also for TLS sockets: the handler thread still
+            # reading on it just sees the end of the stream.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that disconnects mid-request is not worth a traceback on stderr.
+        log.debug("emulator http: connection from %s failed", client_address, exc_info=True)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Buffered writes: status line, headers and body leave in one send, flushed by the
+    # request loop (unbuffered, each header line and the body were separate writes).
+    wbufsize = 64 * 1024
+    timeout = 120  # an idle kept-alive connection frees its thread after this
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("emulator http: " + format, *args)
 
     def _serve(self) -> None:
+        after = None
         try:
             length = int(self.headers.get("Content-Length") or 0)
             if length > _MAX_BODY:
+                self.close_connection = True  # the unread body cannot be skipped
                 raise HttpError(413, "PAYLOAD_TOO_LARGE", "request body too large")
             body = self.rfile.read(length) if length > 0 else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload = self.server.rest.handle(self.command, self.path, headers, body)
+            status, payload, after = self.server.rest.handle(self.command, self.path, headers,
+                                                             body)
         except HttpError as exc:
             status, payload = exc.status, {"code": exc.code, "message": exc.message}
         except ValueError:
@@ -338,11 +600,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+        if after is not None:
+            self.wfile.flush()
+            threading.Thread(target=after, name="spectrum-emulator-admin", daemon=True).start()
 
     do_GET = _serve
     do_POST = _serve
     do_PUT = _serve
     do_PATCH = _serve
     do_DELETE = _serve
+    do_OPTIONS = _serve

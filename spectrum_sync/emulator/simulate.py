@@ -1,14 +1,16 @@
 """The control API's "other side": inbound messages, reactions, edits, reads, group and poll
 changes made by the people a line talks to, plus raw event injection for receive-loop tests.
 
-:class:`Simulator` is a mixin of :class:`~spectrum_sync.emulator.Emulator`; every method takes
-``line=`` (number or instance id; default: the first line, or the shared pool).
+:class:`RemoteParties` is owned by :class:`~spectrum_sync.emulator.Emulator`, which delegates
+its ``simulate_*`` methods to it; every method takes ``line=`` (number or instance id;
+default: the first line, or the shared pool).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Optional
 
 from google.protobuf.message import Message as ProtoMessage
 
@@ -34,17 +36,25 @@ GROUP_CHANGES = ("rename", "participant_added", "participant_removed", "particip
                  "icon_changed", "icon_removed")
 
 
-class Simulator:
-    """Control-API methods that act as the remote parties of a line."""
+LineLookup = Callable[[Optional[str]], LineState]
+TypingLog = Callable[[LineState, str, bool, bool], None]
 
-    lock: threading.RLock
-    clock: Clock
-    directory: AddressDirectory
-    typing: list[tuple[str, str, bool, bool]]
 
-    def line(self, line: str | None = None) -> LineState:  # pragma: no cover - overridden
-        """The line by number or instance id."""
-        raise NotImplementedError
+class RemoteParties:
+    """Acts as the people the lines talk to: every change is made under the emulator's lock
+    and published on the line's event log, exactly as a change made through gRPC is.
+
+    ``line`` finds a line by number or instance id (``None``: the first one);
+    ``note_typing(line, chat_guid, is_typing, from_me)`` records a typing indicator.
+    """
+
+    def __init__(self, lock: threading.RLock, clock: Clock, directory: AddressDirectory,
+                 line: LineLookup, note_typing: TypingLog) -> None:
+        self.lock = lock
+        self.clock = clock
+        self.directory = directory
+        self._line = line
+        self._note_typing = note_typing
 
     # ----- helpers ------------------------------------------------------------------------
 
@@ -68,7 +78,7 @@ class Simulator:
 
     def _locate(self, message_guid: str, line: str | None,
                 ) -> tuple[LineState, ChatRecord, messages_pb2.Message]:
-        ln = self.line(line)
+        ln = self._line(line)
         message = ln.message(message_guid)
         chat_guid = ln.message_chat[message_guid]
         return ln, ln.chat(parse_chat_guid(chat_guid), chat_guid), message
@@ -94,7 +104,7 @@ class Simulator:
             raise ValueError("an inbound message needs text or an attachment")
         sender, info = self._sender(from_)
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             record = self._chat_for(ln, sender, chat)
             now = self.clock.timestamp()
             message = messages_pb2.Message(
@@ -174,9 +184,9 @@ class Simulator:
         """``from_`` starts/stops typing. Typing is transient: it is only recorded."""
         sender, _ = self._sender(from_)
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             record = self._chat_for(ln, sender, chat)
-            self.typing.append((ln.name, record.guid, typing, False))
+            self._note_typing(ln, record.guid, typing, False)
 
     # ----- groups -------------------------------------------------------------------------
 
@@ -197,7 +207,7 @@ class Simulator:
         actor_addr = self._sender(actor)[0] if actor else None
         who = self._sender(participant)[0] if participant else None
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             record = self._chat_for(ln, actor_addr, chat)
             if not record.is_group:
                 raise ValueError(f"{chat!r} is not a group chat")
@@ -238,7 +248,7 @@ class Simulator:
         """``from_`` creates a poll in ``chat``; returns the poll message guid."""
         sender, info = self._sender(from_)
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             record = self._chat_for(ln, sender, chat)
             poll = PollRecord(new_guid(), record.guid, title, [
                 polls_pb2.PollOption(text=t, option_identifier=new_guid(), creator_handle=sender)
@@ -259,7 +269,7 @@ class Simulator:
         """``from_`` votes for ``option`` (its identifier or its text)."""
         sender, info = self._sender(from_)
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             poll = self._poll(ln, poll_guid)
             option_id = _option_id(poll.options, option)
             poll.votes[sender] = option_id
@@ -271,7 +281,7 @@ class Simulator:
         """``from_`` withdraws their vote."""
         sender, info = self._sender(from_)
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             poll = self._poll(ln, poll_guid)
             option_id = poll.votes.pop(sender, "")
             publish_poll_change(ln, self.clock, poll, info, False, "unvoted",
@@ -282,7 +292,7 @@ class Simulator:
         """``from_`` adds an option; returns its identifier."""
         sender, info = self._sender(from_)
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             poll = self._poll(ln, poll_guid)
             option = polls_pb2.PollOption(text=text, option_identifier=new_guid(),
                                           creator_handle=sender)
@@ -294,7 +304,7 @@ class Simulator:
     def poll_info(self, poll_guid: str, *, line: str | None = None) -> polls_pb2.PollInfo:
         """The current state of a poll."""
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             return poll_info(self._poll(ln, poll_guid), ln, self.directory)
 
     # ----- raw events ---------------------------------------------------------------------
@@ -307,7 +317,7 @@ class Simulator:
         if family not in eventlog.FAMILIES:
             raise ValueError(f"family must be one of {eventlog.FAMILIES}")
         with self.lock, control_errors():
-            ln = self.line(line)
+            ln = self._line(line)
             return ln.publish(family, event, chat_guid, poll_guid).sequence
 
 

@@ -8,8 +8,9 @@ callers copy them (:func:`copy`) before returning them from a call.
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,6 +34,9 @@ from spectrum_sync.emulator.quotas import QuotaCounter
 P = TypeVar("P", bound=ProtoMessage)
 
 IDEMPOTENCY_CACHE_SIZE = 10_000
+
+# Arrival order of messages across all lines (each line keeps its own order list).
+_ARRIVALS = itertools.count()
 
 
 def copy(message: P) -> P:
@@ -102,6 +106,7 @@ class LineState:
         self.messages: dict[str, messages_pb2.Message] = {}
         self.message_chat: dict[str, str] = {}
         self.order: list[str] = []
+        self.arrival: dict[str, int] = {}
         self.attachments: dict[str, AttachmentRecord] = {}
         self.polls: dict[str, PollRecord] = {}
         self.quota = QuotaCounter()
@@ -109,6 +114,22 @@ class LineState:
             collections.OrderedDict()
         )
         self.removed = False
+        #: Called with every event logged on this line, under the emulator's lock (webhooks).
+        self.listener: Callable[[LineState, eventlog.Entry], None] | None = None
+
+    def clear(self) -> None:
+        """Forget chats, messages, attachments, polls, events, quota usage and idempotency
+        keys; the identity of the line and its sequence counter stay."""
+        self.log.clear()
+        self.chats.clear()
+        self.messages.clear()
+        self.message_chat.clear()
+        self.order.clear()
+        self.arrival.clear()
+        self.attachments.clear()
+        self.polls.clear()
+        self.quota = QuotaCounter()
+        self.idempotency.clear()
 
     @property
     def name(self) -> str:
@@ -129,6 +150,8 @@ class LineState:
         """Log an event and wake this line's streams."""
         entry = self.log.append(family, event, chat_guid, poll_guid)
         self.cond.notify_all()
+        if self.listener is not None:
+            self.listener(self, entry)
         return entry
 
     def publish_change(self, family: str, chat_guid: str, occurred_at: Timestamp,
@@ -149,6 +172,11 @@ class LineState:
     def find_chat(self, key: ChatKey) -> ChatRecord | None:
         """The chat with this (kind, identifier), if any."""
         return self.chats.get(key)
+
+    def chat_key(self, guid: str) -> ChatKey | None:
+        """The key of a chat guid stored on this line (``None`` if it is not a chat here)."""
+        parts = guid.split(";", 2)
+        return ChatKey(parts[1], parts[2]) if len(parts) == 3 else None
 
     def chat(self, key: ChatKey, guid: str) -> ChatRecord:
         """The chat with this key, or NOT_FOUND ``chatNotFound``."""
@@ -205,6 +233,7 @@ class LineState:
         self.messages[message.guid] = message
         self.message_chat[message.guid] = chat.guid
         self.order.append(message.guid)
+        self.arrival[message.guid] = next(_ARRIVALS)
         chat.message_guids.append(message.guid)
         if not message.is_from_me:
             chat.unread += 1

@@ -21,19 +21,6 @@ from spectrum_sync._proto import (
 )
 from spectrum_sync.emulator import Emulator
 
-
-class Stubs:
-    """The generated service stubs on one channel."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.messages = messages_pb2_grpc.MessageServiceStub(channel)
-        self.chats = chats_pb2_grpc.ChatServiceStub(channel)
-        self.groups = groups_pb2_grpc.GroupServiceStub(channel)
-        self.polls = polls_pb2_grpc.PollServiceStub(channel)
-        self.attachments = attachments_pb2_grpc.AttachmentServiceStub(channel)
-        self.addresses = addresses_pb2_grpc.AddressServiceStub(channel)
-        self.events = events_pb2_grpc.EventServiceStub(channel)
-
 LINE_A = "+15550000001"
 LINE_B = "+15550000002"
 ALICE = "+15551111111"
@@ -42,14 +29,21 @@ BOB = "+15552222222"
 T0 = 1772366400.0
 
 
-class Api(Stubs):
+class Api:
     """Generated stubs (``messages``, ``chats``, ...) over one real loopback channel, bound to
-    one line's token."""
+    one line's token. Built from the generated modules only, so that these tests depend on
+    the emulator and the wire contract, not on the client's internals."""
 
     def __init__(self, emu: Emulator, line: str | None = None, token: str | None = None
                  ) -> None:
         self.channel = grpc.insecure_channel(emu.grpc_address)
-        super().__init__(self.channel)
+        self.messages = messages_pb2_grpc.MessageServiceStub(self.channel)
+        self.chats = chats_pb2_grpc.ChatServiceStub(self.channel)
+        self.groups = groups_pb2_grpc.GroupServiceStub(self.channel)
+        self.polls = polls_pb2_grpc.PollServiceStub(self.channel)
+        self.attachments = attachments_pb2_grpc.AttachmentServiceStub(self.channel)
+        self.addresses = addresses_pb2_grpc.AddressServiceStub(self.channel)
+        self.events = events_pb2_grpc.EventServiceStub(self.channel)
         self.token = token if token is not None else emu.token(line)
         self.md: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self.token}"),)
 

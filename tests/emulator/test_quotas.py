@@ -1,4 +1,4 @@
-"""Daily quotas per line (DESIGN 2.4) with the injectable clock."""
+"""Daily quotas per line (5,000 messages, 50 new conversations) with the injectable clock."""
 
 from __future__ import annotations
 
