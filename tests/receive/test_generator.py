@@ -231,8 +231,9 @@ def test_break_cancels_the_streams(emu: Emulator, client: Client, kit: Any) -> N
     for _ in client.messages():
         break
     feed.join()
-    assert kit.wait_until(lambda: kit.recv_threads() == [], 2.0), kit.recv_threads()
-    assert kit.wait_until(lambda: emu.open_streams == 0, 2.0)
+    # No leak (generous bounds: the machine may be busy; the streams end within ms).
+    assert kit.wait_until(lambda: kit.recv_threads() == [], 5.0), kit.recv_threads()
+    assert kit.wait_until(lambda: emu.open_streams == 0, 5.0), emu.open_streams
 
 
 def test_close_while_receiving_returns_quickly(emu: Emulator, kit: Any) -> None:
