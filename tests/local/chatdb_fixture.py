@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
@@ -395,3 +395,7 @@ class ChatDBFixture:
 def after(seconds: float) -> datetime:
     """``T0`` plus ``seconds``."""
     return T0 + timedelta(seconds=seconds)
+
+
+MakeDB = Callable[..., ChatDBFixture]
+"""The ``make_db`` fixture: ``make_db(name="chat.db", legacy=False, wal=True)``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,15 +11,12 @@ import pytest
 # The suite runs with --import-mode=importlib: make the helper modules importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from chatdb_fixture import ChatDBFixture
+from chatdb_fixture import ChatDBFixture, MakeDB
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("mac") is not None and sys.platform != "darwin":
         pytest.skip("needs a real Mac (Messages, osascript, the user's chat.db)")
-
-
-MakeDB = Callable[..., ChatDBFixture]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ SECONDS = 737_631_012  # MOMENT without its fraction, in seconds since 2001-01-0
 
 
 def test_epoch_is_2001_utc() -> None:
-    assert APPLE_EPOCH == datetime(2001, 1, 1, tzinfo=timezone.utc)
+    assert datetime(2001, 1, 1, tzinfo=timezone.utc) == APPLE_EPOCH
     assert APPLE_EPOCH.timestamp() == 978_307_200
 
 

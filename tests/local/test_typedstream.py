@@ -80,7 +80,7 @@ def test_bare_nsstring_archive() -> None:
     writer = typedstream._Writer()
     writer.out += b"\x04\x0bstreamtyped"
     writer.integer(1000)
-    writer.string_object("just a string".encode(), [(b"NSString", 1), (b"NSObject", 0)])
+    writer.string_object(b"just a string", [(b"NSString", 1), (b"NSObject", 0)])
     assert decode_attributed_body(bytes(writer.out)) == "just a string"
 
 
