@@ -14,9 +14,9 @@ The database belongs to Messages, which keeps writing it while we read, so the r
 * retries a locked or busy database with a short backoff.
 
 Messages inserts a ``message`` row before its ``chat_message_join`` and
-``message_attachment_join`` rows. :meth:`ChatDB.read_after` therefore holds back a row that
-has no chat yet (or announces attachments it does not have yet) and re-reads it for a short,
-bounded window before returning it as it is.
+``message_attachment_join`` rows. :meth:`ChatDB.read_after` therefore holds back a recent row
+that has no chat yet (or announces attachments it does not have yet) and re-reads it for a
+short, bounded window before returning it as it is.
 """
 
 from __future__ import annotations
@@ -260,6 +260,7 @@ class ChatDB:
     ``path`` defaults to ``~/Library/Messages/chat.db`` on a Mac (elsewhere it is required).
     ``poll_interval`` is the :meth:`wait_for_change` polling period; ``settle_window`` bounds
     how long a row waits for its chat / attachment joins, re-read every ``settle_interval``;
+    only the newest ``settle_rows`` rows can be racing (see :meth:`read_after`);
     ``busy_timeout`` bounds the retries of a locked database before :class:`ChatDBBusy`.
     """
 
@@ -270,15 +271,17 @@ class ChatDB:
         poll_interval: float = 0.25,
         settle_window: float = 1.0,
         settle_interval: float = 0.05,
+        settle_rows: int = 200,
         busy_timeout: float = 10.0,
     ) -> None:
         if poll_interval <= 0 or settle_interval <= 0:
             raise ValueError("poll_interval and settle_interval must be positive")
-        if settle_window < 0 or busy_timeout < 0:
-            raise ValueError("settle_window and busy_timeout must not be negative")
+        if settle_window < 0 or busy_timeout < 0 or settle_rows < 0:
+            raise ValueError("settle_window, settle_rows and busy_timeout must not be negative")
         self.poll_interval = poll_interval
         self.settle_window = settle_window
         self.settle_interval = settle_interval
+        self.settle_rows = settle_rows
         self.busy_timeout = busy_timeout
         if path is None:
             if not _is_mac():
@@ -503,12 +506,17 @@ class ChatDB:
         """Up to ``limit`` events for the rows with ``ROWID > cursor``, in ROWID order.
 
         The result is always a gap-free prefix of those rows, so the caller sets its cursor to
-        the last returned ``rowid`` (and leaves it alone on an empty result). A row that has no
-        chat yet, or whose attachments are announced but not joined yet, ends the batch before
-        it; if it is the first row, the call re-reads it every ``settle_interval`` until it is
+        the last returned ``rowid`` (and leaves it alone on an empty result).
+
+        A row among the newest ``settle_rows`` that has no chat yet, or whose attachments are
+        announced but not joined yet, may be racing Messages' inserts: it ends the batch before
+        it. If it is the first row, the call re-reads it every ``settle_interval`` until it is
         complete or ``settle_window`` has passed since it was first seen (windows of rows first
-        seen together run concurrently), then returns it as it is, with a warning. So a call
-        blocks at most about ``settle_window`` (plus busy retries) and never skips a row.
+        seen together run concurrently), then returns it as it is, with a warning. Older rows
+        are returned as they are at once: Messages has long finished with them, and real
+        databases hold such rows (deleted attachments, messages of deleted chats), which must
+        not slow down reading history. So a call blocks at most about ``settle_window`` (plus
+        busy retries) and never skips a row.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -517,24 +525,30 @@ class ChatDB:
                 self._check_open()
                 for rowid in [rowid for rowid in self._pending if rowid <= cursor]:
                     del self._pending[rowid]
-                batch = self._retrying(lambda: self._read_batch(cursor, limit))
-                events, wait_until = self._settle(batch)
+                batch, head = self._retrying(lambda: self._read_batch(cursor, limit))
+                events, wait_until = self._settle(batch, head - self.settle_rows)
             if events or wait_until is None:
                 return events
             time.sleep(max(0.0, min(self.settle_interval, wait_until - time.monotonic())))
 
     def _settle(
-        self, batch: list[tuple[LocalEvent, str]]
+        self, batch: list[tuple[LocalEvent, str]], racing_after: int
     ) -> tuple[list[LocalEvent], float | None]:
-        """The returnable prefix of ``batch``, and when to look again if it is empty."""
+        """The returnable prefix of ``batch``, and when to look again if it is empty.
+
+        Only incomplete rows with a ROWID above ``racing_after`` are held back.
+        """
         now = time.monotonic()
         ready: list[LocalEvent] = []
         for index, (event, missing) in enumerate(batch):
-            if missing:
+            if missing and event.rowid <= racing_after:
+                log.debug("chat.db row %d has no %s; an old row, returned as it is",
+                          event.rowid, missing)
+            elif missing:
                 first_seen = self._pending.setdefault(event.rowid, now)
                 if now - first_seen < self.settle_window:
                     for later, later_missing in batch[index + 1:]:
-                        if later_missing:
+                        if later_missing and later.rowid > racing_after:
                             self._pending.setdefault(later.rowid, now)
                     return ready, first_seen + self.settle_window
                 log.warning(
@@ -544,7 +558,8 @@ class ChatDB:
             ready.append(event)
         return ready, None
 
-    def _read_batch(self, cursor: int, limit: int) -> list[tuple[LocalEvent, str]]:
+    def _read_batch(self, cursor: int, limit: int) -> tuple[list[tuple[LocalEvent, str]], int]:
+        """Rows after ``cursor`` with what each lacks, and the head, from one snapshot."""
         conn = self._conn
         # Noted before reading: a commit that lands after this point wakes wait_for_change.
         self._seen_version = self._data_version()
@@ -552,6 +567,7 @@ class ChatDB:
         conn.execute("BEGIN")
         try:
             rows = conn.execute(self._message_sql, (cursor, limit)).fetchall()
+            head = _int(conn.execute("SELECT MAX(ROWID) FROM message").fetchone()[0])
             attachments: dict[int, list[LocalAttachment]] = {}
             if rows and self._attachment_sql is not None:
                 last = _int(rows[-1]["rowid"])
@@ -565,7 +581,8 @@ class ChatDB:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
-        return [self._event(row, tuple(attachments.get(_int(row["rowid"]), ()))) for row in rows]
+        events = [self._event(row, tuple(attachments.get(_int(row["rowid"]), ()))) for row in rows]
+        return events, head
 
     def _event(
         self, row: sqlite3.Row, attachments: tuple[LocalAttachment, ...]

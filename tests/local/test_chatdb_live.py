@@ -159,6 +159,25 @@ def test_a_row_that_never_gets_a_chat_is_returned_after_the_window(
     assert sum("no attachments" in w for w in warnings) == 1
 
 
+def test_old_incomplete_rows_do_not_slow_down_history(make_db: MakeDB) -> None:
+    db = make_db()
+    alice, dm, _ = setup_chats(db)
+    old = [db.message(f"deleted attachment {i}", chat=dm, handle=alice, has_attachments=True)
+           for i in range(5)]
+    old += [db.message(f"chat deleted {i}", handle=alice) for i in range(5)]
+    recent = [db.message(f"recent {i}", chat=dm, handle=alice) for i in range(20)]
+    with ChatDB(db.path, settle_window=5.0, settle_rows=20) as reader:
+        started = time.monotonic()
+        events = reader.read_after(0, 100)
+        assert time.monotonic() - started < 1.0
+    assert [e.rowid for e in events] == old + recent
+    # Counted as recent (a larger settle_rows), the same rows wait for their window first.
+    with ChatDB(db.path, settle_window=0.3, settle_rows=1000) as reader:
+        started = time.monotonic()
+        assert len(reader.read_after(0, 100)) == 30
+        assert time.monotonic() - started >= 0.3
+
+
 def test_no_wait_without_settle_window(make_db: MakeDB) -> None:
     db = make_db()
     alice, _, _ = setup_chats(db)

@@ -417,3 +417,5 @@ def test_bad_settings(make_db: MakeDB) -> None:
         ChatDB(path, poll_interval=0)
     with pytest.raises(ValueError):
         ChatDB(path, settle_window=-1)
+    with pytest.raises(ValueError):
+        ChatDB(path, settle_rows=-1)
