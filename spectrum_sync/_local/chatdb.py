@@ -318,7 +318,8 @@ class ChatDB:
         try:
             info = os.stat(self.path)
         except (FileNotFoundError, NotADirectoryError):
-            hint = ("open Messages once and sign in, so that it creates its database"
+            hint = ("open Messages once and sign in, so that it creates its database; if it "
+                    "does exist, " + FULL_DISK_ACCESS_HINT
                     if _is_mac() else "pass the path of an existing chat.db")
             raise ChatDBNotFound(f"no chat.db at {self.path}", hint) from None
         except PermissionError as exc:
