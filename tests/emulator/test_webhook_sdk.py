@@ -4,15 +4,13 @@ their signatures and parses their envelopes (run through Node; needs node and np
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.tools import npm_folder
 from webhook_receiver import Receiver
 
 from spectrum_sync.emulator import Emulator
@@ -47,23 +45,7 @@ console.log(JSON.stringify(out));
 
 
 def _sdk_dir() -> Path:
-    npm = shutil.which("npm")
-    if not shutil.which("node") or not npm:
-        if os.environ.get("CI"):
-            pytest.fail("node and npm are required in CI")
-        pytest.skip("node and npm are not installed")
-    base = os.environ.get("SPECTRUM_INTEROP_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spectrum_sync")
-    key = hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12]
-    folder = Path(base) / f"webhook-sdk-{key}"
-    marker = folder / "installed.ok"
-    if not marker.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "package.json").write_text('{"private": true, "type": "module"}\n')
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
-                        *PACKAGES], cwd=folder, check=True, timeout=600)
-        marker.write_text("\n".join(PACKAGES) + "\n")
-    return folder
+    return npm_folder("webhook-sdk", PACKAGES, module=True)
 
 
 def test_the_official_sdk_verifies_and_parses_every_webhook(

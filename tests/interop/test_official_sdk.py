@@ -9,7 +9,6 @@ trailers, event sequences.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.tools import npm_folder
 
 from spectrum_sync.emulator import Emulator
 
@@ -33,31 +33,10 @@ LINE, OTHER_LINE, PEER = "+15550000001", "+15550000002", "+15551111111"
 pytestmark = pytest.mark.interop
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("SPECTRUM_INTEROP_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spectrum_sync"
-    )
-    key = hashlib.sha256(" ".join(SDK_PACKAGES).encode()).hexdigest()[:12]
-    return Path(base) / f"interop-node-{key}"
-
-
 @pytest.fixture(scope="module")
 def sdk_dir() -> Path:
     """A folder with the official SDK installed; npm runs only when the cache is empty."""
-    npm = shutil.which("npm")
-    if not shutil.which("node") or not npm:
-        pytest.fail("node and npm are required for the interop test (.ci/run installs them)")
-    folder = _cache_dir()
-    marker = folder / "installed.ok"
-    if not marker.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "package.json").write_text('{"private": true}\n')
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *SDK_PACKAGES],
-            cwd=folder, check=True, timeout=600,
-        )
-        marker.write_text("\n".join(SDK_PACKAGES) + "\n")
-    return folder
+    return npm_folder("interop-node", SDK_PACKAGES)
 
 
 def _drive(sdk_dir: Path, emu: Emulator) -> dict[str, Any]:
