@@ -221,6 +221,16 @@ class ReceiveEngine:
         if credentials is not None:
             credentials.force_refresh()  # rate-limited by the credentials
 
+    def token_generation(self) -> float:
+        credentials = self.invoker.credentials
+        return 0.0 if credentials is None else credentials.generation
+
+    def token_rejected(self, generation: float) -> None:
+        """A stream was refused with UNAUTHENTICATED: the next opening fetches a new token."""
+        credentials = self.invoker.credentials
+        if credentials is not None:
+            credentials.reject(generation)
+
     def _watch(self) -> None:
         now = time.monotonic()
         with self._lock:

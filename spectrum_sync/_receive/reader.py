@@ -16,7 +16,7 @@ repeats sessions until stopped. A session:
    later one is on the live stream. Only now is the stream ``live``;
 5. read live frames, dropping those already covered; on any break back off (0.5 s doubling
    to 30 s, jittered, reset by a healthy session) and start again at 2. Every 5 consecutive
-   failures force a token refresh.
+   failures force a token refresh, and so does an UNAUTHENTICATED answer at once.
 
 A cursor the server rejects (INVALID_ARGUMENT: too old, or ahead of a restarted server) is a
 gap: logged, reported in health, and the reader starts over at 1.
@@ -85,6 +85,7 @@ class StreamReader:
         options = self.engine.options
         while not self.stopped.is_set():
             self.had_frames = False
+            generation = self.engine.token_generation()
             try:
                 self._session()
             except CursorRejected as exc:
@@ -96,6 +97,10 @@ class StreamReader:
                 if self.stopped.is_set():
                     break
                 self._note_error(exc)
+                if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    # The server forgot or revoked our token (a restart, a secret rotation):
+                    # get a new one before reconnecting rather than after five failures.
+                    self.engine.token_rejected(generation)
             except Exception as exc:  # a bug must not end receiving silently
                 if self.stopped.is_set():
                     break

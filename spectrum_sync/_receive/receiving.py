@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._addresses import space_type
 from .._errors import AlreadyReceiving, ClientClosed, ConfigurationError, ValidationError
 from .._fork import ForkGuard
-from .._models import Space
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
 from .._wire.convert import decode_event
@@ -118,8 +117,7 @@ class Receiving:
         payload = delivery.payload
         try:
             chat = payload.chat_guid
-            space = Space(id=chat, type=space_type(chat), phone=delivery.phone,
-                          ops=self._backend)
+            space = self._backend.space(chat, space_type(chat), delivery.phone)
             event = decode_event(payload, space, delivery.sequence, delivery.ack)
         except Exception:
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
