@@ -1,4 +1,4 @@
-"""Two cheap paths of DESIGN.md 7, as ratios against a baseline measured in the same run.
+"""Two cheap paths of the performance budget, as ratios against a baseline measured in the same run.
 
 - ``import spectrum_sync`` against importing grpc and protobuf alone (fresh interpreters,
   alternated; the emulator, CLI and local mode must stay out of the import).

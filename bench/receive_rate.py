@@ -1,6 +1,6 @@
 """Receive rate and added latency of ``client.messages()`` against iterating the raw stream.
 
-DESIGN.md 7: receiving should deliver >= 0.8x the rate of iterating the raw stream, with a p99
+The performance budget: receiving should deliver >= 0.8x the rate of iterating the raw stream, with a p99
 added latency of a few milliseconds at hundreds of events per second. The emulator runs in its
 own process. Each round one consumer reads N inbound messages: the raw generated stub, or a
 fresh client's generator. The raw consumer holds the same three streams a client holds on a

@@ -1,4 +1,4 @@
-"""client.space: creation and lookup with the routing rules of DESIGN.md 2.3."""
+"""client.space: creation and lookup with the routing rules (docs/behaviour.md)."""
 
 from __future__ import annotations
 
