@@ -1,14 +1,13 @@
 """Receive rate and added latency of ``client.messages()`` against iterating the raw stream.
 
-The performance budget: receiving should deliver >= 0.8x the rate of iterating the raw stream, with a p99
-added latency of a few milliseconds at hundreds of events per second. The emulator runs in its
-own process. Each round one consumer reads N inbound messages: the raw generated stub, or a
-fresh client's generator. The raw consumer holds the same three streams a client holds on a
-dedicated line (messages, groups, polls), so that the emulator does the same work for both.
-Rate is measured on a burst (the emulator injects as fast as it can); latency on a paced run
-(``--paced-rate`` events/s), where it is not dominated by the backlog of a burst.
-Usage: ``python bench/receive_rate.py [--events N] [--rounds R] [--paced-rate R]``.
-"""
+The performance budget: receiving should deliver >= 0.8x the rate of iterating the raw stream,
+with a p99 added latency of a few milliseconds at hundreds of events per second. The emulator
+runs in its own process. Each round one consumer reads N inbound messages: the raw generated
+stub, or a fresh client's generator. The raw consumer holds the same three streams a client
+holds on a dedicated line (messages, groups, polls), so that the emulator does the same work
+for both. Rate is measured on a burst (the emulator injects as fast as it can); latency on a
+paced run (``--paced-rate`` events/s), where it is not dominated by the backlog of a burst.
+Usage: ``python bench/receive_rate.py [--events N] [--rounds R] [--paced-rate R]``. """
 
 from __future__ import annotations
 

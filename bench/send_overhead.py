@@ -1,9 +1,9 @@
 """Cost of ``space.send()`` against a raw generated-stub call, single- and multi-threaded.
 
-The performance budget: a send should cost at most ~10-15 % more than a raw stub call on the same kind of
-channel, and many threads sending through one client should scale like raw gRPC (>= 0.9x).
-The emulator runs in its own process. Usage: ``python bench/send_overhead.py [--calls N]``.
-"""
+The performance budget: a send should cost at most ~10-15 % more than a raw stub call on the
+same kind of channel, and many threads sending through one client should scale like raw gRPC
+(>= 0.9x). The emulator runs in its own process. Usage: ``python bench/send_overhead.py
+[--calls N]``. """
 
 from __future__ import annotations
 
