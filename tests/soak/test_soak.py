@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from support.emulator_process import EmulatorProcess
 
-pytestmark = pytest.mark.soak
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(1800)]
 
 LINES = ("+15550000001", "+15550000002")
 CONSUMER = textwrap.dedent("""
