@@ -50,7 +50,7 @@ def run_demo(emu: Emulator, out: TextIO) -> int:
         streams = 2 if client.mode == "shared" else 3 * len(client.phones)
 
         def alice_answers() -> None:
-            emu.wait_for_streams(streams)  # the client is live on every line
+            emu.wait_for_subscribers(streams)  # the client is live on every line
             emu.simulate_inbound(alice.address, "Hello back!", line=dm.phone, reply_to=sent.guid)
 
         threading.Thread(target=alice_answers, daemon=True).start()

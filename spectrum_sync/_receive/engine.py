@@ -11,7 +11,6 @@ batches and runs the watchdog.
 
 from __future__ import annotations
 
-import collections
 import logging
 import queue
 import threading
@@ -35,15 +34,21 @@ log = logging.getLogger("spectrum_sync.receive")
 class Delivery:
     """One event handed to the consumer; ``ack()`` once done with it (the commit point)."""
 
-    __slots__ = ("ack", "family", "line_key", "payload", "phone", "sequence")
+    __slots__ = ("ack", "payload", "reader", "sequence")
 
     def __init__(self, reader: StreamReader, sequence: int, payload: Any, ack: Ack) -> None:
-        self.line_key = reader.line.key
-        self.phone = reader.line.phone
-        self.family = reader.family.name
+        self.reader = reader
         self.sequence = sequence
         self.payload = payload
         self.ack = ack
+
+    @property
+    def phone(self) -> str:
+        return self.reader.line.phone
+
+    @property
+    def family(self) -> str:
+        return self.reader.family.name
 
 
 def cursor_key(line_key: str, family_name: str) -> str:
@@ -51,13 +56,6 @@ def cursor_key(line_key: str, family_name: str) -> str:
     arrive on separate streams, so one cursor per line could skip an event still in flight
     on a sibling stream."""
     return f"{line_key}/{family_name}"
-
-
-def _event_key(line_key: str, seq: int, payload: Any) -> tuple[str, int, str, str]:
-    change = payload.WhichOneof("change") or ""
-    body = getattr(payload, change) if change else None
-    guid = getattr(body, "message_guid", "") if body is not None else ""
-    return line_key, seq, change, guid
 
 
 class ReceiveEngine:
@@ -76,14 +74,16 @@ class ReceiveEngine:
         self.invoker = invoker
         self.store = store
         self.options = options
-        self.queue: queue.Queue[Delivery] = queue.Queue(options.queue_size)
+        # A C-implemented queue: put and get cost well under a microsecond. The bound is kept
+        # by the readers (they wait while it is full), which only costs when the consumer is
+        # slower than the streams anyway.
+        self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self._bound = options.queue_size
         self.committer = Committer(store, options.commit_interval, on_store_error)
         self._readers: dict[str, list[StreamReader]] = {}
         self._retired: list[StreamReader] = []
         self._ledgers: dict[str, Ledger] = {}
         self._health: dict[str, LineHealth] = {}
-        self._seen: collections.OrderedDict[tuple[str, int, str, str], None] = (
-            collections.OrderedDict())
         self._lock = threading.Lock()
         self.stopped = threading.Event()
         self._unsubscribe: Callable[[], None] | None = None
@@ -108,6 +108,7 @@ class ReceiveEngine:
         if self._unsubscribe is not None:
             self._unsubscribe()
         with self._lock:
+            self._stamp_last_frames(self._health)  # kept for health() after the loop
             readers = [r for rs in self._readers.values() for r in rs] + self._retired
             self._readers.clear()
             self._retired = []
@@ -192,29 +193,14 @@ class ReceiveEngine:
     # -- used by readers ---------------------------------------------------------------
 
     def put(self, reader: StreamReader, seq: int, payload: Any, ack: Ack) -> None:
-        """Queue an event for the consumer; blocks while the queue is full (backpressure:
-        the time spent waiting here is not a network stall)."""
-        item = Delivery(reader, seq, payload, ack)
-        while not reader.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
+        """Queue an event for the consumer; waits while the queue is full (backpressure: a
+        slow consumer slows reading, memory stays bounded; the wait is no network stall)."""
+        queue_ = self.queue
+        while queue_.qsize() >= self._bound:
+            if reader.stopped.wait(0.002):
                 return
-            except queue.Full:
-                reader.last_frame = time.monotonic()
-
-    def seen_before(self, line_key: str, seq: int, payload: Any) -> bool:
-        """True when this event (by key: line, sequence, change, message) was already handed
-        out; remembers it otherwise. Bounded, and keys only: memory stays flat whatever the
-        size of the events."""
-        key = _event_key(line_key, seq, payload)
-        seen = self._seen
-        with self._lock:
-            if key in seen:
-                return True
-            seen[key] = None
-            if len(seen) > self.options.dedupe_size:
-                seen.popitem(last=False)
-            return False
+            reader.last_frame = time.monotonic()
+        queue_.put(Delivery(reader, seq, payload, ack))
 
     def force_refresh(self) -> None:
         credentials: Credentials | None = self.invoker.credentials
@@ -247,13 +233,22 @@ class ReceiveEngine:
         except queue.Empty:
             return None
 
+    def _stamp_last_frames(self, report: dict[str, LineHealth]) -> None:
+        """Readers keep monotonic times of their last frame; health shows wall-clock time."""
+        offset = time.time() - time.monotonic()
+        for key, readers in self._readers.items():
+            seen = [r.last_seen for r in readers if r.last_seen is not None]
+            if seen and key in report:
+                report[key].last_frame_at = max(seen) + offset
+
     def health(self) -> dict[str, LineHealth]:
         """Copies of each line's health, by line key."""
         store_error = self.committer.last_error
         with self._lock:
             report = {key: h.copy() for key, h in self._health.items()}
-        if store_error:
-            for health in report.values():
+            self._stamp_last_frames(report)
+        for health in report.values():
+            if store_error:
                 health.store_error = store_error
         return report
 

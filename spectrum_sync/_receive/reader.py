@@ -24,6 +24,7 @@ gap: logged, reported in health, and the reader starts over at 1.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -67,7 +68,11 @@ class StreamReader:
         self.health = health
         self.stopped = threading.Event()
         self.call: Any = None  # the call being read (cancelled by stop() and the watchdog)
-        self.last_frame = time.monotonic()
+        self.last_frame = time.monotonic()  # for the stall watchdog
+        self.last_seen: float | None = None  # when a frame last arrived (health)
+        # Recently handed-out sequences (keys only, bounded): a redelivered frame is dropped.
+        self._seen: set[int] = set()
+        self._seen_order: collections.deque[int] = collections.deque()
         #: Highest sequence handed out, or known to hold nothing of ours (catch-up heads).
         self.covered: int | None = ledger.committed if ledger.loaded else None
         self.had_frames = False
@@ -151,24 +156,32 @@ class StreamReader:
             call.cancel()
 
     def _read_live(self, call: Any) -> None:
+        # The hot loop of receiving: attribute lookups hoisted, one WhichOneof per frame.
         field = self.family.field
-        unchecked = True
+        hand_out = self._hand_out
+        monotonic = time.monotonic
+        first, checked = True, False
         for frame in call:
-            self._frame_seen()
-            if not frame.HasField("sequence"):
-                continue  # a heartbeat
-            seq = frame.sequence
-            covered = self.covered
-            if unchecked:
-                unchecked = False
+            self.last_frame = self.last_seen = monotonic()
+            if first:
+                first = False  # a live frame, heartbeats included: this stream is healthy
+                self.had_frames = True
+                self.health.consecutive_failures = 0
+            which = frame.WhichOneof("payload")
+            if which == "heartbeat" or not frame.HasField("sequence"):
+                continue
+            if not checked:
+                checked = True
+                covered = self.covered
                 # Belt and braces: a first live event that jumps past what the replays
                 # covered means the subscription began later than its headers said.
-                if covered is not None and seq > covered + 1:
+                if covered is not None and frame.sequence > covered + 1:
                     self._catch_up(covered)
-                    covered = self.covered
+            seq = frame.sequence
+            covered = self.covered
             if covered is not None and seq <= covered:
                 continue  # replayed already, or a redelivery
-            self._hand_out(seq, getattr(frame, field) if frame.HasField(field) else None)
+            hand_out(seq, getattr(frame, field) if which == field else None)
 
     def _replay(self, after: int | None, on_event: Callable[[Any], None] | None) -> int:
         """Run ``CatchUpEvents`` after ``after`` (None: everything the server holds), passing
@@ -218,7 +231,7 @@ class StreamReader:
         moves the cursor, or an event of a kind this version does not know)."""
         self.covered = seq
         ack = self.ledger.issue(seq)
-        if payload is None or self.engine.seen_before(self.line.key, seq, payload):
+        if payload is None or self._seen_before(seq):
             # Nothing for the consumer. Acknowledging now is safe: the cursor only moves over
             # the acknowledged prefix, so it cannot pass an event still waiting in the queue.
             ack()
@@ -227,10 +240,22 @@ class StreamReader:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _seen_before(self, seq: int) -> bool:
+        """Whether ``seq`` was handed out recently; remembers it otherwise. Sequences are
+        unique per line, and this reader is its line's only reader of its family."""
+        seen = self._seen
+        if seq in seen:
+            return True
+        seen.add(seq)
+        order = self._seen_order
+        order.append(seq)
+        if len(order) > self.engine.options.dedupe_size:
+            seen.discard(order.popleft())
+        return False
+
     def _frame_seen(self, live: bool = True) -> None:
-        self.last_frame = time.monotonic()
-        self.health.last_frame_at = time.time()
-        if live:  # replays prove nothing about the live stream's health
+        self.last_frame = self.last_seen = time.monotonic()
+        if live and not self.had_frames:  # replays prove nothing about the live stream
             self.had_frames = True
             self.health.consecutive_failures = 0
 

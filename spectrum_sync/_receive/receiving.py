@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._addresses import space_type
 from .._errors import AlreadyReceiving, ClientClosed, ConfigurationError, ValidationError
 from .._fork import ForkGuard
+from .._models import Space
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
 from .._wire.convert import decode_event
@@ -39,6 +40,8 @@ log = logging.getLogger("spectrum_sync.receive")
 
 H = TypeVar("H", bound=Handler)
 
+_SPACE_CACHE = 10_000
+
 
 class Receiving:
     """See the module docstring."""
@@ -57,6 +60,7 @@ class Receiving:
         self._consumer: str | None = None
         self._on_error: ErrorHandler | None = None
         self._last_health: dict[str, LineHealth] = {}
+        self._spaces: dict[tuple[str, str], Space] = {}
         self._closed = False
 
     # -- the engine and its one consumer -----------------------------------------------
@@ -102,6 +106,7 @@ class Receiving:
                 self._on_error = None
         engine.stop()
         self._last_health = {h.phone: h for h in engine.health().values()}
+        self._spaces = {}  # they hold the client: none may outlive the loop here
 
     def _store_error(self, exc: BaseException) -> None:
         self._monitor.record("cursor commit", exc)
@@ -116,8 +121,7 @@ class Receiving:
         skipped (they are acknowledged by the caller and must not block the stream)."""
         payload = delivery.payload
         try:
-            chat = payload.chat_guid
-            space = self._backend.space(chat, space_type(chat), delivery.phone)
+            space = self._space(payload.chat_guid, delivery.phone)
             event = decode_event(payload, space, delivery.sequence, delivery.ack)
         except Exception:
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
@@ -126,10 +130,21 @@ class Receiving:
         if event is None:
             log.warning("receive: skipping a %s event of a kind this version does not know "
                         "(seq %d) on %s", delivery.family, delivery.sequence, delivery.phone)
-            return None
-        # Routing learned from traffic: replies go back through this line. Best effort.
-        self._backend.learn_route(chat, delivery.phone)
         return event
+
+    def _space(self, chat: str, phone: str) -> Space:
+        """The space of an event: spaces are values, so one object serves every event of a
+        chat (bounded). A chat met for the first time also teaches the routing."""
+        key = (chat, phone)
+        space = self._spaces.get(key)
+        if space is None:
+            space = self._backend.space(chat, space_type(chat), phone)
+            if len(self._spaces) >= _SPACE_CACHE:
+                self._spaces.clear()  # rare, cheap, and relearning is harmless
+            self._spaces[key] = space
+            # Routing learned from traffic: replies go back through this line. Best effort.
+            self._backend.learn_route(chat, phone)
+        return space
 
     # -- the generator -----------------------------------------------------------------
 

@@ -87,7 +87,7 @@ def test_single_line_needs_no_phone(
 def test_routing_learned_from_inbound_traffic(emu: Emulator, client: Client) -> None:
     # A receive loop learns which line serves a chat from the messages that arrive.
     def inbound() -> None:
-        emu.wait_for_streams(6)
+        emu.wait_for_subscribers(6)
         emu.simulate_inbound(BOB, "hi all", chat="iMessage;+;chat77", line=LINE_2)
 
     threading.Thread(target=inbound).start()
