@@ -13,7 +13,7 @@ import logging
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .._addresses import DM, GROUP, dm_guid, parse_chat_guid
 from .._errors import (
@@ -33,6 +33,9 @@ from .._transport.invoker import Invoker
 from .._transport.lines import SHARED, LineConnection, LineSet
 from .._wire.convert import message_from_proto, reaction_to_wire, user_from_info
 from .quotas import QuotaTracker, Reservation
+
+if TYPE_CHECKING:
+    from .._receive.cloud_feed import CloudFeed
 from .routing import Routing
 
 __all__ = ["CloudBackend"]
@@ -127,6 +130,16 @@ class CloudBackend:
                     self.lines.phones)
             line = found
         return self.space(chat_guid, kind, line.phone)
+
+    def feed(self) -> CloudFeed:
+        """What a receive engine reads: the streams of every line."""
+        from .._receive.cloud_feed import CloudFeed
+
+        return CloudFeed(self.lines, self.invoker)
+
+    def receiving_phones(self) -> list[str]:
+        """The lines a receive loop reads (for health)."""
+        return self.lines.phones
 
     def learn_route(self, chat_guid: str, phone: str) -> None:
         """Routing fed by inbound traffic: ``chat_guid`` is served by line ``phone`` (and the

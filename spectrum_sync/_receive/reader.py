@@ -36,12 +36,14 @@ from google.protobuf.message import Message as ProtoMessage
 from .._backoff import jittered
 from .._errors import ClientClosed, RoutingError, SpectrumError
 from .._transport.lines import LineConnection
+from .._wire.convert import decode_event
 from .health import LineHealth
 from .ledger import Ledger
 from .options import Family
 
 if TYPE_CHECKING:
-    from .engine import ReceiveEngine
+    from .cloud_feed import CloudFeed
+    from .engine import Decoder, ReceiveEngine
 
 __all__ = ["CursorRejected", "StreamReader"]
 
@@ -59,11 +61,15 @@ class StreamBroken(Exception):
 class StreamReader:
     """Reads one family of one line until stopped; see the module docstring."""
 
-    def __init__(self, engine: ReceiveEngine, line: LineConnection, family: Family,
-                 ledger: Ledger, health: LineHealth) -> None:
+    def __init__(self, engine: ReceiveEngine, feed: CloudFeed, line: LineConnection,
+                 family: Family, ledger: Ledger, health: LineHealth) -> None:
         self.engine = engine
+        self.feed = feed
         self.line = line
         self.family = family
+        self.phone = line.phone
+        self.family_name = family.name
+        self.decode: Decoder = decode_event
         self.ledger = ledger
         self.health = health
         self.stopped = threading.Event()
@@ -90,7 +96,7 @@ class StreamReader:
         options = self.engine.options
         while not self.stopped.is_set():
             self.had_frames = False
-            generation = self.engine.token_generation()
+            generation = self.feed.token_generation()
             try:
                 self._session()
             except CursorRejected as exc:
@@ -105,7 +111,7 @@ class StreamReader:
                 if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                     # The server forgot or revoked our token (a restart, a secret rotation):
                     # get a new one before reconnecting rather than after five failures.
-                    self.engine.token_rejected(generation)
+                    self.feed.token_rejected(generation)
             except Exception as exc:  # a bug must not end receiving silently
                 if self.stopped.is_set():
                     break
@@ -119,7 +125,7 @@ class StreamReader:
             self.health.reconnects += 1
             self.health.consecutive_failures = failures
             if failures and failures % options.refresh_after_failures == 0:
-                self.engine.force_refresh()
+                self.feed.force_refresh()
             if failures:
                 self._state("backoff")
                 self.stopped.wait(jittered(failures - 1, options.backoff_initial,
@@ -137,7 +143,7 @@ class StreamReader:
                 self._catch_up(None)  # deliver the backlog the server still holds
             else:
                 self._hand_out(self._replay(None, None), None)  # the head only
-        call = self.engine.invoker.open_stream(self.line, self.family.request())
+        call = self.feed.open_stream(self.line, self.family.request())
         self.call = call
         try:
             if self.stopped.is_set():
@@ -191,7 +197,7 @@ class StreamReader:
         request = events_pb2.CatchUpEventsRequest()
         if after is not None:
             request.after_sequence = after
-        replay = self.engine.invoker.open_stream(self.line, request)
+        replay = self.feed.open_stream(self.line, request)
         live, self.call = self.call, replay
         field = self.family.field
         try:

@@ -22,7 +22,6 @@ from .._fork import ForkGuard
 from .._models import Space
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
-from .._wire.convert import decode_event
 from .dispatch import CallbackLoop, ErrorHandler, Handle, Handler, log_handler_error
 from .engine import Delivery, ReceiveEngine
 from .filters import Filter, check_kinds
@@ -90,8 +89,8 @@ class Receiving:
                     f"this client is already receiving ({self._consumer}); a client serves "
                     "one receive loop at a time: end that one first, use handlers with "
                     "workers=N to process events in parallel, or use another Client")
-            engine = ReceiveEngine(self._backend.lines, self._backend.invoker, self._store,
-                                   self.options, on_store_error=self._store_error)
+            engine = ReceiveEngine(self._backend.feed(), self._store, self.options,
+                                   on_store_error=self._store_error)
             self._engine, self._consumer = engine, who
         engine.start()
         # A new client starts live: make "live" begin now, not whenever the readers get
@@ -122,7 +121,7 @@ class Receiving:
         payload = delivery.payload
         try:
             space = self._space(payload.chat_guid, delivery.phone)
-            event = decode_event(payload, space, delivery.sequence, delivery.ack)
+            event = delivery.reader.decode(payload, space, delivery.sequence, delivery.ack)
         except Exception:
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
                         delivery.family, delivery.sequence, delivery.phone, exc_info=True)
@@ -240,11 +239,11 @@ class Receiving:
         engine = self.current()
         live = {h.phone: h for h in engine.health().values()} if engine is not None else {}
         result = {}
-        for line in self._backend.lines.all():
-            health = live.get(line.phone)
+        for phone in self._backend.receiving_phones():
+            health = live.get(phone)
             if health is None:  # not receiving: idle, with the figures of the last loop
-                health = LineHealth(phone=line.phone, streams={"all": "idle"})
-                previous = self._last_health.get(line.phone)
+                health = LineHealth(phone=phone, streams={"all": "idle"})
+                previous = self._last_health.get(phone)
                 if previous is not None:
                     health.reconnects = previous.reconnects
                     health.gaps = list(previous.gaps)
@@ -252,7 +251,7 @@ class Receiving:
                     health.last_error = previous.last_error
             if health.store_error is None:
                 health.store_error = self._monitor.last_error
-            result[line.phone] = health
+            result[phone] = health
         return result
 
     def queue_depths(self) -> list[int]:

@@ -75,7 +75,7 @@ class Server:
 
 
 class Engine:
-    """What a reader needs of its engine, recording what it hands out."""
+    """What a reader needs of its engine and feed, recording what it hands out."""
 
     def __init__(self, server: Server, stop_after: int) -> None:
         self.options = ReceiveOptions(backoff_initial=0.001, backoff_max=0.002)
@@ -99,6 +99,9 @@ class Engine:
             reader.stop()
             self.done.set()
 
+    def open_stream(self, line: Any, request: Any) -> FakeCall:
+        return self.invoker.open_stream(line, request)
+
     def force_refresh(self) -> None:
         pass
 
@@ -118,7 +121,8 @@ def run(server: Server, stop_after: int) -> tuple[Engine, Ledger, LineHealth]:
     engine = Engine(server, stop_after)
     ledger = Ledger("k", Committer(MemoryStore(), 0, lambda exc: None))
     health = LineHealth(phone=Line.phone)
-    reader = StreamReader(engine, Line(), family("messages"), ledger, health)  # type: ignore[arg-type]
+    reader = StreamReader(engine, engine, Line(), family("messages"),  # type: ignore[arg-type]
+                          ledger, health)
     reader.thread.start()
     assert engine.done.wait(5), engine.delivered
     reader.thread.join(5)
