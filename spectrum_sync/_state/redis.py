@@ -311,6 +311,8 @@ class RedisStore:
             module.RedisError, module.exceptions.ChildDeadlockedError, OSError, ValueError)
         self._timeout_error: type[BaseException] = module.TimeoutError
         self._password: str | None = None
+        #: Seconds each read or write may take (None: a client passed in without one).
+        self.timeout: float | None = DEFAULT_TIMEOUT
         given: dict[str, object] = {
             name: value for name, value in (
                 ("timeout", timeout), ("connect_timeout", connect_timeout),
@@ -336,6 +338,8 @@ class RedisStore:
                 raise ConfigurationError(
                     "RedisStore: set the timeouts on the redis.Redis client you pass in")
             self._read_ttls(given)
+            timeout = target.connection_pool.connection_kwargs.get("socket_timeout")
+            self.timeout = None if timeout is None else float(timeout)
             self._client = target
             self._owns_client = False
         else:
