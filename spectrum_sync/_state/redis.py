@@ -468,6 +468,9 @@ class RedisStore:
         if name in ("AuthenticationError", "AuthorizationError") or text.startswith(
                 ("NOAUTH", "WRONGPASS", "NOPERM")):
             cause = f"authentication failed: {text} (check the user and password in the URL)"
+        elif "certificate verify failed" in text.lower():
+            cause = (f"the server's TLS certificate was refused: {text} (ssl_ca_certs= "
+                     "in the URL names the CA that signed it)")
         elif isinstance(exc, self._timeout_error):
             cause = f"no answer within the timeout ({text})"
             retryable = True
