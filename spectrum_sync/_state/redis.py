@@ -276,14 +276,15 @@ class RedisStore:
     ``max_connections`` (pool size), ``client_name``, ``route_ttl`` and ``member_ttl``
     (below); with ``rediss://`` also ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``
     (paths), ``ssl_cert_reqs`` (``required``, the default, ``optional`` or ``none``) and
-    ``ssl_check_hostname`` (``true`` unless ``ssl_cert_reqs=none``). The keyword
-    arguments of the same names do the same; giving one both ways is an error.
+    ``ssl_check_hostname`` (``true`` unless ``ssl_cert_reqs=none``). ``timeout``,
+    ``connect_timeout``, ``route_ttl`` and ``member_ttl`` may be keyword arguments
+    instead; giving one both ways is an error.
 
     ``namespace`` prefixes every key (a client passes its project id), so projects can
     share one Redis. Routes and member sets are kept until deleted unless ``route_ttl``
-    (seconds after a route was last set) or ``member_ttl`` (seconds after a set last
-    gained a member) say otherwise; counters expire as their callers ask (quota day
-    counters: two days).
+    (seconds after a route was last set) or ``member_ttl`` (seconds after the last
+    ``add_member`` to a set; the whole set expires) say otherwise; counters expire as
+    their callers ask (quota day counters: two days).
     """
 
     #: Every read is a round trip: callers keep their own caches in front of this store.
@@ -462,12 +463,17 @@ class RedisStore:
             raise self._failure(exc) from None
 
     def _failure(self, exc: BaseException) -> StateStoreError:
+        # redis-py turns some error prefixes into classes and drops the prefix from the
+        # text (OOM, READONLY, NOPERM, LOADING): both are checked.
         text = str(exc) or type(exc).__name__
         name = type(exc).__name__
         retryable = False
-        if name in ("AuthenticationError", "AuthorizationError") or text.startswith(
-                ("NOAUTH", "WRONGPASS", "NOPERM")):
+        if name == "AuthenticationError" or text.startswith(("NOAUTH", "WRONGPASS")):
             cause = f"authentication failed: {text} (check the user and password in the URL)"
+        elif name in ("AuthorizationError", "NoPermissionError") or text.startswith(
+                "NOPERM"):
+            cause = (f"the Redis user lacks a permission: {text} (it needs read, write and "
+                     "scripting commands on the spectrum:* keys)")
         elif "certificate verify failed" in text.lower():
             cause = (f"the server's TLS certificate was refused: {text} (ssl_ca_certs= "
                      "in the URL names the CA that signed it)")
@@ -480,9 +486,9 @@ class RedisStore:
         elif name in ("ConnectionError", "MaxConnectionsError") or isinstance(exc, OSError):
             cause = f"cannot reach Redis: {text}"
             retryable = True
-        elif text.startswith("READONLY"):
+        elif name == "ReadOnlyError" or text.startswith("READONLY"):
             cause = f"this Redis is a read-only replica: use the primary's URL ({text})"
-        elif text.startswith("OOM"):
+        elif name == "OutOfMemoryError" or text.startswith("OOM"):
             cause = f"Redis is out of memory (maxmemory): {text}"
         elif text.startswith("MISCONF"):
             cause = f"Redis cannot persist its data and refuses writes: {text}"

@@ -132,6 +132,40 @@ def test_wrong_password(server: RedisServer) -> None:
     anonymous.close()
 
 
+def test_refusals_are_explained(server: RedisServer, redis_server: RedisServer) -> None:
+    """Redis answers but refuses: each refusal says what to fix, and is not retryable."""
+    admin = redis.Redis(port=server.port, password=PASSWORD, decode_responses=True)
+    store = RedisStore(server.url, namespace="refusals")
+    admin.set("spectrum:{refusals}:route:chat", "x")
+    admin.lpush("spectrum:{refusals}:route:list", "x")
+    with pytest.raises(StateStoreError, match="holds another type of value") as caught:
+        store.get_route("list")
+    assert caught.value.retryable is False
+    admin.acl_setuser("reader", enabled=True, passwords=["+reader-pw"], keys=["*"],
+                      commands=["+get", "+hget", "+sismember"])
+    reader = RedisStore(f"redis://reader:reader-pw@127.0.0.1:{server.port}/0",
+                        namespace="refusals")
+    assert reader.get_route("chat") == "x"
+    with pytest.raises(StateStoreError, match="lacks a permission") as caught:
+        reader.reserve("k", 1)
+    assert "reader-pw" not in str(caught.value)
+    assert f"redis://reader@127.0.0.1:{server.port}/0" in str(caught.value)
+    reader.close()
+    admin.config_set("maxmemory", "1")
+    with pytest.raises(StateStoreError, match="out of memory"):
+        store.set_route("chat", "+1")
+    admin.config_set("maxmemory", "0")
+    admin.replicaof("127.0.0.1", str(redis_server.port))
+    try:
+        with pytest.raises(StateStoreError, match="read-only replica"):
+            store.set_route("chat", "+1")
+    finally:
+        admin.replicaof("NO", "ONE")
+    store.set_route("chat", "+1")  # a primary again
+    store.close()
+    admin.close()
+
+
 def test_a_silent_server_times_out() -> None:
     """Connected, but no answer (a hung Redis): the read timeout ends the call."""
     with socket.socket() as listener:
