@@ -61,6 +61,7 @@ _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, 
 # KEYS[1] counter; ARGV[1] limit (-1: none), ARGV[2] ttl in ms (0: none).
 _RESERVE = """
 local value = tonumber(redis.call('GET', KEYS[1]) or '0')
+if not value then return redis.error_reply('NOTANUMBER ' .. KEYS[1] .. ' is not an integer') end
 local limit = tonumber(ARGV[1])
 if limit >= 0 and value >= limit then return 0 end
 redis.call('INCR', KEYS[1])
@@ -73,6 +74,7 @@ return 1
 # KEYS[1] counter. Never below 0.
 _RELEASE = """
 local value = tonumber(redis.call('GET', KEYS[1]) or '0')
+if not value then return redis.error_reply('NOTANUMBER ' .. KEYS[1] .. ' is not an integer') end
 if value > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 """
@@ -80,6 +82,7 @@ return 0
 # KEYS[1] counter; ARGV[1] value, ARGV[2] ttl in ms (0: none). INCRBY keeps the key's TTL.
 _RAISE = """
 local value = tonumber(redis.call('GET', KEYS[1]) or '0')
+if not value then return redis.error_reply('NOTANUMBER ' .. KEYS[1] .. ' is not an integer') end
 local target = tonumber(ARGV[1])
 if target > value then
   redis.call('INCRBY', KEYS[1], string.format('%.0f', target - value))
@@ -199,6 +202,16 @@ def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     return str(value)
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    # Converted inside the store call, so that a value that is not a number (a key
+    # written by something else) becomes a StateStoreError too.
+    return None if value is None else int(value)
 
 
 def _namespace(namespace: object) -> str:
@@ -495,7 +508,7 @@ class RedisStore:
         elif text.startswith("WRONGTYPE"):
             cause = (f"a key under spectrum:{{{_namespace(self.namespace)}}}: holds "
                      f"another type of value (written by something else?): {text}")
-        elif isinstance(exc, ValueError):
+        elif isinstance(exc, ValueError) or text.startswith("NOTANUMBER"):
             cause = f"unexpected value in Redis: {text}"
         else:
             cause = text
@@ -507,8 +520,7 @@ class RedisStore:
     # --- StateStore ----------------------------------------------------------------------
 
     def get_cursor(self, key: str) -> int | None:
-        value = self._call(lambda r: r.hget(self._cursors, key))
-        return None if value is None else int(value)
+        return self._call(lambda r: _optional_int(r.hget(self._cursors, key)))
 
     def set_cursors(self, cursors: Mapping[str, int]) -> None:
         if cursors:
@@ -518,16 +530,14 @@ class RedisStore:
             self._call(lambda r: r.hset(self._cursors, mapping=mapping))
 
     def get_route(self, chat_guid: str) -> str | None:
-        value = self._call(lambda r: r.get(self._key("route", chat_guid)))
-        return None if value is None else _text(value)
+        return self._call(lambda r: _optional_text(r.get(self._key("route", chat_guid))))
 
     def set_route(self, chat_guid: str, phone: str) -> None:
         px = self._route_ttl or None
         self._call(lambda r: r.set(self._key("route", chat_guid), phone, px=px))
 
     def get_counter(self, key: str) -> int:
-        value = self._call(lambda r: r.get(self._key("counter", key)))
-        return 0 if value is None else int(value)
+        return self._call(lambda r: _optional_int(r.get(self._key("counter", key))) or 0)
 
     def reserve(self, key: str, limit: int | None, ttl: float | None = None) -> bool:
         args = (-1 if limit is None else max(int(limit), 0), _ms("ttl", ttl))
@@ -572,23 +582,21 @@ class RedisStore:
 
     def register_receiver(self, receiver_id: str, ttl: float) -> list[str]:
         ttl_ms = _ms("ttl", ttl)
-        ids = self._call(lambda r: self._register(
-            keys=[self._receivers], args=[receiver_id, ttl_ms], client=r))
-        return sorted(_text(i) for i in ids)
+        return self._call(lambda r: sorted(_text(i) for i in self._register(
+            keys=[self._receivers], args=[receiver_id, ttl_ms], client=r)))
 
     def unregister_receiver(self, receiver_id: str) -> None:
         self._call(lambda r: r.zrem(self._receivers, receiver_id))
 
     def live_receivers(self) -> list[str]:
-        ids = self._call(lambda r: self._live(keys=[self._receivers], client=r))
-        return sorted(_text(i) for i in ids)
+        return self._call(lambda r: sorted(
+            _text(i) for i in self._live(keys=[self._receivers], client=r)))
 
     def acquire_lease(self, name: str, holder: str, ttl: float) -> int | None:
         ttl_ms = _ms("ttl", ttl)
-        fence = self._call(lambda r: self._acquire(
+        return self._call(lambda r: _optional_int(self._acquire(
             keys=[self._key("lease", name), self._key("fence", name)],
-            args=[holder, ttl_ms], client=r))
-        return None if fence is None else int(fence)
+            args=[holder, ttl_ms], client=r)))
 
     def renew_lease(self, name: str, holder: str, fence: int, ttl: float) -> bool:
         ttl_ms = _ms("ttl", ttl)
@@ -602,8 +610,8 @@ class RedisStore:
         return int(done) == 1
 
     def lease_holder(self, name: str) -> str | None:
-        holder = self._call(lambda r: r.hget(self._key("lease", name), "holder"))
-        return None if holder is None else _text(holder)
+        return self._call(lambda r: _optional_text(r.hget(self._key("lease", name),
+                                                          "holder")))
 
     def set_cursors_fenced(
         self, cursors: Mapping[str, int], fences: Mapping[str, tuple[str, int]]

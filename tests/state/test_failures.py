@@ -141,6 +141,14 @@ def test_refusals_are_explained(server: RedisServer, redis_server: RedisServer) 
     with pytest.raises(StateStoreError, match="holds another type of value") as caught:
         store.get_route("list")
     assert caught.value.retryable is False
+    admin.set("spectrum:{refusals}:counter:bad", "not a number")
+    with pytest.raises(StateStoreError, match="unexpected value"):
+        store.get_counter("bad")
+    for call in (lambda: store.reserve("bad", 10), lambda: store.release("bad"),
+                 lambda: store.raise_counter("bad", 3)):
+        with pytest.raises(StateStoreError,
+                           match=r"unexpected value.*spectrum:\{refusals\}:counter:bad"):
+            call()
     admin.acl_setuser("reader", enabled=True, passwords=["+reader-pw"], keys=["*"],
                       commands=["+get", "+hget", "+sismember"])
     reader = RedisStore(f"redis://reader:reader-pw@127.0.0.1:{server.port}/0",
