@@ -79,12 +79,12 @@ def test_renew_fails_after_expiry_and_after_takeover(redis_store: RedisStore) ->
 
 def test_renewal_keeps_the_lease(redis_store: RedisStore) -> None:
     store = redis_store
-    fence = store.acquire_lease("line", "a", ttl=0.2)
+    fence = store.acquire_lease("line", "a", ttl=0.5)
     assert fence is not None
-    for _ in range(5):
+    for _ in range(8):  # 0.8 s in all: longer than the TTL
         time.sleep(0.1)
-        assert store.renew_lease("line", "a", fence, ttl=0.2)
-        assert store.acquire_lease("line", "b", ttl=0.2) is None
+        assert store.renew_lease("line", "a", fence, ttl=0.5)
+        assert store.acquire_lease("line", "b", ttl=0.5) is None
     assert store.lease_holder("line") == "a"
 
 
@@ -234,8 +234,8 @@ def test_receivers_register_expire_and_leave(redis_server: RedisServer,
 
 
 def test_heartbeats_keep_a_receiver_alive(redis_store: RedisStore) -> None:
-    for _ in range(6):
-        assert redis_store.register_receiver("steady", ttl=0.25) == ["steady"]
+    for _ in range(8):  # 0.8 s in all: longer than the TTL
+        assert redis_store.register_receiver("steady", ttl=0.5) == ["steady"]
         time.sleep(0.1)
     assert redis_store.live_receivers() == ["steady"]
 

@@ -218,16 +218,16 @@ def test_bad_ttl_is_a_validation_error(redis_store: RedisStore) -> None:
 
 
 def test_route_and_member_ttls(redis_server: RedisServer, namespace: str) -> None:
-    store = RedisStore(redis_server.url + "?route_ttl=0.3&member_ttl=0.3",
+    store = RedisStore(redis_server.url + "?route_ttl=0.3&member_ttl=0.6",
                        namespace=namespace)
     store.set_route("chat", "+1")
     store.add_member("contacted:+1", "a")
-    time.sleep(0.2)
-    store.add_member("contacted:+1", "b")  # a new member keeps the set alive
-    time.sleep(0.2)
-    assert store.get_route("chat") is None
+    time.sleep(0.4)
+    assert store.get_route("chat") is None  # forgotten 0.3 s after it was set
+    store.add_member("contacted:+1", "b")  # keeps the whole set 0.6 s more
+    time.sleep(0.3)
     assert store.has_member("contacted:+1", "a") and store.has_member("contacted:+1", "b")
-    time.sleep(0.35)
+    time.sleep(0.5)
     assert not store.has_member("contacted:+1", "a")
     store.close()
     kept = RedisStore(redis_server.url, namespace=namespace)
