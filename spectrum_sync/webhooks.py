@@ -142,15 +142,15 @@ def _header(headers: Headers, name: str) -> str | None:
     return None
 
 
-def _secrets(secret: str | Sequence[str]) -> list[str]:
-    chosen = [secret] if isinstance(secret, str) else list(secret)
+def _secrets(secret: str | Sequence[str] | None) -> list[str]:
+    chosen = [secret] if isinstance(secret, str) else list(secret or ())
     if not chosen or not all(isinstance(s, str) and s for s in chosen):
         raise WebhookError(500, "secret-not-configured",
                            "no webhook secret configured (SPECTRUM_WEBHOOK_SECRET)")
     return chosen
 
 
-def verify(body: bytes | str, headers: Headers, secret: str | Sequence[str], *,
+def verify(body: bytes | str, headers: Headers, secret: str | Sequence[str] | None, *,
            now: float | None = None, tolerance: float = TOLERANCE_SECONDS) -> None:
     """Check a delivery's signature; returns None when it is genuine, else raises
     :class:`WebhookError`.
