@@ -5,77 +5,28 @@ first time is handled on the retry, and a dead URL is retried six times, then dr
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from integ_helpers import (
+    ALICE,
     APPS,
     LINES,
     base_env,
+    check_handled_once,
     python_tool,
     read_records,
+    replay,
     require_package,
+    simulate_traffic,
     wait_until,
 )
 from support.servers import Server, free_port
 
-from spectrum_sync import webhooks
 from spectrum_sync.emulator import Emulator
 
 SECRET = "e2e-webhook-secret"
-ALICE, BOB = "+15551111111", "+15552222222"
-
-
-def simulate_traffic(emu: Emulator) -> str:
-    """A mix of every kind of inbound event; returns the guid of the message whose handler
-    fails the first time."""
-    first = emu.simulate_inbound(ALICE, "hello", line=LINES[0])
-    emu.simulate_reaction(ALICE, first, "👍", line=LINES[0])
-    flaky = emu.simulate_inbound(BOB, "fail-once please", line=LINES[1])
-    emu.simulate_inbound(ALICE, "a reply", reply_to=first, line=LINES[0])
-    emu.simulate_inbound(ALICE, "a file", attachment=("a.png", b"\x89PNG"), line=LINES[0])
-    emu.simulate_group_change("any;+;club", "rename", actor=ALICE, name="Club", line=LINES[1])
-    emu.simulate_group_change("any;+;club", "participant_added", actor=ALICE,
-                              participant=BOB, line=LINES[1])
-    for n in range(20):
-        emu.simulate_inbound(f"+1555400{n:04d}", f"burst {n}", line=LINES[n % 2])
-    return flaky
-
-
-def check_handled_once(emu: Emulator, record: Path, flaky: str) -> None:
-    assert emu.wait_for_webhooks(60), emu.webhook_deliveries
-    deliveries = emu.webhook_deliveries
-    assert len(deliveries) == 27
-    assert all(d.delivered for d in deliveries), [d for d in deliveries if not d.delivered]
-    records = read_records(record)
-    handled = [r["id"] for r in records if "id" in r]
-    assert sorted(handled) == sorted(d.event_id for d in deliveries)  # each exactly once
-    assert [r["failed"] for r in records if "failed" in r] == [flaky]
-    [retried] = [d for d in deliveries if d.event_id == flaky]
-    assert (retried.attempts, retried.last_status) == (2, 200)
-    kinds = {r["content_type"] for r in records if "id" in r}
-    assert {"text", "reaction", "reply", "group", "rename", "addMember"} <= kinds
-
-
-def replay(port: int, path: str, message_id: str, count: int) -> list[int]:
-    """Deliver an already handled message again, signed by hand (as a retry would)."""
-    import http.client
-
-    body = ('{"event":"messages","message":{"id":"%s","platform":"iMessage","space":'
-            '{"id":"any;-;+15551111111"},"content":{"type":"text","text":"again"}}}'
-            % message_id).encode()
-    statuses = []
-    for _ in range(count):
-        stamp = str(int(time.time()))
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("POST", path, body=body, headers={
-            "Content-Type": "application/json", "X-Spectrum-Timestamp": stamp,
-            "X-Spectrum-Signature": webhooks.sign(SECRET, stamp, body)})
-        statuses.append(conn.getresponse().status)
-        conn.close()
-    return statuses
 
 
 def test_flask_under_gunicorn_receives_every_webhook_once(
@@ -98,7 +49,7 @@ def test_flask_under_gunicorn_receives_every_webhook_once(
 
     check_handled_once(emu, record, flaky)
     before = len(read_records(record))
-    assert replay(port, "/spectrum/webhook", flaky, 6) == [200] * 6
+    assert replay(port, "/spectrum/webhook", flaky, 6, SECRET) == [200] * 6
     assert len(read_records(record)) == before
 
 
