@@ -29,7 +29,7 @@ def start_gunicorn(serve: Callable[..., Server], emu: Emulator, port: int, *extr
 def payloads(tag: str) -> list[dict[str, Any]]:
     # Ten recipients, each message on a fixed line: the idempotency key is per line.
     return [{"to": f"+1555300{i % 10:04d}", "phone": LINES[i % 2], "text": f"{tag} #{i}",
-             "key": f"{tag}-{i}"} for i in range(REQUESTS)]
+             "key": f"{tag}-{i}", "hold": 0.01} for i in range(REQUESTS)]
 
 
 @pytest.mark.parametrize(("worker", "warm"), [("sync", True), ("gthread", False)],

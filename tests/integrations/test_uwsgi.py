@@ -51,7 +51,7 @@ def test_two_uwsgi_processes_send_one_message_per_request(
                    env=env, port=port)
     tag = "-".join(mode) or "plain"
     sent = [{"to": f"+1555700{i % 4:04d}", "phone": LINES[i % 2], "text": f"{tag} {i}",
-             "key": f"{tag}-{i}"} for i in range(REQUESTS)]
+             "key": f"{tag}-{i}", "hold": 0.01} for i in range(REQUESTS)]
 
     answers = post_concurrently(port, "/send", sent, threads=20)
 

@@ -99,15 +99,15 @@ class Server:
             self.proc.send_signal(sig)
 
     def stop(self, grace: float = 10.0, sig: int = signal.SIGTERM) -> int | None:
-        """Stop the whole process group (``sig``, then SIGKILL after ``grace``); returns the
-        main process's exit status."""
+        """Stop the server: ``sig`` to its main process (a master stops its own workers),
+        then SIGKILL to the whole group after ``grace`` or once the main process is gone, so
+        that nothing outlives the test. Returns the main process's exit status."""
         try:
             if self.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, sig)
+                    self.proc.send_signal(sig)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.proc.wait(grace)
-            # Children that outlived their parent (or ignored the signal) go too.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
