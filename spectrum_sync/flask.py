@@ -19,6 +19,9 @@
     def on_message(msg):
         msg.reply("got it", idempotency_key=f"ack-{msg.guid}")
 
+    @spectrum.on_message                     # run by `flask spectrum listen`
+    def on_streamed(msg): ...
+
 Configuration: ``app.config["SPECTRUM_PROJECT_ID"]``, ``SPECTRUM_PROJECT_SECRET``,
 ``SPECTRUM_CLOUD_URL``, ``SPECTRUM_IMESSAGE_ADDRESS``, ``SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE``,
 ``SPECTRUM_IMESSAGE_TLS``, ``SPECTRUM_TLS_CA_FILE``, ``SPECTRUM_STATE``, ``SPECTRUM_TIMEOUT``,
@@ -31,9 +34,13 @@ the same names. The config is read when the client is first used, not by ``init_
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
+import click
 import flask
+from flask.cli import AppGroup
 
 from . import webhooks
 from ._framework import ClientHolder, client_kwargs, webhook_secret
@@ -67,7 +74,7 @@ class _AppState:
         self.holder = ClientHolder(lambda: ext._make_client(app))
         self._fallback: StateStore | None = None
         self.dispatcher = webhooks.WebhookDispatcher(
-            lambda: webhook_secret(_settings(app)), store=self.store,
+            lambda: ext.webhook_secret or webhook_secret(_settings(app)), store=self.store,
             client=self.holder.get_or_none, handlers_from=ext._registry)
 
     def store(self) -> StateStore:
@@ -88,13 +95,19 @@ class _AppState:
 class Spectrum:
     """The Flask extension. ``Spectrum(app)``, or ``Spectrum()`` then ``init_app(app)`` in an
     app factory. ``webhook_path`` (or ``SPECTRUM_WEBHOOK_PATH``) mounts the webhook view
-    (``POST``); ``client_factory(app)`` replaces the default ``Client(**config)``."""
+    (``POST``); ``webhook_secret`` overrides ``SPECTRUM_WEBHOOK_SECRET`` (config, then
+    environment); ``client_factory(app)`` replaces the default ``Client(**config)``. The CLI
+    gains ``flask spectrum listen``, which runs the :meth:`on_message` / :meth:`on_event`
+    handlers."""
 
     def __init__(self, app: flask.Flask | None = None, *, webhook_path: str | None = None,
+                 webhook_secret: str | None = None,
                  client_factory: Callable[[flask.Flask], Client] | None = None) -> None:
         self.webhook_path = webhook_path
+        self.webhook_secret = webhook_secret
         self._client_factory = client_factory
         self._registry = webhooks.WebhookDispatcher()
+        self._receive: list[tuple[tuple[str, ...], Callable[..., object]]] = []
         self._app: flask.Flask | None = None
         if app is not None:
             self.init_app(app)
@@ -110,6 +123,7 @@ class Spectrum:
         path = self.webhook_path or app.config.get("SPECTRUM_WEBHOOK_PATH")
         if path:
             app.add_url_rule(path, endpoint=ENDPOINT, view_func=webhook, methods=["POST"])
+        app.cli.add_command(_commands(self))
         self._app = app
 
     def _make_client(self, app: flask.Flask) -> Client:
@@ -158,6 +172,99 @@ class Spectrum:
         ``with_envelope=True`` passes the :class:`~spectrum_sync.webhooks.WebhookEnvelope`
         too. A handler that raises makes the view answer 500, so the sender retries."""
         return self._registry.on_webhook(*kinds, with_envelope=with_envelope)
+
+
+    def on_message(self, handler: H) -> H:
+        """Decorator: ``flask spectrum listen`` calls ``handler(message)`` for each received
+        message (inside an app context)."""
+        self._receive.append((("message",), handler))
+        return handler
+
+    def on_event(self, *kinds: str) -> Callable[[H], H]:
+        """Decorator: ``flask spectrum listen`` calls the handler for events of ``kinds``
+        (every kind when none), inside an app context."""
+        from ._events import EVENT_KINDS
+
+        unknown = [k for k in kinds if k not in EVENT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown event kind(s) {unknown}: choose from "
+                             f"{', '.join(EVENT_KINDS)}")
+
+        def register(handler: H) -> H:
+            self._receive.append((tuple(kinds), handler))
+            return handler
+
+        return register
+
+    def listen(self, app: flask.Flask, *, workers: int = 1, include_own: bool = False,
+               announce: Callable[[str], None] | None = None) -> None:
+        """Run the receive loop with the registered handlers until SIGINT or SIGTERM, on a
+        client of its own (closed at the end). What ``flask spectrum listen`` runs."""
+        if not self._receive:
+            from ._errors import ConfigurationError
+
+            raise ConfigurationError(
+                "no handlers registered: decorate functions with @spectrum.on_message or "
+                "@spectrum.on_event(kind)")
+        # Until the receive loop installs its own handlers, SIGTERM stops as Ctrl-C does.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        client = None
+        try:
+            client = self._make_client(app)
+            for kinds, handler in self._receive:
+                client.on_event(*kinds)(_in_app_context(app, handler))
+            if announce is not None:
+                announce(f"Listening on {', '.join(client.phones)} with "
+                         f"{len(self._receive)} handler(s); Ctrl-C to stop")
+            client.run_forever(workers=workers, include_own=include_own)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if client is not None:
+                client.close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _in_app_context(app: flask.Flask, handler: Callable[..., object],
+                    ) -> Callable[[Any], object]:
+    """Each event is handled in its own app context, as a request is: extensions that clean
+    up at teardown (database sessions) do so after every event."""
+
+    def run(event: Any) -> object:
+        with app.app_context():
+            return handler(event)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    run.__qualname__ = getattr(handler, "__qualname__", run.__name__)
+    return run
+
+
+def _commands(ext: Spectrum) -> click.Group:
+    group = AppGroup("spectrum", help="Spectrum (iMessage) commands.")
+
+    @group.command("listen")
+    @click.option("--workers", default=1, show_default=True, type=int,
+                  help="Handler threads (order is kept within each chat).")
+    @click.option("--include-own", is_flag=True,
+                  help="Also deliver our own sends echoed by the server.")
+    def listen(workers: int, include_own: bool) -> None:
+        """Receive events and run the @spectrum.on_message / on_event handlers until
+        Ctrl-C or SIGTERM."""
+        from ._errors import SpectrumError
+
+        app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            ext.listen(app, workers=workers, include_own=include_own,
+                       announce=lambda text: click.echo(text))
+        except SpectrumError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo("Stopped")
+
+    return group
 
 
 def webhook() -> flask.Response:

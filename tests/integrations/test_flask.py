@@ -3,11 +3,16 @@ environment), the lazy per-process client, and the webhook view's answers."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from integ_helpers import LINES, require_package
+from integ_helpers import APPS, LINES, base_env, read_records, require_package, wait_until
+from support.servers import Server
 
 import spectrum_sync as spectrum
 from spectrum_sync.emulator import Emulator
@@ -177,3 +182,59 @@ def test_webhook_events_act_through_the_app_client(emu: Emulator) -> None:
         ext.close()
     [reply] = [m for m in emu.messages() if m["is_from_me"]]
     assert (reply["text"], reply["line"]) == ("thanks", "+15550000001")
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_flask_spectrum_listen_receives_and_stops_cleanly(
+        stop_with: int, make_emu: Callable[..., Emulator], serve: Callable[..., Server],
+        tmp_path: Path) -> None:
+    emu = make_emu(heartbeat_interval=0.5)
+    record = tmp_path / "listen.jsonl"
+    listener = serve([sys.executable, "-m", "flask", "--app", "flask_app", "spectrum",
+                      "listen", "--workers", "2"],
+                     env=base_env(emu, RECORD_FILE=str(record)))
+    assert wait_until(lambda: "Listening on" in listener.log(), 30), listener.log()
+    assert emu.wait_for_streams(3 * len(LINES), timeout=20), listener.log()
+    guid = emu.simulate_inbound("+15551111111", "hello flask", line=LINES[0])
+    assert wait_until(lambda: any(m["is_from_me"] for m in emu.messages()), 20), \
+        listener.log()
+    listener.send_signal(stop_with)
+    listener.proc.wait(15)
+    assert listener.proc.returncode == 0, listener.log()
+    assert "Traceback" not in listener.log() and "Stopped" in listener.log()
+    assert read_records(record) == [{"listen": guid, "text": "hello flask",
+                                     "app": "flask_app"}]
+    [reply] = [m for m in emu.messages() if m["is_from_me"]]
+    assert (reply["text"], reply["line"]) == ("hello from flask", LINES[0])
+
+
+def test_flask_spectrum_listen_without_credentials_is_one_line() -> None:
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "flask_app", "spectrum",
+                           "listen"], env=base_env(), cwd=APPS, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "Error: missing Spectrum credentials" in proc.stderr, proc.stderr
+
+
+def test_handlers_need_known_kinds() -> None:
+    ext = Spectrum()
+    with pytest.raises(ValueError, match="unknown event kind"):
+        ext.on_event("messages")
+    with pytest.raises(ValueError, match="unknown event kind"):
+        ext.on_webhook("edits")
+    with pytest.raises(spectrum.ConfigurationError, match="no handlers"):
+        ext.listen(flask.Flask("x"))
+
+
+def test_the_webhook_secret_argument_wins(no_spectrum_env: None,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPECTRUM_WEBHOOK_SECRET", "from-env")
+    ext = Spectrum(webhook_path="/hook", webhook_secret=SECRET)
+    app = make_app(ext, SPECTRUM_WEBHOOK_SECRET="from-config")
+    http = app.test_client()
+    assert http.post("/hook", data=BODY, headers=signed(BODY)).status_code == 200
+    assert http.post("/hook", data=BODY, headers=signed(BODY, "from-config")).status_code == 401
+    plain = make_app(Spectrum(webhook_path="/hook"))
+    assert plain.test_client().post("/hook", data=BODY,
+                                    headers=signed(BODY, "from-env")).status_code == 200

@@ -43,6 +43,14 @@ def on_event(event: WebhookEvent, envelope: WebhookEnvelope) -> None:
             "content_type": envelope.content_type})
 
 
+@ext.on_message
+def on_streamed(msg: spectrum.Message) -> None:
+    from flask import current_app
+
+    record({"listen": msg.guid, "text": msg.text, "app": current_app.name})
+    msg.reply("hello from flask", idempotency_key=f"greet-{msg.guid}")
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config["SPECTRUM_TIMEOUT"] = 10  # under gunicorn's 30 s worker timeout
