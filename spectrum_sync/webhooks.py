@@ -430,11 +430,11 @@ def _load(body: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> Jso
         return _freeze(thaw(body))  # type: ignore[no-any-return]
     try:
         data = json.loads(_as_bytes(body))
-    except (ValueError, RecursionError) as exc:
-        raise _malformed(f"not JSON ({type(exc).__name__})") from None
-    if not isinstance(data, dict):
-        raise _malformed("the body is not a JSON object")
-    return _freeze(data)  # type: ignore[no-any-return]
+        if not isinstance(data, dict):
+            raise _malformed("the body is not a JSON object")
+        return _freeze(data)  # type: ignore[no-any-return]
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to read
+        raise _malformed(f"not readable JSON ({type(exc).__name__})") from None
 
 
 def _require(obj: Json, key: str, what: str) -> Json:

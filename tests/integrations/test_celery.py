@@ -4,6 +4,7 @@ answer is lost is retried by Celery and still sends one message."""
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import uuid
@@ -49,10 +50,14 @@ def test_a_prefork_worker_sends_one_message_per_task_even_when_retried(
     emu = make_emu()
     worker = start_worker(serve, emu, broker)
     producer = Celery("producer", broker=broker, backend=broker)
+    # A result object unsubscribes from Redis when it is garbage-collected: bounded retries,
+    # and collected below while Redis still runs, so nothing reconnects after the test.
+    producer.conf.result_backend_transport_options = {"retry_policy": {"max_retries": 1}}
     try:
         results = [producer.send_task(TASK, args=[f"+1555500{i % 5:04d}", f"order {i}"],
                                       kwargs={"key": f"order-{i}"}) for i in range(TASKS)]
         guids = [r.get(timeout=60) for r in results]
+        del results
         assert len(set(guids)) == TASKS
         ours = [m for m in emu.messages() if m["is_from_me"]]
         assert sorted(m["text"] for m in ours) == sorted(f"order {i}" for i in range(TASKS))
@@ -69,8 +74,9 @@ def test_a_prefork_worker_sends_one_message_per_task_even_when_retried(
                           after=True)
             text = f"lost answer {key}"
             kwargs = {"key": key} if key else {}
-            guid = producer.send_task(TASK, args=["+15556660000", text],
-                                      kwargs=kwargs).get(timeout=60)
+            result = producer.send_task(TASK, args=["+15556660000", text], kwargs=kwargs)
+            guid = result.get(timeout=60)
+            del result
             [sent] = [m for m in emu.messages() if m["text"] == text]
             assert sent["guid"] == guid
             calls = [c for c in emu.requests if c.method == "SendTextMessage"
@@ -80,6 +86,7 @@ def test_a_prefork_worker_sends_one_message_per_task_even_when_retried(
             assert len(keys) == 1 and None not in keys
         assert "Retry in" in worker.log()
     finally:
+        gc.collect()
         producer.close()
     # A warm shutdown: children finish, their clients close, nothing crashes.
     worker.send_signal(signal.SIGTERM)
