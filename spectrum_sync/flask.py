@@ -38,9 +38,13 @@ import signal
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
-import click
-import flask
-from flask.cli import AppGroup
+try:
+    import click
+    import flask
+    from flask.cli import AppGroup
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError("spectrum_sync.flask needs Flask: pip install 'spectrum-sync[flask]'"
+                      ) from exc
 
 from . import webhooks
 from ._framework import ClientHolder, client_kwargs, webhook_secret

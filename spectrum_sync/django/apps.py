@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import AppConfig
+try:
+    from django.apps import AppConfig
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError("spectrum_sync.django needs Django: pip install 'spectrum-sync[django]'"
+                      ) from exc
 
 
 class SpectrumConfig(AppConfig):  # type: ignore[misc]
