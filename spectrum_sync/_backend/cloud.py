@@ -120,6 +120,8 @@ class CloudBackend:
             return self.space(chat_guid, kind, SHARED)
         if phone is not None:
             line = self.lines.get(phone)
+            # The caller says which line serves the chat (e.g. from a webhook): remember it.
+            self.routing.learn(chat_guid, line.phone)
         else:
             remembered = self.routing.lookup(chat_guid)
             found = self.lines.find(remembered) if remembered else None
@@ -195,12 +197,26 @@ class CloudBackend:
                 raise UnsupportedError(
                     "group chats", "shared", "shared mode cannot create group chats")
             return self.space(dm_guid(addresses[0]), DM, SHARED)
-        line = self.lines.get(phone) if phone else self.lines.pick()
+        direct = dm_guid(addresses[0]) if len(addresses) == 1 else None
+        line = self.lines.get(phone) if phone else self._line_for_new_chat(direct)
         request = chats_pb2.CreateChatRequest(addresses=list(addresses))
         chat = self._call(line, request, timeout, idempotency_key).chat
         kind = GROUP if chat.is_group or len(addresses) > 1 else DM
         self.routing.learn(chat.guid, line.phone)
+        if direct is not None and direct != chat.guid:
+            self.routing.learn(direct, line.phone)  # the same person, next time: same line
         return self.space(chat.guid, kind, line.phone, _display_name(chat))
+
+    def _line_for_new_chat(self, direct: str | None) -> LineConnection:
+        """The line that already talks to this person, else one at random: a retried
+        creation (or send) must not move to another number, since idempotency keys are
+        remembered per line."""
+        if direct is not None:
+            remembered = self.routing.lookup(direct)
+            found = self.lines.find(remembered) if remembered else None
+            if found is not None:
+                return found
+        return self.lines.pick()
 
     def address_info(self, address: str, timeout: float | None) -> User | None:
         """GetAddressInfo on some line; None when the address is unknown (NOT_FOUND)."""

@@ -128,3 +128,17 @@ def test_line_numbers_in_any_spelling(client: Client) -> None:
     assert space.phone == LINE_2
     assert client.space.get(f"any;-;{BOB}", phone="(555) 000-0001").phone == LINE_1
     assert client.quota("+1 555 000 0002").line == LINE_2
+
+
+def test_the_same_person_stays_on_the_same_line(emu: Emulator, client: Client) -> None:
+    # Idempotency keys are remembered per line: a repeated creation (a retried task) must
+    # land on the line that already talks to that person.
+    first = client.space.create(ALICE)
+    for _ in range(10):
+        assert client.space.create(ALICE).phone == first.phone
+
+
+def test_space_get_with_a_phone_remembers_the_route(client: Client) -> None:
+    guid = "iMessage;+;chat-from-a-webhook"
+    assert client.space.get(guid, phone=LINE_2).phone == LINE_2
+    assert client.space.get(guid).phone == LINE_2  # two lines, and no phone= needed now
