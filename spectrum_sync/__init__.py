@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ._receive.options import ReceiveOptions
     from ._state.base import StateStore
     from ._state.memory import MemoryStore
+    from ._state.redis import RedisStore
     from ._state.sqlite import SQLiteStore
     from ._transport.invoker import RetryPolicy
     from ._transport.lines import Line
@@ -96,6 +97,7 @@ _WHERE = {
     "QuotaUsage": "_backend.quotas",
     "StateStore": "_state.base",
     "MemoryStore": "_state.memory",
+    "RedisStore": "_state.redis",
     "SQLiteStore": "_state.sqlite",
     "RetryPolicy": "_transport.invoker",
     "Line": "_transport.lines",
@@ -133,6 +135,7 @@ __all__ = [
     "RateLimitError",
     "Reaction",
     "ReceiveOptions",
+    "RedisStore",
     "RetryPolicy",
     "RoutingError",
     "SQLiteStore",

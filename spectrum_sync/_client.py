@@ -248,7 +248,9 @@ class Client:
         else:
             auth = self._setup_cloud(line_set, project_id, project_secret, cloud_url,
                                      address, address_template, tls, environ)
-        store, owns_store = open_store(state)
+        # Keys of a shared store (Redis) are prefixed per project, so that projects can
+        # share one server; explicit relay lines share the "relay" namespace.
+        store, owns_store = open_store(state, namespace=self.project_id or "relay")
         monitor = StoreMonitor()
         closed = [False]
         invoker = Invoker(auth, retry or RetryPolicy(), self.timeout,

@@ -36,6 +36,7 @@ from .quotas import QuotaTracker, Reservation
 
 if TYPE_CHECKING:
     from .._receive.cloud_feed import CloudFeed
+    from .._state.base import StateStore
 from .routing import Routing
 
 __all__ = ["CloudBackend"]
@@ -133,15 +134,16 @@ class CloudBackend:
             line = found
         return self.space(chat_guid, kind, line.phone)
 
-    def feed(self) -> CloudFeed:
-        """What a receive engine reads: the streams of every line."""
+    def feed(self, store: StateStore, lease_ttl: float) -> CloudFeed:
+        """What a receive engine reads: the streams of every line (shared with the other
+        receiving processes when ``store`` coordinates them)."""
         from .._receive.cloud_feed import CloudFeed
 
-        return CloudFeed(self.lines, self.invoker)
+        return CloudFeed(self.lines, self.invoker, store, lease_ttl)
 
-    def receiving_phones(self) -> list[str]:
-        """The lines a receive loop reads (for health)."""
-        return self.lines.phones
+    def receiving_lines(self) -> list[tuple[str, str]]:
+        """The lines a receive loop reads, as (key, phone), for health."""
+        return sorted((line.key, line.phone) for line in self.lines.all())
 
     def learn_route(self, chat_guid: str, phone: str) -> None:
         """Routing fed by inbound traffic: ``chat_guid`` is served by line ``phone`` (and the

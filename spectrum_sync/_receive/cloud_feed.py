@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from .._state.base import StateStore
+from .._state.leases import LeaseStore
 from .._transport.invoker import Invoker
 from .._transport.lines import LineConnection, LineSet
+from .leases import LineLeases
 from .options import GROUPS, family
 from .reader import StreamReader
 
@@ -25,23 +28,61 @@ def cursor_key(line_key: str, family_name: str) -> str:
 
 
 class CloudFeed:
-    """Streams of every line of a :class:`LineSet`, opened through an :class:`Invoker`."""
+    """Streams of every line of a :class:`LineSet`, opened through an :class:`Invoker`.
 
-    def __init__(self, lines: LineSet, invoker: Invoker) -> None:
+    With a store that coordinates processes (Redis), the lines are shared with the other
+    receiving processes under leases (``leases.py``): this feed reads only those it holds."""
+
+    def __init__(self, lines: LineSet, invoker: Invoker, store: StateStore,
+                 lease_ttl: float) -> None:
         self.lines = lines
         self.invoker = invoker
+        self.leases = (LineLeases(store, self, lease_ttl)
+                       if isinstance(store, LeaseStore) else None)
         self._engine: ReceiveEngine | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self, engine: ReceiveEngine) -> None:
         self._engine = engine
         self._unsubscribe = self.lines.add_listener(self._lines_changed)
-        for line in self.lines.all():
-            self.add_line(line)
+        if self.leases is not None:
+            engine.committer.fence = self.leases.fence
+            self.leases.start()
+        else:
+            for line in self.lines.all():
+                self.add_line(line)
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self.leases is not None:
+            self.leases.stop()
+
+    def finish(self) -> None:
+        if self.leases is not None:
+            self.leases.release()
+
+    # -- lines, and leases on them --------------------------------------------------------
+
+    def line_keys(self) -> list[str]:
+        return [line.key for line in self.lines.all()]
+
+    def take_line(self, key: str) -> None:
+        """This process now holds the lease of a line: read it."""
+        for line in self.lines.all():
+            if line.key == key:
+                self.add_line(line)
+
+    def drop_line(self, key: str, *, wait: bool) -> None:
+        """Stop reading a line (its lease goes elsewhere). With ``wait``, let the events of
+        that line being handled finish and commit them first."""
+        engine = self._engine
+        if engine is not None:
+            engine.remove_readers(key, settle_within=5.0 if wait else 0.0)
+
+    def holder_of(self, line_key: str) -> bool | None:
+        """Whether this process reads a line (None when lines are not shared)."""
+        return None if self.leases is None else self.leases.holds(line_key)
 
     def _lines_changed(self, added: list[LineConnection],
                        removed: list[LineConnection]) -> None:
@@ -51,8 +92,10 @@ class CloudFeed:
             return
         for line in removed:
             engine.remove_readers(line.key)
-        for line in added:
-            self.add_line(line)
+        if self.leases is None:
+            for line in added:
+                self.add_line(line)
+        # Shared lines: the next lease round assigns the new ones.
 
     def add_line(self, line: LineConnection) -> None:
         """Read a line's families (the shared pool has no group stream)."""
@@ -62,7 +105,7 @@ class CloudFeed:
         health = engine.health_for(line.key, line.phone)
         readers: list[Any] = [
             StreamReader(engine, self, line, family(name),
-                         engine.ledger(cursor_key(line.key, name)), health)
+                         engine.ledger(cursor_key(line.key, name), line.key), health)
             for name in engine.options.families if not (name == GROUPS and line.shared)]
         engine.add_readers(line.key, readers)
 

@@ -152,21 +152,22 @@ class CallbackLoop:
                 if self._current() is not engine or engine.stopped.is_set():
                     break  # the client was closed
                 delivery = engine.get(POLL)
-                if delivery is None:
-                    continue
+                if delivery is None or delivery.stale:
+                    continue  # stale: its line went elsewhere; left unacknowledged
+                delivery.take()
                 event = self._decode(delivery)
                 handlers = self._handlers_for(event) if event is not None else []
                 if event is None or not handlers or not self._wanted(event):
-                    delivery.ack()
+                    delivery.settle()
                 elif pool is None:
                     try:
                         _call_handlers(event, handlers, self._report)
                     except BaseException as exc:
                         fatal.set(exc)  # not acknowledged: it comes again next time
                         break
-                    delivery.ack()
+                    delivery.settle()
                 else:
-                    pool.submit(event, handlers, delivery.ack)
+                    pool.submit(event, handlers, delivery.settle)
         finally:
             if pool is not None:
                 pool.close()

@@ -35,10 +35,35 @@ if TYPE_CHECKING:
     Decoder = Callable[[Any, Space, int, Ack], Event | None]
 
 
+class InFlight:
+    """Events of one reader taken by the consumer and not yet acknowledged."""
+
+    __slots__ = ("_cond", "_count")
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._cond = threading.Condition(threading.Lock())
+
+    def take(self) -> None:
+        with self._cond:
+            self._count += 1
+
+    def done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            if self._count <= 0:
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count <= 0, timeout)
+
+
 class Reader(Protocol):
     """One reading thread of a source (a stream of a line, chat.db)."""
 
     thread: threading.Thread
+    in_flight: InFlight
     stopped: threading.Event
     covered: int | None  # where it stands: None until it knows where it starts
     last_frame: float  # time.monotonic() of its last sign of life (the stall watchdog)
@@ -61,17 +86,42 @@ class Feed(Protocol):
     def stop(self) -> None:
         """Stop following the sources (the engine stops the readers)."""
 
+    def finish(self) -> None:
+        """After the last cursors were written (e.g. give leases up)."""
+
 
 class Delivery:
-    """One event handed to the consumer; ``ack()`` once done with it (the commit point)."""
+    """One event handed to the consumer. The consumer calls ``take()`` when it starts on
+    it and ``settle()`` once done with it (the commit point)."""
 
-    __slots__ = ("ack", "payload", "reader", "sequence")
+    __slots__ = ("ack", "payload", "reader", "sequence", "state")
 
     def __init__(self, reader: Reader, sequence: int, payload: Any, ack: Ack) -> None:
         self.reader = reader
         self.sequence = sequence
         self.payload = payload
         self.ack = ack
+        self.state = 0  # 0 queued, 1 taken, 2 settled
+
+    @property
+    def stale(self) -> bool:
+        """Its reader was stopped (the line went to another receiver, or away): leave it
+        unacknowledged, so that whoever reads the line next delivers it again."""
+        return self.reader.stopped.is_set()
+
+    def take(self) -> None:
+        self.state = 1
+        self.reader.in_flight.take()
+
+    def settle(self) -> None:
+        """Done with this event (idempotent): the cursor may move past it."""
+        state = self.state
+        if state == 2:
+            return
+        self.state = 2
+        if state == 1:
+            self.reader.in_flight.done()
+        self.ack()
 
     @property
     def phone(self) -> str:
@@ -105,6 +155,7 @@ class ReceiveEngine:
         self._readers: dict[str, list[Reader]] = {}
         self._retired: list[Reader] = []
         self._ledgers: dict[str, Ledger] = {}
+        self._source_ledgers: dict[str, list[str]] = {}
         self._health: dict[str, LineHealth] = {}
         self._lock = threading.Lock()
         self.stopped = threading.Event()
@@ -142,6 +193,7 @@ class ReceiveEngine:
             self._thread.join(max(0.0, deadline - time.monotonic()))
         self.committer.closed = True
         self.flush()
+        self.feed.finish()
 
     def wait_until_anchored(self, timeout: float) -> bool:
         """Wait (bounded) until every reader knows where it starts (its stored cursor, or
@@ -171,12 +223,14 @@ class ReceiveEngine:
         with self._lock:
             return self._health.setdefault(key, LineHealth(phone=phone))
 
-    def ledger(self, name: str) -> Ledger:
-        """The ledger of one cursor (created on first use; loaded by its reader)."""
+    def ledger(self, name: str, source: str) -> Ledger:
+        """The ledger of one cursor of a source (created on first use, loaded from the store
+        by its reader; a source read again after a pause loads it afresh)."""
         with self._lock:
             found = self._ledgers.get(name)
             if found is None:
                 found = self._ledgers[name] = Ledger(name, self.committer)
+                self._source_ledgers.setdefault(source, []).append(name)
             return found
 
     def load_cursor(self, ledger: Ledger) -> int | None:
@@ -195,14 +249,26 @@ class ReceiveEngine:
         for reader in readers:
             reader.thread.start()
 
-    def remove_readers(self, key: str) -> None:
-        """Stop reading a source (its cursors stay in the store); does not wait."""
+    def remove_readers(self, key: str, *, settle_within: float = 0.0) -> None:
+        """Stop reading a source (its cursors stay in the store). With ``settle_within``,
+        wait (bounded) for its events being handled right now and write their cursors, so
+        that the next reader of the source starts where this one stopped."""
         with self._lock:
             readers = self._readers.pop(key, [])
             self._health.pop(key, None)
             self._retired.extend(readers)  # joined by stop()
         for reader in readers:
             reader.stop()
+        if settle_within > 0 and readers:
+            deadline = time.monotonic() + settle_within
+            for reader in readers:
+                reader.in_flight.wait_idle(max(0.0, deadline - time.monotonic()))
+            self.flush()
+        with self._lock:
+            ledgers = [self._ledgers.pop(name) for name in self._source_ledgers.pop(key, [])
+                       if name in self._ledgers]
+        for ledger in ledgers:
+            ledger.retire()  # the next reader of this source starts from the store
 
     # -- used by readers ---------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import attrs
 __all__ = ["STATES", "LineHealth"]
 
 #: Stream states, worst first: a line's ``state`` is the worst of its streams'.
-STATES = ("backoff", "starting", "catching-up", "subscribing", "live", "stopped", "idle")
+STATES = ("backoff", "starting", "catching-up", "subscribing", "live", "stopped", "standby",
+          "idle")
 
 
 @attrs.define(kw_only=True)
@@ -23,7 +24,8 @@ class LineHealth:
     ``stopped``; ``idle`` when the client is not receiving. ``state`` is the worst of them.
     ``gaps`` lists cursors the server rejected (events may have been missed);
     ``store_error`` the last state-store failure (cursor commits, routing, quota
-    bookkeeping), if any.
+    bookkeeping), if any. With receivers sharing lines through Redis, ``held`` says whether
+    this process reads the line (``standby``: another receiver does); None otherwise.
     """
 
     phone: str
@@ -34,6 +36,7 @@ class LineHealth:
     last_error: str | None = None
     gaps: list[dict[str, Any]] = attrs.Factory(list)
     store_error: str | None = None
+    held: bool | None = None
 
     @property
     def state(self) -> str:

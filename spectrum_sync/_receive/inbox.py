@@ -64,11 +64,12 @@ class Inbox(Generic[E]):
                 self.close()  # the client was closed (or this is a forked child)
                 raise StopIteration
             delivery = engine.get(POLL)
-            if delivery is None:
-                continue
+            if delivery is None or delivery.stale:
+                continue  # stale: its line went elsewhere; left unacknowledged on purpose
+            delivery.take()
             event = self._decode(delivery)
             if event is None or not self._wanted(event):
-                delivery.ack()
+                delivery.settle()
                 continue
             self._pending = delivery
             return event  # type: ignore[return-value]
@@ -78,7 +79,7 @@ class Inbox(Generic[E]):
         the next one)."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            pending.ack()
+            pending.settle()
 
     def close(self) -> None:
         """Stop receiving (cancels the streams); the current event is not committed."""

@@ -20,11 +20,15 @@ from typing import Callable
 from .._backoff import jittered
 from .._state.base import StateStore
 
-__all__ = ["Committer", "Ledger"]
+__all__ = ["Committer", "LeaseLost", "Ledger"]
 
 log = logging.getLogger("spectrum_sync.receive")
 
 Ack = Callable[[], None]
+
+
+class LeaseLost(Exception):
+    """A fenced commit was refused: another receiver holds the line now."""
 
 
 class Ledger:
@@ -72,6 +76,14 @@ class Ledger:
 
         return ack
 
+    def retire(self) -> None:
+        """Its source is no longer read here (the line went to another receiver, or away):
+        acknowledgements of events handed out before must not move any cursor any more."""
+        with self._lock:
+            self._epoch += 1
+            self._pending = collections.deque()
+        self._committer.forget(self)
+
     def reset(self) -> None:
         """The server rejected the cursor (a gap): start over. Acks of events handed out
         before the reset no longer move the cursor; the next commit replaces the stored one."""
@@ -110,6 +122,8 @@ class Committer:
         self._signalled = False  # the thread was told there is work (cleared when it looks)
         self.closed = False  # the engine stopped: no thread writes batches any more
         self.last_error: str | None = None
+        #: With shared lines: the lease a cursor's commit is fenced by (None: not ours).
+        self.fence: Callable[[str], tuple[str, tuple[str, int]] | None] | None = None
 
     def mark(self, ledger: Ledger) -> None:
         """A ledger's cursor advanced: write it with the next batch (at once when the
@@ -122,6 +136,11 @@ class Committer:
                 self._signalled = True
                 self._cond.notify()
 
+    def forget(self, ledger: Ledger) -> None:
+        """Stop writing a retired ledger's cursor (another may hold the same key now)."""
+        if self._known.get(ledger.key) is ledger:
+            self._known.pop(ledger.key, None)
+
     def _unwritten(self) -> dict[str, int]:
         written = self._written
         return {key: ledger.committed for key, ledger in list(self._known.items())
@@ -132,6 +151,23 @@ class Committer:
         """Streams whose acknowledged cursor is not written yet."""
         return len(self._unwritten())
 
+    def _write(self, batch: dict[str, int]) -> None:
+        fence = self.fence
+        if fence is None:
+            self._store.set_cursors(batch)
+            return
+        fences: dict[str, tuple[str, int]] = {}
+        for key in list(batch):
+            held = fence(key)
+            if held is None:
+                # This process no longer holds that line: its cursor is the new holder's.
+                batch.pop(key)
+                self._known.pop(key, None)
+                continue
+            fences[held[0]] = held[1]
+        if batch and not self._store.set_cursors_fenced(batch, fences):  # type: ignore[attr-defined]
+            raise LeaseLost("a line's lease was lost: its cursor is not ours to write")
+
     def write_once(self) -> bool:
         """Write every advanced cursor now, in one call; True on success (or nothing to do)."""
         with self._write_lock:
@@ -139,7 +175,7 @@ class Committer:
             if not batch:
                 return True
             try:
-                self._store.set_cursors(batch)
+                self._write(batch)
             except Exception as exc:
                 self._failures += 1
                 self.last_error = f"cursor commit failed: {exc}"

@@ -93,7 +93,9 @@ class ReceiveOptions:
     reconnects that force a token refresh. ``dedupe_size``: event keys remembered to drop
     redeliveries. ``families``: which streams to read. ``history``: with no cursor at all,
     deliver what the server still holds (True) or start live. ``commit_interval``: seconds
-    over which acknowledged cursors are batched into one store write.
+    over which acknowledged cursors are batched into one store write. ``lease_ttl``: with a
+    shared store (Redis), how long a receiver holds a line without renewing it; a standby
+    receiver takes the line over within about that long after its holder died.
     """
 
     queue_size: int = attrs.field(default=1000, validator=_positive(integer=True,
@@ -110,8 +112,11 @@ class ReceiveOptions:
     history: bool = attrs.field(default=False, validator=_history)
     commit_interval: float = attrs.field(default=0.05, validator=_positive(
         allow_zero=True, maximum=60))
+    lease_ttl: float = attrs.field(default=10.0, validator=_positive(maximum=300))
 
     def __attrs_post_init__(self) -> None:
+        if self.lease_ttl < 1:
+            raise ConfigurationError("ReceiveOptions.lease_ttl must be at least 1 second")
         if self.backoff_max < self.backoff_initial:
             raise ConfigurationError(
                 "ReceiveOptions.backoff_max must not be smaller than backoff_initial")

@@ -37,6 +37,7 @@ from .._backoff import jittered
 from .._errors import ClientClosed, RoutingError, SpectrumError
 from .._transport.lines import LineConnection
 from .._wire.convert import decode_event
+from .engine import InFlight
 from .health import LineHealth
 from .ledger import Ledger
 from .options import Family
@@ -73,6 +74,7 @@ class StreamReader:
         self.ledger = ledger
         self.health = health
         self.stopped = threading.Event()
+        self.in_flight = InFlight()
         self.call: Any = None  # the call being read (cancelled by stop() and the watchdog)
         self.last_frame = time.monotonic()  # for the stall watchdog
         self.last_seen: float | None = None  # when a frame last arrived (health)
@@ -144,7 +146,7 @@ class StreamReader:
             else:
                 self._hand_out(self._replay(None, None), None)  # the head only
         call = self.feed.open_stream(self.line, self.family.request())
-        self.call = call
+        self._use(call)
         try:
             if self.stopped.is_set():
                 return
@@ -198,7 +200,8 @@ class StreamReader:
         if after is not None:
             request.after_sequence = after
         replay = self.feed.open_stream(self.line, request)
-        live, self.call = self.call, replay
+        live = self.call
+        self._use(replay)
         field = self.family.field
         try:
             for frame in replay:
@@ -214,7 +217,7 @@ class StreamReader:
                     f"cursor {after} rejected: {exc.details()}") from None  # type: ignore[attr-defined]
             raise
         finally:
-            self.call = live
+            self._use(live)
             replay.cancel()
         raise StreamBroken("catch-up ended without its complete frame")
 
@@ -284,6 +287,14 @@ class StreamReader:
                                  "at": time.time(), "reason": why})
         self.ledger.reset()
         self.covered = None
+
+    def _use(self, call: Any) -> None:
+        """Make ``call`` the one stop() cancels. stop() may run between any two lines of
+        this thread: a call taken up after it must be cancelled here, or the thread would
+        go on reading a stream nobody will cancel."""
+        self.call = call
+        if call is not None and self.stopped.is_set():
+            call.cancel()
 
     def stall_check(self, now: float) -> None:
         """Cancel the call when no frame (heartbeats included) came for too long."""

@@ -89,8 +89,8 @@ class Receiving:
                     f"this client is already receiving ({self._consumer}); a client serves "
                     "one receive loop at a time: end that one first, use handlers with "
                     "workers=N to process events in parallel, or use another Client")
-            engine = ReceiveEngine(self._backend.feed(), self._store, self.options,
-                                   on_store_error=self._store_error)
+            engine = ReceiveEngine(self._backend.feed(self._store, self.options.lease_ttl),
+                                   self._store, self.options, on_store_error=self._store_error)
             self._engine, self._consumer = engine, who
         engine.start()
         # A new client starts live: make "live" begin now, not whenever the readers get
@@ -121,7 +121,7 @@ class Receiving:
         payload = delivery.payload
         try:
             space = self._space(payload.chat_guid, delivery.phone)
-            event = delivery.reader.decode(payload, space, delivery.sequence, delivery.ack)
+            event = delivery.reader.decode(payload, space, delivery.sequence, delivery.settle)
         except Exception:
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
                         delivery.family, delivery.sequence, delivery.phone, exc_info=True)
@@ -234,21 +234,26 @@ class Receiving:
     # -- health and lifecycle ----------------------------------------------------------
 
     def health(self) -> dict[str, LineHealth]:
-        """Per line (by phone): state, last frame time, reconnects, gaps, store errors."""
+        """Per line (by phone): state, last frame time, reconnects, gaps, store errors, and
+        with shared lines whether this process holds each (``standby``: another does)."""
         self._backend.ready(self._timeout)
         engine = self.current()
         live = {h.phone: h for h in engine.health().values()} if engine is not None else {}
+        holder_of = getattr(engine.feed, "holder_of", None) if engine is not None else None
         result = {}
-        for phone in self._backend.receiving_phones():
+        for key, phone in self._backend.receiving_lines():
             health = live.get(phone)
-            if health is None:  # not receiving: idle, with the figures of the last loop
-                health = LineHealth(phone=phone, streams={"all": "idle"})
+            held = holder_of(key) if holder_of is not None else None
+            if health is None:  # not receiving (or another process reads this line)
+                state = "standby" if held is False else "idle"
+                health = LineHealth(phone=phone, streams={"all": state})
                 previous = self._last_health.get(phone)
-                if previous is not None:
+                if previous is not None:  # the figures of the last loop
                     health.reconnects = previous.reconnects
                     health.gaps = list(previous.gaps)
                     health.last_frame_at = previous.last_frame_at
                     health.last_error = previous.last_error
+            health.held = held
             if health.store_error is None:
                 health.store_error = self._monitor.last_error
             result[phone] = health

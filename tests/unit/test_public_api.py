@@ -15,7 +15,7 @@ PUBLIC = [
     "GroupChanged", "Handle", "Inbox", "InvalidAddress", "Line", "LineHealth", "LineInfo",
     "MemoryStore", "Message", "MessageEdited", "MessageRead", "MessageUnsent",
     "NotFoundError", "PollChanged", "PollOption", "QuotaExceeded", "QuotaLimits",
-    "QuotaUsage", "RateLimitError", "Reaction", "ReceiveOptions", "RetryPolicy",
+    "QuotaUsage", "RateLimitError", "Reaction", "ReceiveOptions", "RedisStore", "RetryPolicy",
     "RoutingError", "SQLiteStore", "Space", "SpectrumError", "StateStore",
     "StateStoreError", "StickerPlaced", "UnsupportedError", "User", "ValidationError",
     "__version__",

@@ -1,0 +1,205 @@
+"""Several processes, one project: shared routing, exact quotas, receivers sharing lines
+with leases and failing over (real redis-server, emulator in its own process)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.emulator_process import EmulatorProcess
+from support.receiving import ALICE, LINE, LINE_2, wait_until
+from support.redis_server import RedisServer
+
+import spectrum_sync as spectrum
+
+
+def _run(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_routing_learned_in_one_process_is_used_by_another(
+    emu_process: EmulatorProcess, redis_server: RedisServer
+) -> None:
+    env = {**emu_process.client_env(), "STATE": redis_server.url}
+    made = _run("""
+        import os, spectrum_sync
+        with spectrum_sync.Client(state=os.environ["STATE"]) as client:
+            space = client.space.create(["+15551111111", "+15552222222"], phone="+15550000002")
+            print(space.id)
+    """, env)
+    assert made.returncode == 0, made.stderr
+    guid = made.stdout.strip()
+    with spectrum.Client(env=emu_process.env, state=redis_server.url) as client:
+        assert client.space.get(guid).phone == LINE_2  # two lines, no phone= needed
+
+
+RACER = """
+    import os, sys, spectrum_sync as spectrum
+    limits = spectrum.QuotaLimits(new_conversations_per_day=10)
+    sent = refused = 0
+    with spectrum.Client(state=os.environ["STATE"], quota_limits=limits) as client:
+        for n in range(10):
+            space = client.space.get(f"any;-;+1555{sys.argv[1]}{n:06d}", phone="+15550000001")
+            try:
+                space.send("hello")
+                sent += 1
+            except spectrum.QuotaExceeded:
+                refused += 1
+    print(sent, refused)
+"""
+
+
+def test_four_processes_never_pass_a_client_side_limit_together(
+    emu_process: EmulatorProcess, redis_server: RedisServer
+) -> None:
+    env = {**emu_process.client_env(), "STATE": redis_server.url}
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(RACER), str(n)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    sent = sum(int(out.split()[0]) for out, _ in results)
+    refused = sum(int(out.split()[1]) for out, _ in results)
+    assert (sent, refused) == (10, 30)
+    texts = [m for m in emu_process.admin("messages", method="GET")["messages"]
+             if m["text"] == "hello"]
+    assert len(texts) == 10
+
+
+RECEIVER = """
+    import os, sys, time, spectrum_sync as spectrum
+    out = open(sys.argv[1], "a", buffering=1)
+    options = spectrum.ReceiveOptions(lease_ttl=3, backoff_initial=0.05, backoff_max=0.5)
+    with spectrum.Client(state=os.environ["STATE"], receive=options) as client:
+        @client.on_message
+        def handle(msg):
+            start = time.time()
+            time.sleep(0.005)  # some work: long enough to see two handlers overlap
+            out.write(f"{os.getpid()} {start:.6f} {time.time():.6f} {msg.space.phone} "
+                      f"{msg.text}\\n")
+        print("ready", flush=True)
+        client.run_forever()
+"""
+
+
+def _holders(emu: EmulatorProcess, redis_url: str) -> dict[str, str | None]:
+    store = spectrum.RedisStore(redis_url, namespace=emu.env["SPECTRUM_PROJECT_ID"])
+    try:
+        lines = emu.admin("state", method="GET")["lines"]
+        return {line["number"]: store.lease_holder(f"line:{line['instance_id']}")
+                for line in lines}
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(240)
+def test_receivers_share_lines_fail_over_and_lose_nothing(
+    emu_process: EmulatorProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = {**emu_process.client_env(), "STATE": redis_server.url}
+    logs = [tmp_path / f"receiver-{n}.log" for n in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(RECEIVER), str(log)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True) for log in logs]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        # Both lines taken, by two different receivers (the third stands by).
+        assert wait_until(lambda: None not in _holders(emu_process, redis_server.url).values()
+                          and len(set(_holders(emu_process, redis_server.url).values())) == 2,
+                          20), _holders(emu_process, redis_server.url)
+
+        total = 600
+        sent: list[str] = []
+
+        def inject() -> None:
+            for n in range(total):
+                text = f"m{n}"
+                while True:
+                    try:
+                        emu_process.inbound(ALICE, text, line=(LINE, LINE_2)[n % 2])
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                sent.append(text)
+                time.sleep(0.02)
+
+        injector = threading.Thread(target=inject)
+        injector.start()
+        by_pid = {str(p.pid): p for p in procs}
+        killed: list[str] = []
+        for when in (3.0, 8.0):
+            time.sleep(when - (3.0 if killed else 0.0))
+            holders = {h.split(":")[1] for h in _holders(emu_process, redis_server.url).values()
+                       if h}
+            victim = next(pid for pid in holders if pid in by_pid and pid not in killed)
+            by_pid[victim].send_signal(signal.SIGKILL)  # a holder dies mid-stream
+            by_pid[victim].wait(10)
+            killed.append(victim)
+            if len(killed) == 1:
+                redis_server.restart()  # and Redis restarts while its line fails over
+        injector.join(120)
+
+        def handled() -> Counter[str]:
+            seen: Counter[str] = Counter()
+            for log in logs:
+                if log.exists():
+                    seen.update(line.split()[4] for line in log.read_text().splitlines())
+            return seen
+
+        assert wait_until(lambda: all(text in handled() for text in sent), 90), (
+            f"{sum(1 for t in sent if t not in handled())} never handled")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    counts = handled()
+    assert len(sent) == total and all(counts[text] >= 1 for text in sent)
+    duplicates = sum(n - 1 for n in counts.values() if n > 1)
+    print(f"\n{len(sent)} messages, {duplicates} duplicates")
+    assert duplicates <= 2 * 20, duplicates  # only what was in flight at the two kills
+    # No line was handled by two live processes at once.
+    intervals: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for log in logs:
+        for row in log.read_text().splitlines():
+            pid, start, end, phone, _ = row.split()
+            intervals[phone].append((float(start), float(end), pid))
+    for phone, spans in intervals.items():
+        spans.sort()
+        for (_s1, e1, p1), (s2, _e2, p2) in zip(spans, spans[1:]):
+            assert p1 == p2 or s2 >= e1, f"{phone}: {p1} and {p2} overlapped"
+
+
+def test_redis_down_sends_go_on_and_receiving_catches_up(
+    emu_process: EmulatorProcess, redis_server: RedisServer, caplog: Any
+) -> None:
+    with spectrum.Client(env=emu_process.env, state=redis_server.url,
+                         receive=spectrum.ReceiveOptions(lease_ttl=3)) as client:
+        space = client.space.create(ALICE, phone=LINE)
+        with client.messages() as inbox:
+            assert wait_until(lambda: {h.state for h in client.health().values()} == {"live"})
+            redis_server.stop()
+            assert space.send("while Redis is down").text  # sends go on
+            assert client.health()[LINE].store_error
+            emu_process.inbound(ALICE, "received while Redis is down", line=LINE)
+            got = next(inbox)
+            assert got.text == "received while Redis is down"
+            redis_server.start()
+            emu_process.inbound(ALICE, "after Redis is back", line=LINE)
+            assert next(inbox).text == "after Redis is back"
+    assert "state store" in caplog.text
