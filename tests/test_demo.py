@@ -46,7 +46,7 @@ def test_demo_runs_every_step_with_timings() -> None:
 
 
 def test_demo_on_the_shared_plan_shows_what_it_refuses() -> None:
-    proc = demo("demo", "--plan", "shared")
+    proc = demo("--emulator", "demo", "--plan", "shared")  # --emulator: redundant, accepted
     assert proc.returncode == 0, proc.stderr
     for step in STEPS:
         assert step in proc.stdout, f"missing step {step!r} in:\n{proc.stdout}"

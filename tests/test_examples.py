@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from spectrum_sync.emulator import Emulator
 
@@ -49,15 +50,22 @@ def test_examples_without_credentials_say_so_in_one_line() -> None:
 
 
 def _default_sigint() -> None:
-    # Started from a non-interactive shell's background, SIGINT would be ignored.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _sigint_fix() -> Callable[[], None] | None:
+    # Under a background job of a non-interactive shell SIGINT is ignored, and a child
+    # inherits that: give it the terminal's behaviour (only then: a preexec_fn makes gRPC's
+    # fork handlers complain in this threaded process).
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    return _default_sigint if ignored else None
 
 
 def test_listen_example_stops_on_ctrl_c_without_a_traceback() -> None:
     with Emulator(plan="dedicated", lines=[LINE], heartbeat_interval=0.5) as emu:
         proc = subprocess.Popen([sys.executable, str(LISTEN)], env=clean_env(emu.env()),
                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                preexec_fn=_default_sigint)
+                                preexec_fn=_sigint_fix())
         try:
             assert emu.wait_for_streams(3, timeout=20)
             emu.simulate_inbound("+15551111111", "hello", line=LINE)

@@ -126,6 +126,11 @@ class Session:
             self.err.write(f"{self.prog}: {text}\n")
             self.err.flush()
 
+    def progress(self, text: str) -> None:
+        """A progress line, on a terminal only: scripts and logs get results and errors."""
+        if self.err.isatty():
+            self.info(text)
+
     def configure_logging(self, default: int = logging.ERROR) -> None:
         """Send the library's log to stderr, at ``default`` level unless -v asks for more.
 
@@ -152,6 +157,8 @@ class Session:
         if not self.use_emulator:
             self._check_credentials()
             with spectrum.Client(**options) as client:
+                self.progress(f"connecting to {client.cloud_url} as project "
+                              f"{client.project_id}...")
                 yield client
             return
         # env={}: variables meant for the real cloud (a CA file...) must not leak in.

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from typing import Callable
 
 ALICE = "+15551111111"
 LINES = ["+15550000001", "+15550000002"]
@@ -42,9 +43,15 @@ def assert_error(proc: subprocess.CompletedProcess[str], status: int, *needles: 
 
 
 def _default_sigint() -> None:
-    # A process started in the background of a non-interactive shell inherits SIGINT
-    # ignored, and Python then keeps ignoring it: give the child the terminal's behaviour.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _sigint_fix() -> Callable[[], None] | None:
+    # Under a background job of a non-interactive shell SIGINT is ignored, and a child
+    # inherits that: give it the terminal's behaviour (only then: a preexec_fn makes gRPC's
+    # fork handlers complain in this threaded process).
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    return _default_sigint if ignored else None
 
 
 class CliProcess:
@@ -53,7 +60,7 @@ class CliProcess:
     def __init__(self, *args: str, env: Mapping[str, str]) -> None:
         self.proc = subprocess.Popen([*COMMAND, *args], env=dict(env), text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, preexec_fn=_default_sigint)
+                                     stdin=subprocess.DEVNULL, preexec_fn=_sigint_fix())
         self.out: list[str] = []
         self.err: list[str] = []
         self._out_q: queue.Queue[str] = queue.Queue()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
-from cli_helpers import assert_error, base_env, run_cli
+from cli_helpers import COMMAND, assert_error, base_env, run_cli
 
 import spectrum_sync
+from spectrum_sync.emulator import Emulator
 
 
 def test_version_and_help() -> None:
@@ -71,3 +75,24 @@ def test_parsing_loads_neither_grpc_nor_the_emulator() -> None:
                           timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_progress_shows_on_a_terminal_only(emu: Emulator, env: dict[str, str]) -> None:
+    quiet = run_cli("lines", env=env)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run([*COMMAND, "lines"], env=env, stdout=subprocess.PIPE,
+                              stderr=terminal, text=True, timeout=30)
+        os.close(terminal)
+        terminal = -1
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal's other side is closed
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert proc.returncode == 0
+    assert f"connecting to {emu.cloud_url} as project proj".encode() in shown
