@@ -7,10 +7,11 @@ import json
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from spectrum_sync._cli.common import Session, UsageError, positive_int
+from spectrum_sync._cli.common import CommandError, Session, UsageError, positive_int
 
 if TYPE_CHECKING:
     from spectrum_sync import Client, Event, Inbox
@@ -50,8 +51,10 @@ def run(args: argparse.Namespace, session: Session) -> int:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with session.client(state=args.state) as client:
+            deadline = time.monotonic() + session.timeout
             inbox = _inbox(client, args)
             with inbox:
+                _wait_until_live(session, client, deadline)
                 _announce(session, client)
                 # From now on a failure is not the end: show the library's warnings
                 # (reconnects, state-store failures) while it recovers.
@@ -82,6 +85,28 @@ def _inbox(client: Client, args: argparse.Namespace) -> Inbox[Event]:
         return client.events(kinds, phone=args.phone, include_own=args.include_own)
     inbox: Inbox[Any] = client.messages(phone=args.phone, include_own=args.include_own)
     return inbox
+
+
+def _wait_until_live(session: Session, client: Client, deadline: float) -> None:
+    """Wait (until ``deadline``) for every line's streams to be live: fail when no line could
+    be reached at all, warn about those that could not; the library keeps retrying them."""
+    while True:
+        health = client.health()
+        behind = {phone: h for phone, h in health.items() if h.state != "live"}
+        if not behind or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    unreached = {phone: h for phone, h in behind.items()
+                 if h.last_frame_at is None and h.state in ("backoff", "starting")}
+    if not unreached:
+        return  # live, or busy catching up with what arrived while away
+    addresses = {info.phone: info.address for info in client.lines}
+    details = "; ".join(f"{phone} at {addresses.get(phone, '?')}: {h.last_error or h.state}"
+                        for phone, h in unreached.items())
+    if len(unreached) == len(health):
+        raise CommandError(f"cannot receive: no line answered within {session.timeout:g} s "
+                           f"({details})")
+    session.info(f"warning: not receiving yet from {details}; retrying in the background")
 
 
 def _announce(session: Session, client: Client) -> None:
