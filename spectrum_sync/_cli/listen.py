@@ -39,8 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also our own sends (echoed by the server)")
 
 
-class _Terminated(Exception):
-    """SIGTERM: stop like Ctrl-C, closing the client on the way out."""
+class _Terminated(BaseException):
+    """SIGTERM: stop like Ctrl-C, closing the client on the way out (a BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` on the way swallows it)."""
 
 
 def run(args: argparse.Namespace, session: Session) -> int:
