@@ -139,11 +139,11 @@ def test_a_user_project_gets_the_fixtures(project: Path) -> None:
 
 def test_the_plugin_loads_by_name_too(project: Path) -> None:
     # A root conftest may name the plugin (needed when autoloading is off); with autoloading
-    # on, that must not register it twice.
+    # on, that must not register it twice. Also with the import mode this repository uses.
     (project / "conftest.py").write_text('pytest_plugins = ["spectrum_sync.pytest_plugin"]\n')
     for autoload in (True, False):
-        proc = run_pytest(project, "test_notify.py::test_notify", "test_options.py",
-                          autoload=autoload)
+        proc = run_pytest(project, "--import-mode=importlib", "-o", "pythonpath=.",
+                          "test_notify.py::test_notify", "test_options.py", autoload=autoload)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert outcome(proc) == {"passed": 3}
     (project / "conftest.py").unlink()
