@@ -1,8 +1,9 @@
-"""Shared helpers for the benchmarks: an emulator in its own process, timing, reporting.
+"""Shared helpers for the benchmarks: an emulator in its own process, alternated rounds,
+figures with their spread.
 
 Every benchmark compares the library with a baseline measured in the same run (raw generated
-stubs on the same kind of channel), alternating rounds so that machine noise hits both sides.
-Results are ratios, never absolute thresholds.
+stubs on the same kind of channel, a plain dict, importing grpc alone), alternating rounds so
+that machine noise hits both sides. Results are ratios, never absolute thresholds.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ PEER = "+15551111111"
 def emulator_process(lines: Sequence[str] = (LINE,)) -> Iterator[dict[str, str]]:
     """Run ``spectrum-sync emulator`` in a child process; yields the env it printed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spectrum_sync.cli", "emulator", "--plan", "dedicated",
+        [sys.executable, "-m", "spectrum_sync.emulator.cli", "--plan", "dedicated",
          "--lines", ",".join(lines), "--daily-message-limit", "100000000",
          "--daily-new-conversation-limit", "100000000", "--heartbeat", "5"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -55,9 +56,14 @@ def post(url: str, body: Any = None, auth: tuple[str, str] | None = None) -> Any
     headers = {"Content-Type": "application/json"}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
-    data = None if body is None else json.dumps(body).encode()
+    data = json.dumps({} if body is None else body).encode()
     req = urllib.request.Request(url, data=data, method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=120) as resp:
+        return json.loads(resp.read())
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as resp:
         return json.loads(resp.read())
 
 
@@ -89,6 +95,36 @@ def timed(action: Callable[[], object], count: int) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+class Figure:
+    """A measured value: the median over rounds, with min and max, and how to show it."""
+
+    def __init__(self, name: str, samples: Sequence[float], unit: str = "x",
+                 target: str = "", scale: float = 1.0) -> None:
+        self.name = name
+        self.samples = [s * scale for s in samples]
+        self.unit = unit
+        self.target = target
+
+    @property
+    def value(self) -> float:
+        return median(self.samples)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"median": self.value, "min": min(self.samples), "max": max(self.samples),
+                "unit": self.unit, "target": self.target, "rounds": len(self.samples)}
+
+    def row(self) -> tuple[str, str]:
+        spread = f"[{min(self.samples):.3g} .. {max(self.samples):.3g}]"
+        target = f"  ({self.target})" if self.target else ""
+        return self.name, f"{self.value:10.3f} {self.unit:<10} {spread}{target}"
+
+
+def ratios(name: str, ours: Sequence[float], baseline: Sequence[float],
+           target: str = "") -> Figure:
+    """Per-round ratios ours/baseline (rounds were alternated, so each pair shares noise)."""
+    return Figure(name, [a / b for a, b in zip(ours, baseline)], "x", target)
 
 
 def report(title: str, rows: Sequence[tuple[str, str]]) -> None:

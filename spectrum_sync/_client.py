@@ -116,11 +116,16 @@ class _CloseRequest:
 
 
 def _finalize(resources: _Resources, request: _CloseRequest) -> None:
-    if not request.explicit:
-        warnings.warn("a spectrum_sync.Client was not closed: call client.close() or use "
-                      "'with Client(...) as client'", ResourceWarning, stacklevel=2)
     _open_resources.discard(resources)
-    resources.close(request.timeout)
+    if request.explicit:
+        resources.close(request.timeout)
+        return
+    warnings.warn("a spectrum_sync.Client was not closed: call client.close() or use "
+                  "'with Client(...) as client'", ResourceWarning, stacklevel=2)
+    # The garbage collector may run this in any thread, even one holding a lock that
+    # closing needs: close from a thread of its own.
+    threading.Thread(target=resources.close, args=(request.timeout,),
+                     name="spectrum-close", daemon=True).start()
 
 
 class Client:
@@ -262,8 +267,7 @@ class Client:
         self._receiving: Receiving = Receiving(backend, store, receive or ReceiveOptions(),
                                                monitor, self.timeout)
         self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
-        # Spaces and messages hold the backend: through it they keep their client alive.
-        backend.owner = self
+        backend.set_owner(self)
         resources = _Resources(backend, auth, store, owns_store, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)

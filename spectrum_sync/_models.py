@@ -87,6 +87,8 @@ class Space:
     phone: str
     display_name: str | None = attrs.field(default=None, eq=False)
     _ops: SpaceOperations = attrs.field(eq=False, repr=False, alias="ops")
+    # The client behind ``ops``: a space in use keeps its client open.
+    _owner: object = attrs.field(default=None, eq=False, repr=False, alias="owner")
 
     def send(
         self,

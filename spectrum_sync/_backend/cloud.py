@@ -10,8 +10,10 @@ implemented here. See docs/architecture.md for the path of a send.
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .._addresses import DM, GROUP, dm_guid, parse_chat_guid
 from .._errors import (
@@ -31,6 +33,9 @@ from .._transport.invoker import Invoker
 from .._transport.lines import SHARED, LineConnection, LineSet
 from .._wire.convert import message_from_proto, reaction_to_wire, user_from_info
 from .quotas import QuotaTracker, Reservation
+
+if TYPE_CHECKING:
+    from .._receive.cloud_feed import CloudFeed
 from .routing import Routing
 
 __all__ = ["CloudBackend"]
@@ -60,8 +65,19 @@ class CloudBackend:
         self.monitor = monitor
         self.auth = auth
         self.closed = False
-        #: The client this backend serves (kept alive by spaces and messages that use it).
-        self.owner: object = None
+        self._owner: Callable[[], object] = lambda: None
+
+    def set_owner(self, owner: object) -> None:
+        """The client this backend serves. Held weakly here (threads reach the backend and
+        must not keep a forgotten client alive), strongly by each space made: a space
+        keeps its client open while someone still uses it."""
+        self._owner = weakref.ref(owner)
+
+    def space(self, chat_guid: str, kind: str, phone: str,
+              display_name: str | None = None) -> Space:
+        """A space served by this backend (and kept alive with its client)."""
+        return Space(id=chat_guid, type=kind, phone=phone, display_name=display_name,
+                     ops=self, owner=self._owner())
 
     def __repr__(self) -> str:
         return f"CloudBackend(lines={self.lines.phones})"
@@ -101,9 +117,11 @@ class CloudBackend:
         kind = GROUP if parse_chat_guid(chat_guid)[1] == "+" else DM
         self.ready(timeout)
         if self.mode == "shared":
-            return Space(id=chat_guid, type=kind, phone=SHARED, ops=self)
+            return self.space(chat_guid, kind, SHARED)
         if phone is not None:
             line = self.lines.get(phone)
+            # The caller says which line serves the chat (e.g. from a webhook): remember it.
+            self.routing.learn(chat_guid, line.phone)
         else:
             remembered = self.routing.lookup(chat_guid)
             found = self.lines.find(remembered) if remembered else None
@@ -113,7 +131,17 @@ class CloudBackend:
                     f"cannot tell which line serves {chat_guid!r}: pass phone=",
                     self.lines.phones)
             line = found
-        return Space(id=chat_guid, type=kind, phone=line.phone, ops=self)
+        return self.space(chat_guid, kind, line.phone)
+
+    def feed(self) -> CloudFeed:
+        """What a receive engine reads: the streams of every line."""
+        from .._receive.cloud_feed import CloudFeed
+
+        return CloudFeed(self.lines, self.invoker)
+
+    def receiving_phones(self) -> list[str]:
+        """The lines a receive loop reads (for health)."""
+        return self.lines.phones
 
     def learn_route(self, chat_guid: str, phone: str) -> None:
         """Routing fed by inbound traffic: ``chat_guid`` is served by line ``phone`` (and the
@@ -125,11 +153,22 @@ class CloudBackend:
 
     def _call(self, line: LineConnection, request: Any, timeout: float | None,
               idempotency_key: str | None = None) -> Any:
-        try:
-            return self.invoker.call(line, request, timeout=timeout,
-                                     idempotency_key=idempotency_key)
-        except RateLimitError as exc:
-            raise self.quotas.translate(exc, line.phone) from None
+        budget = self.invoker.default_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        while True:
+            try:
+                return self.invoker.call(line, request, timeout=budget,
+                                         idempotency_key=idempotency_key)
+            except RateLimitError as exc:
+                raise self.quotas.translate(exc, line.phone) from None
+            except RoutingError:
+                # The line was detached while we used it. If a line with the same number
+                # took its place (the cloud replaced the instance), carry on there.
+                replacement = self.lines.find(line.phone)
+                budget = deadline - time.monotonic()
+                if replacement is None or replacement is line or budget <= 0:
+                    raise
+                line = replacement
 
     def _reserved_call(self, line: LineConnection, reservation: Reservation, request: Any,
                        timeout: float | None, idempotency_key: str | None) -> Any:
@@ -157,14 +196,27 @@ class CloudBackend:
             if len(addresses) > 1:
                 raise UnsupportedError(
                     "group chats", "shared", "shared mode cannot create group chats")
-            return Space(id=dm_guid(addresses[0]), type=DM, phone=SHARED, ops=self)
-        line = self.lines.get(phone) if phone else self.lines.pick()
+            return self.space(dm_guid(addresses[0]), DM, SHARED)
+        direct = dm_guid(addresses[0]) if len(addresses) == 1 else None
+        line = self.lines.get(phone) if phone else self._line_for_new_chat(direct)
         request = chats_pb2.CreateChatRequest(addresses=list(addresses))
         chat = self._call(line, request, timeout, idempotency_key).chat
         kind = GROUP if chat.is_group or len(addresses) > 1 else DM
         self.routing.learn(chat.guid, line.phone)
-        return Space(id=chat.guid, type=kind, phone=line.phone,
-                     display_name=_display_name(chat), ops=self)
+        if direct is not None and direct != chat.guid:
+            self.routing.learn(direct, line.phone)  # the same person, next time: same line
+        return self.space(chat.guid, kind, line.phone, _display_name(chat))
+
+    def _line_for_new_chat(self, direct: str | None) -> LineConnection:
+        """The line that already talks to this person, else one at random: a retried
+        creation (or send) must not move to another number, since idempotency keys are
+        remembered per line."""
+        if direct is not None:
+            remembered = self.routing.lookup(direct)
+            found = self.lines.find(remembered) if remembered else None
+            if found is not None:
+                return found
+        return self.lines.pick()
 
     def address_info(self, address: str, timeout: float | None) -> User | None:
         """GetAddressInfo on some line; None when the address is unknown (NOT_FOUND)."""
@@ -207,8 +259,8 @@ class CloudBackend:
     def get_chat(self, space: Space, *, timeout: float | None) -> tuple[Space, list[User]]:
         line = self.line(space.phone, timeout)
         chat = self._call(line, chats_pb2.GetChatRequest(chat_guid=space.id), timeout).chat
-        fresh = Space(id=chat.guid or space.id, type=GROUP if chat.is_group else space.type,
-                      phone=space.phone, display_name=_display_name(chat), ops=self)
+        fresh = self.space(chat.guid or space.id, GROUP if chat.is_group else space.type,
+                           space.phone, _display_name(chat))
         return fresh, [user_from_info(p) for p in chat.participants]
 
     @staticmethod

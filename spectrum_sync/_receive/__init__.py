@@ -1,4 +1,4 @@
-"""The receive side, one role per module (docs/architecture.md, "Receiving").
+"""The receive side, one role per module (docs/architecture.md, "Receiving, by role").
 
 * ``options``   ReceiveOptions and the event families (which stream carries what);
 * ``ledger``    commit ledgers (acknowledged prefix per stream) and the committer that

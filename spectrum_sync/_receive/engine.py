@@ -1,63 +1,85 @@
-"""The receive engine: the one set of streams of a client, merged into one bounded queue.
+"""The receive engine: the one set of readers of a client, merged into one bounded queue.
 
 Owned by the client's :class:`~.receiving.Receiving` component and alive while a consumer
-receives. It keeps a :class:`~.reader.StreamReader` per line and family (following the line
-set as lines are attached and detached), a bounded queue between the readers and the
-consumer (a slow consumer slows reading, memory stays flat), a window of recently delivered
-event keys (keys only, never payloads), the ledgers with their committer, the stall watchdog,
-and health. Threads: the readers, plus one ``spectrum-recv-commit`` thread that writes cursor
+receives. What it reads comes from a :class:`Feed`: the cloud feed (``cloud_feed.py``) gives
+a :class:`~.reader.StreamReader` per line and event family and follows the line set as lines
+come and go; the local feed gives one reader of Messages' chat.db. The engine keeps the
+readers by source (a line), a bounded queue between them and the consumer (a slow consumer
+slows reading, memory stays flat), the ledgers with their committer, the stall watchdog and
+health. Threads: the readers, plus one ``spectrum-recv-commit`` thread that writes cursor
 batches and runs the watchdog.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import queue
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .._state.base import StateStore
-from .._transport.credentials import Credentials
-from .._transport.invoker import Invoker
-from .._transport.lines import LineConnection, LineSet
 from .health import LineHealth
 from .ledger import Ack, Committer, Ledger
-from .options import GROUPS, ReceiveOptions, family
-from .reader import StreamReader
+from .options import ReceiveOptions
 
-__all__ = ["Delivery", "ReceiveEngine"]
+__all__ = ["Delivery", "Feed", "Reader", "ReceiveEngine"]
 
 log = logging.getLogger("spectrum_sync.receive")
+
+if TYPE_CHECKING:
+    from .._events import Event
+    from .._models import Space
+
+    #: payload, space, sequence, ack -> the public event (None: a kind this version lacks)
+    Decoder = Callable[[Any, Space, int, Ack], Event | None]
+
+
+class Reader(Protocol):
+    """One reading thread of a source (a stream of a line, chat.db)."""
+
+    thread: threading.Thread
+    stopped: threading.Event
+    covered: int | None  # where it stands: None until it knows where it starts
+    last_frame: float  # time.monotonic() of its last sign of life (the stall watchdog)
+    last_seen: float | None  # time.monotonic() of its last frame (health)
+    phone: str  # the line its events belong to
+    family_name: str
+    decode: Decoder  # payload, space, sequence, ack -> a public event (or None)
+
+    def stop(self) -> None: ...
+
+    def stall_check(self, now: float) -> None: ...
+
+
+class Feed(Protocol):
+    """Where an engine's readers come from."""
+
+    def start(self, engine: ReceiveEngine) -> None:
+        """Add the readers of every current source, and keep following the sources."""
+
+    def stop(self) -> None:
+        """Stop following the sources (the engine stops the readers)."""
 
 
 class Delivery:
     """One event handed to the consumer; ``ack()`` once done with it (the commit point)."""
 
-    __slots__ = ("ack", "family", "line_key", "payload", "phone", "sequence")
+    __slots__ = ("ack", "payload", "reader", "sequence")
 
-    def __init__(self, reader: StreamReader, sequence: int, payload: Any, ack: Ack) -> None:
-        self.line_key = reader.line.key
-        self.phone = reader.line.phone
-        self.family = reader.family.name
+    def __init__(self, reader: Reader, sequence: int, payload: Any, ack: Ack) -> None:
+        self.reader = reader
         self.sequence = sequence
         self.payload = payload
         self.ack = ack
 
+    @property
+    def phone(self) -> str:
+        return self.reader.phone
 
-def cursor_key(line_key: str, family_name: str) -> str:
-    """Cursors are kept per line instance and family: the families share one sequence but
-    arrive on separate streams, so one cursor per line could skip an event still in flight
-    on a sibling stream."""
-    return f"{line_key}/{family_name}"
-
-
-def _event_key(line_key: str, seq: int, payload: Any) -> tuple[str, int, str, str]:
-    change = payload.WhichOneof("change") or ""
-    body = getattr(payload, change) if change else None
-    guid = getattr(body, "message_guid", "") if body is not None else ""
-    return line_key, seq, change, guid
+    @property
+    def family(self) -> str:
+        return self.reader.family_name
 
 
 class ReceiveEngine:
@@ -65,37 +87,34 @@ class ReceiveEngine:
 
     def __init__(
         self,
-        lines: LineSet,
-        invoker: Invoker,
+        feed: Feed,
         store: StateStore,
         options: ReceiveOptions,
         *,
         on_store_error: Callable[[BaseException], None] = lambda exc: None,
     ) -> None:
-        self.lines = lines
-        self.invoker = invoker
+        self.feed = feed
         self.store = store
         self.options = options
-        self.queue: queue.Queue[Delivery] = queue.Queue(options.queue_size)
+        # A C-implemented queue: put and get cost well under a microsecond. The bound is kept
+        # by the readers (they wait while it is full), which only costs when the consumer is
+        # slower than the sources anyway.
+        self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self._bound = options.queue_size
         self.committer = Committer(store, options.commit_interval, on_store_error)
-        self._readers: dict[str, list[StreamReader]] = {}
-        self._retired: list[StreamReader] = []
+        self._readers: dict[str, list[Reader]] = {}
+        self._retired: list[Reader] = []
         self._ledgers: dict[str, Ledger] = {}
         self._health: dict[str, LineHealth] = {}
-        self._seen: collections.OrderedDict[tuple[str, int, str, str], None] = (
-            collections.OrderedDict())
         self._lock = threading.Lock()
         self.stopped = threading.Event()
-        self._unsubscribe: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Read every current line, and follow the line set from now on."""
-        self._unsubscribe = self.lines.add_listener(self._lines_changed)
-        for line in self.lines.all():
-            self.add_line(line)
+        """Start the feed's readers and the committer thread."""
+        self.feed.start(self)
         tick = max(0.05, min(1.0, self.options.stall_timeout / 4))
         self._thread = threading.Thread(
             target=self.committer.run_until_stopped, args=(self.stopped, self._watch, tick),
@@ -105,9 +124,9 @@ class ReceiveEngine:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop every reader, write the last cursors; returns within about ``timeout`` s."""
         deadline = time.monotonic() + timeout
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        self.feed.stop()
         with self._lock:
+            self._stamp_last_frames(self._health)  # kept for health() after the loop
             readers = [r for rs in self._readers.values() for r in rs] + self._retired
             self._readers.clear()
             self._retired = []
@@ -125,8 +144,8 @@ class ReceiveEngine:
         self.flush()
 
     def wait_until_anchored(self, timeout: float) -> bool:
-        """Wait (bounded) until every stream knows where it starts (its stored cursor, or
-        the server's head for a new client), so that whatever happens after this returns
+        """Wait (bounded) until every reader knows where it starts (its stored cursor, or
+        the source's head for a new client), so that whatever happens after this returns
         is delivered. False on timeout: the readers keep trying in the background."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -141,37 +160,24 @@ class ReceiveEngine:
         """Write acknowledged cursors now (a clean exit, or ``close()``); True on success."""
         return self.committer.write_once()
 
-    # -- lines -------------------------------------------------------------------------
+    # -- sources (used by feeds) ---------------------------------------------------------
 
-    def _lines_changed(self, added: list[LineConnection],
-                       removed: list[LineConnection]) -> None:
-        # Called by a token refresh: signal, never wait (the refresh must not block on us).
-        for line in removed:
-            self.remove_line(line.key)
-        for line in added:
-            self.add_line(line)
-
-    def add_line(self, line: LineConnection) -> None:
-        """Start reading a line (idempotent); shared lines get no group stream."""
+    def has_source(self, key: str) -> bool:
         with self._lock:
-            if line.key in self._readers or self.stopped.is_set():
-                return
-            health = self._health.setdefault(line.key, LineHealth(phone=line.phone))
-            readers = []
-            for name in self.options.families:
-                if name == GROUPS and line.shared:
-                    continue
-                ledger = self._ledger(cursor_key(line.key, name))
-                readers.append(StreamReader(self, line, family(name), ledger, health))
-            self._readers[line.key] = readers
-        for reader in readers:
-            reader.thread.start()
+            return key in self._readers
 
-    def _ledger(self, key: str) -> Ledger:
-        ledger = self._ledgers.get(key)
-        if ledger is None:
-            ledger = self._ledgers[key] = Ledger(key, self.committer)
-        return ledger
+    def health_for(self, key: str, phone: str) -> LineHealth:
+        """The health record of a source (created on first use)."""
+        with self._lock:
+            return self._health.setdefault(key, LineHealth(phone=phone))
+
+    def ledger(self, name: str) -> Ledger:
+        """The ledger of one cursor (created on first use; loaded by its reader)."""
+        with self._lock:
+            found = self._ledgers.get(name)
+            if found is None:
+                found = self._ledgers[name] = Ledger(name, self.committer)
+            return found
 
     def load_cursor(self, ledger: Ledger) -> int | None:
         """The stored cursor of a stream, read once per engine (by its reader's thread, so
@@ -180,8 +186,17 @@ class ReceiveEngine:
             ledger.load(self.store.get_cursor(ledger.key))
         return ledger.committed
 
-    def remove_line(self, key: str) -> None:
-        """Stop reading a line (its cursors stay in the store); does not wait."""
+    def add_readers(self, key: str, readers: list[Reader]) -> None:
+        """Start the readers of a source (ignored when the source is read already)."""
+        with self._lock:
+            if key in self._readers or self.stopped.is_set():
+                return
+            self._readers[key] = readers
+        for reader in readers:
+            reader.thread.start()
+
+    def remove_readers(self, key: str) -> None:
+        """Stop reading a source (its cursors stay in the store); does not wait."""
         with self._lock:
             readers = self._readers.pop(key, [])
             self._health.pop(key, None)
@@ -191,35 +206,15 @@ class ReceiveEngine:
 
     # -- used by readers ---------------------------------------------------------------
 
-    def put(self, reader: StreamReader, seq: int, payload: Any, ack: Ack) -> None:
-        """Queue an event for the consumer; blocks while the queue is full (backpressure:
-        the time spent waiting here is not a network stall)."""
-        item = Delivery(reader, seq, payload, ack)
-        while not reader.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
+    def put(self, reader: Reader, seq: int, payload: Any, ack: Ack) -> None:
+        """Queue an event for the consumer; waits while the queue is full (backpressure: a
+        slow consumer slows reading, memory stays bounded; the wait is no network stall)."""
+        queue_ = self.queue
+        while queue_.qsize() >= self._bound:
+            if reader.stopped.wait(0.002):
                 return
-            except queue.Full:
-                reader.last_frame = time.monotonic()
-
-    def seen_before(self, line_key: str, seq: int, payload: Any) -> bool:
-        """True when this event (by key: line, sequence, change, message) was already handed
-        out; remembers it otherwise. Bounded, and keys only: memory stays flat whatever the
-        size of the events."""
-        key = _event_key(line_key, seq, payload)
-        seen = self._seen
-        with self._lock:
-            if key in seen:
-                return True
-            seen[key] = None
-            if len(seen) > self.options.dedupe_size:
-                seen.popitem(last=False)
-            return False
-
-    def force_refresh(self) -> None:
-        credentials: Credentials | None = self.invoker.credentials
-        if credentials is not None:
-            credentials.force_refresh()  # rate-limited by the credentials
+            reader.last_frame = time.monotonic()  # waiting on the consumer is no stall
+        queue_.put(Delivery(reader, seq, payload, ack))
 
     def _watch(self) -> None:
         now = time.monotonic()
@@ -237,13 +232,22 @@ class ReceiveEngine:
         except queue.Empty:
             return None
 
+    def _stamp_last_frames(self, report: dict[str, LineHealth]) -> None:
+        """Readers keep monotonic times of their last frame; health shows wall-clock time."""
+        offset = time.time() - time.monotonic()
+        for key, readers in self._readers.items():
+            seen = [r.last_seen for r in readers if r.last_seen is not None]
+            if seen and key in report:
+                report[key].last_frame_at = max(seen) + offset
+
     def health(self) -> dict[str, LineHealth]:
-        """Copies of each line's health, by line key."""
+        """Copies of each source's health, by source key."""
         store_error = self.committer.last_error
         with self._lock:
             report = {key: h.copy() for key, h in self._health.items()}
-        if store_error:
-            for health in report.values():
+            self._stamp_last_frames(report)
+        for health in report.values():
+            if store_error:
                 health.store_error = store_error
         return report
 

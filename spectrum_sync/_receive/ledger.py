@@ -87,7 +87,11 @@ class Ledger:
 
 
 class Committer:
-    """Writes advanced cursors to the store, batched, retried, reported."""
+    """Writes advanced cursors to the store, batched, retried, reported.
+
+    It knows every ledger that ever advanced and writes those whose cursor differs from what
+    it last wrote: marking a ledger is one dictionary store on the consumer's path, and no
+    advance can be missed however acknowledgements and writes interleave."""
 
     def __init__(
         self,
@@ -98,44 +102,45 @@ class Committer:
         self._store = store
         self._interval = interval
         self._on_error = on_error
-        self._dirty: dict[str, Ledger] = {}
-        self._written: dict[str, int | None] = {}
+        self._known: dict[str, Ledger] = {}
+        self._written: dict[str, int] = {}
         self._cond = threading.Condition(threading.Lock())
         self._write_lock = threading.Lock()  # one write at a time: values never regress
         self._failures = 0
+        self._signalled = False  # the thread was told there is work (cleared when it looks)
         self.closed = False  # the engine stopped: no thread writes batches any more
         self.last_error: str | None = None
 
     def mark(self, ledger: Ledger) -> None:
         """A ledger's cursor advanced: write it with the next batch (at once when the
         receive loop has ended: a late ``event.ack()`` still counts)."""
-        with self._cond:
-            self._dirty[ledger.key] = ledger
-            self._cond.notify()
-            late = self.closed
-        if late:
+        self._known[ledger.key] = ledger
+        if self.closed:
             self.write_once()
+        elif not self._signalled:
+            with self._cond:
+                self._signalled = True
+                self._cond.notify()
+
+    def _unwritten(self) -> dict[str, int]:
+        written = self._written
+        return {key: ledger.committed for key, ledger in list(self._known.items())
+                if ledger.committed is not None and ledger.committed != written.get(key)}
 
     @property
     def pending(self) -> int:
-        return len(self._dirty)
+        """Streams whose acknowledged cursor is not written yet."""
+        return len(self._unwritten())
 
     def write_once(self) -> bool:
-        """Write every dirty cursor now, in one call; True on success (or nothing to do)."""
+        """Write every advanced cursor now, in one call; True on success (or nothing to do)."""
         with self._write_lock:
-            with self._cond:
-                dirty, self._dirty = self._dirty, {}
-            batch = {key: ledger.committed for key, ledger in dirty.items()
-                     if ledger.committed is not None
-                     and ledger.committed != self._written.get(key)}
+            batch = self._unwritten()
             if not batch:
                 return True
             try:
-                self._store.set_cursors(batch)  # type: ignore[arg-type]
+                self._store.set_cursors(batch)
             except Exception as exc:
-                with self._cond:  # keep them dirty; a later value may have arrived meanwhile
-                    for key, ledger in dirty.items():
-                        self._dirty.setdefault(key, ledger)
                 self._failures += 1
                 self.last_error = f"cursor commit failed: {exc}"
                 if self._failures == 1 or self._failures % 20 == 0:
@@ -160,11 +165,12 @@ class Committer:
         next_tick = time.monotonic() + tick_every
         while not stopped.is_set():
             with self._cond:
-                if not self._dirty:
+                if not self._signalled:
                     self._cond.wait(max(0.0, min(next_tick - time.monotonic(), tick_every)))
+                work, self._signalled = self._signalled, False
             if stopped.is_set():
                 break
-            if self._dirty:
+            if work or self._failures:
                 if self._interval:
                     stopped.wait(self._interval)  # gather more acknowledgements in one write
                 if not self.write_once():
@@ -176,4 +182,5 @@ class Committer:
 
     def wake(self) -> None:
         with self._cond:
+            self._signalled = True
             self._cond.notify()

@@ -16,7 +16,7 @@ repeats sessions until stopped. A session:
    later one is on the live stream. Only now is the stream ``live``;
 5. read live frames, dropping those already covered; on any break back off (0.5 s doubling
    to 30 s, jittered, reset by a healthy session) and start again at 2. Every 5 consecutive
-   failures force a token refresh.
+   failures force a token refresh, and so does an UNAUTHENTICATED answer at once.
 
 A cursor the server rejects (INVALID_ARGUMENT: too old, or ahead of a restarted server) is a
 gap: logged, reported in health, and the reader starts over at 1.
@@ -24,6 +24,7 @@ gap: logged, reported in health, and the reader starts over at 1.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -35,12 +36,14 @@ from google.protobuf.message import Message as ProtoMessage
 from .._backoff import jittered
 from .._errors import ClientClosed, RoutingError, SpectrumError
 from .._transport.lines import LineConnection
+from .._wire.convert import decode_event
 from .health import LineHealth
 from .ledger import Ledger
 from .options import Family
 
 if TYPE_CHECKING:
-    from .engine import ReceiveEngine
+    from .cloud_feed import CloudFeed
+    from .engine import Decoder, ReceiveEngine
 
 __all__ = ["CursorRejected", "StreamReader"]
 
@@ -58,16 +61,24 @@ class StreamBroken(Exception):
 class StreamReader:
     """Reads one family of one line until stopped; see the module docstring."""
 
-    def __init__(self, engine: ReceiveEngine, line: LineConnection, family: Family,
-                 ledger: Ledger, health: LineHealth) -> None:
+    def __init__(self, engine: ReceiveEngine, feed: CloudFeed, line: LineConnection,
+                 family: Family, ledger: Ledger, health: LineHealth) -> None:
         self.engine = engine
+        self.feed = feed
         self.line = line
         self.family = family
+        self.phone = line.phone
+        self.family_name = family.name
+        self.decode: Decoder = decode_event
         self.ledger = ledger
         self.health = health
         self.stopped = threading.Event()
         self.call: Any = None  # the call being read (cancelled by stop() and the watchdog)
-        self.last_frame = time.monotonic()
+        self.last_frame = time.monotonic()  # for the stall watchdog
+        self.last_seen: float | None = None  # when a frame last arrived (health)
+        # Recently handed-out sequences (keys only, bounded): a redelivered frame is dropped.
+        self._seen: set[int] = set()
+        self._seen_order: collections.deque[int] = collections.deque()
         #: Highest sequence handed out, or known to hold nothing of ours (catch-up heads).
         self.covered: int | None = ledger.committed if ledger.loaded else None
         self.had_frames = False
@@ -85,6 +96,7 @@ class StreamReader:
         options = self.engine.options
         while not self.stopped.is_set():
             self.had_frames = False
+            generation = self.feed.token_generation()
             try:
                 self._session()
             except CursorRejected as exc:
@@ -96,6 +108,10 @@ class StreamReader:
                 if self.stopped.is_set():
                     break
                 self._note_error(exc)
+                if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    # The server forgot or revoked our token (a restart, a secret rotation):
+                    # get a new one before reconnecting rather than after five failures.
+                    self.feed.token_rejected(generation)
             except Exception as exc:  # a bug must not end receiving silently
                 if self.stopped.is_set():
                     break
@@ -109,7 +125,7 @@ class StreamReader:
             self.health.reconnects += 1
             self.health.consecutive_failures = failures
             if failures and failures % options.refresh_after_failures == 0:
-                self.engine.force_refresh()
+                self.feed.force_refresh()
             if failures:
                 self._state("backoff")
                 self.stopped.wait(jittered(failures - 1, options.backoff_initial,
@@ -127,7 +143,7 @@ class StreamReader:
                 self._catch_up(None)  # deliver the backlog the server still holds
             else:
                 self._hand_out(self._replay(None, None), None)  # the head only
-        call = self.engine.invoker.open_stream(self.line, self.family.request())
+        call = self.feed.open_stream(self.line, self.family.request())
         self.call = call
         try:
             if self.stopped.is_set():
@@ -146,24 +162,32 @@ class StreamReader:
             call.cancel()
 
     def _read_live(self, call: Any) -> None:
+        # The hot loop of receiving: attribute lookups hoisted, one WhichOneof per frame.
         field = self.family.field
-        unchecked = True
+        hand_out = self._hand_out
+        monotonic = time.monotonic
+        first, checked = True, False
         for frame in call:
-            self._frame_seen()
-            if not frame.HasField("sequence"):
-                continue  # a heartbeat
-            seq = frame.sequence
-            covered = self.covered
-            if unchecked:
-                unchecked = False
+            self.last_frame = self.last_seen = monotonic()
+            if first:
+                first = False  # a live frame, heartbeats included: this stream is healthy
+                self.had_frames = True
+                self.health.consecutive_failures = 0
+            which = frame.WhichOneof("payload")
+            if which == "heartbeat" or not frame.HasField("sequence"):
+                continue
+            if not checked:
+                checked = True
+                covered = self.covered
                 # Belt and braces: a first live event that jumps past what the replays
                 # covered means the subscription began later than its headers said.
-                if covered is not None and seq > covered + 1:
+                if covered is not None and frame.sequence > covered + 1:
                     self._catch_up(covered)
-                    covered = self.covered
+            seq = frame.sequence
+            covered = self.covered
             if covered is not None and seq <= covered:
                 continue  # replayed already, or a redelivery
-            self._hand_out(seq, getattr(frame, field) if frame.HasField(field) else None)
+            hand_out(seq, getattr(frame, field) if which == field else None)
 
     def _replay(self, after: int | None, on_event: Callable[[Any], None] | None) -> int:
         """Run ``CatchUpEvents`` after ``after`` (None: everything the server holds), passing
@@ -173,7 +197,7 @@ class StreamReader:
         request = events_pb2.CatchUpEventsRequest()
         if after is not None:
             request.after_sequence = after
-        replay = self.engine.invoker.open_stream(self.line, request)
+        replay = self.feed.open_stream(self.line, request)
         live, self.call = self.call, replay
         field = self.family.field
         try:
@@ -213,7 +237,7 @@ class StreamReader:
         moves the cursor, or an event of a kind this version does not know)."""
         self.covered = seq
         ack = self.ledger.issue(seq)
-        if payload is None or self.engine.seen_before(self.line.key, seq, payload):
+        if payload is None or self._seen_before(seq):
             # Nothing for the consumer. Acknowledging now is safe: the cursor only moves over
             # the acknowledged prefix, so it cannot pass an event still waiting in the queue.
             ack()
@@ -222,10 +246,22 @@ class StreamReader:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _seen_before(self, seq: int) -> bool:
+        """Whether ``seq`` was handed out recently; remembers it otherwise. Sequences are
+        unique per line, and this reader is its line's only reader of its family."""
+        seen = self._seen
+        if seq in seen:
+            return True
+        seen.add(seq)
+        order = self._seen_order
+        order.append(seq)
+        if len(order) > self.engine.options.dedupe_size:
+            seen.discard(order.popleft())
+        return False
+
     def _frame_seen(self, live: bool = True) -> None:
-        self.last_frame = time.monotonic()
-        self.health.last_frame_at = time.time()
-        if live:  # replays prove nothing about the live stream's health
+        self.last_frame = self.last_seen = time.monotonic()
+        if live and not self.had_frames:  # replays prove nothing about the live stream
             self.had_frames = True
             self.health.consecutive_failures = 0
 

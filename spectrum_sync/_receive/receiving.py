@@ -22,7 +22,6 @@ from .._fork import ForkGuard
 from .._models import Space
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
-from .._wire.convert import decode_event
 from .dispatch import CallbackLoop, ErrorHandler, Handle, Handler, log_handler_error
 from .engine import Delivery, ReceiveEngine
 from .filters import Filter, check_kinds
@@ -39,6 +38,8 @@ __all__ = ["Receiving"]
 log = logging.getLogger("spectrum_sync.receive")
 
 H = TypeVar("H", bound=Handler)
+
+_SPACE_CACHE = 10_000
 
 
 class Receiving:
@@ -58,6 +59,7 @@ class Receiving:
         self._consumer: str | None = None
         self._on_error: ErrorHandler | None = None
         self._last_health: dict[str, LineHealth] = {}
+        self._spaces: dict[tuple[str, str], Space] = {}
         self._closed = False
 
     # -- the engine and its one consumer -----------------------------------------------
@@ -87,8 +89,8 @@ class Receiving:
                     f"this client is already receiving ({self._consumer}); a client serves "
                     "one receive loop at a time: end that one first, use handlers with "
                     "workers=N to process events in parallel, or use another Client")
-            engine = ReceiveEngine(self._backend.lines, self._backend.invoker, self._store,
-                                   self.options, on_store_error=self._store_error)
+            engine = ReceiveEngine(self._backend.feed(), self._store, self.options,
+                                   on_store_error=self._store_error)
             self._engine, self._consumer = engine, who
         engine.start()
         # A new client starts live: make "live" begin now, not whenever the readers get
@@ -103,6 +105,7 @@ class Receiving:
                 self._on_error = None
         engine.stop()
         self._last_health = {h.phone: h for h in engine.health().values()}
+        self._spaces = {}  # they hold the client: none may outlive the loop here
 
     def _store_error(self, exc: BaseException) -> None:
         self._monitor.record("cursor commit", exc)
@@ -117,10 +120,8 @@ class Receiving:
         skipped (they are acknowledged by the caller and must not block the stream)."""
         payload = delivery.payload
         try:
-            chat = payload.chat_guid
-            space = Space(id=chat, type=space_type(chat), phone=delivery.phone,
-                          ops=self._backend)
-            event = decode_event(payload, space, delivery.sequence, delivery.ack)
+            space = self._space(payload.chat_guid, delivery.phone)
+            event = delivery.reader.decode(payload, space, delivery.sequence, delivery.ack)
         except Exception:
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
                         delivery.family, delivery.sequence, delivery.phone, exc_info=True)
@@ -128,10 +129,21 @@ class Receiving:
         if event is None:
             log.warning("receive: skipping a %s event of a kind this version does not know "
                         "(seq %d) on %s", delivery.family, delivery.sequence, delivery.phone)
-            return None
-        # Routing learned from traffic: replies go back through this line. Best effort.
-        self._backend.learn_route(chat, delivery.phone)
         return event
+
+    def _space(self, chat: str, phone: str) -> Space:
+        """The space of an event: spaces are values, so one object serves every event of a
+        chat (bounded). A chat met for the first time also teaches the routing."""
+        key = (chat, phone)
+        space = self._spaces.get(key)
+        if space is None:
+            space = self._backend.space(chat, space_type(chat), phone)
+            if len(self._spaces) >= _SPACE_CACHE:
+                self._spaces.clear()  # rare, cheap, and relearning is harmless
+            self._spaces[key] = space
+            # Routing learned from traffic: replies go back through this line. Best effort.
+            self._backend.learn_route(chat, phone)
+        return space
 
     # -- the generator -----------------------------------------------------------------
 
@@ -227,11 +239,11 @@ class Receiving:
         engine = self.current()
         live = {h.phone: h for h in engine.health().values()} if engine is not None else {}
         result = {}
-        for line in self._backend.lines.all():
-            health = live.get(line.phone)
+        for phone in self._backend.receiving_phones():
+            health = live.get(phone)
             if health is None:  # not receiving: idle, with the figures of the last loop
-                health = LineHealth(phone=line.phone, streams={"all": "idle"})
-                previous = self._last_health.get(line.phone)
+                health = LineHealth(phone=phone, streams={"all": "idle"})
+                previous = self._last_health.get(phone)
                 if previous is not None:
                     health.reconnects = previous.reconnects
                     health.gaps = list(previous.gaps)
@@ -239,7 +251,7 @@ class Receiving:
                     health.last_error = previous.last_error
             if health.store_error is None:
                 health.store_error = self._monitor.last_error
-            result[line.phone] = health
+            result[phone] = health
         return result
 
     def queue_depths(self) -> list[int]:

@@ -67,9 +67,14 @@ class SQLiteStore:
             with self._lock:
                 conn = self._connection()
                 conn.executescript(_SCHEMA)
-                # Fail now, not at the first commit, when the file cannot be written.
+                # Fail now, not at the first commit, when the file cannot be written (a
+                # read-only file in WAL mode still opens and even begins a transaction).
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("DELETE FROM cursors WHERE 0")
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
         except (sqlite3.Error, OSError) as exc:
             self._discard()
             raise ConfigurationError(

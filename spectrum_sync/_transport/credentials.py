@@ -27,7 +27,8 @@ __all__ = ["CloudAuth", "Credentials"]
 
 log = logging.getLogger("spectrum_sync.auth")
 
-MIN_REFRESH_INTERVAL = 5.0  # between two exchanges, forced or not
+FORCED_REFRESH_INTERVAL = 5.0  # between two forced refreshes
+EXCHANGE_DEBOUNCE = 1.0  # a forced refresh right after any exchange is pointless
 REFRESH_MARGIN = 30.0  # a call within this of expiry refreshes first
 RETRY_BASE, RETRY_CAP = 0.5, 30.0  # backoff of failed background refreshes
 
@@ -43,6 +44,13 @@ class Credentials(Protocol):
 
     def force_refresh(self) -> bool:
         """Re-exchange now unless one ran in the last 5 s; never raises."""
+
+    @property
+    def generation(self) -> float:
+        """Identifies the current grant (changes with every successful exchange)."""
+
+    def reject(self, generation: float) -> bool:
+        """The server refused a token of ``generation``; True when a retry may help."""
 
 
 class CloudAuth:
@@ -72,7 +80,8 @@ class CloudAuth:
         self.refresh_due = 0.0
         self._refresh_at = 0.0  # when the background thread renews
         self._last_exchange = -1e18
-        self._last_attempt = -1e18
+        self._last_forced = -1e18
+        self._failed_at = -1e18
         self._failures = 0
         self._delivered: Grant | None = None
         self.last_error: SpectrumError | None = None
@@ -101,7 +110,6 @@ class CloudAuth:
 
     def _exchange_locked(self, timeout: float) -> Grant:
         """One exchange; called with ``self._lock`` held."""
-        self._last_attempt = self._clock()
         grant = self._exchange(min(self._timeout, timeout))
         ttl = grant.expires_in  # within 5 s .. 24 h (the exchange clamps it)
         self._last_exchange = grant.obtained_at
@@ -116,6 +124,7 @@ class CloudAuth:
     def _note_failure(self, error: SpectrumError) -> None:
         self._failures += 1
         self.last_error = error
+        self._failed_at = self._clock()
         backoff = jittered(self._failures - 1, RETRY_BASE, RETRY_CAP, floor=0.5)
         retry_at = self._clock() + backoff
         # Keep using a valid token, but retry no later than shortly before it expires.
@@ -141,7 +150,8 @@ class CloudAuth:
     def refresh(self, *, force: bool = False, timeout: float | None = None) -> bool:
         """Exchange now (coalesced with concurrent callers); True if a new grant came in.
 
-        ``force`` respects the rate limit of one exchange per 5 s (False when skipped)."""
+        ``force`` is rate-limited: at most one forced refresh per 5 s, and none within 1 s of
+        any exchange (False when skipped)."""
         if self._closed:
             raise ClientClosed("the client is closed")
         self._check_process()
@@ -149,8 +159,12 @@ class CloudAuth:
         with self._lock:
             if self._last_exchange != start_generation:
                 return True  # another thread refreshed while we waited
-            if force and self._clock() - self._last_exchange < MIN_REFRESH_INTERVAL:
-                return False
+            if force:
+                now = self._clock()
+                if (now - self._last_forced < FORCED_REFRESH_INTERVAL
+                        or now - self._last_exchange < EXCHANGE_DEBOUNCE):
+                    return False
+                self._last_forced = now
             try:
                 grant = self._exchange_locked(self._timeout if timeout is None else timeout)
             except SpectrumError as exc:
@@ -161,11 +175,33 @@ class CloudAuth:
         return True
 
     def force_refresh(self) -> bool:
-        """Re-exchange now unless one ran within the rate limit; never raises."""
+        """Re-exchange now unless the rate limit says no; never raises."""
         try:
             return self.refresh(force=True)
         except SpectrumError:
             return False
+
+    @property
+    def generation(self) -> float:
+        return self._last_exchange
+
+    def reject(self, generation: float) -> bool:
+        """The server answered UNAUTHENTICATED to a token of ``generation``: it forgot or
+        revoked it (a restart, a secret rotation) long before ``expiresIn``. Unless a newer
+        grant is already in, the token is treated as expired, so that the next call fetches
+        a new one first. A token refused within a second of being issued is not thrown away
+        (that is a real authentication failure, and retrying would loop). True when a retry
+        of the call may succeed."""
+        if self._closed:
+            return False
+        if self._last_exchange != generation:
+            return True  # another thread refreshed since this call took its token
+        now = self._clock()
+        if now - self._last_exchange < EXCHANGE_DEBOUNCE:
+            return False
+        self.expires_at = min(self.expires_at, now)
+        self.refresh_due = min(self.refresh_due, now)
+        return True
 
     def ensure_fresh(self, timeout: float) -> None:
         """Called by a call that found ``refresh_due`` passed: refresh, within ``timeout``."""
@@ -196,7 +232,7 @@ class CloudAuth:
         try:
             if self._last_exchange == start_generation or self._clock() >= self.expires_at:
                 last = self.last_error
-                if last is not None and self._last_attempt >= waiting_since:
+                if last is not None and self._failed_at > waiting_since:
                     # An exchange failed while we waited for it: share its outcome rather
                     # than queue one more attempt per waiting caller.
                     raise copy.copy(last)

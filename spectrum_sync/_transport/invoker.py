@@ -128,9 +128,13 @@ class Invoker:
         extra: tuple[tuple[str, str], ...] = ()
         key = None
         if rpc.mutating:
-            key = idempotency_key or new_uuid()
+            has_id = rpc.sets_client_message_id and request.HasField("client_message_id")
+            # A request that already has an id (a repeat of the same logical call) keeps it.
+            key = idempotency_key or (
+                request.client_message_id if has_id else None  # type: ignore[attr-defined]
+            ) or new_uuid()
             extra = (("x-idempotency-key", key),)
-            if rpc.sets_client_message_id and not request.HasField("client_message_id"):
+            if rpc.sets_client_message_id and not has_id:
                 request.client_message_id = key  # type: ignore[attr-defined]
         attempt = 0
         reconnects = 0
@@ -141,6 +145,7 @@ class Invoker:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise self._timed_out(rpc, budget, key, last, reached_server)
+            generation = self.credentials.generation if self.credentials is not None else 0.0
             try:
                 metadata = self.metadata(line, remaining)
                 method = line.unary(rpc)
@@ -163,15 +168,16 @@ class Invoker:
                 error.outcome = "not_sent"
                 pause = jittered(reconnects, RECONNECT_BASE, RECONNECT_CAP, floor=0.5)
                 reconnects += 1
-                if self._clock() + pause < deadline:
-                    self._sleep(pause)
+                if self._clock() + pause >= deadline:
+                    raise self._timed_out(rpc, budget, key, error, reached_server)
+                self._sleep(pause)
                 continue
             reached_server = True
             error.outcome = "rejected" if failure.from_service else "unknown"
-            if isinstance(error, AuthenticationError) and (
-                error.grpc_code == grpc.StatusCode.UNAUTHENTICATED
-                and not reauthenticated and self._reauthenticate(line, metadata)
-            ):
+            if (isinstance(error, AuthenticationError)
+                    and error.grpc_code == grpc.StatusCode.UNAUTHENTICATED
+                    and not reauthenticated and self.credentials is not None
+                    and self.credentials.reject(generation)):
                 # The server forgot or revoked the token (restart, rotation, clock skew):
                 # fetch a new one and try once more, with the same idempotency key.
                 reauthenticated = True
@@ -186,15 +192,6 @@ class Invoker:
                 raise error
             log.debug("retrying %s after %s (attempt %d)", rpc.name, error.code, attempt)
             self._sleep(pause)
-
-    def _reauthenticate(self, line: LineConnection,
-                        used: tuple[tuple[str, str], ...]) -> bool:
-        credentials = self.credentials
-        if credentials is None:
-            return False
-        # A refresh by another thread since this attempt counts too (the rate limit of
-        # forced refreshes would otherwise refuse the retry).
-        return credentials.force_refresh() or line.metadata != used
 
     @staticmethod
     def _timed_out(rpc: Rpc, budget: float, key: str | None, last: SpectrumError | None,

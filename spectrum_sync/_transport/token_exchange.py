@@ -155,12 +155,26 @@ def _parse_grant(data: Any, obtained_at: float) -> Grant:
     raise CloudError(f"unknown project type {str(kind)[:50]!r}", code="invalidResponse")
 
 
-def _abort(conn: http.client.HTTPConnection) -> None:
-    """Called by the deadline timer: unblock whatever read or write is in progress."""
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+class _Deadline:
+    """Shuts the connection's socket down when the time is up, unblocking any read or write;
+    a response read after that is not trusted (a cut may look like the end of the headers)."""
+
+    def __init__(self, conn: http.client.HTTPConnection, timeout: float) -> None:
+        self._conn = conn
+        self.passed = False
+        self._timer = threading.Timer(timeout, self._abort)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _abort(self) -> None:
+        self.passed = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _post(url: str, headers: dict[str, str], timeout: float,
@@ -175,17 +189,18 @@ def _post(url: str, headers: dict[str, str], timeout: float,
                                            context=ssl_context)
     else:
         conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
-    timer = threading.Timer(timeout, _abort, (conn,))
-    timer.daemon = True
-    timer.start()
+    deadline = _Deadline(conn, timeout)
     try:
         conn.request("POST", path, body=b"", headers=headers)
         response = conn.getresponse()
         body = response.read(MAX_BODY + 1)
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+        answer = response.status, {k.lower(): v for k, v in response.getheaders()}, body
     finally:
-        timer.cancel()
+        deadline.cancel()
         conn.close()
+    if deadline.passed:
+        raise TimeoutError("the deadline passed")
+    return answer
 
 
 def exchange_token(

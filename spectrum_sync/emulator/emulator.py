@@ -19,7 +19,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -685,8 +685,22 @@ class Emulator:
 
     def wait_for_streams(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until at least ``count`` streams are open; False on timeout."""
+        return self._wait(lambda: self.hub.open_count >= count, timeout)
+
+    @property
+    def live_subscriptions(self) -> int:
+        """How many live ``Subscribe*`` streams are open (catch-up replays not counted)."""
+        return self.hub.live_count
+
+    def wait_for_subscribers(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until at least ``count`` live subscriptions are open (a receiving client
+        holds one per line and event family); False on timeout."""
+        return self._wait(lambda: self.hub.live_count >= count, timeout)
+
+    @staticmethod
+    def _wait(condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while self.hub.open_count < count:
+        while not condition():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.005)

@@ -33,11 +33,12 @@ _REASONS = {
 class Subscription:
     """One open stream of one line."""
 
-    __slots__ = ("cursor", "ended", "frames", "line")
+    __slots__ = ("cursor", "ended", "frames", "line", "live")
 
-    def __init__(self, line: LineState, cursor: int) -> None:
+    def __init__(self, line: LineState, cursor: int, live: bool = False) -> None:
         self.line = line
         self.cursor = cursor
+        self.live = live  # a Subscribe* stream (not a finite catch-up replay)
         self.frames = 0
         self.ended: str | None = None
 
@@ -51,10 +52,11 @@ class StreamHub:
         self._open: set[Subscription] = set()
         self.closed = False  # set while the server stops: late streams end at once
 
-    def open(self, line: LineState, context: grpc.ServicerContext) -> Subscription:
+    def open(self, line: LineState, context: grpc.ServicerContext,
+             live: bool = False) -> Subscription:
         """Register a stream starting at the line's current head."""
         with self._lock:
-            sub = Subscription(line, line.log.head)
+            sub = Subscription(line, line.log.head, live)
             if line.removed:
                 sub.ended = REMOVED
             elif self.closed:
@@ -91,6 +93,12 @@ class StreamHub:
         with self._lock:
             return len(self._open)
 
+    @property
+    def live_count(self) -> int:
+        """Number of open live subscriptions (catch-up replays not counted)."""
+        with self._lock:
+            return sum(1 for sub in self._open if sub.live)
+
     def _count_frame(self, sub: Subscription) -> None:
         """Count a sent frame; a periodic cut ends the stream after every N frames."""
         sub.frames += 1
@@ -114,7 +122,7 @@ class StreamHub:
 
         ``frame`` maps an entry to the stream's response (``None`` = not for this stream).
         """
-        sub = self.open(line, context)
+        sub = self.open(line, context, live=True)
         # Headers go out at once: a client that waits for them knows the stream is live.
         context.send_initial_metadata((("x-head-sequence", str(sub.cursor)),))
         try:

@@ -21,14 +21,15 @@ def test_secrets_and_tokens_never_appear(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    emu = make_emulator(plan="dedicated", lines=[LINE_1], project_secret=SECRET, token_ttl=2)
+    emu = make_emulator(plan="dedicated", lines=[LINE_1], project_secret=SECRET, token_ttl=5)
     client = make_client(emu)
     space = client.space.create(ALICE)
     message = space.send("hi")
     assert emu.rest is not None
     emu.rest.fail_next(2, status=503)  # refresh failures get logged
-    time.sleep(2.2)
-    emu.fail_next(1, code="UNAUTHENTICATED", retryable=False, error_code="tokenBlocked",
+    time.sleep(4.5)  # the refresher tries at 4 s (80% of the lifetime)
+    # Refused twice: once with the old token, once more after fetching a new one.
+    emu.fail_next(2, code="UNAUTHENTICATED", retryable=False, error_code="tokenBlocked",
                   method="SendTextMessage")
     with pytest.raises(spectrum.AuthenticationError) as auth_error:
         space.send("blocked")

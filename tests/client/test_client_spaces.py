@@ -1,4 +1,4 @@
-"""client.space: creation and lookup with the routing rules of DESIGN.md 2.3."""
+"""client.space: creation and lookup with the routing rules (docs/behaviour.md)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_single_line_needs_no_phone(
 def test_routing_learned_from_inbound_traffic(emu: Emulator, client: Client) -> None:
     # A receive loop learns which line serves a chat from the messages that arrive.
     def inbound() -> None:
-        emu.wait_for_streams(6)
+        emu.wait_for_subscribers(6)
         emu.simulate_inbound(BOB, "hi all", chat="iMessage;+;chat77", line=LINE_2)
 
     threading.Thread(target=inbound).start()
@@ -128,3 +128,17 @@ def test_line_numbers_in_any_spelling(client: Client) -> None:
     assert space.phone == LINE_2
     assert client.space.get(f"any;-;{BOB}", phone="(555) 000-0001").phone == LINE_1
     assert client.quota("+1 555 000 0002").line == LINE_2
+
+
+def test_the_same_person_stays_on_the_same_line(emu: Emulator, client: Client) -> None:
+    # Idempotency keys are remembered per line: a repeated creation (a retried task) must
+    # land on the line that already talks to that person.
+    first = client.space.create(ALICE)
+    for _ in range(10):
+        assert client.space.create(ALICE).phone == first.phone
+
+
+def test_space_get_with_a_phone_remembers_the_route(client: Client) -> None:
+    guid = "iMessage;+;chat-from-a-webhook"
+    assert client.space.get(guid, phone=LINE_2).phone == LINE_2
+    assert client.space.get(guid).phone == LINE_2  # two lines, and no phone= needed now

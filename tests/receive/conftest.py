@@ -61,7 +61,8 @@ class Kit:
     @staticmethod
     def receiving(emu: Emulator, streams: int, timeout: float = 10.0) -> None:
         """Wait until ``streams`` event streams are open (the consumer is live)."""
-        assert emu.wait_for_streams(streams, timeout), f"only {emu.open_streams} streams open"
+        assert emu.wait_for_subscribers(streams, timeout), (
+            f"only {emu.live_subscriptions} subscriptions open")
 
     @classmethod
     def start_pinged_script(cls, emu: Emulator, code: str, streams: int,

@@ -150,13 +150,11 @@ def test_rejected_cursor_is_a_logged_gap_then_live(tmp_path: Path, kit: Any) -> 
             kit.take(client.messages(), 1, stop=client.close)
         for n in range(20):  # the log keeps 5: our cursor falls out of it
             emu.simulate_inbound(ALICE, f"lost {n}", line=LINES[0])
-        with emu.client(state=store_url) as client:
-            threading.Thread(target=lambda: (
-                kit.wait_until(lambda: any(h.gaps for h in client.health().values()), 10),
-                kit.receiving(emu, 3),
-                emu.simulate_inbound(ALICE, "after the gap", line=LINES[0]),
-            )).start()
-            [msg] = kit.take(client.messages(), 1, stop=client.close)
+        with emu.client(state=store_url) as client, client.messages() as inbox:
+            # Each family's stream finds its cursor gone: wait for all three, not the first.
+            assert kit.wait_until(lambda: len(client.health()[LINES[0]].gaps) == 3, 10)
+            emu.simulate_inbound(ALICE, "after the gap", line=LINES[0])
+            [msg] = kit.take(inbox, 1, stop=client.close)
             assert msg.text == "after the gap"
             gaps = client.health()[LINES[0]].gaps
             assert sorted(gap["family"] for gap in gaps) == ["groups", "messages", "polls"]

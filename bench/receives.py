@@ -1,0 +1,175 @@
+"""Receiving: ``client.messages()`` against iterating the raw stream, rate and CPU per event
+(memory and SQLite stores), and the added latency at a paced rate.
+
+The raw consumer holds the same three streams a client holds on a dedicated line (messages,
+groups, polls), so that the emulator (in its own process) does the same work for both. CPU is
+this process's CPU time (every thread) from the first injected event to the last received,
+per event."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+
+from spectrum_sync import Client
+from spectrum_sync._proto import (
+    groups_pb2,
+    groups_pb2_grpc,
+    messages_pb2,
+    messages_pb2_grpc,
+    polls_pb2,
+    polls_pb2_grpc,
+)
+
+from _harness import LINE, PEER, Figure, alternate, get, line_token, post, ratios
+
+
+def _open_streams(env: dict[str, str]) -> int:
+    return int(get(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/state")["open_streams"])
+
+
+def _wait_streams(env: dict[str, str], count: int) -> None:
+    deadline = time.monotonic() + 30
+    while _open_streams(env) != count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{_open_streams(env)} streams open, expected {count}")
+        time.sleep(0.005)
+
+
+def _inject(env: dict[str, str], count: int, paced: float | None) -> None:
+    url = f"{env['SPECTRUM_CLOUD_URL']}/_emulator/inbound"
+    if paced is None:
+        post(url, {"from": PEER, "text": "load", "line": LINE, "count": count})
+        return
+    start = time.monotonic()
+    for n in range(count):
+        time.sleep(max(0.0, start + n / paced - time.monotonic()))
+        post(url, {"from": PEER, "text": f"paced {n}", "line": LINE})
+
+
+class Round:
+    """What one consumer saw: latencies, the wall clock and CPU time of the run."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.latencies: list[float] = []
+        self.cpu0 = self.wall0 = 0.0
+        self.cpu = self.wall = 0.0
+
+    def start(self) -> None:
+        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
+
+    def seen(self, occurred: float) -> bool:
+        self.latencies.append(time.time() - occurred)
+        if len(self.latencies) < self.count:
+            return False
+        self.cpu = time.process_time() - self.cpu0
+        self.wall = time.perf_counter() - self.wall0
+        return True
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.wall
+
+    @property
+    def cpu_per_event(self) -> float:
+        return self.cpu / self.count
+
+
+def _feed(env: dict[str, str], result: Round, paced: float | None,
+          abort: Callable[[], object]) -> threading.Thread:
+    def run() -> None:
+        try:
+            result.start()
+            _inject(env, result.count, paced)
+        except Exception as exc:
+            print(f"feeder failed: {exc!r}")
+            abort()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def raw_round(env: dict[str, str], count: int, paced: float | None = None) -> Round:
+    result = Round(count)
+    auth = (("authorization", f"Bearer {line_token(env)}"),)
+    with grpc.insecure_channel(env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"]) as channel:
+        _wait_streams(env, 0)
+        call = messages_pb2_grpc.MessageServiceStub(channel).SubscribeMessageEvents(
+            messages_pb2.SubscribeMessageEventsRequest(), metadata=auth)
+        idle = [  # opened as a client does; their frames are not read here
+            groups_pb2_grpc.GroupServiceStub(channel).SubscribeGroupEvents(
+                groups_pb2.SubscribeGroupEventsRequest(), metadata=auth),
+            polls_pb2_grpc.PollServiceStub(channel).SubscribePollEvents(
+                polls_pb2.SubscribePollEventsRequest(), metadata=auth)]
+        _wait_streams(env, 3)
+        feeder = _feed(env, result, paced, call.cancel)
+        frames: Iterator[messages_pb2.SubscribeMessageEventsResponse] = call
+        for frame in frames:
+            if frame.WhichOneof("payload") != "message_changed":
+                continue
+            event = frame.message_changed
+            if (event.WhichOneof("change") == "message_received" and not event.is_from_me
+                    and result.seen(event.occurred_at.ToNanoseconds() / 1e9)):
+                break
+        for stream in (call, *idle):
+            stream.cancel()
+        feeder.join()
+    return result
+
+
+def client_round(env: dict[str, str], count: int, paced: float | None = None,
+                 store: str = "memory") -> Round:
+    result = Round(count)
+    with tempfile.TemporaryDirectory() as folder:
+        state = None if store == "memory" else f"sqlite:///{Path(folder) / 'state.db'}"
+        _wait_streams(env, 0)
+        with Client(env=env, state=state) as client, client.messages() as inbox:
+            feeder = _feed(env, result, paced, inbox.close)
+            for message in inbox:
+                assert message.created_at is not None
+                if result.seen(message.created_at.timestamp()):
+                    break
+            feeder.join()
+    return result
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
+            paced_rate: float) -> list[Figure]:
+    raw_round(env, 100)  # warm-up
+    client_round(env, 100)
+    raw, memory, sqlite = alternate(
+        rounds, lambda: raw_round(env, events), lambda: client_round(env, events),
+        lambda: client_round(env, events, store="sqlite"))
+    raw_paced, lib_paced = alternate(
+        rounds, lambda: raw_round(env, paced_events, paced_rate),
+        lambda: client_round(env, paced_events, paced_rate))
+    added_p50 = [_percentile(b.latencies, 0.5) - _percentile(a.latencies, 0.5)
+                 for a, b in zip(raw_paced, lib_paced)]
+    added_p99 = [_percentile(b.latencies, 0.99) - _percentile(a.latencies, 0.99)
+                 for a, b in zip(raw_paced, lib_paced)]
+    return [
+        Figure("raw stream rate", [r.rate for r in raw], "events/s"),
+        ratios("receive rate ratio (memory)", [r.rate for r in memory],
+               [r.rate for r in raw], ">= 0.95"),
+        ratios("receive rate ratio (SQLite)", [r.rate for r in sqlite],
+               [r.rate for r in raw], ">= 0.9"),
+        Figure("raw CPU per event", [r.cpu_per_event for r in raw], "us", scale=1e6),
+        ratios("CPU per event ratio (memory)", [r.cpu_per_event for r in memory],
+               [r.cpu_per_event for r in raw], "<= 1.2"),
+        ratios("CPU per event ratio (SQLite)", [r.cpu_per_event for r in sqlite],
+               [r.cpu_per_event for r in raw]),
+        Figure(f"added p50 at {paced_rate:.0f}/s", added_p50, "ms", scale=1e3),
+        Figure(f"added p99 at {paced_rate:.0f}/s", added_p99, "ms", "a few ms", scale=1e3),
+    ]

@@ -1,0 +1,81 @@
+"""The benchmark: every figure of the performance budget in one run, as one table.
+
+    python bench/run.py            # a full run (a few minutes)
+    python bench/run.py --quick    # under a minute: fewer calls and rounds
+    python bench/run.py --json     # the figures as JSON (median, min, max per figure)
+
+The emulator runs in its own process, started once. Each figure is a median over alternated
+rounds (ours, then the baseline, in turn) with its min and max: this machine is shared and
+noisy, so the baselines are measured in the same run, never taken from elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import footprint
+import official
+import paths
+import receives
+import sends
+
+from _harness import Figure, emulator_process, report
+
+LINES = tuple(f"+1555000{n:04d}" for n in range(1, 17))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run (under a minute)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--only", nargs="*", default=None,
+                        choices=["sends", "receives", "paths", "footprint", "official"],
+                        help="run some sections only")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    wanted = set(args.only or ["sends", "receives", "paths", "footprint", "official"])
+    started = time.monotonic()
+    sections: dict[str, list[Figure]] = {}
+    with emulator_process(LINES) as env:
+        if "sends" in wanted:
+            sections["sends"] = sends.measure(env, calls=150 if quick else 1000,
+                                              rounds=3 if quick else 7)
+        if "receives" in wanted:
+            sections["receives"] = receives.measure(
+                env, events=300 if quick else 2000, rounds=2 if quick else 5,
+                paced_events=100 if quick else 1000, paced_rate=500.0)
+        if "paths" in wanted:
+            sections["paths"] = (paths.imports(3 if quick else 15) + paths.users(
+                env, 3 if quick else 7) + paths.routing(
+                (1_000, 10_000) if quick else (1_000, 100_000, 300_000)))
+        if "footprint" in wanted:
+            sections["footprint"] = footprint.measure(env, (1, 4) if quick else (1, 4, 16))
+        if "official" in wanted:
+            sections["official"] = official.measure(env, calls=50 if quick else 300,
+                                                    rounds=2 if quick else 5)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if args.json:
+        out: dict[str, Any] = {"machine": machine, "quick": quick,
+                               "seconds": round(time.monotonic() - started, 1)}
+        out["figures"] = {f.name: f.as_dict() for figs in sections.values() for f in figs}
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"spectrum_sync benchmark ({'quick' if quick else 'full'}) on {machine}")
+    for name, figures in sections.items():
+        if figures:
+            report(name, [f.row() for f in figures])
+    print(f"\n({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from shop import views
+
+urlpatterns = [
+    path("spectrum/webhook/", include("spectrum_sync.django.urls")),
+    path("send/", views.send),
+]

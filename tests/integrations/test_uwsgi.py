@@ -1,0 +1,63 @@
+"""The Flask integration under a real uWSGI with two processes: ``--lazy-apps`` (the app is
+loaded in each worker), ``--py-call-osafterfork`` with a client made before the fork, and a
+client made before the fork with neither (uWSGI then forks without Python's fork hooks: the
+client's pid check alone must rebuild it)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from integ_helpers import LINES, base_env, post_concurrently, require_package
+from support.servers import Server
+from support.tools import in_ci
+
+from spectrum_sync.emulator import Emulator
+
+REQUESTS = 100
+
+
+def uwsgi_binary() -> str:
+    beside = Path(sys.executable).parent / "uwsgi"
+    found = str(beside) if beside.exists() else shutil.which("uwsgi")
+    if found is None:
+        message = ("uwsgi is not installed: pip install uwsgi (it compiles; needs a C "
+                   "compiler and the Python headers; .ci/run installs it)")
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.mark.parametrize(("mode", "warm"), [
+    (["--lazy-apps"], False),
+    (["--py-call-osafterfork"], True),
+    ([], True),
+], ids=["lazy-apps", "py-call-osafterfork-client-made-before-fork",
+        "no-fork-hooks-client-made-before-fork"])
+def test_two_uwsgi_processes_send_one_message_per_request(
+        mode: list[str], warm: bool, make_emu: Callable[..., Emulator],
+        serve: Callable[..., Server], port: int) -> None:
+    require_package("flask", "flask")
+    binary = uwsgi_binary()
+    emu = make_emu()
+    env = base_env(emu, WARM_CLIENT="1" if warm else "0")
+    server = serve([binary, "--http-socket", f"127.0.0.1:{port}", "--master",
+                    "--processes", "2", "--enable-threads", "--die-on-term", "--need-app",
+                    "--module", "flask_app:app", "--disable-logging", *mode],
+                   env=env, port=port)
+    tag = "-".join(mode) or "plain"
+    sent = [{"to": f"+1555700{i % 4:04d}", "phone": LINES[i % 2], "text": f"{tag} {i}",
+             "key": f"{tag}-{i}", "hold": 0.01} for i in range(REQUESTS)]
+
+    answers = post_concurrently(port, "/send", sent, threads=20)
+
+    failed = [a for a in answers if a[0] != 200]
+    assert not failed, f"{failed[:3]}\n{server.log()}"
+    assert len({body["pid"] for _, body in answers}) == 2, server.log()
+    ours = [m for m in emu.messages() if m["is_from_me"]]
+    assert sorted(m["text"] for m in ours) == sorted(p["text"] for p in sent)
+    assert len({body["guid"] for _, body in answers}) == REQUESTS

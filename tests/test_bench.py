@@ -1,0 +1,31 @@
+"""The benchmark command keeps working: ``python bench/run.py --quick --json`` (the figures
+themselves are for humans and the closing notes, never asserted against a fixed time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.timeout(300)
+def test_the_benchmark_runs_and_reports_every_figure() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json"],
+                          capture_output=True, text=True, timeout=280, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    figures = report["figures"]
+    for name in ("send latency ratio", "16-thread throughput ratio",
+                 "receive rate ratio (memory)", "receive rate ratio (SQLite)",
+                 "CPU per event ratio (memory)", "added p99 at 500/s",
+                 "import ratio (vs grpc + protobuf)", "cached user / phonenumbers parse",
+                 "idle client: threads", "receiving on 4 lines: threads"):
+        assert name in figures, sorted(figures)
+        figure = figures[name]
+        assert figure["min"] <= figure["median"] <= figure["max"]
+    assert any(name.startswith("learn cost") for name in figures)

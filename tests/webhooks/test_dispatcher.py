@@ -1,0 +1,201 @@
+"""``WebhookDispatcher``: the statuses the official handler answers, deduplication by message
+id, failing handlers retried, filters, and actions through a real client."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hook_helpers import SECRET, body_of, envelope, signed_headers
+
+import spectrum_sync as spectrum
+from spectrum_sync.emulator import Emulator
+from spectrum_sync.webhooks import (
+    SEEN_GROUP,
+    CustomContent,
+    WebhookDispatcher,
+    WebhookEnvelope,
+    WebhookResponse,
+)
+
+TEXT = {"type": "text", "text": "hello"}
+
+
+def request(content: dict[str, Any] = TEXT, **kwargs: Any) -> tuple[bytes, dict[str, str]]:
+    body = body_of(envelope(content, **kwargs))
+    return body, signed_headers(body)
+
+
+@pytest.fixture
+def hooks() -> WebhookDispatcher:
+    return WebhookDispatcher(SECRET)
+
+
+def test_a_verified_delivery_runs_the_handlers_once(hooks: WebhookDispatcher) -> None:
+    seen: list[Any] = []
+    hooks.on_webhook(seen.append)
+    body, headers = request()
+    assert hooks.handle(body, headers) == WebhookResponse(200, "ok")
+    assert [m.text for m in seen] == ["hello"]
+    # A second delivery of the same message (at-least-once): acknowledged, not run again.
+    assert hooks.handle(body, signed_headers(body)).status == 200
+    assert len(seen) == 1
+    assert hooks.dedupe.store.has_member(SEEN_GROUP, "M1")
+
+
+@pytest.mark.parametrize(("mutate", "status"), [
+    (lambda b, h: (b, {}), 400),
+    (lambda b, h: (b, {**h, "X-Spectrum-Timestamp": "soon"}), 400),
+    (lambda b, h: (b + b" ", h), 401),
+    (lambda b, h: (b, signed_headers(b, secret="other")), 401),
+    (lambda b, h: (b, signed_headers(b, timestamp=1_000_000_000)), 401),
+    (lambda b, h: (b"{not json", signed_headers(b"{not json")), 400),
+    (lambda b, h: (b'{"event":"messages"}', signed_headers(b'{"event":"messages"}')), 400),
+])
+def test_refusals(hooks: WebhookDispatcher, mutate: Any, status: int) -> None:
+    seen: list[Any] = []
+    hooks.on_webhook(seen.append)
+    body, headers = mutate(*request())
+    assert hooks.handle(body, headers).status == status
+    assert seen == []
+
+
+def test_no_secret_is_500() -> None:
+    for secret in (None, "", lambda: None):
+        hooks = WebhookDispatcher(secret)
+        assert hooks.handle(*request()) == WebhookResponse(500, "webhook secret not configured")
+
+
+def test_unknown_event_types_are_acknowledged(hooks: WebhookDispatcher) -> None:
+    seen: list[Any] = []
+    hooks.on_webhook(seen.append)
+    body = b'{"event": "space.archived", "space": {"id": "x"}}'
+    assert hooks.handle(body, signed_headers(body)).status == 200
+    assert seen == []
+
+
+def test_a_failing_handler_is_500_and_runs_again_on_the_retry(
+        hooks: WebhookDispatcher) -> None:
+    calls: list[str] = []
+
+    @hooks.on_webhook("message")
+    def flaky(msg: spectrum.Message) -> None:
+        calls.append(msg.guid)
+        if len(calls) == 1:
+            raise RuntimeError("database down")
+
+    body, headers = request()
+    assert hooks.handle(body, headers) == WebhookResponse(500, "handler failed")
+    assert not hooks.dedupe.seen("M1")
+    assert hooks.handle(body, signed_headers(body)).status == 200
+    assert hooks.handle(body, signed_headers(body)).status == 200
+    assert calls == ["M1", "M1"]
+
+
+def test_kind_filters_and_the_envelope(hooks: WebhookDispatcher) -> None:
+    got: list[tuple[str, Any]] = []
+    hooks.on_webhook("reaction")(lambda e: got.append(("reaction", e.emoji)))
+    hooks.on_webhook("message", "custom")(lambda e: got.append(("msg-or-custom", e.kind)))
+
+    @hooks.on_webhook(with_envelope=True)
+    def everything(event: Any, env: WebhookEnvelope) -> None:
+        got.append(("all", env.content_type))
+
+    target = {"id": "T"}
+    for content, mid in ((TEXT, "a"), ({"type": "reaction", "emoji": "❤️", "target": target},
+                                       "b"), ({"type": "poll", "title": "Q"}, "c")):
+        body, headers = request(content, message_id=mid)
+        assert hooks.handle(body, headers).status == 200
+    assert got == [("msg-or-custom", "message"), ("all", "text"), ("reaction", "❤️"),
+                   ("all", "reaction"), ("msg-or-custom", "custom"), ("all", "poll")]
+    assert len(hooks.handlers) == 3
+    with pytest.raises(ValueError, match="unknown event kind"):
+        hooks.on_webhook("messages")
+
+
+def test_a_concurrent_copy_waits_for_the_first(hooks: WebhookDispatcher) -> None:
+    entered, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    @hooks.on_webhook
+    def slow(msg: spectrum.Message) -> None:
+        calls.append(msg.guid)
+        entered.set()
+        release.wait(10)
+
+    body, headers = request()
+    first: list[WebhookResponse] = []
+    thread = threading.Thread(target=lambda: first.append(hooks.handle(body, headers)))
+    thread.start()
+    assert entered.wait(10)
+    # The same message while the first copy runs: "come back later", never run twice.
+    assert hooks.handle(body, signed_headers(body)).status == 409
+    release.set()
+    thread.join(10)
+    assert first == [WebhookResponse(200, "ok")]
+    assert hooks.handle(body, signed_headers(body)).status == 200
+    assert calls == ["M1"]
+
+
+class BrokenStore(spectrum.MemoryStore):
+    def has_member(self, group: str, member: str) -> bool:
+        raise spectrum.StateStoreError("store down")
+
+    def add_member(self, group: str, member: str) -> bool:
+        raise spectrum.StateStoreError("store down")
+
+
+def test_a_failing_store_never_loses_an_event(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[Any] = []
+    hooks = WebhookDispatcher(SECRET, store=BrokenStore())
+    hooks.on_webhook(seen.append)
+    body, headers = request()
+    assert hooks.handle(body, headers).status == 200
+    assert hooks.handle(body, signed_headers(body)).status == 200
+    assert len(seen) == 2  # at least once: a repeat, never a loss
+    assert "state store" in caplog.text
+
+
+def test_a_body_over_the_limit_is_413() -> None:
+    hooks = WebhookDispatcher(SECRET, max_body=100)
+    body = body_of(envelope({"type": "text", "text": "x" * 200}))
+    assert hooks.handle(body, signed_headers(body)).status == 413
+
+
+def test_custom_content_reaches_handlers_with_its_raw_json(hooks: WebhookDispatcher) -> None:
+    seen: list[Any] = []
+    hooks.on_webhook("custom")(seen.append)
+    body, headers = request({"type": "poll_option", "title": "a", "selected": True},
+                            message_id="P1:poll:9")
+    assert hooks.handle(body, headers).status == 200
+    [event] = seen
+    assert isinstance(event, CustomContent)
+    assert event.raw["selected"] is True and event.id == "P1:poll:9"
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(plan="dedicated", lines=["+15550000001", "+15550000002"]) as emu:
+        yield emu
+
+
+def test_with_a_client_the_events_act_on_the_right_line(emu: Emulator) -> None:
+    with emu.client() as client:
+        hooks = WebhookDispatcher(SECRET, client=client, store=client.state)
+
+        @hooks.on_webhook("message")
+        def answer(msg: spectrum.Message) -> None:
+            msg.reply("got it", idempotency_key=f"ack-{msg.guid}")
+            msg.react("👍")
+
+        guid = emu.simulate_inbound("+15551111111", "hi", line="+15550000002")
+        content = {"type": "text", "text": "hi"}
+        space = {"id": "any;-;+15551111111", "platform": "iMessage", "phone": "+15550000002"}
+        body = body_of(envelope(content, message_id=guid, space=space))
+        assert hooks.handle(body, signed_headers(body)).status == 200
+        assert client.state.has_member(SEEN_GROUP, guid)
+    [reply] = [m for m in emu.messages() if m["is_from_me"]]
+    assert (reply["text"], reply["line"]) == ("got it", "+15550000002")
+    assert any(c.method == "SetReaction" for c in emu.requests)
