@@ -67,7 +67,7 @@ def test_listen_example_stops_on_ctrl_c_without_a_traceback() -> None:
                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 preexec_fn=_sigint_fix())
         try:
-            assert emu.wait_for_streams(3, timeout=20)
+            assert emu.wait_for_subscribers(3, timeout=20)
             emu.simulate_inbound("+15551111111", "hello", line=LINE)
             assert proc.stdout is not None
             assert proc.stdout.readline() == f"[{LINE}] +15551111111: hello\n"

@@ -64,7 +64,7 @@ def test_ctrl_c_ends_quietly(emu: Emulator, env: dict[str, str], start_cli: Star
 
 def test_sigterm_ends_quietly(emu: Emulator, env: dict[str, str], start_cli: Start) -> None:
     proc = start_cli("listen", "-q", env=env)
-    emu.wait_for_streams(3 * len(LINES), timeout=20)
+    assert emu.wait_for_subscribers(3 * len(LINES), timeout=20)
     proc.signal(signal.SIGTERM)
     status, _, err = proc.finish(timeout=10)
     assert status == 143 and err == ""
