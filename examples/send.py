@@ -24,9 +24,14 @@ def main() -> int:
     except spectrum.InvalidAddress as exc:
         print(f"not an address: {exc}", file=sys.stderr)
         return 2
+    except spectrum.ConfigurationError as exc:
+        print(f"not configured: {exc}", file=sys.stderr)
+        return 2
     except spectrum.SpectrumError as exc:
         print(f"not sent: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     print(f"sent {sent.guid} to {sent.space.id} via {sent.space.phone}")
     return 0
 

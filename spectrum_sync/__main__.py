@@ -1,0 +1,7 @@
+"""``python -m spectrum_sync``: the ``spectrum-sync`` command line."""
+
+import sys
+
+from spectrum_sync.cli import main
+
+sys.exit(main())

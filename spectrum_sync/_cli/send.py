@@ -1,0 +1,72 @@
+"""``spectrum-sync send``: send one message (from a shell script, a cron job, by hand)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from spectrum_sync._cli.common import Session, UsageError
+
+if TYPE_CHECKING:
+    from spectrum_sync import Client, Space
+
+HELP = ("Send one message to a person (--to, a DM) or into an existing space (--space, e.g. a "
+        "group's id as `listen` prints it). Prints the message guid, the space and the line. "
+        "TEXT '-' reads the text from stdin.")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", metavar="ADDRESS",
+                        help="phone number (any format) or e-mail address of the recipient")
+    target.add_argument("--space", metavar="ID", help="id (chat guid) of an existing space")
+    parser.add_argument("text", metavar="TEXT", help="the message ('-': read it from stdin)")
+    parser.add_argument("--phone", metavar="LINE",
+                        help="send from this line (dedicated plans; default: the line that "
+                             "already serves the conversation, else one at random)")
+    parser.add_argument("--idempotency-key", metavar="KEY",
+                        help="your own key: sending again with it never sends a second message")
+    parser.add_argument("--reply-to", metavar="GUID", help="a threaded reply to this message")
+    parser.add_argument("--effect", metavar="NAME", help="an expressive send effect id")
+    parser.add_argument("--state", metavar="URL",
+                        help="state store shared with your app (routing, quota counters), "
+                             "e.g. sqlite:///spectrum.db")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace, session: Session) -> int:
+    session.configure_logging()
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if args.text == "-":
+        text = text.rstrip("\n")  # `echo hi | ...` should send "hi", not "hi\n"
+    if not text.strip():
+        raise UsageError("the message text is empty")
+    with session.client(state=args.state) as client:
+        if args.to is not None:
+            user = client.user(args.to)
+            space = client.space.create(user, phone=args.phone)
+        else:
+            space = _existing_space(client, args.space, args.phone)
+        sent = space.send(text, reply_to=args.reply_to, effect=args.effect,
+                          idempotency_key=args.idempotency_key)
+    if args.json:
+        session.print(json.dumps({"guid": sent.guid, "space": sent.space.id,
+                                  "type": sent.space.type, "line": sent.space.phone}))
+    else:
+        session.print(f"sent {sent.guid} to {sent.space.id} via {sent.space.phone}")
+    return 0
+
+
+def _existing_space(client: Client, space_id: str, phone: str | None) -> Space:
+    from spectrum_sync import RoutingError
+
+    try:
+        return client.space.get(space_id, phone=phone)
+    except RoutingError as exc:
+        if phone is not None:
+            raise
+        # This process has not seen the space yet: say how to name its line here.
+        raise UsageError(f"cannot tell which line serves {space_id!r}: pass --phone LINE "
+                         f"(available: {', '.join(exc.available)})") from None

@@ -1,0 +1,117 @@
+"""pytest fixtures to test your own code against the embedded emulator.
+
+Installing spectrum-sync registers this plugin with pytest (entry point ``pytest11``), so a
+project's tests get these fixtures with no configuration (function scope, torn down after
+each test):
+
+- ``spectrum_emulator``: a running :class:`~spectrum_sync.emulator.Emulator` on free local
+  ports. Its options come from the marker ``@pytest.mark.spectrum_emulator(plan="shared")``
+  (any ``Emulator`` keyword argument; on a test, a class or a module's ``pytestmark``, the
+  closest winning) or from your own ``spectrum_emulator_options`` fixture.
+- ``spectrum_client``: a :class:`~spectrum_sync.Client` bound to it, closed after the test;
+  keyword arguments from a ``spectrum_client_options`` fixture of yours.
+- ``spectrum_env``: the ``SPECTRUM_*`` environment variables pointing at the emulator, set
+  for the test (and restored after), for code that builds its own ``Client()``.
+
+With ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, load it with ``-p spectrum_sync.pytest_plugin``
+(or ``pytest_plugins = ["spectrum_sync.pytest_plugin"]`` in a root ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:  # the emulator and the client load when a test asks for them
+    from spectrum_sync import Client
+    from spectrum_sync.emulator import Emulator
+
+__all__ = [
+    "spectrum_client",
+    "spectrum_client_options",
+    "spectrum_emulator",
+    "spectrum_emulator_options",
+    "spectrum_env",
+]
+
+MARKER = "spectrum_emulator"
+
+# Client settings read from the environment that must not point a test at the real cloud.
+_CLIENT_VARIABLES = (
+    "SPECTRUM_PROJECT_ID", "SPECTRUM_PROJECT_SECRET", "SPECTRUM_CLOUD_URL",
+    "SPECTRUM_IMESSAGE_ADDRESS", "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE", "SPECTRUM_IMESSAGE_TLS",
+    "SPECTRUM_TLS_CA_FILE",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**options): keyword arguments of the spectrum_emulator fixture's "
+        "Emulator (plan='shared', lines=[...], heartbeat_interval=..., ...)")
+
+
+@pytest.fixture
+def spectrum_emulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Keyword arguments of the ``spectrum_emulator`` fixture's ``Emulator``: those of the
+    ``spectrum_emulator`` markers (the one closest to the test wins). Override this fixture
+    to set them for a whole module or folder."""
+    options: dict[str, Any] = {}
+    # iter_markers yields the closest first: apply the farthest first, then the closer ones.
+    for marker in reversed(list(request.node.iter_markers(MARKER))):
+        if marker.args:
+            pytest.fail(f"@pytest.mark.{MARKER} takes keyword arguments only (those of "
+                        f"Emulator), not {marker.args!r}", pytrace=False)
+        options.update(marker.kwargs)
+    return options
+
+
+@pytest.fixture
+def spectrum_emulator(spectrum_emulator_options: dict[str, Any]) -> Iterator[Emulator]:
+    """A running emulator of Spectrum Cloud (default: dedicated plan, one line
+    +15550000001), stopped after the test."""
+    from spectrum_sync.emulator import Emulator
+
+    try:
+        emulator = Emulator(**spectrum_emulator_options)
+    except (TypeError, ValueError) as exc:
+        pytest.fail(f"spectrum_emulator options {spectrum_emulator_options!r}: {exc}",
+                    pytrace=False)
+    with emulator:
+        yield emulator
+
+
+@pytest.fixture
+def spectrum_client_options() -> dict[str, Any]:
+    """Keyword arguments of the ``spectrum_client`` fixture's ``Client`` (default: none).
+    Override this fixture to set them (``timeout``, ``state``, ``receive``...)."""
+    return {}
+
+
+@pytest.fixture
+def spectrum_client(spectrum_emulator: Emulator, spectrum_client_options: dict[str, Any]
+                    ) -> Iterator[Client]:
+    """A client bound to ``spectrum_emulator``, closed after the test."""
+    from spectrum_sync import Client
+
+    options = dict(spectrum_client_options)
+    # The developer's own SPECTRUM_* variables (a CA file for the real cloud...) stay out.
+    options.setdefault("env", {})
+    with Client.connect_emulator(spectrum_emulator, **options) as client:
+        yield client
+
+
+@pytest.fixture
+def spectrum_env(spectrum_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+                 ) -> dict[str, str]:
+    """Sets the ``SPECTRUM_*`` variables a ``Client()`` reads so that it reaches
+    ``spectrum_emulator`` (restored after the test); returns them."""
+    env = spectrum_emulator.env()
+    for name in _CLIENT_VARIABLES:
+        if name not in env:
+            monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
