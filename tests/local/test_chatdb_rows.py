@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -339,21 +341,31 @@ def test_opened_read_only(make_db: MakeDB) -> None:
         reader._conn.execute("INSERT INTO handle (id, service) VALUES ('x', 'iMessage')")
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="file permissions do not stop root")
-def test_unreadable_file_on_a_mac_names_full_disk_access(
-        monkeypatch: pytest.MonkeyPatch, make_db: MakeDB) -> None:
+@pytest.mark.skipif(os.name != "posix", reason="file modes are a POSIX notion")
+def test_unreadable_file_on_a_mac_names_full_disk_access(make_db: MakeDB) -> None:
     db = make_db()
     db.close()
-    monkeypatch.setattr(chatdb_module, "_is_mac", lambda: True)
     os.chmod(db.path, 0)
+    script = (
+        "import sys\n"
+        "from spectrum_sync._local import chatdb\n"
+        "chatdb._is_mac = lambda: True\n"
+        "try:\n"
+        "    chatdb.ChatDB(sys.argv[1])\n"
+        "except chatdb.FullDiskAccessError as exc:\n"
+        "    print(exc.hint)\n"
+        "    print(exc)\n"
+    )
+    # Root ignores file modes: without the capabilities that let it, it obeys them.
+    demote = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+    command = [*(demote if os.geteuid() == 0 else []), sys.executable, "-c", script,
+               str(db.path)]
     try:
-        with pytest.raises(FullDiskAccessError) as info:
-            ChatDB(db.path)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
     finally:
         os.chmod(db.path, 0o644)
-    assert "Full Disk Access" in info.value.hint
-    assert "Privacy & Security" in str(info.value)
+    assert proc.returncode == 0, proc.stderr
+    assert "Full Disk Access" in proc.stdout and "Privacy & Security" in proc.stdout
 
 
 def test_refused_stat_on_a_mac_names_full_disk_access(
