@@ -19,13 +19,13 @@ import weakref
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from ._errors import ConfigurationError, RoutingError
+from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
     import ssl
 
-    from ._backend.cloud import CloudBackend
-    from ._backend.quotas import QuotaLimits, QuotaTracker, QuotaUsage
+    from ._backend.base import Backend
+    from ._backend.quotas import QuotaLimits, QuotaUsage
     from ._events import Event
     from ._models import LineInfo, Message, Space, User
     from ._receive.dispatch import ErrorHandler, Handle
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._receive.receiving import Receiving
     from ._spaces import SpaceAPI
     from ._state.base import StateStore
+    from ._state.monitor import StoreMonitor
     from ._transport.credentials import CloudAuth
     from ._transport.invoker import RetryPolicy
     from ._transport.lines import Line, LineSet
@@ -78,13 +79,25 @@ def _pick(name: str, arg: object, env: Mapping[str, str], env_name: str) -> str 
     return value if value else None
 
 
+class _Parts:
+    """What a mode builds for the client: its backend, token refresher and state store."""
+
+    def __init__(self, backend: Backend, auth: CloudAuth | None, store: StateStore,
+                 owns_store: bool, monitor: StoreMonitor) -> None:
+        self.backend = backend
+        self.auth = auth
+        self.store = store
+        self.owns_store = owns_store
+        self.monitor = monitor
+
+
 class _Resources:
     """What a client must release; closed once, by ``close()``, at exit or by the GC.
 
     Kept apart from the :class:`Client` object (and never referring to it), so that a client
     nobody holds any more can be collected, and closed, although its threads still run."""
 
-    def __init__(self, backend: CloudBackend, auth: CloudAuth | None, store: StateStore,
+    def __init__(self, backend: Backend, auth: CloudAuth | None, store: StateStore,
                  owns_store: bool, receiving: Receiving) -> None:
         self.backend = backend
         self.auth = auth
@@ -141,6 +154,10 @@ class Client:
 
     Self-hosted relays: ``Client(lines=[Line(address, token, phone)])``.
 
+    Local Mac mode: ``Client(local=True)`` uses the Mac's own Messages account (reads
+    ``~/Library/Messages/chat.db``, sends through ``osascript``); ``chat_db=`` names another
+    chat.db. See docs/behaviour.md, "Local mode", for what it can and cannot do.
+
     ``timeout`` is the default deadline of every call (seconds); each call also takes
     ``timeout=``. ``retry`` tunes the retry of calls the server marks retryable;
     ``default_region`` parses national phone numbers; ``quota_limits`` sets the daily limits
@@ -173,6 +190,8 @@ class Client:
         state: StateStore | str | None = None,
         receive: ReceiveOptions | None = None,
         env: Mapping[str, str] | None = None,
+        local: bool = False,
+        chat_db: str | os.PathLike[str] | None = None,
     ) -> None:
         from ._validate import check_config_timeout
 
@@ -184,9 +203,21 @@ class Client:
         self._closed = False
         self.project_id: str | None = None
         self.cloud_url: str | None = None
-        self._build(project_id, project_secret, lines, cloud_url, address, address_template,
-                    tls, ca_file, retry, default_region, user_cache_ttl, user_cache_size,
-                    quota_limits, state, receive, environ)
+        self._closed_flag = [False]
+        if local or chat_db is not None:
+            if local is not True:
+                raise ConfigurationError(
+                    "chat_db= applies to local mode: pass local=True as well")
+            parts = self._build_local(chat_db, state, {
+                "project_id": project_id, "project_secret": project_secret, "lines": lines,
+                "cloud_url": cloud_url, "address": address,
+                "address_template": address_template, "tls": tls, "ca_file": ca_file,
+                "retry": retry, "quota_limits": quota_limits})
+        else:
+            parts = self._build_cloud(project_id, project_secret, lines, cloud_url, address,
+                                      address_template, tls, ca_file, retry, quota_limits,
+                                      state, environ)
+        self._assemble(parts, default_region, user_cache_ttl, user_cache_size, receive)
 
     @staticmethod
     def _check_types(retry: object, quota_limits: object, receive: object, region: object,
@@ -210,25 +241,21 @@ class Client:
         if tls is not None and not isinstance(tls, bool):
             raise ConfigurationError(f"tls must be True, False or None, not {tls!r}")
 
-    def _build(self, project_id: str | None, project_secret: str | None,
-               lines: Iterable[Line] | None, cloud_url: str | None, address: str | None,
-               address_template: str | None, tls: bool | None, ca_file: str | None,
-               retry: RetryPolicy | None, default_region: str, user_cache_ttl: float,
-               user_cache_size: int, quota_limits: QuotaLimits | None,
-               state: StateStore | str | None, receive: ReceiveOptions | None,
-               environ: Mapping[str, str]) -> None:
+    def _build_cloud(
+        self, project_id: str | None, project_secret: str | None, lines: Iterable[Line] | None,
+        cloud_url: str | None, address: str | None, address_template: str | None,
+        tls: bool | None, ca_file: str | None, retry: RetryPolicy | None,
+        quota_limits: QuotaLimits | None, state: StateStore | str | None,
+        environ: Mapping[str, str],
+    ) -> _Parts:
         from ._backend.cloud import CloudBackend
         from ._backend.quotas import QuotaLimits, QuotaTracker
         from ._backend.routing import Routing
-        from ._receive.options import ReceiveOptions
-        from ._receive.receiving import Receiving
-        from ._spaces import SpaceAPI
         from ._state import open_store
         from ._state.monitor import StoreMonitor
         from ._transport.channels import ChannelFactory
         from ._transport.invoker import Invoker, RetryPolicy
         from ._transport.lines import LineSet
-        from ._users import UserDirectory
 
         roots = self._root_certificates(ca_file, environ)
         # The same roots are trusted for the token exchange over https.
@@ -252,25 +279,55 @@ class Client:
         # share one server; explicit relay lines share the "relay" namespace.
         store, owns_store = open_store(state, namespace=self.project_id or "relay")
         monitor = StoreMonitor()
-        closed = [False]
+        closed = self._closed_flag
         invoker = Invoker(auth, retry or RetryPolicy(), self.timeout,
                           is_closed=lambda: closed[0])
-        self._quotas: QuotaTracker = QuotaTracker(store, quota_limits or QuotaLimits(), monitor)
-        backend = CloudBackend(line_set, invoker, Routing(store, monitor), self._quotas,
-                               monitor, auth)
-        self._closed_flag = closed
+        quotas = QuotaTracker(store, quota_limits or QuotaLimits(), monitor)
+        backend = CloudBackend(line_set, invoker, Routing(store, monitor), quotas, monitor,
+                               auth)
+        return _Parts(backend, auth, store, owns_store, monitor)
+
+    def _build_local(self, chat_db: str | os.PathLike[str] | None,
+                     state: StateStore | str | None, cloud_only: Mapping[str, object]) -> _Parts:
+        from ._backend.local import LocalBackend
+        from ._state import open_store
+        from ._state.monitor import StoreMonitor
+
+        given = sorted(name for name, value in cloud_only.items() if value is not None)
+        if given:
+            raise ConfigurationError(
+                f"{', '.join(name + '=' for name in given)} apply to cloud mode, not to "
+                "local=True (the Mac's own Messages account)")
+        if chat_db is not None and not isinstance(chat_db, (str, os.PathLike)):
+            raise ConfigurationError(
+                f"chat_db= takes a path, not {type(chat_db).__name__}")
+        self.mode_hint = "local"
+        backend = LocalBackend(chat_db, self.timeout)  # opens chat.db: clear errors now
+        try:
+            store, owns_store = open_store(state, namespace="local")
+        except BaseException:
+            backend.close()
+            raise
+        return _Parts(backend, None, store, owns_store, StoreMonitor())
+
+    def _assemble(self, parts: _Parts, default_region: str, user_cache_ttl: float,
+                  user_cache_size: int, receive: ReceiveOptions | None) -> None:
+        from ._receive.options import ReceiveOptions
+        from ._receive.receiving import Receiving
+        from ._spaces import SpaceAPI
+        from ._users import UserDirectory
+
+        backend, store = parts.backend, parts.store
         self._backend = backend
-        self._lines: LineSet = line_set
-        self._auth = auth
         self._store = store
         self._users: UserDirectory = UserDirectory(
             backend.address_info, default_region=default_region.upper(), ttl=user_cache_ttl,
             maxsize=user_cache_size)
         self._receiving: Receiving = Receiving(backend, store, receive or ReceiveOptions(),
-                                               monitor, self.timeout)
+                                               parts.monitor, self.timeout)
         self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
         backend.set_owner(self)
-        resources = _Resources(backend, auth, store, owns_store, self._receiving)
+        resources = _Resources(backend, parts.auth, store, parts.owns_store, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
         self._finalizer.atexit = False  # our own exit hook closes quietly
@@ -395,7 +452,7 @@ class Client:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self.mode_hint
-        return f"Client({state}, lines={self._lines.phones})"
+        return f"Client({state}, {self._backend.summary()})"
 
     # ----- users, spaces, lines -------------------------------------------------------
 
@@ -409,24 +466,19 @@ class Client:
 
     @property
     def mode(self) -> str:
-        """ "shared", "dedicated" (from the token grant) or "explicit" (lines=)."""
+        """'shared', 'dedicated' (from the token grant), 'explicit' (lines=) or 'local'."""
         return self._backend.mode
 
     @property
     def phones(self) -> list[str]:
-        """The phone numbers of the current lines ("shared" in shared mode)."""
-        self._backend.ready()
-        return self._lines.phones
+        """The phone numbers of the current lines ("shared" in shared mode; none in local
+        mode, where the Mac's own account sends)."""
+        return self._backend.phones()
 
     @property
     def lines(self) -> list[LineInfo]:
         """The current lines: phone, instance id, gRPC address, TLS (never their tokens)."""
-        from ._models import LineInfo
-
-        self._backend.ready()
-        return sorted((LineInfo(phone=ln.phone, instance_id=ln.key, address=ln.address,
-                                tls=ln.tls) for ln in self._lines.all()),
-                      key=lambda info: info.phone)
+        return self._backend.line_infos()
 
     def user(self, address: str, resolve: bool = True, *, timeout: float | None = None
              ) -> User:
@@ -447,22 +499,14 @@ class Client:
         """Today's usage (UTC day) of a line; ``phone`` may be omitted with one line."""
         from ._validate import check_timeout
 
-        self._backend.ready(check_timeout(timeout))
-        if phone is None:
-            only = self._lines.only()
-            if only is None:
-                raise RoutingError("several lines: pass phone= to quota()", self._lines.phones)
-            phone = only.phone
-        return self._quotas.usage(self._backend.line(phone).phone)
+        return self._backend.quota_usage(phone, check_timeout(timeout))
 
     def refresh_credentials(self) -> bool:
         """Re-exchange the token now (at most once per 5 s) and reconcile the lines.
 
-        Returns False when the rate limit skipped the exchange, or with explicit lines."""
-        self._backend.ready()
-        if self._auth is None:
-            return False
-        return self._auth.refresh(force=True)
+        Returns False when the rate limit skipped the exchange, with explicit lines and in
+        local mode."""
+        return self._backend.refresh_credentials()
 
     # ----- receiving (delegated to the receive component) -----------------------------
 

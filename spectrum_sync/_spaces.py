@@ -10,7 +10,7 @@ from ._models import Space, User
 from ._validate import check_guid, check_idempotency_key, check_timeout
 
 if TYPE_CHECKING:
-    from ._backend.cloud import CloudBackend
+    from ._backend.base import Backend
 
 __all__ = ["SpaceAPI"]
 
@@ -26,7 +26,7 @@ def _check_phone(phone: object) -> str | None:
 class SpaceAPI:
     """Entry point for spaces; reached as ``client.space``."""
 
-    def __init__(self, backend: Callable[[], CloudBackend],
+    def __init__(self, backend: Callable[[], Backend],
                  normalize: Callable[[str], User]) -> None:
         self._backend = backend
         self._normalize = normalize

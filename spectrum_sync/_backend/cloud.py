@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .._addresses import DM, GROUP, dm_guid, parse_chat_guid
 from .._errors import (
@@ -25,14 +24,15 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
-from .._models import Message, Space, User
+from .._models import LineInfo, Message, Space, User
 from .._proto import addresses_pb2, chats_pb2, messages_pb2
 from .._state.monitor import StoreMonitor
 from .._transport.credentials import CloudAuth
 from .._transport.invoker import Invoker
 from .._transport.lines import SHARED, LineConnection, LineSet
 from .._wire.convert import message_from_proto, reaction_to_wire, user_from_info
-from .quotas import QuotaTracker, Reservation
+from .base import SpaceMaker
+from .quotas import QuotaTracker, QuotaUsage, Reservation
 
 if TYPE_CHECKING:
     from .._receive.cloud_feed import CloudFeed
@@ -66,22 +66,15 @@ class CloudBackend:
         self.monitor = monitor
         self.auth = auth
         self.closed = False
-        self._owner: Callable[[], object] = lambda: None
-
-    def set_owner(self, owner: object) -> None:
-        """The client this backend serves. Held weakly here (threads reach the backend and
-        must not keep a forgotten client alive), strongly by each space made: a space
-        keeps its client open while someone still uses it."""
-        self._owner = weakref.ref(owner)
-
-    def space(self, chat_guid: str, kind: str, phone: str,
-              display_name: str | None = None) -> Space:
-        """A space served by this backend (and kept alive with its client)."""
-        return Space(id=chat_guid, type=kind, phone=phone, display_name=display_name,
-                     ops=self, owner=self._owner())
+        self.space = SpaceMaker(self)
+        self.set_owner = self.space.set_owner
 
     def __repr__(self) -> str:
-        return f"CloudBackend(lines={self.lines.phones})"
+        return f"CloudBackend({self.summary()})"
+
+    def summary(self) -> str:
+        """What the client's repr shows of its backend."""
+        return f"lines={self.lines.phones}"
 
     # ----- lines and routing ----------------------------------------------------------
 
@@ -133,6 +126,34 @@ class CloudBackend:
                     self.lines.phones)
             line = found
         return self.space(chat_guid, kind, line.phone)
+
+    def phones(self) -> list[str]:
+        """The phone numbers of the current lines ("shared" in shared mode)."""
+        self.ready()
+        return self.lines.phones
+
+    def line_infos(self) -> list[LineInfo]:
+        """The current lines, described without their tokens."""
+        self.ready()
+        return sorted((LineInfo(phone=ln.phone, instance_id=ln.key, address=ln.address,
+                                tls=ln.tls) for ln in self.lines.all()),
+                      key=lambda info: info.phone)
+
+    def quota_usage(self, phone: str | None, timeout: float | None) -> QuotaUsage:
+        """Today's usage of the line ``phone`` (may be omitted with one line)."""
+        self.ready(timeout)
+        if phone is None:
+            only = self.lines.only()
+            if only is None:
+                raise RoutingError("several lines: pass phone= to quota()", self.lines.phones)
+            phone = only.phone
+        return self.quotas.usage(self.line(phone).phone)
+
+    def refresh_credentials(self) -> bool:
+        """Re-exchange the token now (rate-limited); False when skipped or without a token
+        exchange (explicit lines)."""
+        self.ready()
+        return self.auth.refresh(force=True) if self.auth is not None else False
 
     def feed(self, store: StateStore, lease_ttl: float) -> CloudFeed:
         """What a receive engine reads: the streams of every line (shared with the other

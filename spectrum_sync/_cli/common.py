@@ -84,6 +84,12 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                        help="plan of the --emulator (default: dedicated)")
     group.add_argument("--emulator-lines", metavar="N1,N2", default=suppress,
                        help=f"lines of the --emulator (default: {DEFAULT_EMULATOR_LINES})")
+    group.add_argument("--local", action="store_true", default=suppress,
+                       help="use this Mac's own Messages account (reads chat.db, sends with "
+                            "osascript) instead of Spectrum Cloud")
+    group.add_argument("--chat-db", metavar="PATH", default=suppress,
+                       help="the chat.db to read in local mode (implies --local; default: "
+                            "~/Library/Messages/chat.db)")
     group.add_argument("--timeout", type=positive_float, metavar="SEC", default=suppress,
                        help=f"deadline of each call (default: {DEFAULT_TIMEOUT:g})")
     group.add_argument("-q", "--quiet", action="store_true", default=suppress,
@@ -109,6 +115,10 @@ class Session:
         self.traceback = bool(getattr(args, "traceback", False))
         self.timeout = float(getattr(args, "timeout", DEFAULT_TIMEOUT))
         self.emulator: Emulator | None = None
+        self.chat_db: str | None = getattr(args, "chat_db", None)
+        self.local = bool(getattr(args, "local", False)) or self.chat_db is not None
+        if self.local and self.use_emulator:
+            raise UsageError("--local and --emulator exclude each other")
         if not self.use_emulator and any(hasattr(args, name)
                                          for name in ("emulator_plan", "emulator_lines")):
             raise UsageError("--emulator-plan and --emulator-lines go with --emulator")
@@ -154,6 +164,10 @@ class Session:
         import spectrum_sync as spectrum
 
         options.setdefault("timeout", self.timeout)
+        if self.local:
+            with spectrum.Client(local=True, chat_db=self.chat_db, **options) as client:
+                yield client
+            return
         if not self.use_emulator:
             self._check_credentials()
             with spectrum.Client(**options) as client:

@@ -111,6 +111,9 @@ def _wait_until_live(session: Session, client: Client, deadline: float) -> None:
 
 
 def _announce(session: Session, client: Client) -> None:
+    if client.mode == "local":
+        session.info(f"listening to this Mac's Messages ({client!r}); Ctrl-C stops")
+        return
     session.info(f"listening on {', '.join(client.phones)} ({client.mode} plan); "
                  f"Ctrl-C stops")
     emu = session.emulator

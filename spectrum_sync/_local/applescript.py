@@ -221,50 +221,57 @@ class MessagesSender:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send_text(self, handle: str, text: str, *, service: str = "iMessage") -> None:
+    def send_text(self, handle: str, text: str, *, service: str = "iMessage",
+                  timeout: float | None = None) -> None:
         """Send ``text`` to the person ``handle`` (phone number or email) on ``service``.
 
         ``"SMS"`` (and ``"RCS"``, which Messages relays the same way) uses the SMS account,
-        which needs Text Message Forwarding from an iPhone.
+        which needs Text Message Forwarding from an iPhone. ``timeout`` replaces the
+        sender's own for this call.
         """
-        self._send_text(["participant", _check_item("handle", handle), _service(service)], text)
+        self._send_text(["participant", _check_item("handle", handle), _service(service)], text,
+                        timeout)
 
-    def send_text_to_chat(self, chat_guid: str, text: str) -> None:
+    def send_text_to_chat(self, chat_guid: str, text: str, *,
+                          timeout: float | None = None) -> None:
         """Send ``text`` to the existing chat ``chat_guid`` (DM or group)."""
-        self._send_text(["chat", _check_item("chat guid", chat_guid), ""], text)
+        self._send_text(["chat", _check_item("chat guid", chat_guid), ""], text, timeout)
 
     def send_file(self, handle: str, path: str | os.PathLike[str], *,
-                  service: str = "iMessage") -> None:
+                  service: str = "iMessage", timeout: float | None = None) -> None:
         """Send the file at ``path`` to the person ``handle`` on ``service``."""
-        self._send_file(["participant", _check_item("handle", handle), _service(service)], path)
+        self._send_file(["participant", _check_item("handle", handle), _service(service)], path,
+                        timeout)
 
-    def send_file_to_chat(self, chat_guid: str, path: str | os.PathLike[str]) -> None:
+    def send_file_to_chat(self, chat_guid: str, path: str | os.PathLike[str], *,
+                          timeout: float | None = None) -> None:
         """Send the file at ``path`` to the existing chat ``chat_guid``."""
-        self._send_file(["chat", _check_item("chat guid", chat_guid), ""], path)
+        self._send_file(["chat", _check_item("chat guid", chat_guid), ""], path, timeout)
 
-    def _send_text(self, target: list[str], text: str) -> None:
+    def _send_text(self, target: list[str], text: str, timeout: float | None) -> None:
         if not isinstance(text, str) or text == "":
             raise InvalidArgument("text must be a non-empty string")
         data = _utf8("text", text)
         if "\x00" not in text and len(data) <= self.inline_text_limit:
-            self._run([*target, "text", text])
+            self._run([*target, "text", text], timeout)
             return
         fd, path = tempfile.mkstemp(prefix="spectrum-sync-", suffix=".txt")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            self._run([*target, "text-file", path])
+            self._run([*target, "text-file", path], timeout)
         finally:
             os.unlink(path)
 
-    def _send_file(self, target: list[str], path: str | os.PathLike[str]) -> None:
+    def _send_file(self, target: list[str], path: str | os.PathLike[str],
+                   timeout: float | None) -> None:
         source = os.path.abspath(os.path.expanduser(os.fspath(path)))
         if not os.path.isfile(source):
             raise InvalidArgument(f"no file to send at {source}")
         _check_item("file path", source)
         staged, folder = self._stage(source)
         try:
-            self._run([*target, "file", staged])
+            self._run([*target, "file", staged], timeout)
         except ScriptTimeout:
             self._schedule_cleanup(folder)  # Messages may still pick it up
             raise
@@ -273,7 +280,8 @@ class MessagesSender:
             raise
         self._schedule_cleanup(folder)
 
-    def _run(self, items: Sequence[str]) -> None:
+    def _run(self, items: Sequence[str], timeout: float | None = None) -> None:
+        timeout = self.timeout if timeout is None else timeout
         executable = shutil.which(self.osascript)
         if executable is None:
             raise NotAMacError(
@@ -285,10 +293,10 @@ class MessagesSender:
         argv = [os.fsencode(executable), b"-", *(item.encode("utf-8") for item in items)]
         try:
             proc = subprocess.run(argv, input=SEND_SCRIPT.encode("utf-8"), capture_output=True,
-                                  timeout=self.timeout, check=False)
+                                  timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise ScriptTimeout(
-                f"osascript did not finish within {self.timeout:g} s",
+                f"osascript did not finish within {timeout:g} s",
                 "Messages may be hung or waiting on a permission prompt; the message may or may "
                 "not have been sent",
             ) from None

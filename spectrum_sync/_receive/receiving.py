@@ -30,7 +30,7 @@ from .inbox import Inbox
 from .options import ReceiveOptions
 
 if TYPE_CHECKING:
-    from .._backend.cloud import CloudBackend
+    from .._backend.base import Backend
     from .._events import Event
 
 __all__ = ["Receiving"]
@@ -45,7 +45,7 @@ _SPACE_CACHE = 10_000
 class Receiving:
     """See the module docstring."""
 
-    def __init__(self, backend: CloudBackend, store: StateStore, options: ReceiveOptions,
+    def __init__(self, backend: Backend, store: StateStore, options: ReceiveOptions,
                  monitor: StoreMonitor, timeout: float) -> None:
         self._backend = backend
         self._store = store
@@ -92,7 +92,11 @@ class Receiving:
             engine = ReceiveEngine(self._backend.feed(self._store, self.options.lease_ttl),
                                    self._store, self.options, on_store_error=self._store_error)
             self._engine, self._consumer = engine, who
-        engine.start()
+        try:
+            engine.start()
+        except BaseException:
+            self._release(engine)  # the slot must not stay taken by a loop that never ran
+            raise
         # A new client starts live: make "live" begin now, not whenever the readers get
         # there, so that an event triggered right after this call is not taken for history.
         engine.wait_until_anchored(min(self._timeout, 10.0))

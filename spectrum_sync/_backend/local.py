@@ -1,0 +1,393 @@
+"""The local backend: the Mac's own Messages account, without Spectrum Cloud.
+
+Receiving reads Messages' chat.db (``_receive/local_feed.py``); sending drives Messages with
+``osascript`` (``_local/applescript.py``). What Messages cannot be told to do from outside
+(create chats, edit, unsend, react, reply, manage groups, polls) raises
+:class:`~spectrum_sync.UnsupportedError` naming local mode and what to use instead. Failures of
+the building blocks (:class:`~._local.errors.LocalError`) reach the user as the library's own
+errors, with their hint. See docs/behaviour.md, "Local mode".
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, NoReturn
+
+from .._addresses import DM, GROUP, parse_chat_guid
+from .._errors import (
+    ClientClosed,
+    ConfigurationError,
+    ConnectionError,
+    NotFoundError,
+    RoutingError,
+    SpectrumError,
+    UnsupportedError,
+    ValidationError,
+)
+from .._local import errors as local_errors
+from .._local.applescript import MessagesSender
+from .._local.chatdb import ChatDB, LocalEvent
+from .._local.convert import local_user, message_from_local
+from .._models import LineInfo, Message, Space, User
+from .base import SpaceMaker
+
+if TYPE_CHECKING:
+    from .._receive.local_feed import ChatDBFeed
+    from .._state.base import StateStore
+    from .quotas import QuotaUsage
+
+__all__ = ["LocalBackend", "translate"]
+
+log = logging.getLogger("spectrum_sync.local")
+
+MODE = "local"
+#: How long a send waits for Messages to record it in chat.db (to return its guid).
+ECHO_WAIT = 2.0
+#: Idempotency keys remembered by one client (the most recent ones).
+KEYS_REMEMBERED = 10_000
+#: Rows a send looks through for its own (a busy chat.db must not keep it reading).
+_SCAN_LIMIT = 5_000
+_USE_GET = ("use client.space.get(chat_guid) with the guid of an existing chat (msg.space.id "
+            "of a received message, or e.g. 'iMessage;-;+15551234567' for a person)")
+
+
+def _unsupported(feature: str, reason: str) -> NoReturn:
+    raise UnsupportedError(feature, MODE, reason)
+
+
+def translate(exc: local_errors.LocalError, *, idempotency_key: str | None = None,
+              sending: bool = False) -> SpectrumError:
+    """The library's error for a failure of chat.db or Messages (``sending``: whether the
+    failed action was a send, whose ``outcome`` the error then tells)."""
+    text = str(exc)  # the message with its hint
+    outcome = "rejected"
+    error: SpectrumError
+    if isinstance(exc, local_errors.InvalidArgument):
+        error, outcome = ValidationError(text), "not_sent"
+    elif isinstance(exc, (local_errors.NotAMacError, local_errors.ChatDBNotFound,
+                          local_errors.NotAChatDB)):
+        error, outcome = ConfigurationError(text), "not_sent"
+    elif isinstance(exc, (local_errors.FullDiskAccessError,
+                          local_errors.AutomationPermissionError)):
+        error = ConfigurationError(text, code="permissionDenied")
+    elif isinstance(exc, local_errors.RecipientNotFound):
+        error = NotFoundError(text, code="chatNotFound")
+    elif isinstance(exc, local_errors.MessagesUnavailable):
+        error = ConnectionError(text, code="messagesUnavailable")
+    elif isinstance(exc, local_errors.ScriptTimeout):
+        error, outcome = ConnectionError(text, code="timeout", retryable=True), "unknown"
+    elif isinstance(exc, local_errors.ChatDBBusy):
+        error = ConnectionError(text, code="databaseBusy", retryable=True)
+    elif isinstance(exc, local_errors.ScriptError):
+        error, outcome = SpectrumError(text, code="scriptError"), "unknown"
+    else:
+        error = SpectrumError(text, code="localError")
+    error.idempotency_key = idempotency_key
+    if sending:
+        error.outcome = outcome
+    return error
+
+
+@contextlib.contextmanager
+def _translated(*, idempotency_key: str | None = None, sending: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except local_errors.LocalError as exc:
+        raise translate(exc, idempotency_key=idempotency_key, sending=sending) from None
+
+
+def _chat_key(guid: str) -> tuple[str, str]:
+    """A chat without its service prefix: ``any;-;X``, ``iMessage;-;X`` and ``SMS;-;X`` are
+    one conversation with X as far as matching our own sends goes."""
+    _, kind, identifier = guid.split(";", 2) if guid.count(";") >= 2 else ("", "-", guid)
+    return kind, identifier.lower() if "@" in identifier else identifier
+
+
+class _SentKeys:
+    """Idempotency keys of this client's sends: the message sent, or where to look for it
+    when the send's outcome was unknown (a timeout)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: collections.OrderedDict[str, Message] = collections.OrderedDict()
+        self._unknown: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._stripes = [threading.Lock() for _ in range(16)]
+
+    def lock_for(self, key: str) -> threading.Lock:
+        """Sends with one key run one at a time (sends with different keys do not wait)."""
+        return self._stripes[hash(key) % len(self._stripes)]
+
+    def done(self, key: str) -> Message | None:
+        with self._lock:
+            return self._done.get(key)
+
+    def unknown_since(self, key: str) -> int | None:
+        with self._lock:
+            return self._unknown.get(key)
+
+    def remember(self, key: str, message: Message) -> None:
+        with self._lock:
+            self._unknown.pop(key, None)
+            self._done[key] = message
+            while len(self._done) > KEYS_REMEMBERED:
+                self._done.popitem(last=False)
+
+    def remember_unknown(self, key: str, head: int) -> None:
+        with self._lock:
+            self._unknown.setdefault(key, head)
+            while len(self._unknown) > KEYS_REMEMBERED:
+                self._unknown.popitem(last=False)
+
+
+class LocalBackend:
+    """See the module docstring. ``chat_db`` defaults to Messages' own database (Mac only);
+    ``timeout`` bounds each osascript run unless a call gives its own."""
+
+    def __init__(self, chat_db: str | os.PathLike[str] | None, timeout: float,
+                 sender: MessagesSender | None = None) -> None:
+        with _translated():
+            self.db = ChatDB(chat_db)  # checks the file now: errors at construction
+        self.path = self.db.path
+        self.sender = sender or MessagesSender(timeout=timeout)
+        self.timeout = timeout
+        self.closed = False
+        self.space = SpaceMaker(self)
+        self.set_owner = self.space.set_owner
+        self._keys = _SentKeys()
+        self._claimed: collections.deque[int] = collections.deque(maxlen=1024)
+        self._claim_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({self.summary()})"
+
+    def summary(self) -> str:
+        return f"chat_db={self.path!r}"
+
+    @property
+    def mode(self) -> str:
+        return MODE
+
+    def ready(self, timeout: float | None = None) -> None:
+        if self.closed:
+            raise ClientClosed("the client is closed")
+
+    # ----- lines, quotas, credentials: none here ----------------------------------------
+
+    def phones(self) -> list[str]:
+        """No lines: the Mac's own account sends (spaces report ``phone == ""``)."""
+        self.ready()
+        return []
+
+    def line_infos(self) -> list[LineInfo]:
+        self.ready()
+        return []
+
+    def quota_usage(self, phone: str | None, timeout: float | None) -> QuotaUsage:
+        self.ready()
+        _unsupported("quota()", "Spectrum's quotas count the sends of cloud lines; Messages "
+                                "on this Mac keeps no such counter")
+
+    def refresh_credentials(self) -> bool:
+        self.ready()
+        return False  # no credentials
+
+    # ----- spaces -----------------------------------------------------------------------
+
+    def space_for(self, chat_guid: str, phone: str | None, timeout: float | None) -> Space:
+        """A space for a chat guid, without reading anything (the send finds the chat)."""
+        kind = GROUP if parse_chat_guid(chat_guid)[1] == "+" else DM
+        self.ready()
+        if phone:
+            raise RoutingError(
+                f"local mode has no lines: phone={phone!r} does not apply (the Mac's own "
+                "account serves every chat; leave phone= out or pass \"\")", [])
+        return self.space(chat_guid, kind, "")
+
+    def create_chat(self, addresses: Sequence[str], phone: str | None, *,
+                    idempotency_key: str | None, timeout: float | None) -> Space:
+        self.ready()
+        _unsupported("space.create()", "Messages cannot be told to create a chat; " + _USE_GET)
+
+    def address_info(self, address: str, timeout: float | None) -> User | None:
+        """No lookup service: users stay as given (service "unknown")."""
+        self.ready()
+        return None
+
+    def get_chat(self, space: Space, *, timeout: float | None) -> tuple[Space, list[User]]:
+        """The chat as chat.db knows it (display name, participants)."""
+        self.ready()
+        with _translated():
+            chat = self.db.chat(space.id)
+        if chat is None:
+            raise NotFoundError(f"Messages has no chat {space.id!r} (chat.db at {self.path})",
+                                code="chatNotFound")
+        fresh = self.space(space.id, GROUP if chat.is_group else space.type, "",
+                           chat.display_name or None)
+        return fresh, [local_user(p.address, p.service or chat.service)
+                       for p in chat.participants]
+
+    # ----- sending ----------------------------------------------------------------------
+
+    def send_text(
+        self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
+        subject: str | None, idempotency_key: str | None, timeout: float | None,
+    ) -> Message:
+        """Send through Messages; returns the message as chat.db recorded it (its ``guid``
+        is "" when Messages did not record it within ``ECHO_WAIT`` seconds)."""
+        self.ready()
+        if reply_to:
+            _unsupported("replies", "Messages' scripting cannot thread a reply; send the text "
+                                    "without reply_to=")
+        if effect:
+            _unsupported("send effects", "Messages' scripting cannot send with an effect")
+        if subject:
+            _unsupported("subjects", "Messages' scripting cannot send a subject line")
+        if idempotency_key is None:
+            return self._send(space, text, None, timeout)
+        with self._keys.lock_for(idempotency_key):
+            first = self._keys.done(idempotency_key)
+            if first is not None:
+                return first
+            since = self._keys.unknown_since(idempotency_key)
+            if since is not None:
+                # The first attempt timed out: if Messages did send it, do not send twice.
+                echo = self._find_sent(since, space, text, wait=0.0)
+                if echo is not None:
+                    message = message_from_local(echo, space)
+                    self._keys.remember(idempotency_key, message)
+                    return message
+            message = self._send(space, text, idempotency_key, timeout)
+            self._keys.remember(idempotency_key, message)
+            return message
+
+    def _send(self, space: Space, text: str, key: str | None, timeout: float | None) -> Message:
+        with _translated():
+            head = self.db.head()
+        try:
+            self._run_send(space, text, timeout)
+        except local_errors.LocalError as exc:
+            if key is not None and isinstance(exc, (local_errors.ScriptTimeout,
+                                                    local_errors.ScriptError)):
+                self._keys.remember_unknown(key, head)
+            raise translate(exc, idempotency_key=key, sending=True) from None
+        echo = self._find_sent(head, space, text, wait=ECHO_WAIT)
+        if echo is not None:
+            return message_from_local(echo, space)
+        log.info("local: Messages accepted a send to %s but chat.db shows no row for it yet",
+                 space.id)
+        return Message(guid="", space=space, text=text, is_from_me=True,
+                       created_at=datetime.now(timezone.utc))
+
+    def _run_send(self, space: Space, text: str, timeout: float | None) -> None:
+        service, kind, identifier = parse_chat_guid(space.id)
+        if kind == "+":
+            # Messages addresses a group by its real guid, whatever prefix the caller used.
+            with _translated():
+                chat = self.db.chat(space.id)
+            self.sender.send_text_to_chat(chat.guid if chat else space.id, text,
+                                          timeout=timeout)
+            return
+        self.sender.send_text(identifier, text, service=self._dm_service(space.id, service),
+                              timeout=timeout)
+
+    def _dm_service(self, guid: str, prefix: str) -> str:
+        """iMessage, unless the guid or the chat Messages already has says SMS (or RCS,
+        which Messages sends through the same account)."""
+        if prefix.lower() in ("sms", "rcs"):
+            return "SMS"
+        if prefix.lower() == "any":
+            with _translated():
+                chat = self.db.chat(guid)
+            if chat is not None and chat.service.lower() in ("sms", "rcs"):
+                return "SMS"
+        return "iMessage"
+
+    def _find_sent(self, after: int, space: Space, text: str, *,
+                   wait: float) -> LocalEvent | None:
+        """Our own row for a send: the first unclaimed from-me message with this text in
+        this chat after ROWID ``after``, waiting up to ``wait`` seconds for it."""
+        wanted = _chat_key(space.id)
+        deadline = time.monotonic() + wait
+        cursor = after
+        while cursor - after < _SCAN_LIMIT:
+            try:
+                events = self.db.read_after(cursor, 200)
+            except local_errors.LocalError as exc:
+                log.debug("local: looking for a sent row failed: %s", exc)
+                return None
+            for event in events:
+                cursor = event.rowid
+                if (event.is_from_me and event.kind == "message" and event.text == text
+                        and _chat_key(event.chat_guid or f"any;-;{event.handle}") == wanted
+                        and self._claim(event.rowid)):
+                    return event
+            if events:
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.db.wait_for_change(timeout=remaining)
+        return None  # a flood of rows since the send: give up looking
+
+    def _claim(self, rowid: int) -> bool:
+        """Two sends of the same text to one chat must not both take the same row."""
+        with self._claim_lock:
+            if rowid in self._claimed:
+                return False
+            self._claimed.append(rowid)
+            return True
+
+    def set_typing(self, space: Space, typing: bool, *, timeout: float | None) -> None:
+        """Accepted and ignored: Messages' scripting has no typing indicator."""
+        self.ready()
+
+    def mark_read(self, space: Space, *, idempotency_key: str | None,
+                  timeout: float | None) -> None:
+        """Accepted and ignored: Messages' scripting cannot mark a chat read."""
+        self.ready()
+
+    def edit(self, message: Message, text: str, *, idempotency_key: str | None,
+             timeout: float | None) -> Message:
+        self.ready()
+        _unsupported("editing a message", "Messages' scripting cannot edit; send a new message")
+
+    def unsend(self, message: Message, *, idempotency_key: str | None,
+               timeout: float | None) -> None:
+        self.ready()
+        _unsupported("unsending a message", "Messages' scripting cannot unsend")
+
+    def react(self, message: Message, reaction: str, on: bool, *,
+              idempotency_key: str | None, timeout: float | None) -> None:
+        self.ready()
+        _unsupported("sending a tapback", "Messages' scripting cannot react; tapbacks from "
+                                          "others are received as Reaction events")
+
+    # ----- receiving --------------------------------------------------------------------
+
+    def feed(self, store: StateStore, lease_ttl: float) -> ChatDBFeed:
+        """The reader of chat.db, on a connection of its own."""
+        from .._receive.local_feed import ChatDBFeed
+
+        def open_db() -> ChatDB:
+            with _translated():
+                return ChatDB(self.path)
+
+        return ChatDBFeed(open_db)
+
+    def receiving_lines(self) -> list[tuple[str, str]]:
+        return [("local", "")]
+
+    def learn_route(self, chat_guid: str, phone: str) -> None:
+        pass  # one account serves every chat
+
+    def close(self) -> None:
+        self.closed = True
+        self.sender.close()
+        self.db.close()
