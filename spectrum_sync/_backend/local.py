@@ -31,6 +31,7 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
+from .._fork import ForkGuard
 from .._local import errors as local_errors
 from .._local.applescript import MessagesSender
 from .._local.chatdb import ChatDB, LocalEvent
@@ -153,9 +154,9 @@ class LocalBackend:
     def __init__(self, chat_db: str | os.PathLike[str] | None, timeout: float,
                  sender: MessagesSender | None = None) -> None:
         with _translated():
-            self.db = ChatDB(chat_db)  # checks the file now: errors at construction
-        self.path = self.db.path
-        self.sender = sender or MessagesSender(timeout=timeout)
+            self._db = ChatDB(chat_db)  # checks the file now: errors at construction
+        self.path = self._db.path
+        self._sender = sender or MessagesSender(timeout=timeout)
         self.timeout = timeout
         self.closed = False
         self.space = SpaceMaker(self)
@@ -163,6 +164,31 @@ class LocalBackend:
         self._keys = _SentKeys()
         self._claimed: collections.deque[int] = collections.deque(maxlen=1024)
         self._claim_lock = threading.Lock()
+        self._fork = ForkGuard()
+        self._abandoned: list[object] = []
+
+    def _check_process(self) -> None:
+        """In a forked child: a connection, locks and cleanup timers of our own. The
+        parent's are kept, untouched (closing an inherited SQLite handle is unsafe)."""
+        if self._fork.forked():
+            self._abandoned += [self._db, self._sender]
+            self._db = ChatDB(self.path)
+            self._sender = MessagesSender(timeout=self._sender.timeout,
+                                          cleanup_delay=self._sender.cleanup_delay,
+                                          osascript=self._sender.osascript)
+            self._keys = _SentKeys()
+            self._claim_lock = threading.Lock()
+
+    @property
+    def db(self) -> ChatDB:
+        """This process's connection to chat.db (for chats and our own sends)."""
+        self._check_process()
+        return self._db
+
+    @property
+    def sender(self) -> MessagesSender:
+        self._check_process()
+        return self._sender
 
     def __repr__(self) -> str:
         return f"LocalBackend({self.summary()})"
@@ -389,5 +415,6 @@ class LocalBackend:
 
     def close(self) -> None:
         self.closed = True
-        self.sender.close()
-        self.db.close()
+        if not self._fork.forked():  # a child closes nothing it inherited
+            self._sender.close()
+            self._db.close()

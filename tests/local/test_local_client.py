@@ -469,3 +469,27 @@ def test_the_same_code_runs_against_the_cloud_and_local_mode(mac: Mac) -> None:
 
         assert guarded(local, arrive_local) == ["one", "two"]
         assert [c.args[-1] for c in mac.fake.calls()] == [b"echo: one", b"echo: two"]
+
+
+def test_a_forked_child_sends_and_receives_on_its_own_connection(client: Client, mac: Mac
+                                                                 ) -> None:
+    import os
+
+    client.space.get(DM_GUID).send("from the parent")
+    pid = os.fork()
+    if pid == 0:  # the child: any failure is its exit status
+        status = 1
+        try:
+            sent = client.space.get(DM_GUID).send("from the child")
+            with client.messages() as inbox:
+                mac.incoming("to the child")
+                (got,) = take(inbox, 1)
+            status = 0 if sent.guid and got.text == "to the child" else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connection still works.
+    assert client.space.get(DM_GUID).send("parent again").guid
+    assert [c.args[-1] for c in mac.fake.calls()] == [
+        b"from the parent", b"from the child", b"parent again"]
