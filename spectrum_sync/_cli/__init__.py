@@ -5,8 +5,8 @@ options) and ``run(args, session) -> int`` (the exit status); it imports the cli
 emulator and anything heavy inside ``run`` only, so that ``--help`` and errors stay fast.
 
 A "pass-through" command hands its raw arguments to a ``main(argv) -> int`` of its own (the
-emulator has a full command line of its own). To add a command (e.g. ``webhook verify``,
-with subcommands of its own made in ``configure``), add a module and one row below.
+emulator has a full command line of its own). To add a command, add a module and one row
+below; a command with actions of its own (``webhook verify``) makes them in ``configure``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ COMMANDS: dict[str, Command] = {
     "listen": Command("spectrum_sync._cli.listen",
                       "print received messages (or events), one per line"),
     "lines": Command("spectrum_sync._cli.lines", "the plan, its lines and today's quota usage"),
+    "webhook": Command("spectrum_sync._cli.webhook",
+                       "webhook tools: verify a saved delivery (signature, age, events)"),
     "emulator": Command("spectrum_sync.emulator.cli",
                         "run an emulator of Spectrum Cloud (see: spectrum-sync emulator --help)",
                         passthrough=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,14 @@ def as_json(event: Event) -> str:
         return value.isoformat() if isinstance(value, datetime) else value
 
     fields = attrs.asdict(event, filter=public, value_serializer=plain)
-    return json.dumps({"kind": event.kind, **fields}, ensure_ascii=False)
+    return json.dumps({"kind": event.kind, **fields}, ensure_ascii=False, default=_fallback)
+
+
+def _fallback(value: object) -> object:
+    """JSON for what attrs leaves as it is: read-only mappings (a webhook's raw content)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 def _who(user: User | None, is_from_me: bool) -> str:
