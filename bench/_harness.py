@@ -52,6 +52,43 @@ def emulator_process(lines: Sequence[str] = (LINE,)) -> Iterator[dict[str, str]]
         proc.wait(10)
 
 
+@contextmanager
+def redis_process() -> Iterator[str | None]:
+    """A throwaway ``redis-server`` (no persistence) on a free port: yields its URL, or None
+    when redis-server or the ``redis`` package is missing (the Redis figures are skipped)."""
+    import importlib.util
+    import shutil
+    import socket
+    import tempfile
+
+    binary = shutil.which("redis-server")
+    if binary is None or importlib.util.find_spec("redis") is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", folder],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def post(url: str, body: Any = None, auth: tuple[str, str] | None = None) -> Any:
     headers = {"Content-Type": "application/json"}
     if auth:

@@ -1,5 +1,6 @@
 """Receiving: ``client.messages()`` against iterating the raw stream, rate and CPU per event
-(memory and SQLite stores), and the added latency at a paced rate.
+(memory, SQLite and, when redis-server is installed, Redis stores), and the added latency at
+a paced rate.
 
 The raw consumer holds the same three streams a client holds on a dedicated line (messages,
 groups, polls), so that the emulator (in its own process) does the same work for both. CPU is
@@ -128,7 +129,8 @@ def client_round(env: dict[str, str], count: int, paced: float | None = None,
                  store: str = "memory") -> Round:
     result = Round(count)
     with tempfile.TemporaryDirectory() as folder:
-        state = None if store == "memory" else f"sqlite:///{Path(folder) / 'state.db'}"
+        state = {"memory": None, "sqlite": f"sqlite:///{Path(folder) / 'state.db'}"}.get(
+            store, store)  # else a redis:// URL
         _wait_streams(env, 0)
         with Client(env=env, state=state) as client, client.messages() as inbox:
             feeder = _feed(env, result, paced, inbox.close)
@@ -146,12 +148,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
-            paced_rate: float) -> list[Figure]:
+            paced_rate: float, redis_url: str | None = None) -> list[Figure]:
     raw_round(env, 100)  # warm-up
     client_round(env, 100)
-    raw, memory, sqlite = alternate(
-        rounds, lambda: raw_round(env, events), lambda: client_round(env, events),
-        lambda: client_round(env, events, store="sqlite"))
+    runs = [lambda: raw_round(env, events), lambda: client_round(env, events),
+            lambda: client_round(env, events, store="sqlite")]
+    if redis_url is not None:
+        runs.append(lambda: client_round(env, events, store=redis_url))
+    raw, memory, sqlite, *redis = alternate(rounds, *runs)
     raw_paced, lib_paced = alternate(
         rounds, lambda: raw_round(env, paced_events, paced_rate),
         lambda: client_round(env, paced_events, paced_rate))
@@ -159,6 +163,14 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
                  for a, b in zip(raw_paced, lib_paced)]
     added_p99 = [_percentile(b.latencies, 0.99) - _percentile(a.latencies, 0.99)
                  for a, b in zip(raw_paced, lib_paced)]
+    with_redis = []
+    if redis:
+        with_redis = [
+            ratios("receive rate ratio (Redis, leased lines)", [r.rate for r in redis[0]],
+                   [r.rate for r in raw]),
+            ratios("CPU per event ratio (Redis, leased lines)",
+                   [r.cpu_per_event for r in redis[0]], [r.cpu_per_event for r in raw]),
+        ]
     return [
         Figure("raw stream rate", [r.rate for r in raw], "events/s"),
         ratios("receive rate ratio (memory)", [r.rate for r in memory],
@@ -172,4 +184,5 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
                [r.cpu_per_event for r in raw]),
         Figure(f"added p50 at {paced_rate:.0f}/s", added_p50, "ms", scale=1e3),
         Figure(f"added p99 at {paced_rate:.0f}/s", added_p99, "ms", "a few ms", scale=1e3),
+        *with_redis,
     ]

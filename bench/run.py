@@ -27,7 +27,7 @@ import paths
 import receives
 import sends
 
-from _harness import Figure, emulator_process, report
+from _harness import Figure, emulator_process, redis_process, report
 
 LINES = tuple(f"+1555000{n:04d}" for n in range(1, 17))
 
@@ -45,14 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only or ["sends", "receives", "paths", "footprint", "official"])
     started = time.monotonic()
     sections: dict[str, list[Figure]] = {}
-    with emulator_process(LINES) as env:
+    with emulator_process(LINES) as env, redis_process() as redis_url:
         if "sends" in wanted:
-            sections["sends"] = sends.measure(env, calls=150 if quick else 1000,
-                                              rounds=3 if quick else 7)
+            calls, rounds = (150, 3) if quick else (1000, 7)
+            sections["sends"] = sends.measure(env, calls=calls, rounds=rounds)
+            if redis_url is not None:
+                sections["sends"] += sends.measure(env, calls=calls, rounds=rounds,
+                                                   store=redis_url)
         if "receives" in wanted:
             sections["receives"] = receives.measure(
                 env, events=300 if quick else 2000, rounds=2 if quick else 5,
-                paced_events=100 if quick else 1000, paced_rate=500.0)
+                paced_events=100 if quick else 1000, paced_rate=500.0, redis_url=redis_url)
         if "paths" in wanted:
             sections["paths"] = (paths.imports(3 if quick else 15) + paths.users(
                 env, 3 if quick else 7) + paths.routing(

@@ -71,7 +71,7 @@ def measure(env: dict[str, str], calls: int, rounds: int, threads: int = 16,
         channel.close()
     label = f" ({store.split(':')[0]} store)" if store else ""
     return [
-        Figure("raw stub call", raw, "us", scale=1e6),
+        Figure(f"raw stub call{label}", raw, "us", scale=1e6),
         Figure(f"space.send(){label}", lib, "us", scale=1e6),
         ratios(f"send latency ratio{label}", lib, raw, "<= 1.15"),
         ratios(f"{threads}-thread throughput ratio{label}", lib_mt, raw_mt, ">= 0.9"),

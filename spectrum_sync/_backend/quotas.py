@@ -88,14 +88,15 @@ class Reservation:
     """The units one send holds: released if the send fails without effect, kept (and the
     chat recorded as contacted) when it succeeds."""
 
-    __slots__ = ("_chat", "_contacted_key", "_keys", "_tracker")
+    __slots__ = ("_chat", "_contacted_key", "_keys", "_known", "_tracker")
 
     def __init__(self, tracker: QuotaTracker, keys: list[str], contacted_key: str,
-                 chat: str) -> None:
+                 chat: str, known: bool = False) -> None:
         self._tracker = tracker
         self._keys = keys
         self._contacted_key = contacted_key
         self._chat = chat
+        self._known = known  # the line had written to the chat already
 
     def release(self) -> None:
         """The send did not happen: give the units back (best effort)."""
@@ -109,6 +110,8 @@ class Reservation:
     def commit(self) -> None:
         """The send happened: the units stay spent and the chat is now known to the line.
         Never raises (the message is out; an error here would invite a duplicate)."""
+        if self._known:
+            return  # nothing to record: a round trip saved on a shared store
         store = self._tracker.store
         self._tracker.monitor.guard(
             "quota bookkeeping", lambda: store.add_member(self._contacted_key, self._chat),
@@ -187,7 +190,7 @@ class QuotaTracker:
                 Reservation(self, held, contacted, chat_guid).release()
                 raise self._exceeded(kind, phone, limit, resets_at, code="quotaSpent")
             held.append(key)
-        return Reservation(self, held, contacted, chat_guid)
+        return Reservation(self, held, contacted, chat_guid, known=not is_new)
 
     def record_contact(self, phone: str, chat_guid: str) -> None:
         """Mark a chat as known to a line without counting a send (inbound traffic)."""
