@@ -4,6 +4,8 @@ themselves are for humans and the closing notes, never asserted against a fixed 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +31,8 @@ def test_the_benchmark_runs_and_reports_every_figure() -> None:
         figure = figures[name]
         assert figure["min"] <= figure["median"] <= figure["max"]
     assert any(name.startswith("learn cost") for name in figures)
+    # CI installs redis-server: the Redis figures must be there, not silently missing.
+    if os.environ.get("CI") or shutil.which("redis-server"):
+        for name in ("send latency ratio (redis store)",
+                     "receive rate ratio (Redis, leased lines)"):
+            assert name in figures, sorted(figures)
