@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from chatdb_fixture import ChatDBFixture, MakeDB, new_guid
 from fake_osascript import FakeOsascript, path_with
+from support.receiving import take
 
 import spectrum_sync as spectrum
 from spectrum_sync import Client, Message, Reaction
@@ -70,22 +71,6 @@ def mac(make_db: MakeDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Mac
 def client(mac: Mac) -> Iterator[Client]:
     with mac.client() as c:
         yield c
-
-
-def take(inbox: Any, count: int, within: float = 15.0) -> list[Any]:
-    found: list[Any] = []
-    timer = threading.Timer(within, inbox.close)
-    timer.daemon = True
-    timer.start()
-    try:
-        for item in inbox:
-            found.append(item)
-            if len(found) >= count:
-                break
-    finally:
-        timer.cancel()
-    assert len(found) == count, f"{len(found)} of {count} arrived within {within} s"
-    return found
 
 
 # ----- configuration ---------------------------------------------------------------------
