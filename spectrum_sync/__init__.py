@@ -42,7 +42,19 @@ if TYPE_CHECKING:
         PollOption,
         StickerPlaced,
     )
-    from ._models import Attachment, LineInfo, Message, Reaction, Space, User
+    from ._models import (
+        Attachment,
+        FocusStatus,
+        LineInfo,
+        Mention,
+        Message,
+        Reaction,
+        Space,
+        TextFormat,
+        User,
+    )
+    from ._parts import Part
+    from ._polls import Poll, PollVote
     from ._receive.dispatch import Handle
     from ._receive.health import LineHealth
     from ._receive.inbox import Inbox
@@ -83,11 +95,17 @@ _WHERE = {
     "PollOption": "_events",
     "StickerPlaced": "_events",
     "Attachment": "_models",
+    "FocusStatus": "_models",
     "LineInfo": "_models",
+    "Mention": "_models",
     "Message": "_models",
     "Reaction": "_models",
     "Space": "_models",
+    "TextFormat": "_models",
     "User": "_models",
+    "Part": "_parts",
+    "Poll": "_polls",
+    "PollVote": "_polls",
     "Handle": "_receive.dispatch",
     "LineHealth": "_receive.health",
     "Inbox": "_receive.inbox",
@@ -112,6 +130,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionError",
     "Event",
+    "FocusStatus",
     "GroupChanged",
     "Handle",
     "Inbox",
@@ -120,13 +139,17 @@ __all__ = [
     "LineHealth",
     "LineInfo",
     "MemoryStore",
+    "Mention",
     "Message",
     "MessageEdited",
     "MessageRead",
     "MessageUnsent",
     "NotFoundError",
+    "Part",
+    "Poll",
     "PollChanged",
     "PollOption",
+    "PollVote",
     "QuotaExceeded",
     "QuotaLimits",
     "QuotaUsage",
@@ -141,6 +164,7 @@ __all__ = [
     "StateStore",
     "StateStoreError",
     "StickerPlaced",
+    "TextFormat",
     "UnsupportedError",
     "User",
     "ValidationError",

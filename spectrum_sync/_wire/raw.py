@@ -33,10 +33,10 @@ class PreSerialized:
         self.DESCRIPTOR = descriptor
         self._payload = payload
 
-    def SerializeToString(self) -> bytes:  # noqa: N802 - the protobuf method name
+    def SerializeToString(self) -> bytes:
         return self._payload
 
-    def ByteSize(self) -> int:  # noqa: N802 - the protobuf method name
+    def ByteSize(self) -> int:
         return len(self._payload)
 
     def __repr__(self) -> str:
