@@ -31,12 +31,15 @@ def page_through(fetch: Fetch, limit: int | None) -> Iterator[Message]:
     token: str | None = None
     while remaining is None or remaining > 0:
         size = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
+        previous = token
         messages, token = fetch(size, token)
         for message in messages[:size]:
             yield message
             if remaining is not None:
                 remaining -= 1
-        if not token or not messages:
+        # An empty page may still point further (its items were skipped); one that points
+        # back where it started would loop forever.
+        if not token or (not messages and token == previous):
             return
 
 

@@ -571,15 +571,16 @@ class CloudBackend:
             return [self.lines.get(phone)]
         return sorted(self.lines.all(), key=lambda line: line.phone)
 
-    def _message_space(self, message: messages_pb2.Message, line: LineConnection) -> Space:
-        """The space of a message read outside any chat (by guid, or a recent list)."""
+    def _message_space(self, message: messages_pb2.Message,
+                       line: LineConnection) -> Space | None:
+        """The space of a message read outside any chat (by guid, or a recent list); None
+        when the server names no chat and the message names no sender to guess it from."""
         if message.chat_guids:
             guid = message.chat_guids[0]
-        elif message.HasField("sender") and message.sender.address:
+        elif message.HasField("sender") and message.sender.address and not message.is_from_me:
             guid = dm_guid(message.sender.address)
         else:
-            raise SpectrumError(f"the server did not say which chat holds message "
-                                f"{message.guid!r}", code="internalError")
+            return None
         kind = GROUP if parse_chat_guid(guid)[1] == "+" else DM
         return self.space(guid, kind, line.phone)
 
@@ -594,7 +595,11 @@ class CloudBackend:
             except NotFoundError as exc:
                 missing = exc
                 continue
-            return message_from_proto(found, self._message_space(found, line))
+            space = self._message_space(found, line)
+            if space is None:
+                raise SpectrumError(f"the server did not say which chat holds message "
+                                    f"{guid!r}", code="internalError")
+            return message_from_proto(found, space)
         assert missing is not None  # lines_for never returns an empty list
         raise missing
 
@@ -605,8 +610,14 @@ class CloudBackend:
                                                          page_token=page_token)
         response = self._call(line, request, timeout)
         token = response.next_page_token if response.HasField("next_page_token") else None
-        return [message_from_proto(m, self._message_space(m, line))
-                for m in response.messages], token
+        out = []
+        for message in response.messages:
+            space = self._message_space(message, line)
+            if space is None:  # nowhere to reply to: of no use in a list of conversations
+                log.debug("recent message %s names no chat; skipped", message.guid)
+                continue
+            out.append(message_from_proto(message, space))
+        return out, token
 
     def close(self) -> None:
         self.closed = True
