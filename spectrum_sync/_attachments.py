@@ -68,7 +68,7 @@ class FileSource:
             elif self._handle is not None:
                 self._handle.seek(self._offset)
                 self._fill(self._handle, view)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a file object closed meanwhile
             raise SpectrumError(f"cannot read {self.label}: {_reason(exc)}",
                                 code="fileUnreadable") from None
 
@@ -98,8 +98,8 @@ class FileSource:
             raise SpectrumError(f"{self.label} grew while it was read", code="fileChanged")
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _check_size(size: int, label: str) -> None:
@@ -192,7 +192,9 @@ def _stream_source(value: Any, name: object, mime: object, what: str) -> FileSou
             _check_size(size, label)
             return FileSource(file_name, size, label, handle=value, offset=offset)
         data = _read_capped(value, label)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a closed file object
+        if isinstance(exc, ValidationError):
+            raise
         raise ValidationError(f"cannot read {label}: {_reason(exc)}") from None
     return FileSource(file_name, len(data), label, data=data)
 

@@ -402,19 +402,13 @@ class Space:
     def create_poll(self, title: str, options: Sequence[str], *,
                     idempotency_key: str | None = None, timeout: float | None = None,
                     ) -> Poll:
-        """Start a poll: a non-empty ``title`` and at least two distinct ``options``."""
-        title = check_text("title", title)
-        if isinstance(options, str) or not isinstance(options, Sequence):
-            raise ValidationError("options must be a list of strings")
-        texts = [check_text(f"option {i}", option) for i, option in enumerate(options)]
-        if len(texts) < 2:
-            raise ValidationError(f"a poll needs at least two options, got {len(texts)}")
-        seen: set[str] = set()
-        for text in texts:
-            if text.strip().casefold() in seen:
-                raise ValidationError(f"duplicate poll option {text!r}")
-            seen.add(text.strip().casefold())
-        return self._ops.create_poll(self, title, texts, idempotency_key=_key(idempotency_key),
+        """Start a poll: a non-empty ``title`` and at least two distinct ``options`` (case
+        and surrounding spaces do not make two options distinct)."""
+        from ._validate import check_poll_options
+
+        return self._ops.create_poll(self, check_text("title", title),
+                                     check_poll_options(options),
+                                     idempotency_key=_key(idempotency_key),
                                      timeout=check_timeout(timeout))
 
     # ----- groups (dedicated lines) -----------------------------------------------------

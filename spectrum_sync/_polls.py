@@ -7,7 +7,7 @@ import attrs
 from ._errors import ValidationError
 from ._events import PollOption
 from ._models import Space, User, _key
-from ._validate import check_text, check_timeout
+from ._validate import check_text, check_timeout, poll_option_key
 
 __all__ = ["Poll", "PollVote"]
 
@@ -76,7 +76,7 @@ class Poll:
                    timeout: float | None = None) -> Poll:
         """Add an option (refused when the poll already has one with this text)."""
         text = check_text("option", text)
-        if any(o.text.strip().casefold() == text.strip().casefold() for o in self.options):
+        if any(poll_option_key(o.text) == poll_option_key(text) for o in self.options):
             raise ValidationError(f"poll {self.title!r} already has the option {text!r}")
         return self.space._ops.change_poll(self, "add_option", text,
                                            idempotency_key=_key(idempotency_key),

@@ -25,9 +25,11 @@ __all__ = [
     "check_idempotency_key",
     "check_interval",
     "check_optional_text",
+    "check_poll_options",
     "check_range",
     "check_text",
     "check_timeout",
+    "poll_option_key",
     "positive_number",
     "utf16_length",
 ]
@@ -193,3 +195,23 @@ def check_range(name: str, start: int, length: int, text: str) -> None:
         raise ValidationError(
             f"{name} range start={start} length={length} goes past the end of the text "
             f"({total} UTF-16 code units)")
+
+
+def poll_option_key(text: str) -> str:
+    """What makes two poll options the same: their text, ignoring case and outer spaces."""
+    return text.strip().casefold()
+
+
+def check_poll_options(options: object) -> list[str]:
+    """At least two non-empty, distinct option texts."""
+    if isinstance(options, str) or not isinstance(options, (list, tuple)):
+        raise ValidationError("options must be a list of strings")
+    texts = [check_text(f"option {i}", option) for i, option in enumerate(options)]
+    if len(texts) < 2:
+        raise ValidationError(f"a poll needs at least two options, got {len(texts)}")
+    seen: set[str] = set()
+    for text in texts:
+        if poll_option_key(text) in seen:
+            raise ValidationError(f"duplicate poll option {text!r}")
+        seen.add(poll_option_key(text))
+    return texts

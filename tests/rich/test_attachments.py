@@ -227,6 +227,10 @@ def test_wrong_kinds_of_input(dm: Space, tmp_path: Path) -> None:
         dm.send_file(handle)  # type: ignore[arg-type]
     with pytest.raises(spectrum.ValidationError, match="path, bytes or a binary file"):
         dm.send_file(42)  # type: ignore[arg-type]
+    closed = io.BytesIO(b"gone")
+    closed.close()
+    with pytest.raises(spectrum.ValidationError, match="closed file"):
+        dm.send_file(closed)
     with pytest.raises(spectrum.ValidationError, match="name"):
         dm.send_file(b"x", name="")
     with pytest.raises(spectrum.ValidationError, match="MIME type"):
