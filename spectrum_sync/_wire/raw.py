@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .._proto import attachments_pb2
 
-__all__ = ["PreSerialized", "upload_request"]
+__all__ = ["PreSerialized", "upload_overhead", "upload_request"]
 
 _DATA_TAG = b"\x12"  # field 2 (data), wire type 2 (length-delimited)
 
