@@ -42,7 +42,19 @@ if TYPE_CHECKING:
         PollOption,
         StickerPlaced,
     )
-    from ._models import Attachment, LineInfo, Message, Reaction, Space, User
+    from ._models import (
+        Attachment,
+        FocusStatus,
+        LineInfo,
+        Mention,
+        Message,
+        Reaction,
+        Space,
+        TextFormat,
+        User,
+    )
+    from ._parts import Part
+    from ._polls import Poll, PollVote
     from ._receive.dispatch import Handle
     from ._receive.health import LineHealth
     from ._receive.inbox import Inbox
@@ -84,11 +96,17 @@ _WHERE = {
     "PollOption": "_events",
     "StickerPlaced": "_events",
     "Attachment": "_models",
+    "FocusStatus": "_models",
     "LineInfo": "_models",
+    "Mention": "_models",
     "Message": "_models",
     "Reaction": "_models",
     "Space": "_models",
+    "TextFormat": "_models",
     "User": "_models",
+    "Part": "_parts",
+    "Poll": "_polls",
+    "PollVote": "_polls",
     "Handle": "_receive.dispatch",
     "LineHealth": "_receive.health",
     "Inbox": "_receive.inbox",
@@ -114,6 +132,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionError",
     "Event",
+    "FocusStatus",
     "GroupChanged",
     "Handle",
     "Inbox",
@@ -122,13 +141,17 @@ __all__ = [
     "LineHealth",
     "LineInfo",
     "MemoryStore",
+    "Mention",
     "Message",
     "MessageEdited",
     "MessageRead",
     "MessageUnsent",
     "NotFoundError",
+    "Part",
+    "Poll",
     "PollChanged",
     "PollOption",
+    "PollVote",
     "QuotaExceeded",
     "QuotaLimits",
     "QuotaUsage",
@@ -144,6 +167,7 @@ __all__ = [
     "StateStore",
     "StateStoreError",
     "StickerPlaced",
+    "TextFormat",
     "UnsupportedError",
     "User",
     "ValidationError",

@@ -23,11 +23,12 @@ from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Iterator
 
     from ._backend.base import Backend
     from ._backend.quotas import QuotaLimits, QuotaUsage
     from ._events import Event
-    from ._models import LineInfo, Message, Space, User
+    from ._models import FocusStatus, LineInfo, Message, Space, User
     from ._receive.dispatch import ErrorHandler, Handle
     from ._receive.health import LineHealth
     from ._receive.inbox import Inbox
@@ -500,6 +501,64 @@ class Client:
         from ._validate import check_timeout
 
         return self._backend.quota_usage(phone, check_timeout(timeout))
+
+    # ----- rich messaging: lookups beyond one space -----------------------------------
+
+    @staticmethod
+    def _rich_phone(phone: object) -> str | None:
+        from ._errors import ValidationError
+
+        if phone is not None and not isinstance(phone, str):
+            raise ValidationError(f"phone must be a line's number (a string), not {phone!r}")
+        return phone
+
+    def message(self, guid: str, *, phone: str | None = None,
+                timeout: float | None = None) -> Message:
+        """The message with this guid (its space and line included): from line ``phone``,
+        else from whichever line holds it; :class:`~spectrum_sync.NotFoundError` when none
+        does."""
+        from ._validate import check_guid, check_timeout
+
+        return self._backend.get_message(check_guid("message guid", guid),
+                                         self._rich_phone(phone), check_timeout(timeout))
+
+    def recent(self, limit: int | None = None, *, phone: str | None = None,
+               timeout: float | None = None) -> Iterator[Message]:
+        """Recent messages across all chats, newest first, fetched page by page as you
+        iterate (nothing before the first ``next``): those of every line, merged by time,
+        or of line ``phone``. ``limit`` caps how many (and sizes the pages); ``timeout``
+        applies to each page."""
+        from ._history import merge_newest_first, page_through
+        from ._validate import check_count, check_timeout
+
+        count = check_count("limit", limit)
+        chosen = self._rich_phone(phone)
+        wait = check_timeout(timeout)
+        backend = self._backend
+
+        def messages() -> Iterator[Message]:
+            per_line = [page_through(pager, count)
+                        for pager in backend.recent_pagers(chosen, wait)]
+            yield from merge_newest_first(per_line, count)
+
+        return messages()
+
+    def is_imessage(self, address: str, *, timeout: float | None = None) -> bool:
+        """Whether ``address`` (a phone number or e-mail address) can receive iMessages now
+        (as opposed to SMS only, or nothing)."""
+        from ._validate import check_timeout
+
+        return self._backend.imessage_available(self._normalize(address).address,
+                                                check_timeout(timeout))
+
+    def focus_status(self, address: str, *, timeout: float | None = None) -> FocusStatus:
+        """Whether Focus (Do Not Disturb) on the line's device silences ``address``."""
+        from ._models import FocusStatus
+        from ._validate import check_timeout
+
+        normalized = self._normalize(address).address
+        silenced = self._backend.focus_silenced(normalized, check_timeout(timeout))
+        return FocusStatus(address=normalized, silenced=silenced)
 
     def refresh_credentials(self) -> bool:
         """Re-exchange the token now (at most once per 5 s) and reconcile the lines.

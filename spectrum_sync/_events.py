@@ -10,11 +10,14 @@ protobuf type appears here; decoding lives in :mod:`._wire.convert`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar, Union
 
 import attrs
 
 from ._models import Message, Reaction, Received, Space, User
+
+if TYPE_CHECKING:
+    from ._polls import Poll
 
 __all__ = [
     "EVENT_KINDS",
@@ -110,7 +113,9 @@ class PollOption:
 @attrs.frozen(kw_only=True)
 class PollChanged(Received):
     """A poll changed. ``change`` is one of ``created``, ``option_added``, ``voted``,
-    ``unvoted``; ``title``/``options`` are set for the first two, ``option_id`` for votes."""
+    ``unvoted``; ``title``/``options`` are set for the first two; for votes ``actor`` is the
+    voter and ``option_id`` the option (:meth:`poll` fetches the poll with every vote and
+    option text)."""
 
     kind: ClassVar[str] = "poll"
 
@@ -123,6 +128,10 @@ class PollChanged(Received):
     actor: User | None = None
     is_from_me: bool = False
     occurred_at: datetime | None = None
+
+    def poll(self, *, timeout: float | None = None) -> Poll:
+        """The poll as it is now (title, options, who voted for what), from the server."""
+        return self.space.poll(self.poll_guid, timeout=timeout)
 
 
 Event = Union[

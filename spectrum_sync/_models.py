@@ -1,4 +1,4 @@
-"""Public value types: users, spaces, messages, reactions, attachments.
+"""Public value types: users, spaces, messages, reactions, attachments, text formats.
 
 They hold no generated protobuf type (conversion lives in :mod:`._wire.convert`). A
 :class:`Space` carries a hidden reference to the backend operations (:class:`SpaceOperations`:
@@ -12,17 +12,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, Union
 
 import attrs
 
-from ._validate import check_idempotency_key, check_optional_text, check_text, check_timeout
+from ._errors import ValidationError
+from ._validate import (
+    check_idempotency_key,
+    check_optional_text,
+    check_range,
+    check_text,
+    check_timeout,
+)
+
+if TYPE_CHECKING:
+    from ._attachments import FileInput, FileSource, Target
+    from ._parts import Part
+    from ._polls import Poll
 
 __all__ = [
-    "Attachment", "LineInfo", "Message", "Reaction", "Received", "Space", "SpaceOperations",
-    "User",
+    "Attachment", "FocusStatus", "LineInfo", "Mention", "Message", "Reaction", "Received",
+    "Space", "SpaceOperations", "TextFormat", "User", "check_formatting",
 ]
 
 log = logging.getLogger("spectrum_sync")
@@ -40,6 +52,116 @@ class User:
     service: str = "unknown"
 
 
+_STYLES = ("bold", "italic", "underline", "strikethrough")
+_FORMAT_TYPES = (*_STYLES, "effect")
+
+
+def _format_type(instance: Any, attribute: Any, value: Any) -> None:
+    if value not in _FORMAT_TYPES:
+        raise ValidationError(
+            f"text format type must be one of {', '.join(_FORMAT_TYPES)}, not {value!r}")
+
+
+def _offset(instance: Any, attribute: Any, value: Any) -> None:
+    bottom = 1 if attribute.name == "length" else 0
+    if not isinstance(value, int) or isinstance(value, bool) or not bottom <= value < 2**31:
+        raise ValidationError(f"text format {attribute.name} must be an integer >= {bottom}, "
+                              f"not {value!r}")
+
+
+def _text_effect(instance: Any, attribute: Any, value: Any) -> None:
+    from ._effects import TEXT_EFFECTS
+
+    if instance.type == "effect":
+        if value not in TEXT_EFFECTS:
+            raise ValidationError(
+                f"a text effect must be one of {', '.join(TEXT_EFFECTS)}, not {value!r}")
+    elif value is not None:
+        raise ValidationError(f"effect= goes with type 'effect', not {instance.type!r}")
+
+
+@attrs.frozen
+class TextFormat:
+    """A styled range of a text: ``type`` is bold, italic, underline or strikethrough (or
+    ``"effect"``, an animation named by ``effect``: big, small, shake, nod, explode, ripple,
+    bloom, jitter). ``start`` and ``length`` count UTF-16 code units, as on the wire: the
+    same as string indices unless the text holds emoji or other characters beyond U+FFFF
+    (:meth:`find` computes them for you)."""
+
+    type: str = attrs.field(validator=_format_type)
+    start: int = attrs.field(validator=_offset)
+    length: int = attrs.field(validator=_offset)
+    effect: str | None = attrs.field(default=None, validator=_text_effect)
+
+    @classmethod
+    def bold(cls, start: int, length: int) -> TextFormat:
+        return cls("bold", start, length)
+
+    @classmethod
+    def italic(cls, start: int, length: int) -> TextFormat:
+        return cls("italic", start, length)
+
+    @classmethod
+    def underline(cls, start: int, length: int) -> TextFormat:
+        return cls("underline", start, length)
+
+    @classmethod
+    def strikethrough(cls, start: int, length: int) -> TextFormat:
+        return cls("strikethrough", start, length)
+
+    @classmethod
+    def find(cls, text: str, part: str, type: str = "bold", *,
+             effect: str | None = None) -> TextFormat:
+        """The format of the first ``part`` of ``text`` (offsets in UTF-16 code units);
+        :class:`ValidationError` when ``part`` is not in ``text``."""
+        from ._validate import utf16_length
+
+        if not isinstance(text, str) or not isinstance(part, str) or not part:
+            raise ValidationError("TextFormat.find needs a text and a non-empty part of it")
+        index = text.find(part)
+        if index < 0:
+            raise ValidationError(f"{part!r} does not occur in the text")
+        return cls(type, utf16_length(text[:index]), utf16_length(part), effect)
+
+
+def check_formatting(text: str, formatting: Iterable[TextFormat] | None) -> tuple[
+        TextFormat, ...]:
+    """Formats of ``text``: TextFormat values whose ranges lie inside it."""
+    if formatting is None:
+        return ()
+    if isinstance(formatting, TextFormat) or not isinstance(formatting, Iterable):
+        raise ValidationError("formatting takes a list of TextFormat values")
+    out = tuple(formatting)
+    for item in out:
+        if not isinstance(item, TextFormat):
+            raise ValidationError(
+                f"formatting takes TextFormat values, not {type(item).__name__}")
+        check_range(f"{item.type} format", item.start, item.length, text)
+    return out
+
+
+@attrs.frozen(kw_only=True)
+class Mention:
+    """A mention in a received text: ``address`` shown by the range ``start``/``length``
+    (UTF-16 code units)."""
+
+    address: str
+    start: int
+    length: int
+
+
+@attrs.frozen(kw_only=True)
+class FocusStatus:
+    """Whether Focus (Do Not Disturb) silences notifications from ``address`` on the line's
+    device (``silenced``)."""
+
+    address: str
+    silenced: bool
+
+
+UserLike = Union[User, str]
+
+
 class SpaceOperations(Protocol):
     """What a backend (cloud or local) does for a space and its messages.
 
@@ -51,8 +173,56 @@ class SpaceOperations(Protocol):
 
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
-        subject: str | None, idempotency_key: str | None, timeout: float | None,
+        subject: str | None, formatting: tuple[TextFormat, ...],
+        idempotency_key: str | None, timeout: float | None,
     ) -> Message: ...
+
+    def send_file(
+        self, space: Space, source: FileSource, *, audio: bool, reply_to: str | None,
+        effect: str | None, idempotency_key: str | None, timeout: float | None,
+    ) -> Message: ...
+
+    def send_parts(
+        self, space: Space, parts: Sequence[Part], *, reply_to: str | None,
+        effect: str | None, subject: str | None, idempotency_key: str | None,
+        timeout: float | None,
+    ) -> Message: ...
+
+    def attachment_info(self, space: Space, guid: str, *,
+                        timeout: float | None) -> Attachment: ...
+
+    def download_attachment(self, space: Space, guid: str, write: Callable[[bytes], object],
+                            *, timeout: float | None) -> Attachment: ...
+
+    def share_contact(self, space: Space, *, idempotency_key: str | None,
+                      timeout: float | None) -> None: ...
+
+    def history_page(
+        self, space: Space, *, page_size: int, page_token: str | None,
+        before: datetime | None, after: datetime | None, timeout: float | None,
+    ) -> tuple[list[Message], str | None]: ...
+
+    def rename_group(self, space: Space, name: str, *, idempotency_key: str | None,
+                     timeout: float | None) -> Space: ...
+
+    def change_members(self, space: Space, addresses: list[str], add: bool, *,
+                       idempotency_key: str | None, timeout: float | None) -> Space: ...
+
+    def leave_group(self, space: Space, *, idempotency_key: str | None,
+                    timeout: float | None) -> None: ...
+
+    def set_group_icon(self, space: Space, data: bytes | None, *,
+                       idempotency_key: str | None, timeout: float | None) -> None: ...
+
+    def group_icon(self, space: Space, *, timeout: float | None) -> bytes | None: ...
+
+    def create_poll(self, space: Space, title: str, options: list[str], *,
+                    idempotency_key: str | None, timeout: float | None) -> Poll: ...
+
+    def get_poll(self, space: Space, guid: str, *, timeout: float | None) -> Poll: ...
+
+    def change_poll(self, poll: Poll, action: str, value: str | None, *,
+                    idempotency_key: str | None, timeout: float | None) -> Poll: ...
 
     def set_typing(self, space: Space, typing: bool, *, timeout: float | None) -> None: ...
 
@@ -97,26 +267,224 @@ class Space:
         reply_to: Message | str | None = None,
         effect: str | None = None,
         subject: str | None = None,
+        formatting: Iterable[TextFormat] | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> Message:
         """Send a text; blocks until the server accepted it and returns the message.
 
         ``reply_to`` (a message or its guid) makes it a threaded reply; ``effect`` an
-        expressive send effect id; ``subject`` a subject line. ``idempotency_key`` (your own,
-        e.g. ``"order-42-shipped"``) makes the send safe to repeat from another process or a
-        retried task: the server answers a repeat with the first message instead of sending
-        a second bubble."""
-        target = reply_to.guid if isinstance(reply_to, Message) else reply_to
+        expressive send effect (a name such as ``"confetti"``, see :meth:`send_file`, or an
+        effect id); ``subject`` a subject line; ``formatting`` a list of
+        :class:`TextFormat` ranges (bold, italic, underline, strikethrough, text effects).
+        ``idempotency_key`` (your own, e.g. ``"order-42-shipped"``) makes the send safe to
+        repeat from another process or a retried task: the server answers a repeat with the
+        first message instead of sending a second bubble."""
+        from ._effects import effect_id
+
+        checked = check_text("text", text)
         return self._ops.send_text(
             self,
-            check_text("text", text),
-            reply_to=check_optional_text("reply_to", target, limit=1024),
-            effect=check_optional_text("effect", effect, limit=256),
+            checked,
+            reply_to=_target(reply_to),
+            effect=effect_id(effect),
+            subject=check_optional_text("subject", subject),
+            formatting=check_formatting(checked, formatting),
+            idempotency_key=_key(idempotency_key),
+            timeout=check_timeout(timeout),
+        )
+
+    def send_file(
+        self,
+        file: FileInput,
+        *,
+        name: str | None = None,
+        mime: str | None = None,
+        audio: bool = False,
+        reply_to: Message | str | None = None,
+        effect: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """Upload a file and send it; returns the message (its ``attachments`` describe the
+        file).
+
+        ``file`` is a path (``str`` or ``pathlib.Path``), bytes or a binary file object (read
+        from its current position). ``name`` is the file name recipients see (default: the
+        file's own, ``"attachment"`` for bytes); the service infers the type from it, and
+        ``mime`` adds the matching extension to a name without one. ``audio=True`` sends it
+        as a voice message (give an audio file, e.g. m4a). ``effect`` is one of balloons,
+        celebration, confetti, echo, fireworks, gentle, heart, invisible, lasers, loud, slam,
+        sparkles, spotlight (or an effect id). Files over 100 MiB, empty, missing or
+        unreadable files are refused before anything is uploaded. ``idempotency_key`` makes
+        the send (not the upload, which is harmless to repeat) safe to retry; ``timeout``
+        covers the upload and the send."""
+        from ._attachments import file_source
+        from ._effects import effect_id
+        from ._validate import check_bool
+
+        return self._ops.send_file(
+            self,
+            file_source(file, name=name, mime=mime),
+            audio=check_bool("audio", audio),
+            reply_to=_target(reply_to),
+            effect=effect_id(effect),
+            idempotency_key=_key(idempotency_key),
+            timeout=check_timeout(timeout),
+        )
+
+    def send_parts(
+        self,
+        parts: Sequence[str | Part | FileInput],
+        *,
+        reply_to: Message | str | None = None,
+        effect: str | None = None,
+        subject: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """Send text and files as one message; returns it.
+
+        Each part is a ``str`` (text), a :class:`Part` (``Part.text(text, formatting=...)``,
+        ``Part.mention(user, "@Ann")``, ``Part.file(path, name=...)``) or a file given
+        directly (a ``pathlib.Path``, bytes or a binary file object; a path written as a
+        ``str`` needs ``Part.file``, since a ``str`` is text). Files are uploaded first;
+        every part is checked before anything is uploaded. The other arguments are those of
+        :meth:`send`."""
+        from ._effects import effect_id
+        from ._parts import resolve_parts
+
+        return self._ops.send_parts(
+            self,
+            resolve_parts(parts, self._address),
+            reply_to=_target(reply_to),
+            effect=effect_id(effect),
             subject=check_optional_text("subject", subject),
             idempotency_key=_key(idempotency_key),
             timeout=check_timeout(timeout),
         )
+
+    def share_contact(self, *, idempotency_key: str | None = None,
+                      timeout: float | None = None) -> None:
+        """Share the line's own contact card (name and photo) with the space."""
+        self._ops.share_contact(self, idempotency_key=_key(idempotency_key),
+                                timeout=check_timeout(timeout))
+
+    def history(self, limit: int | None = None, before: datetime | None = None,
+                after: datetime | None = None, *, timeout: float | None = None,
+                ) -> Iterator[Message]:
+        """The space's messages, newest first, fetched page by page as you iterate.
+
+        ``limit`` caps how many (pages are sized to it: the first 5 cost one small request);
+        ``before``/``after`` (timezone-aware datetimes, e.g. a message's ``created_at``)
+        bound the time window ``[after, before)``. ``timeout`` applies to each page."""
+        from ._history import page_through
+        from ._validate import check_aware_datetime, check_count
+
+        count = check_count("limit", limit)
+        upper = check_aware_datetime("before", before)
+        lower = check_aware_datetime("after", after)
+        wait = check_timeout(timeout)
+
+        def fetch(size: int, token: str | None) -> tuple[list[Message], str | None]:
+            return self._ops.history_page(self, page_size=size, page_token=token,
+                                          before=upper, after=lower, timeout=wait)
+
+        return page_through(fetch, count)
+
+    def poll(self, guid: str, *, timeout: float | None = None) -> Poll:
+        """The poll whose message guid is ``guid`` (e.g. from a received ``PollChanged``)."""
+        from ._validate import check_guid
+
+        return self._ops.get_poll(self, check_guid("poll guid", guid),
+                                  timeout=check_timeout(timeout))
+
+    def create_poll(self, title: str, options: Sequence[str], *,
+                    idempotency_key: str | None = None, timeout: float | None = None,
+                    ) -> Poll:
+        """Start a poll: a non-empty ``title`` and at least two distinct ``options`` (case
+        and surrounding spaces do not make two options distinct)."""
+        from ._validate import check_poll_options
+
+        return self._ops.create_poll(self, check_text("title", title),
+                                     check_poll_options(options),
+                                     idempotency_key=_key(idempotency_key),
+                                     timeout=check_timeout(timeout))
+
+    # ----- groups (dedicated lines) -----------------------------------------------------
+
+    def rename(self, name: str, *, idempotency_key: str | None = None,
+               timeout: float | None = None) -> Space:
+        """Set the group's name (``""`` removes it); returns the renamed group."""
+        if not isinstance(name, str):
+            raise ValidationError(f"name must be a string, not {type(name).__name__}")
+        return self._ops.rename_group(self, check_optional_text("name", name, limit=1000) or "",
+                                      idempotency_key=_key(idempotency_key),
+                                      timeout=check_timeout(timeout))
+
+    def add(self, users: UserLike | Iterable[UserLike], *, idempotency_key: str | None = None,
+            timeout: float | None = None) -> Space:
+        """Add people (Users or addresses) to the group; returns the group."""
+        return self._ops.change_members(self, self._addresses(users), True,
+                                        idempotency_key=_key(idempotency_key),
+                                        timeout=check_timeout(timeout))
+
+    def remove(self, users: UserLike | Iterable[UserLike], *,
+               idempotency_key: str | None = None, timeout: float | None = None) -> Space:
+        """Remove people from the group; returns the group."""
+        return self._ops.change_members(self, self._addresses(users), False,
+                                        idempotency_key=_key(idempotency_key),
+                                        timeout=check_timeout(timeout))
+
+    def leave(self, *, idempotency_key: str | None = None,
+              timeout: float | None = None) -> None:
+        """Make the line leave the group (it can no longer send there)."""
+        self._ops.leave_group(self, idempotency_key=_key(idempotency_key),
+                              timeout=check_timeout(timeout))
+
+    def set_icon(self, image: FileInput, *, idempotency_key: str | None = None,
+                 timeout: float | None = None) -> None:
+        """Set the group's photo from a path, bytes or a binary file object (the service
+        reads the image type from the bytes: JPEG, PNG, HEIC...)."""
+        from ._attachments import file_source
+
+        data = file_source(image, what="icon").read_all()
+        self._ops.set_group_icon(self, data, idempotency_key=_key(idempotency_key),
+                                 timeout=check_timeout(timeout))
+
+    def remove_icon(self, *, idempotency_key: str | None = None,
+                    timeout: float | None = None) -> None:
+        """Remove the group's photo (nothing happens when it has none)."""
+        self._ops.set_group_icon(self, None, idempotency_key=_key(idempotency_key),
+                                 timeout=check_timeout(timeout))
+
+    def icon(self, *, timeout: float | None = None) -> bytes | None:
+        """The group's photo (its bytes), or None when it has none."""
+        return self._ops.group_icon(self, timeout=check_timeout(timeout))
+
+    def _address(self, user: object) -> str:
+        """An address normalised as the client normalises it (its default region)."""
+        if isinstance(user, User):
+            return user.address
+        lookup = getattr(self._owner, "user", None)
+        if callable(lookup) and isinstance(user, str):
+            found: User = lookup(user, resolve=False)
+            return found.address
+        from ._addresses import normalize_address
+
+        return normalize_address(user)[0]
+
+    def _addresses(self, users: object) -> list[str]:
+        if isinstance(users, (User, str)):
+            many: list[object] = [users]
+        elif isinstance(users, Iterable) and not isinstance(users, (bytes, dict)):
+            many = list(users)
+        else:
+            raise ValidationError(f"expected a User, an address or a list of them, not "
+                                  f"{users!r}")
+        if not many:
+            raise ValidationError("give at least one user")
+        return list(dict.fromkeys(self._address(user) for user in many))
 
     def set_typing(self, typing: bool, *, timeout: float | None = None) -> None:
         """Turn the typing indicator on or off."""
@@ -141,6 +509,18 @@ class Space:
                 # Do not hide the block's own exception behind this one.
                 log.warning("could not turn the typing indicator off", exc_info=True)
 
+    def responding(self, *, refresh: float = 20.0,
+                   timeout: float | None = None) -> contextlib.AbstractContextManager[Space]:
+        """Typing indicator on while the block runs (preparing an answer), refreshed every
+        ``refresh`` seconds so that a long block keeps it showing, always turned off at the
+        end. An exception of the block goes through untouched; a failure to turn the
+        indicator off is logged, not raised (the block's work is done)."""
+        from ._responding import responding
+        from ._validate import check_interval
+
+        return responding(self, check_interval("refresh", refresh, minimum=0.05),
+                          check_timeout(timeout))
+
     def mark_read(
         self, *, idempotency_key: str | None = None, timeout: float | None = None
     ) -> None:
@@ -159,6 +539,12 @@ class Space:
 
 def _key(idempotency_key: str | None) -> str | None:
     return check_idempotency_key(idempotency_key)
+
+
+def _target(reply_to: object) -> str | None:
+    """The guid a reply points at (a Message or a guid)."""
+    target = reply_to.guid if isinstance(reply_to, Message) else reply_to
+    return check_optional_text("reply_to", target, limit=1024)
 
 
 def _noop() -> None:
@@ -193,19 +579,66 @@ class LineInfo:
 
 @attrs.frozen(kw_only=True)
 class Attachment:
-    """Metadata of a file carried by a message (the bytes stay on the server)."""
+    """Metadata of a file carried by a message (the bytes stay on the server until
+    :meth:`download`). ``uti`` is Apple's type identifier, ``transfer_state`` one of
+    pending, transferring, finished, failed, unavailable, unknown (None when not told)."""
 
     guid: str
     file_name: str
     mime_type: str
     size: int
     is_sticker: bool = False
+    uti: str | None = None
+    transfer_state: str | None = None
+    # The space whose line holds the file (set when received or sent; None when made by
+    # hand, which leaves the file out of reach).
+    _space: Space | None = attrs.field(default=None, eq=False, repr=False, alias="space")
+
+    def _holder(self) -> Space:
+        if self._space is None:
+            raise ValidationError(
+                f"attachment {self.guid!r} is not bound to a space: use the attachments of a "
+                "received or sent message")
+        return self._space
+
+    def download(self, to: Target, *, timeout: float | None = None) -> int:
+        """Stream the file into ``to`` (a path, or a binary file object open for writing);
+        returns the number of bytes written. Chunks are written as they arrive (the file is
+        never held in memory); a path is written through a temporary file in its folder and
+        renamed into place once complete, so it never holds a partial download. ``timeout``
+        covers the whole download (the client's default otherwise)."""
+        from ._attachments import check_target, save
+
+        check_target(to)
+        space = self._holder()
+        wait = check_timeout(timeout)
+        guid = self.guid
+
+        def run(write: Callable[[bytes], object]) -> object:
+            return space._ops.download_attachment(space, guid, write, timeout=wait)
+
+        return save(to, run)
+
+    def read(self, *, timeout: float | None = None) -> bytes:
+        """The whole file in memory (for small files; see :meth:`download`)."""
+        import io
+
+        buffer = io.BytesIO()
+        self.download(buffer, timeout=timeout)
+        return buffer.getvalue()
+
+    def info(self, *, timeout: float | None = None) -> Attachment:
+        """Fresh metadata from the server (e.g. its transfer state)."""
+        space = self._holder()
+        return space._ops.attachment_info(space, self.guid, timeout=check_timeout(timeout))
 
 
 @attrs.frozen(kw_only=True)
 class Message(Received):
     """A message in a space. ``sender`` is None for our own messages; ``attachments`` lists
-    the files it carries (metadata only)."""
+    the files it carries (metadata; ``attachment.download(to=...)`` fetches one);
+    ``formatting`` and ``mentions`` describe ranges of ``text``; ``effect`` is the effect id
+    (``effect_name`` its name); ``is_audio`` marks a voice message."""
 
     kind: ClassVar[str] = "message"
 
@@ -222,11 +655,22 @@ class Message(Received):
     reply_to_guid: str | None = None
     thread_originator_guid: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    formatting: tuple[TextFormat, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    is_audio: bool = False
 
     @property
     def id(self) -> str:
         """Same as ``guid``."""
         return self.guid
+
+    @property
+    def effect_name(self) -> str | None:
+        """The name of the message's effect (``"confetti"``...); None without one or for an
+        effect this version does not name (``effect`` holds the id)."""
+        from ._effects import effect_name
+
+        return effect_name(self.effect)
 
     def reply(
         self, text: str, *, idempotency_key: str | None = None, timeout: float | None = None

@@ -8,6 +8,7 @@ trip or an error from deep inside gRPC or the protobuf runtime.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from ._errors import ConfigurationError, ValidationError
@@ -16,13 +17,21 @@ __all__ = [
     "MAX_GUID_CHARS",
     "MAX_PAYLOAD_BYTES",
     "MAX_TIMEOUT",
+    "check_aware_datetime",
+    "check_bool",
     "check_config_timeout",
+    "check_count",
     "check_guid",
     "check_idempotency_key",
+    "check_interval",
     "check_optional_text",
+    "check_poll_options",
+    "check_range",
     "check_text",
     "check_timeout",
+    "poll_option_key",
     "positive_number",
+    "utf16_length",
 ]
 
 MAX_PAYLOAD_BYTES = 100 * 1024 * 1024  # the service's message size limit (both ways)
@@ -132,3 +141,77 @@ def check_idempotency_key(key: Any) -> str | None:
     if not all(" " <= ch <= "~" for ch in key):
         raise ValidationError("idempotency_key must be printable ASCII (it is sent as metadata)")
     return key
+
+
+def check_bool(name: str, value: object) -> bool:
+    """A real ``bool`` (not a truthy string such as ``"false"``)."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def check_count(name: str, value: object, *, allow_none: bool = True) -> int | None:
+    """None (when allowed) or an integer >= 1 (a limit, a page size)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValidationError(f"{name} must be an integer >= 1{' or None' * allow_none}, "
+                              f"not {value!r}")
+    return value
+
+
+def check_interval(name: str, value: object, *, minimum: float) -> float:
+    """Seconds: a finite number between ``minimum`` and one day."""
+    if not _finite_positive(value) or not minimum <= value <= MAX_TIMEOUT:  # type: ignore[operator]
+        raise ValidationError(
+            f"{name} must be a number of seconds between {minimum:g} and {MAX_TIMEOUT:g}, "
+            f"not {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_aware_datetime(name: str, value: object) -> datetime | None:
+    """None or a timezone-aware ``datetime`` (a naive one is ambiguous: local time or UTC?)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{name} must be a datetime or None, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc) or a message's "
+            "created_at")
+    return value
+
+
+def utf16_length(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units: the unit of formatting and mention ranges."""
+    # Characters outside the Basic Multilingual Plane (most emoji) take two units.
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def check_range(name: str, start: int, length: int, text: str) -> None:
+    """A (start, length) range in UTF-16 code units that lies inside ``text``."""
+    total = utf16_length(text)
+    if start + length > total:
+        raise ValidationError(
+            f"{name} range start={start} length={length} goes past the end of the text "
+            f"({total} UTF-16 code units)")
+
+
+def poll_option_key(text: str) -> str:
+    """What makes two poll options the same: their text, ignoring case and outer spaces."""
+    return text.strip().casefold()
+
+
+def check_poll_options(options: object) -> list[str]:
+    """At least two non-empty, distinct option texts."""
+    if isinstance(options, str) or not isinstance(options, (list, tuple)):
+        raise ValidationError("options must be a list of strings")
+    texts = [check_text(f"option {i}", option) for i, option in enumerate(options)]
+    if len(texts) < 2:
+        raise ValidationError(f"a poll needs at least two options, got {len(texts)}")
+    seen: set[str] = set()
+    for text in texts:
+        if poll_option_key(text) in seen:
+            raise ValidationError(f"duplicate poll option {text!r}")
+        seen.add(poll_option_key(text))
+    return texts

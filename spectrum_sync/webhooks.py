@@ -37,7 +37,7 @@ import attrs
 
 from ._errors import SpectrumError
 from ._events import EVENT_KINDS, Event, GroupChanged, MessageRead
-from ._models import Attachment, Message, Reaction, Received, Space, User
+from ._models import Attachment, Message, Reaction, Received, Space, TextFormat, User
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -387,7 +387,10 @@ def _events(content: Json, message: Json, space: Space, sender: User | None,
         return [Message(guid=message_id, space=space, text=text,
                         sender=None if is_from_me else sender, is_from_me=is_from_me,
                         created_at=when, reply_to_guid=flat.reply_to,
-                        attachments=tuple(flat.attachments))]
+                        # Bound to the space, so that attachment.download() works
+                        # (through the client given to parse()).
+                        attachments=tuple(attrs.evolve(a, space=space)
+                                          for a in flat.attachments))]
     target = _text(_mapping(content.get("target")).get("id"))
     if kind == "reaction" and target:
         return [Reaction(message_guid=target, emoji=_text(content.get("emoji")) or "",
@@ -523,9 +526,23 @@ class _DetachedOps:
                             "to parse() to act on it", code="noClient")
 
     send_text = set_typing = mark_read = get_chat = edit = unsend = react = _refuse
+    send_file = send_parts = attachment_info = download_attachment = share_contact = _refuse
+    history_page = rename_group = change_members = leave_group = set_group_icon = _refuse
+    group_icon = create_poll = get_poll = change_poll = _refuse
 
 
 _DETACHED = _DetachedOps()
+
+
+def _forward(name: str) -> Callable[..., Any]:
+    """An operation on a webhook's space, carried out by the client's own space."""
+
+    def forward(self: _ClientOps, space: Space, *args: Any, **kwargs: Any) -> Any:
+        real = self._real(space, kwargs.get("timeout"))
+        return getattr(real._ops, name)(real, *args, **kwargs)
+
+    forward.__name__ = name
+    return forward
 
 
 class _ClientOps:
@@ -546,12 +563,32 @@ class _ClientOps:
         return attrs.evolve(message, space=self._real(message.space, timeout))
 
     def send_text(self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
-                  subject: str | None, idempotency_key: str | None, timeout: float | None,
-                  ) -> Message:
+                  subject: str | None, formatting: tuple[TextFormat, ...] = (),
+                  idempotency_key: str | None, timeout: float | None) -> Message:
         real = self._real(space, timeout)
         return real._ops.send_text(real, text, reply_to=reply_to, effect=effect,
-                                   subject=subject, idempotency_key=idempotency_key,
-                                   timeout=timeout)
+                                   subject=subject, formatting=formatting,
+                                   idempotency_key=idempotency_key, timeout=timeout)
+
+    send_file = _forward("send_file")
+    send_parts = _forward("send_parts")
+    attachment_info = _forward("attachment_info")
+    download_attachment = _forward("download_attachment")
+    share_contact = _forward("share_contact")
+    history_page = _forward("history_page")
+    rename_group = _forward("rename_group")
+    change_members = _forward("change_members")
+    leave_group = _forward("leave_group")
+    set_group_icon = _forward("set_group_icon")
+    group_icon = _forward("group_icon")
+    create_poll = _forward("create_poll")
+    get_poll = _forward("get_poll")
+
+    def change_poll(self, poll: Any, action: str, value: str | None, *,
+                    idempotency_key: str | None, timeout: float | None) -> Any:
+        real = attrs.evolve(poll, space=self._real(poll.space, timeout))
+        return real.space._ops.change_poll(real, action, value,
+                                           idempotency_key=idempotency_key, timeout=timeout)
 
     def set_typing(self, space: Space, typing: bool, *, timeout: float | None) -> None:
         real = self._real(space, timeout)

@@ -11,14 +11,17 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from .._models import LineInfo, Space, SpaceOperations, User
+from .._models import LineInfo, Message, Space, SpaceOperations, User
 
 if TYPE_CHECKING:
     from .._receive.engine import Feed
     from .._state.base import StateStore
     from .quotas import QuotaUsage
 
-__all__ = ["Backend", "SpaceMaker"]
+__all__ = ["Backend", "Pager", "SpaceMaker"]
+
+#: One source of recent messages: (page size, page token) -> (messages newest first, next token)
+Pager = Callable[[int, "str | None"], "tuple[list[Message], str | None]"]
 
 
 class Backend(SpaceOperations, Protocol):
@@ -49,6 +52,15 @@ class Backend(SpaceOperations, Protocol):
                     idempotency_key: str | None, timeout: float | None) -> Space: ...
 
     def address_info(self, address: str, timeout: float | None) -> User | None: ...
+
+    def get_message(self, guid: str, phone: str | None, timeout: float | None) -> Message: ...
+
+    def recent_pagers(self, phone: str | None, timeout: float | None) -> list[Pager]:
+        """One pager of recent messages per line (the line ``phone``, else every line)."""
+
+    def imessage_available(self, address: str, timeout: float | None) -> bool: ...
+
+    def focus_silenced(self, address: str, timeout: float | None) -> bool: ...
 
     def feed(self, store: StateStore, lease_ttl: float) -> Feed: ...
 

@@ -9,10 +9,14 @@ implemented here. See docs/architecture.md for the path of a send.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable
+
+import grpc
 
 from .._addresses import DM, GROUP, dm_guid, parse_chat_guid
 from .._errors import (
@@ -24,17 +28,36 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
-from .._models import LineInfo, Message, Space, User
-from .._proto import addresses_pb2, chats_pb2, messages_pb2
+from .._models import Attachment, LineInfo, Message, Space, TextFormat, User
+from .._proto import (
+    addresses_pb2,
+    attachments_pb2,
+    chats_pb2,
+    groups_pb2,
+    messages_pb2,
+    polls_pb2,
+)
 from .._state.monitor import StoreMonitor
 from .._transport.credentials import CloudAuth
 from .._transport.invoker import Invoker
 from .._transport.lines import SHARED, LineConnection, LineSet
-from .._wire.convert import message_from_proto, reaction_to_wire, user_from_info
-from .base import SpaceMaker
+from .._validate import MAX_PAYLOAD_BYTES
+from .._wire.convert import (
+    attachment_from_info,
+    datetime_to_wire,
+    formatting_to_wire,
+    message_from_proto,
+    poll_from_proto,
+    reaction_to_wire,
+    user_from_info,
+)
+from .base import Pager, SpaceMaker
 from .quotas import QuotaTracker, QuotaUsage, Reservation
 
 if TYPE_CHECKING:
+    from .._attachments import FileSource
+    from .._parts import Part
+    from .._polls import Poll
     from .._receive.cloud_feed import CloudFeed
     from .._state.base import StateStore
 from .routing import Routing
@@ -256,13 +279,16 @@ class CloudBackend:
 
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
-        subject: str | None, idempotency_key: str | None, timeout: float | None,
+        subject: str | None, formatting: tuple[TextFormat, ...] = (),
+        idempotency_key: str | None, timeout: float | None,
     ) -> Message:
         line = self.line(space.phone, timeout)
         # Shared numbers are unknown: only the server can tell whether a quota is spent.
         reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
         request = messages_pb2.SendTextMessageRequest(
             chat_guid=space.id, text=text, subject=subject, effect_id=effect)
+        if formatting:
+            request.formatting.extend(formatting_to_wire(formatting))
         if reply_to:
             request.reply_to.message_guid = reply_to
         response = self._reserved_call(line, reservation, request, timeout, idempotency_key)
@@ -309,6 +335,334 @@ class CloudBackend:
         request = messages_pb2.SetReactionRequest(
             target=self._target(message), reaction=reaction_to_wire(reaction), is_set=on)
         self._call(line, request, timeout, idempotency_key)
+
+    # ----- rich messaging: files, multipart, history, groups, polls --------------------
+
+    def _deadline(self, timeout: float | None) -> float:
+        return time.monotonic() + (self.invoker.default_timeout if timeout is None else timeout)
+
+    @staticmethod
+    def _left(deadline: float) -> float:
+        # A spent budget still makes one (instantly failing) attempt: the invoker then
+        # reports the timeout with the call's name and key.
+        return max(deadline - time.monotonic(), 0.001)
+
+    def _upload(self, line: LineConnection, source: FileSource,
+                timeout: float) -> attachments_pb2.AttachmentInfo:
+        """UploadAttachment: the file goes straight into the request's buffer (see
+        ``_wire/raw.py``), with a fresh idempotency key (a repeated upload is harmless)."""
+        from .._wire.raw import upload_overhead, upload_request
+
+        if source.size + upload_overhead(source.name) > MAX_PAYLOAD_BYTES:
+            raise ValidationError(
+                f"{source.label} is too large: with its name it passes the service's 100 MiB "
+                "message limit")
+        request = upload_request(source.name, source.size, source.read_into)
+        info: attachments_pb2.AttachmentInfo = self._call(line, request, timeout).attachment
+        return info
+
+    def send_file(
+        self, space: Space, source: FileSource, *, audio: bool, reply_to: str | None,
+        effect: str | None, idempotency_key: str | None, timeout: float | None,
+    ) -> Message:
+        deadline = self._deadline(timeout)
+        line = self.line(space.phone, timeout)
+        # Reserved before the upload: a spent quota refuses the send before the file travels.
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        try:
+            info = self._upload(line, source, self._left(deadline))
+        except BaseException:
+            reservation.release()
+            raise
+        request = messages_pb2.SendAttachmentMessageRequest(
+            chat_guid=space.id, attachment=messages_pb2.AttachmentRef(attachment_guid=info.guid),
+            effect_id=effect)
+        if audio:
+            request.is_audio_message = True
+        if reply_to:
+            request.reply_to.message_guid = reply_to
+        response = self._reserved_call(line, reservation, request, self._left(deadline),
+                                       idempotency_key)
+        return message_from_proto(response.message, space)
+
+    def send_parts(
+        self, space: Space, parts: Sequence[Part], *, reply_to: str | None,
+        effect: str | None, subject: str | None, idempotency_key: str | None,
+        timeout: float | None,
+    ) -> Message:
+        from .._attachments import FileSource
+
+        deadline = self._deadline(timeout)
+        line = self.line(space.phone, timeout)
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        wire: list[messages_pb2.MessagePart] = []
+        try:
+            for index, part in enumerate(parts):
+                # One bubble per part, in order, as the official provider sends them.
+                if isinstance(part.value, FileSource):
+                    info = self._upload(line, part.value, self._left(deadline))
+                    wire.append(messages_pb2.MessagePart(
+                        attachment=messages_pb2.AttachmentRef(
+                            attachment_guid=info.guid, attachment_name=part.value.name),
+                        bubble_index=index))
+                    continue
+                piece = messages_pb2.MessagePart(text=part.value, bubble_index=index,
+                                                 formatting=formatting_to_wire(part.formatting))
+                if part.address is not None:
+                    piece.mentioned_address = part.address
+                wire.append(piece)
+        except BaseException:
+            reservation.release()
+            raise
+        request = messages_pb2.SendMultipartMessageRequest(
+            chat_guid=space.id, parts=wire, subject=subject, effect_id=effect)
+        if reply_to:
+            request.reply_to.message_guid = reply_to
+        response = self._reserved_call(line, reservation, request, self._left(deadline),
+                                       idempotency_key)
+        return message_from_proto(response.message, space)
+
+    def attachment_info(self, space: Space, guid: str, *, timeout: float | None) -> Attachment:
+        line = self.line(space.phone, timeout)
+        request = attachments_pb2.GetAttachmentInfoRequest(attachment_guid=guid)
+        return attachment_from_info(self._call(line, request, timeout).attachment, space)
+
+    def download_attachment(self, space: Space, guid: str, write: Callable[[bytes], object],
+                            *, timeout: float | None) -> Attachment:
+        """DownloadAttachment: each chunk goes to ``write`` as it arrives. A failure before
+        the first byte is retried within the deadline when safe (never sent, or marked
+        retryable); once bytes were written it is raised (the caller discards them)."""
+        from .._backoff import jittered
+        from .._wire.errors import classify
+
+        deadline = self._deadline(timeout)
+        line = self.line(space.phone, timeout)
+        request = attachments_pb2.DownloadAttachmentRequest(attachment_guid=guid)
+        attempt = 0
+        while True:
+            header: attachments_pb2.AttachmentInfo | None = None
+            written = 0
+            stream = self.invoker.open_stream(line, request, timeout=self._left(deadline))
+            try:
+                for frame in stream:
+                    which = frame.WhichOneof("payload")
+                    if which == "primary_chunk":
+                        chunk = frame.primary_chunk
+                        write(chunk)
+                        written += len(chunk)
+                    elif which == "header":
+                        header = frame.header.attachment
+                    # companion_chunk: a Live Photo's video, not part of the file itself
+            except grpc.RpcError as exc:
+                if self.closed:
+                    raise ClientClosed("the client is closed") from None
+                failure = classify(exc)
+                error = failure.error
+                error.outcome = "rejected" if failure.from_service else "unknown"
+                pause = jittered(attempt, 0.05, 1.0)
+                safe = failure.never_sent or error.retryable
+                if written or not safe or time.monotonic() + pause >= deadline:
+                    raise error from None
+                attempt += 1
+                time.sleep(pause)
+                continue
+            finally:
+                stream.cancel()  # a no-op once the stream ended; frees it if we stopped early
+            break
+        if header is None:
+            raise SpectrumError(f"the download of attachment {guid!r} came without its "
+                                "description", code="internalError")
+        if header.total_bytes and written != header.total_bytes:
+            raise SpectrumError(
+                f"the download of attachment {guid!r} ended after {written} of "
+                f"{header.total_bytes} bytes", code="incompleteDownload", retryable=True)
+        return attachment_from_info(header, space)
+
+    def share_contact(self, space: Space, *, idempotency_key: str | None,
+                      timeout: float | None) -> None:
+        line = self.line(space.phone, timeout)
+        self._call(line, chats_pb2.ShareContactInfoRequest(chat_guid=space.id), timeout,
+                   idempotency_key)
+
+    def history_page(
+        self, space: Space, *, page_size: int, page_token: str | None,
+        before: datetime | None, after: datetime | None, timeout: float | None,
+    ) -> tuple[list[Message], str | None]:
+        line = self.line(space.phone, timeout)
+        request = messages_pb2.ListChatMessagesRequest(
+            chat_guid=space.id, page_size=page_size, page_token=page_token)
+        if before is not None:
+            request.before.CopyFrom(datetime_to_wire(before))
+        if after is not None:
+            request.after.CopyFrom(datetime_to_wire(after))
+        response = self._call(line, request, timeout)
+        token = response.next_page_token if response.HasField("next_page_token") else None
+        return [message_from_proto(m, space) for m in response.messages], token
+
+    # groups
+
+    def _group_line(self, space: Space, feature: str,
+                    timeout: float | None) -> LineConnection:
+        """The space's line, or UnsupportedError for a DM or the shared pool."""
+        self.ready(timeout)
+        mode = self.mode
+        if mode == "shared":
+            raise UnsupportedError(feature, mode, "groups are managed on dedicated lines")
+        if space.type != GROUP:
+            raise UnsupportedError(feature, mode, f"{space.id} is a direct chat, not a group")
+        return self.line(space.phone, timeout)
+
+    def _group_space(self, space: Space, chat: chats_pb2.Chat) -> Space:
+        return self.space(chat.guid or space.id, GROUP, space.phone, _display_name(chat))
+
+    def rename_group(self, space: Space, name: str, *, idempotency_key: str | None,
+                     timeout: float | None) -> Space:
+        line = self._group_line(space, "renaming a group", timeout)
+        request = groups_pb2.SetDisplayNameRequest(chat_guid=space.id, display_name=name)
+        return self._group_space(space, self._call(line, request, timeout,
+                                                   idempotency_key).chat)
+
+    def change_members(self, space: Space, addresses: list[str], add: bool, *,
+                       idempotency_key: str | None, timeout: float | None) -> Space:
+        feature = "adding group members" if add else "removing group members"
+        line = self._group_line(space, feature, timeout)
+        kind = groups_pb2.AddParticipantsRequest if add else groups_pb2.RemoveParticipantsRequest
+        request = kind(chat_guid=space.id, addresses=addresses)
+        return self._group_space(space, self._call(line, request, timeout,
+                                                   idempotency_key).chat)
+
+    def leave_group(self, space: Space, *, idempotency_key: str | None,
+                    timeout: float | None) -> None:
+        line = self._group_line(space, "leaving a group", timeout)
+        self._call(line, groups_pb2.LeaveGroupRequest(chat_guid=space.id), timeout,
+                   idempotency_key)
+
+    def set_group_icon(self, space: Space, data: bytes | None, *,
+                       idempotency_key: str | None, timeout: float | None) -> None:
+        line = self._group_line(space, "group icons", timeout)
+        request: Any = (groups_pb2.RemoveIconRequest(chat_guid=space.id) if data is None
+                        else groups_pb2.SetIconRequest(chat_guid=space.id, data=data))
+        self._call(line, request, timeout, idempotency_key)
+
+    def group_icon(self, space: Space, *, timeout: float | None) -> bytes | None:
+        line = self._group_line(space, "group icons", timeout)
+        try:
+            response = self._call(line, groups_pb2.GetIconRequest(chat_guid=space.id), timeout)
+        except NotFoundError as exc:
+            if exc.code == "groupIconNotFound":
+                return None
+            raise
+        data: bytes = response.data
+        return data
+
+    # polls
+
+    def create_poll(self, space: Space, title: str, options: list[str], *,
+                    idempotency_key: str | None, timeout: float | None) -> Poll:
+        line = self.line(space.phone, timeout)
+        # A poll is a message in the chat: it counts like one.
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        request = polls_pb2.CreatePollRequest(chat_guid=space.id, title=title, options=options)
+        response = self._reserved_call(line, reservation, request, timeout, idempotency_key)
+        return poll_from_proto(response.poll, space)
+
+    def get_poll(self, space: Space, guid: str, *, timeout: float | None) -> Poll:
+        line = self.line(space.phone, timeout)
+        response = self._call(line, polls_pb2.GetPollRequest(poll_message_guid=guid), timeout)
+        return poll_from_proto(response.poll, space)
+
+    def change_poll(self, poll: Poll, action: str, value: str | None, *,
+                    idempotency_key: str | None, timeout: float | None) -> Poll:
+        line = self.line(poll.space.phone, timeout)
+        request: Any
+        if action == "vote":
+            request = polls_pb2.VotePollRequest(poll_message_guid=poll.guid,
+                                                option_identifier=value or "")
+        elif action == "unvote":
+            request = polls_pb2.UnvotePollRequest(poll_message_guid=poll.guid)
+        else:
+            request = polls_pb2.AddPollOptionRequest(poll_message_guid=poll.guid,
+                                                     option_text=value or "")
+        response = self._call(line, request, timeout, idempotency_key)
+        return poll_from_proto(response.poll, poll.space)
+
+    # lookups that belong to no space (client.message, client.recent, addresses)
+
+    def _lookup_line(self, timeout: float | None) -> LineConnection:
+        self.ready(timeout)
+        return self.lines.only() or self.lines.pick()
+
+    def imessage_available(self, address: str, timeout: float | None) -> bool:
+        """GetIMessageAvailability on some line."""
+        line = self._lookup_line(timeout)
+        request = addresses_pb2.GetIMessageAvailabilityRequest(address=address)
+        return bool(self._call(line, request, timeout).is_available)
+
+    def focus_silenced(self, address: str, timeout: float | None) -> bool:
+        """GetFocusStatus on some line: whether Focus silences ``address``."""
+        line = self._lookup_line(timeout)
+        request = addresses_pb2.GetFocusStatusRequest(address=address)
+        return bool(self._call(line, request, timeout).is_silenced_by_focus)
+
+    def lines_for(self, phone: str | None, timeout: float | None) -> list[LineConnection]:
+        """The named line, else every line (sorted by number)."""
+        self.ready(timeout)
+        if phone is not None:
+            return [self.lines.get(phone)]
+        return sorted(self.lines.all(), key=lambda line: line.phone)
+
+    def _message_space(self, message: messages_pb2.Message,
+                       line: LineConnection) -> Space | None:
+        """The space of a message read outside any chat (by guid, or a recent list); None
+        when the server names no chat and the message names no sender to guess it from."""
+        if message.chat_guids:
+            guid = message.chat_guids[0]
+        elif message.HasField("sender") and message.sender.address and not message.is_from_me:
+            guid = dm_guid(message.sender.address)
+        else:
+            return None
+        kind = GROUP if parse_chat_guid(guid)[1] == "+" else DM
+        return self.space(guid, kind, line.phone)
+
+    def get_message(self, guid: str, phone: str | None, timeout: float | None) -> Message:
+        """GetMessage on the named line, else on each line until one holds it."""
+        request = messages_pb2.GetMessageRequest(message_guid=guid)
+        missing: NotFoundError | None = None
+        deadline = self._deadline(timeout)
+        for line in self.lines_for(phone, timeout):
+            try:
+                found = self._call(line, request, self._left(deadline)).message
+            except NotFoundError as exc:
+                missing = exc
+                continue
+            space = self._message_space(found, line)
+            if space is None:
+                raise SpectrumError(f"the server did not say which chat holds message "
+                                    f"{guid!r}", code="internalError")
+            return message_from_proto(found, space)
+        assert missing is not None  # lines_for never returns an empty list
+        raise missing
+
+    def recent_pagers(self, phone: str | None, timeout: float | None) -> list[Pager]:
+        """A pager of ListRecentMessages per line (the named one, else every line)."""
+        return [functools.partial(self.recent_page, line, timeout=timeout)
+                for line in self.lines_for(phone, timeout)]
+
+    def recent_page(self, line: LineConnection, page_size: int, page_token: str | None,
+                    timeout: float | None) -> tuple[list[Message], str | None]:
+        """One page of ListRecentMessages on ``line``, newest first."""
+        request = messages_pb2.ListRecentMessagesRequest(page_size=page_size,
+                                                         page_token=page_token)
+        response = self._call(line, request, timeout)
+        token = response.next_page_token if response.HasField("next_page_token") else None
+        out = []
+        for message in response.messages:
+            space = self._message_space(message, line)
+            if space is None:  # nowhere to reply to: of no use in a list of conversations
+                log.debug("recent message %s names no chat; skipped", message.guid)
+                continue
+            out.append(message_from_proto(message, space))
+        return out, token
 
     def close(self) -> None:
         self.closed = True

@@ -14,11 +14,12 @@ import collections
 import contextlib
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 from .._addresses import DM, GROUP, parse_chat_guid
 from .._errors import (
@@ -34,12 +35,15 @@ from .._errors import (
 from .._fork import ForkGuard
 from .._local import errors as local_errors
 from .._local.applescript import MessagesSender
-from .._local.chatdb import ChatDB, LocalEvent
-from .._local.convert import local_user, message_from_local
-from .._models import LineInfo, Message, Space, User
-from .base import SpaceMaker
+from .._local.chatdb import ChatDB, LocalAttachment, LocalEvent
+from .._local.convert import attachment_from_local, local_user, message_from_local
+from .._models import Attachment, LineInfo, Message, Space, TextFormat, User
+from .base import Pager, SpaceMaker
 
 if TYPE_CHECKING:
+    from .._attachments import FileSource
+    from .._parts import Part
+    from .._polls import Poll
     from .._receive.local_feed import ChatDBFeed
     from .._state.base import StateStore
     from .quotas import QuotaUsage
@@ -55,6 +59,12 @@ ECHO_WAIT = 2.0
 KEYS_REMEMBERED = 10_000
 #: Rows a send looks through for its own (a busy chat.db must not keep it reading).
 _SCAN_LIMIT = 5_000
+_CHUNK = 256 * 1024
+_OBJECT_REPLACEMENT = "\ufffc"  # the text of a message row that is only a file
+_NO_HISTORY = ("Messages keeps the history in chat.db on this Mac; receiving starts from "
+               "where it stands")
+_GROUPS = "Messages' scripting cannot rename groups, change members, leave or set icons"
+_POLLS = "Messages' scripting cannot create or answer polls"
 _USE_GET = ("use client.space.get(chat_guid) with the guid of an existing chat (msg.space.id "
             "of a received message, or e.g. 'iMessage;-;+15551234567' for a person)")
 
@@ -145,6 +155,36 @@ class _SentKeys:
             self._unknown.setdefault(key, head)
             while len(self._unknown) > KEYS_REMEMBERED:
                 self._unknown.popitem(last=False)
+
+
+class _Outgoing:
+    """What one send hands to Messages: a text, or a file."""
+
+    __slots__ = ("file", "text")
+
+    def __init__(self, *, text: str | None = None, file: FileSource | None = None) -> None:
+        self.text = text
+        self.file = file
+
+    def matches(self, event: LocalEvent) -> bool:
+        """Whether a from-me row of chat.db is this send."""
+        if self.file is None:
+            return event.text == self.text
+        return bool(event.attachments) or event.text == _OBJECT_REPLACEMENT
+
+    @contextlib.contextmanager
+    def file_path(self) -> Iterator[str]:
+        """A path Messages can be given: the file itself, or a temporary copy of bytes or a
+        file object (removed afterwards; the sender stages its own copy for Messages)."""
+        assert self.file is not None
+        if self.file.path is not None:
+            yield self.file.path
+            return
+        with tempfile.TemporaryDirectory(prefix="spectrum-sync-") as folder:
+            path = os.path.join(folder, os.path.basename(self.file.name) or "attachment")
+            with open(path, "wb") as handle:
+                handle.write(self.file.read_all())
+            yield path
 
 
 class LocalBackend:
@@ -263,65 +303,100 @@ class LocalBackend:
 
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
-        subject: str | None, idempotency_key: str | None, timeout: float | None,
+        subject: str | None, formatting: tuple[TextFormat, ...],
+        idempotency_key: str | None, timeout: float | None,
     ) -> Message:
         """Send through Messages; returns the message as chat.db recorded it (its ``guid``
         is "" when Messages did not record it within ``ECHO_WAIT`` seconds)."""
         self.ready()
+        self._refuse_extras(reply_to, effect, subject)
+        if formatting:
+            _unsupported("formatted text", "Messages' scripting sends plain text")
+        return self._keyed(space, _Outgoing(text=text), idempotency_key, timeout)
+
+    def send_file(
+        self, space: Space, source: FileSource, *, audio: bool, reply_to: str | None,
+        effect: str | None, idempotency_key: str | None, timeout: float | None,
+    ) -> Message:
+        """Send a file through Messages (a file on disk is handed over as it is; bytes and
+        file objects are written to a temporary file first)."""
+        self.ready()
+        self._refuse_extras(reply_to, effect, None)
+        if audio:
+            _unsupported("voice messages", "Messages' scripting sends the file as an attachment;"
+                                           " send it without audio=True")
+        return self._keyed(space, _Outgoing(file=source), idempotency_key, timeout)
+
+    @staticmethod
+    def _refuse_extras(reply_to: str | None, effect: str | None, subject: str | None) -> None:
         if reply_to:
-            _unsupported("replies", "Messages' scripting cannot thread a reply; send the text "
-                                    "without reply_to=")
+            _unsupported("replies", "Messages' scripting cannot thread a reply; send without "
+                                    "reply_to=")
         if effect:
             _unsupported("send effects", "Messages' scripting cannot send with an effect")
         if subject:
             _unsupported("subjects", "Messages' scripting cannot send a subject line")
-        if idempotency_key is None:
-            return self._send(space, text, None, timeout)
-        with self._keys.lock_for(idempotency_key):
-            first = self._keys.done(idempotency_key)
+
+    def _keyed(self, space: Space, outgoing: _Outgoing, key: str | None,
+               timeout: float | None) -> Message:
+        """A send, once per idempotency key (see docs/behaviour.md, "Local mode")."""
+        if key is None:
+            return self._send(space, outgoing, None, timeout)
+        with self._keys.lock_for(key):
+            first = self._keys.done(key)
             if first is not None:
                 return first
-            since = self._keys.unknown_since(idempotency_key)
+            since = self._keys.unknown_since(key)
             if since is not None:
                 # The first attempt timed out: if Messages did send it, do not send twice.
-                echo = self._find_sent(since, space, text, wait=0.0)
+                echo = self._find_sent(since, space, outgoing, wait=0.0)
                 if echo is not None:
                     message = message_from_local(echo, space)
-                    self._keys.remember(idempotency_key, message)
+                    self._keys.remember(key, message)
                     return message
-            message = self._send(space, text, idempotency_key, timeout)
-            self._keys.remember(idempotency_key, message)
+            message = self._send(space, outgoing, key, timeout)
+            self._keys.remember(key, message)
             return message
 
-    def _send(self, space: Space, text: str, key: str | None, timeout: float | None) -> Message:
+    def _send(self, space: Space, outgoing: _Outgoing, key: str | None,
+              timeout: float | None) -> Message:
         with _translated():
             head = self.db.head()
         try:
-            self._run_send(space, text, timeout)
+            self._run_send(space, outgoing, timeout)
         except local_errors.LocalError as exc:
             if key is not None and isinstance(exc, (local_errors.ScriptTimeout,
                                                     local_errors.ScriptError)):
                 self._keys.remember_unknown(key, head)
             raise translate(exc, idempotency_key=key, sending=True) from None
-        echo = self._find_sent(head, space, text, wait=ECHO_WAIT)
+        echo = self._find_sent(head, space, outgoing, wait=ECHO_WAIT)
         if echo is not None:
             return message_from_local(echo, space)
         log.info("local: Messages accepted a send to %s but chat.db shows no row for it yet",
                  space.id)
-        return Message(guid="", space=space, text=text, is_from_me=True,
+        return Message(guid="", space=space, text=outgoing.text, is_from_me=True,
                        created_at=datetime.now(timezone.utc))
 
-    def _run_send(self, space: Space, text: str, timeout: float | None) -> None:
+    def _run_send(self, space: Space, outgoing: _Outgoing, timeout: float | None) -> None:
         service, kind, identifier = parse_chat_guid(space.id)
+        sender = self.sender
         if kind == "+":
             # Messages addresses a group by its real guid, whatever prefix the caller used.
             with _translated():
                 chat = self.db.chat(space.id)
-            self.sender.send_text_to_chat(chat.guid if chat else space.id, text,
-                                          timeout=timeout)
+            guid = chat.guid if chat else space.id
+            if outgoing.file is None:
+                sender.send_text_to_chat(guid, outgoing.text or "", timeout=timeout)
+            else:
+                with outgoing.file_path() as path:
+                    sender.send_file_to_chat(guid, path, timeout=timeout)
             return
-        self.sender.send_text(identifier, text, service=self._dm_service(space.id, service),
-                              timeout=timeout)
+        via = self._dm_service(space.id, service)
+        if outgoing.file is None:
+            sender.send_text(identifier, outgoing.text or "", service=via, timeout=timeout)
+        else:
+            with outgoing.file_path() as path:
+                sender.send_file(identifier, path, service=via, timeout=timeout)
 
     def _dm_service(self, guid: str, prefix: str) -> str:
         """iMessage, unless the guid or the chat Messages already has says SMS (or RCS,
@@ -335,10 +410,10 @@ class LocalBackend:
                 return "SMS"
         return "iMessage"
 
-    def _find_sent(self, after: int, space: Space, text: str, *,
+    def _find_sent(self, after: int, space: Space, outgoing: _Outgoing, *,
                    wait: float) -> LocalEvent | None:
-        """Our own row for a send: the first unclaimed from-me message with this text in
-        this chat after ROWID ``after``, waiting up to ``wait`` seconds for it."""
+        """Our own row for a send: the first unclaimed from-me message with this text (or
+        an attachment) in this chat after ROWID ``after``, waiting up to ``wait`` seconds."""
         wanted = _chat_key(space.id)
         deadline = time.monotonic() + wait
         cursor = after
@@ -350,7 +425,7 @@ class LocalBackend:
                 return None
             for event in events:
                 cursor = event.rowid
-                if (event.is_from_me and event.kind == "message" and event.text == text
+                if (event.is_from_me and event.kind == "message" and outgoing.matches(event)
                         and _chat_key(event.chat_guid or f"any;-;{event.handle}") == wanted
                         and self._claim(event.rowid)):
                     return event
@@ -394,6 +469,114 @@ class LocalBackend:
         self.ready()
         _unsupported("sending a tapback", "Messages' scripting cannot react; tapbacks from "
                                           "others are received as Reaction events")
+
+    # ----- attachments: the files Messages keeps on disk -----------------------------
+
+    def _attachment_row(self, guid: str) -> LocalAttachment:
+        with _translated():
+            row = self.db.attachment(guid)
+        if row is None:
+            raise NotFoundError(f"chat.db has no attachment {guid!r}", code="attachmentNotFound")
+        return row
+
+    def attachment_info(self, space: Space, guid: str, *, timeout: float | None) -> Attachment:
+        self.ready()
+        return attachment_from_local(self._attachment_row(guid), space)
+
+    def download_attachment(self, space: Space, guid: str, write: Callable[[bytes], object],
+                            *, timeout: float | None) -> Attachment:
+        """Copy the file Messages keeps for the attachment, in chunks."""
+        self.ready()
+        row = self._attachment_row(guid)
+        if not row.path:
+            raise NotFoundError(f"attachment {guid!r} has no file on this Mac (not downloaded "
+                                "by Messages, or deleted)", code="attachmentNotFound")
+        try:
+            with open(row.path, "rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    write(chunk)
+        except FileNotFoundError:
+            raise NotFoundError(f"the file of attachment {guid!r} is gone: {row.path}",
+                                code="attachmentNotFound") from None
+        except PermissionError as exc:
+            raise ConfigurationError(
+                f"cannot read {row.path}: {exc.strerror} ({local_errors.FULL_DISK_ACCESS_HINT})",
+                code="permissionDenied") from None
+        return attachment_from_local(row, space)
+
+    # ----- what Messages' scripting cannot do -------------------------------------------
+
+    def send_parts(self, space: Space, parts: Sequence[Part], *, reply_to: str | None,
+                   effect: str | None, subject: str | None, idempotency_key: str | None,
+                   timeout: float | None) -> Message:
+        self.ready()
+        _unsupported("multipart messages", "send the texts and files one by one with send() "
+                                           "and send_file()")
+
+    def share_contact(self, space: Space, *, idempotency_key: str | None,
+                      timeout: float | None) -> None:
+        self.ready()
+        _unsupported("sharing the contact card", "Messages' scripting cannot share it")
+
+    def history_page(self, space: Space, *, page_size: int, page_token: str | None,
+                     before: datetime | None, after: datetime | None,
+                     timeout: float | None) -> tuple[list[Message], str | None]:
+        self.ready()
+        _unsupported("history", _NO_HISTORY)
+
+    def recent_pagers(self, phone: str | None, timeout: float | None) -> list[Pager]:
+        self.ready()
+        _unsupported("recent()", _NO_HISTORY)
+
+    def get_message(self, guid: str, phone: str | None, timeout: float | None) -> Message:
+        self.ready()
+        _unsupported("client.message()", _NO_HISTORY)
+
+    def imessage_available(self, address: str, timeout: float | None) -> bool:
+        self.ready()
+        _unsupported("is_imessage()", "only Spectrum's lookup service can tell")
+
+    def focus_silenced(self, address: str, timeout: float | None) -> bool:
+        self.ready()
+        _unsupported("focus_status()", "only Spectrum's lookup service can tell")
+
+    def rename_group(self, space: Space, name: str, *, idempotency_key: str | None,
+                     timeout: float | None) -> Space:
+        self.ready()
+        _unsupported("group management", _GROUPS)
+
+    def change_members(self, space: Space, addresses: list[str], add: bool, *,
+                       idempotency_key: str | None, timeout: float | None) -> Space:
+        self.ready()
+        _unsupported("group management", _GROUPS)
+
+    def leave_group(self, space: Space, *, idempotency_key: str | None,
+                    timeout: float | None) -> None:
+        self.ready()
+        _unsupported("group management", _GROUPS)
+
+    def set_group_icon(self, space: Space, data: bytes | None, *,
+                       idempotency_key: str | None, timeout: float | None) -> None:
+        self.ready()
+        _unsupported("group management", _GROUPS)
+
+    def group_icon(self, space: Space, *, timeout: float | None) -> bytes | None:
+        self.ready()
+        _unsupported("group management", _GROUPS)
+
+    def create_poll(self, space: Space, title: str, options: list[str], *,
+                    idempotency_key: str | None, timeout: float | None) -> Poll:
+        self.ready()
+        _unsupported("polls", _POLLS)
+
+    def get_poll(self, space: Space, guid: str, *, timeout: float | None) -> Poll:
+        self.ready()
+        _unsupported("polls", _POLLS)
+
+    def change_poll(self, poll: Poll, action: str, value: str | None, *,
+                    idempotency_key: str | None, timeout: float | None) -> Poll:
+        self.ready()
+        _unsupported("polls", _POLLS)
 
     # ----- receiving --------------------------------------------------------------------
 

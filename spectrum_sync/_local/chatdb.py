@@ -712,6 +712,17 @@ class ChatDB:
             participants=participants,
         )
 
+    def attachment(self, guid: str) -> LocalAttachment | None:
+        """The attachment row with this guid (None when there is none, or no such table)."""
+        if not self._columns["attachment"] or not self.has_column("attachment", "guid"):
+            return None
+        fields = ", ".join(self._select("attachment", "a", _ATTACHMENT_COLUMNS, ""))
+        sql = f"SELECT {fields} FROM attachment a WHERE a.guid = ? LIMIT 1"
+        with self._lock:
+            self._check_open()
+            row = self._retrying(lambda: self._conn.execute(sql, (guid,)).fetchone())
+        return _attachment(row) if row is not None else None
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:

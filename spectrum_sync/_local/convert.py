@@ -13,7 +13,7 @@ from typing import Any
 from .._models import Attachment, Message, Reaction, Receipt, Space, User
 from .chatdb import LocalAttachment, LocalEvent
 
-__all__ = ["decode_local", "local_user", "message_from_local"]
+__all__ = ["attachment_from_local", "decode_local", "local_user", "message_from_local"]
 
 _SERVICES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS"}
 
@@ -32,11 +32,15 @@ def local_user(address: str, service: str) -> User:
     return User(address=address, service=service_of(service))
 
 
-def _attachment(item: LocalAttachment) -> Attachment:
+def attachment_from_local(item: LocalAttachment, space: Space | None) -> Attachment:
+    """An attachment row as the public type, bound to ``space`` (so that ``download()``
+    reads the file Messages keeps on disk); ``transfer_state`` tells whether it is there."""
     name = item.transfer_name or (os.path.basename(item.path) if item.path else "")
+    state = "finished" if item.path and os.path.isfile(item.path) else "unavailable"
     return Attachment(guid=item.guid, file_name=name,
                       mime_type=item.mime_type or "application/octet-stream",
-                      size=item.total_bytes, is_sticker=item.is_sticker)
+                      size=item.total_bytes, is_sticker=item.is_sticker, uti=item.uti,
+                      transfer_state=state, space=space)
 
 
 def message_from_local(event: LocalEvent, space: Space, *, sequence: int = 0,
@@ -56,7 +60,7 @@ def message_from_local(event: LocalEvent, space: Space, *, sequence: int = 0,
         retracted_at=event.retracted_at,
         thread_originator_guid=event.reply_to_guid,
         reply_to_guid=event.reply_to_guid,
-        attachments=tuple(_attachment(item) for item in event.attachments),
+        attachments=tuple(attachment_from_local(item, space) for item in event.attachments),
         sequence=sequence,
         **extra,
     )

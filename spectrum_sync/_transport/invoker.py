@@ -216,9 +216,11 @@ class Invoker:
         error.idempotency_key = key
         return error
 
-    def open_stream(self, line: LineConnection, request: ProtoMessage) -> Any:
+    def open_stream(self, line: LineConnection, request: ProtoMessage,
+                    timeout: float | None = None) -> Any:
         """Start the server-streaming method that takes ``request`` on the line's stream
-        channel, with current credentials and no deadline (streams are long-lived)."""
+        channel, with current credentials and no deadline (event streams are long-lived),
+        or one ``timeout`` seconds away for a finite stream (a download)."""
         rpc = rpc_for(request)
-        metadata = self.metadata(line, self.default_timeout)
-        return line.stream(rpc)(request, metadata=metadata)
+        metadata = self.metadata(line, self.default_timeout if timeout is None else timeout)
+        return line.stream(rpc)(request, metadata=metadata, timeout=timeout)

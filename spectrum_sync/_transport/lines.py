@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 import random
 import threading
 from collections.abc import Iterable
@@ -30,6 +31,10 @@ __all__ = ["SHARED", "Line", "LineConnection", "LineSet", "LineSpec"]
 log = logging.getLogger("spectrum_sync.lines")
 
 SHARED = "shared"
+
+# Requests serialize themselves: a protobuf message, or a request built by hand for a large
+# payload (``_wire.raw.PreSerialized``), which the message class's own unbound method refuses.
+_serialize = operator.methodcaller("SerializeToString")
 
 # Channels inherited from the parent after fork: kept referenced and never closed in the
 # child (tearing down the parent's connections from the child is not fork-safe).
@@ -107,7 +112,7 @@ class LineConnection:
             factory = channel.unary_stream if rpc.streaming else channel.unary_unary
             made = factory(  # type: ignore[call-arg]
                 rpc.path,
-                request_serializer=rpc.request.SerializeToString,
+                request_serializer=_serialize,
                 response_deserializer=rpc.response.FromString,
                 # Registered with gRPC core once: cheaper per call (as generated stubs do).
                 _registered_method=True,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._events import (
     Event,
@@ -22,13 +24,20 @@ from .._events import (
     PollOption,
     StickerPlaced,
 )
-from .._models import Attachment, Message, Reaction, Space, User
-from .._proto import common_pb2, groups_pb2, messages_pb2, polls_pb2
+from .._models import Attachment, Mention, Message, Reaction, Space, TextFormat, User
+from .._proto import attachments_pb2, common_pb2, groups_pb2, messages_pb2, polls_pb2
+
+if TYPE_CHECKING:
+    from .._polls import Poll
 
 __all__ = [
+    "attachment_from_info",
+    "datetime_to_wire",
     "decode_event",
     "emoji_from_wire",
+    "formatting_to_wire",
     "message_from_proto",
+    "poll_from_proto",
     "reaction_to_wire",
     "user_from_info",
 ]
@@ -121,6 +130,16 @@ def _stamp(stamp: Any) -> datetime:
     return datetime.fromtimestamp(stamp.seconds + stamp.nanos * 1e-9, _UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def datetime_to_wire(moment: datetime) -> Timestamp:
+    """An aware datetime as a wire Timestamp (to the microsecond)."""
+    delta = moment - _EPOCH
+    seconds = delta.days * 86_400 + delta.seconds
+    return Timestamp(seconds=seconds, nanos=delta.microseconds * 1000)
+
+
 def _when(message: Any, field: str) -> datetime | None:
     return _stamp(getattr(message, field)) if message.HasField(field) else None
 
@@ -157,10 +176,14 @@ def message_from_proto(
             sender = _user(actor)
     attachments: tuple[Attachment, ...] = ()
     if content.attachments:
-        attachments = tuple(
-            Attachment(guid=a.guid, file_name=a.file_name, mime_type=a.mime_type,
-                       size=a.total_bytes, is_sticker=a.is_sticker)
-            for a in content.attachments)
+        attachments = tuple(attachment_from_info(a, space) for a in content.attachments)
+    formatting: tuple[TextFormat, ...] = ()
+    if content.formatting:
+        formatting = _formats(content.formatting)
+    mentions: tuple[Mention, ...] = ()
+    if content.mentions:
+        mentions = tuple(Mention(address=m.address, start=m.start, length=m.length)
+                         for m in content.mentions)
     return Message(
         guid=message.guid,
         space=space,
@@ -176,9 +199,75 @@ def message_from_proto(
         thread_originator_guid=(message.thread_originator_guid
                                 if has("thread_originator_guid") else None),
         attachments=attachments,
+        formatting=formatting,
+        mentions=mentions,
+        is_audio=message.is_audio_message,
         sequence=sequence,
         receipt=receipt,
     )
+
+
+# ----- attachments, formatting, polls ------------------------------------------------------
+
+_TRANSFER_STATES = {
+    attachments_pb2.TRANSFER_STATE_PENDING: "pending",
+    attachments_pb2.TRANSFER_STATE_UNAVAILABLE: "unavailable",
+    attachments_pb2.TRANSFER_STATE_TRANSFERRING: "transferring",
+    attachments_pb2.TRANSFER_STATE_FAILED: "failed",
+    attachments_pb2.TRANSFER_STATE_FINISHED: "finished",
+    attachments_pb2.TRANSFER_STATE_UNKNOWN: "unknown",
+}
+
+
+def attachment_from_info(info: attachments_pb2.AttachmentInfo, space: Space) -> Attachment:
+    """An :class:`Attachment` of ``space`` (whose line holds the file)."""
+    return Attachment(guid=info.guid, file_name=info.file_name, mime_type=info.mime_type,
+                      size=info.total_bytes, is_sticker=info.is_sticker, uti=info.uti or None,
+                      transfer_state=_TRANSFER_STATES.get(info.transfer_state, "unknown"),
+                      space=space)
+
+
+def _formats(formats: Sequence[messages_pb2.TextFormat]) -> tuple[TextFormat, ...]:
+    out = []
+    for f in formats:
+        try:
+            out.append(TextFormat(f.type, f.start, f.length,
+                                  f.effect_name if f.type == "effect" else None))
+        except ValueError:
+            continue  # a style this version does not know: the text still reads fine
+    return tuple(out)
+
+
+def formatting_to_wire(formats: Sequence[TextFormat]) -> list[messages_pb2.TextFormat]:
+    """Wire ranges of validated :class:`TextFormat` values."""
+    out = []
+    for f in formats:
+        wire = messages_pb2.TextFormat(type=f.type, start=f.start, length=f.length)
+        if f.effect is not None:
+            wire.effect_name = f.effect
+        out.append(wire)
+    return out
+
+
+def poll_from_proto(info: polls_pb2.PollInfo, space: Space) -> Poll:
+    """A :class:`~spectrum_sync._polls.Poll` of ``space`` with who voted for what."""
+    from .._polls import Poll, PollVote
+
+    options = _poll_options(info.options)
+    texts = {o.id: o.text for o in options}
+    votes = tuple(
+        PollVote(voter=_user(v.participant) if v.HasField("participant") else None,
+                 option_id=v.option_identifier, option_text=texts.get(v.option_identifier))
+        for v in info.votes)
+    return Poll(guid=info.poll_message_guid, space=space, title=info.title, options=options,
+                votes=votes)
+
+
+def _poll_options(options: Sequence[polls_pb2.PollOption]) -> tuple[PollOption, ...]:
+    return tuple(
+        PollOption(id=o.option_identifier, text=o.text,
+                   creator=o.creator_handle if o.HasField("creator_handle") else None)
+        for o in options)
 
 
 # ----- events ------------------------------------------------------------------------------
@@ -278,11 +367,7 @@ def _poll_change(
     if which in ("created", "option_added"):
         body = getattr(event, which)
         title = body.title
-        options = tuple(
-            PollOption(id=o.option_identifier, text=o.text,
-                       creator=o.creator_handle if o.HasField("creator_handle") else None)
-            for o in body.options
-        )
+        options = _poll_options(body.options)
     elif which in ("voted", "unvoted"):
         option_id = getattr(event, which).option_identifier
     else:

@@ -557,16 +557,23 @@ class Emulator:
         self, from_: str, text: str | None = None, *, line: str | None = None,
         chat: str | None = None, attachment: tuple[str, bytes] | None = None,
         subject: str | None = None, reply_to: str | None = None,
-        effect_id: str | None = None,
+        effect_id: str | None = None, forward_attachment: str | None = None,
+        audio: bool = False, formatting: Sequence[tuple[str, int, int]] = (),
+        mentions: Sequence[tuple[str, int, int]] = (),
     ) -> str:
         """A message from ``from_`` arrives on ``line``: in their DM, or in group ``chat``.
 
-        ``attachment=(file_name, data)`` adds a file; ``reply_to`` names the message it
-        answers. Returns the message guid.
+        ``attachment=(file_name, data)`` adds a file; ``forward_attachment=guid`` adds a
+        copy of a file the line holds (one it uploaded or received: a big file without
+        passing its bytes around again); ``audio`` makes it a voice message; ``formatting``
+        ``(type, start, length)`` and ``mentions`` ``(address, start, length)`` describe
+        ranges of the text; ``reply_to`` names the message it answers. Returns the message
+        guid.
         """
         return self._simulator.simulate_inbound(
             from_, text, line=line, chat=chat, attachment=attachment, subject=subject,
-            reply_to=reply_to, effect_id=effect_id)
+            reply_to=reply_to, effect_id=effect_id, forward_attachment=forward_attachment,
+            audio=audio, formatting=formatting, mentions=mentions)
 
     def simulate_reaction(self, from_: str, message_guid: str, emoji_or_kind: str | int,
                           remove: bool = False, *, line: str | None = None,

@@ -32,9 +32,11 @@ Routes:
 - ``GET /_emulator/webhooks``: ``{"url", "deliveries": [{"event_id", "content_type", "line",
   "attempts", "last_status", "last_error", "state"}, ...]}`` (``state``: pending, delivered or
   dropped; ``url`` is ``null`` without webhooks).
-- ``POST /_emulator/inbound`` ``{"from", "text", "line"?, "chat"?, "reply_to"?, "count"?}``:
-  a message from ``from`` arrives; answers ``{"guid"}`` (``{"guids"}`` with ``count`` > 1,
-  texts suffixed `` #n``).
+- ``POST /_emulator/inbound`` ``{"from", "text", "line"?, "chat"?, "reply_to"?, "count"?,
+  "attachment"?}``: a message from ``from`` arrives; answers ``{"guid"}`` (``{"guids"}``
+  with ``count`` > 1, texts suffixed `` #n``). ``attachment`` is ``{"name", "base64"}`` (a
+  small file; ``text`` may then be left out) or ``{"copy_of": guid}`` (a copy of a file the
+  line holds, e.g. one a client uploaded: large files without passing their bytes here).
 - ``POST /_emulator/lines`` ``{"add": number|null}`` → ``{"instanceId"}``, or
   ``{"remove": number}``.
 - ``POST /_emulator/fail-next`` ``{"count"?, "code"?, "retryable"?, "method"?, "error_code"?,
@@ -95,7 +97,7 @@ class EmulatorBackend(Protocol):
         self, from_: str, text: str | None = None, *, line: str | None = None,
         chat: str | None = None, attachment: tuple[str, bytes] | None = None,
         subject: str | None = None, reply_to: str | None = None,
-        effect_id: str | None = None,
+        effect_id: str | None = None, forward_attachment: str | None = None,
     ) -> str: ...
 
     def cut_streams(self) -> None: ...
@@ -379,6 +381,9 @@ class RestServer:
     def _inbound(self, args: dict[str, Any]) -> Reply:
         emu = self.emulator
         sender, text = args.get("from"), args.get("text")
+        attachment = _inbound_attachment(args.get("attachment"))
+        if attachment is not None and text is None:
+            text = ""
         if not isinstance(sender, str) or not isinstance(text, str):
             raise HttpError(400, "INVALID_ARGUMENT", '"from" and "text" must be strings')
         line, chat = _optional_str(args, "line"), _optional_str(args, "chat")
@@ -389,8 +394,12 @@ class RestServer:
         # With "count", texts get " #<n>" appended (bulk load for benchmarks and demos).
         texts = [text] if count == 1 else [f"{text} #{i}" for i in range(count)]
 
+        upload, forward = attachment if attachment is not None else (None, None)
+
         def inbound_all() -> list[str]:
-            return [emu.simulate_inbound(sender, t, line=line, chat=chat, reply_to=reply_to)
+            return [emu.simulate_inbound(sender, t or None, line=line, chat=chat,
+                                         reply_to=reply_to, attachment=upload,
+                                         forward_attachment=forward)
                     for t in texts]
 
         guids: list[str] = _call_emulator(inbound_all)
@@ -472,6 +481,29 @@ def is_loopback_origin(origin: str) -> bool:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         return False
     return is_loopback_host(parsed.netloc)
+
+
+def _inbound_attachment(value: Any) -> tuple[tuple[str, bytes] | None, str | None] | None:
+    """``{"name", "base64"}`` (a small file) or ``{"copy_of": guid}`` (a copy of a file the
+    line holds, however big) -> simulate_inbound's ``attachment`` / ``forward_attachment``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise HttpError(400, "INVALID_ARGUMENT", '"attachment" must be an object')
+    copy_of = value.get("copy_of")
+    if copy_of is not None:
+        if not isinstance(copy_of, str) or not copy_of:
+            raise HttpError(400, "INVALID_ARGUMENT", '"attachment.copy_of" must be a guid')
+        return None, copy_of
+    name, encoded = value.get("name"), value.get("base64")
+    if not isinstance(name, str) or not name or not isinstance(encoded, str):
+        raise HttpError(400, "INVALID_ARGUMENT",
+                        '"attachment" needs "name" and "base64" strings, or "copy_of"')
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise HttpError(400, "INVALID_ARGUMENT", '"attachment.base64" is not base64') from None
+    return (name, data), None
 
 
 def _ok(action: Callable[[], object]) -> Reply:

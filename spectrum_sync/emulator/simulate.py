@@ -94,14 +94,19 @@ class RemoteParties:
         self, from_: str, text: str | None = None, *, line: str | None = None,
         chat: str | None = None, attachment: tuple[str, bytes] | None = None,
         subject: str | None = None, reply_to: str | None = None,
-        effect_id: str | None = None,
+        effect_id: str | None = None, forward_attachment: str | None = None,
+        audio: bool = False, formatting: Sequence[tuple[str, int, int]] = (),
+        mentions: Sequence[tuple[str, int, int]] = (),
     ) -> str:
         """A message from ``from_`` arrives on ``line``: in their DM, or in group ``chat``.
 
-        ``attachment=(file_name, data)`` adds a file. Returns the message guid.
+        ``attachment=(file_name, data)`` adds a file, ``forward_attachment=guid`` a copy of
+        a file the line holds. Returns the message guid.
         """
-        if not text and attachment is None:
+        if not text and attachment is None and forward_attachment is None:
             raise ValueError("an inbound message needs text or an attachment")
+        if (formatting or mentions) and not text:
+            raise ValueError("formatting and mentions need a text")
         sender, info = self._sender(from_)
         with self.lock, control_errors():
             ln = self._line(line)
@@ -115,6 +120,20 @@ class RemoteParties:
             if attachment is not None:
                 stored = store_attachment(ln, attachment[0], attachment[1], outgoing=False)
                 message.content.attachments.append(stored.info)
+            if forward_attachment is not None:
+                original = ln.attachments.get(forward_attachment)
+                if original is None:
+                    raise KeyError(f"no attachment {forward_attachment!r} on line {ln.name}")
+                stored = store_attachment(ln, original.info.file_name, original.data,
+                                          outgoing=False)
+                message.content.attachments.append(stored.info)
+            for kind, start, length in formatting:
+                message.content.formatting.add(type=kind, start=start, length=length)
+            for address, start, length in mentions:
+                message.content.mentions.add(address=normalize_address(address), start=start,
+                                             length=length)
+            if audio:
+                message.is_audio_message = True
             if subject:
                 message.subject = subject
             if effect_id:

@@ -2,7 +2,8 @@
 // (@photon-ai/advanced-imessage) and asserts what the SDK gets back.
 //
 // Input (environment): SPECTRUM_CLOUD_URL, SPECTRUM_PROJECT_ID, SPECTRUM_PROJECT_SECRET,
-// SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE, INTEROP_LINE (the line's number), INTEROP_PEER (an address).
+// SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE, INTEROP_LINE (the line's number), INTEROP_PEER (an address),
+// INTEROP_OTHER and INTEROP_THIRD (two more addresses, for a group).
 // Output: one JSON object on stdout describing what happened, for the Python side to check
 // against what the emulator recorded. Exit code 0 only when every assertion held.
 
@@ -19,6 +20,8 @@ const env = process.env;
 const cloud = env.SPECTRUM_CLOUD_URL;
 const peer = env.INTEROP_PEER;
 const line = env.INTEROP_LINE;
+const other = env.INTEROP_OTHER;
+const third = env.INTEROP_THIRD;
 
 async function postJson(url, body, headers = {}) {
   const res = await fetch(url, {
@@ -213,11 +216,107 @@ async function main() {
       badAddress: await expectError(im.addresses.get("not an address"), ValidationError, "invalidArgument"),
     };
     out.probe = probe.guid;
+
+    out.rich = await rich(im, chat);
   } finally {
     await im.close();
   }
   delete out.token;
   process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+// Rich messaging: attachments, multipart, history, groups, polls, lookups.
+async function rich(im, chat) {
+  const r = {};
+
+  // Attachments: a single-shot upload, its metadata, a chunked download, a voice send.
+  const bytes = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7) % 251);
+  const uploaded = await im.attachments.upload({ fileName: "blob.bin", data: bytes });
+  assert.equal(uploaded.attachment.totalBytes, bytes.length);
+  assert.equal(uploaded.attachment.fileName, "blob.bin");
+  const info = await im.attachments.get(uploaded.attachment.guid);
+  assert.equal(info.transferState, "finished");
+  const chunks = [];
+  let header;
+  for await (const frame of im.attachments.downloadStream(uploaded.attachment.guid)) {
+    if (frame.type === "header") header = frame.info;
+    if (frame.type === "primaryChunk") chunks.push(Buffer.from(frame.data));
+  }
+  assert.equal(header.guid, uploaded.attachment.guid);
+  assert.ok(chunks.length > 1, "the download came in one chunk");
+  assert.ok(Buffer.concat(chunks).equals(Buffer.from(bytes)), "downloaded bytes differ");
+  const voice = await im.messages.sendAttachment(chat, uploaded.attachment.guid, {
+    isAudioMessage: true,
+    effect: "com.apple.MobileSMS.expressivesend.gentle",
+  });
+  assert.equal(voice.isAudioMessage, true);
+  assert.equal(voice.content.attachments[0].guid, uploaded.attachment.guid);
+  assert.equal(voice.content.expressiveSendStyleId, "com.apple.MobileSMS.expressivesend.gentle");
+  r.upload = uploaded.attachment.guid;
+  r.voice = voice.guid;
+
+  // Multipart: formatted text, a mention and a file in one message.
+  const multi = await im.messages.sendMultipart(chat, [
+    { text: "hi ", formatting: [{ type: "bold", start: 0, length: 2 }] },
+    { text: "@Peer", mentionedAddress: peer },
+    { attachmentGuid: uploaded.attachment.guid, attachmentName: "renamed.bin" },
+  ], { subject: "Parts" });
+  assert.equal(multi.content.text, "hi @Peer");
+  assert.deepEqual(multi.content.mentions.map((m) => [m.address, m.start, m.length]), [[peer, 3, 5]]);
+  assert.deepEqual(multi.content.formatting.map((f) => [f.type, f.start, f.length]), [["bold", 0, 2]]);
+  assert.equal(multi.content.attachments[0].fileName, "renamed.bin");
+  assert.equal(multi.subject, "Parts");
+  r.multipart = multi.guid;
+
+  // History: chat pages (newest first), recent messages, one message by guid.
+  const page1 = await im.messages.listInChat(chat, { pageSize: 2 });
+  assert.deepEqual(page1.messages.map((m) => m.guid), [multi.guid, voice.guid]);
+  assert.ok(page1.nextPageToken);
+  const page2 = await im.messages.listInChat(chat, { pageSize: 2, pageToken: page1.nextPageToken });
+  assert.equal(page2.messages.length, 2);
+  assert.ok(!page2.messages.some((m) => [multi.guid, voice.guid].includes(m.guid)));
+  const recent = await im.messages.listRecent({ pageSize: 1 });
+  assert.deepEqual(recent.messages.map((m) => m.guid), [multi.guid]);
+  assert.equal((await im.messages.get(voice.guid)).guid, voice.guid);
+  r.pageToken = page1.nextPageToken;
+  r.badPageSize = await expectError(im.messages.listInChat(chat, { pageSize: 101 }), ValidationError, "invalidArgument");
+
+  // Groups: name, members, icon round trip, leaving; a DM is no group.
+  const group = (await im.chats.create([peer, other])).chat;
+  assert.equal(group.isGroup, true);
+  assert.equal((await im.groups.setDisplayName(group.guid, "Interop")).displayName, "Interop");
+  const added = await im.groups.addParticipants(group.guid, [third]);
+  assert.ok(added.participants.some((p) => p.address === third));
+  const removed = await im.groups.removeParticipants(group.guid, [other]);
+  assert.ok(!removed.participants.some((p) => p.address === other));
+  r.noIcon = await expectError(im.groups.getIcon(group.guid), NotFoundError, "groupIconNotFound");
+  const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+  await im.groups.setIcon(group.guid, png);
+  const icon = await im.groups.getIcon(group.guid);
+  assert.equal(icon.mimeType, "image/png");
+  assert.ok(Buffer.from(icon.data).equals(Buffer.from(png)));
+  await im.groups.removeIcon(group.guid);
+  await im.groups.leave(group.guid);
+  r.group = group.guid;
+  r.dmRename = await expectError(im.groups.setDisplayName(chat, "no"), ValidationError, "operationNotSupported");
+
+  // Polls: create, vote (who voted for what), unvote, add an option, get.
+  const poll = await im.polls.create(chat, "Lunch?", ["Sushi", "Pizza"]);
+  assert.deepEqual(poll.options.map((o) => o.text), ["Sushi", "Pizza"]);
+  const pizza = poll.options.find((o) => o.text === "Pizza").optionIdentifier;
+  const voted = await im.polls.vote(poll.pollMessageGuid, pizza);
+  assert.deepEqual(voted.votes.map((v) => [v.participant.address, v.optionIdentifier]), [[line, pizza]]);
+  assert.equal((await im.polls.unvote(poll.pollMessageGuid)).votes.length, 0);
+  const grown = await im.polls.addOption(poll.pollMessageGuid, "Tacos");
+  assert.deepEqual(grown.options.map((o) => o.text), ["Sushi", "Pizza", "Tacos"]);
+  assert.equal((await im.polls.get(poll.pollMessageGuid)).title, "Lunch?");
+  r.poll = poll.pollMessageGuid;
+  r.pizza = pizza;
+
+  // Lookups and the contact card.
+  r.focus = await im.addresses.isFocusSilenced(peer);
+  await im.chats.shareContactInfo(chat);
+  return r;
 }
 
 main().catch((error) => {

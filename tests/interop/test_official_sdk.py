@@ -29,6 +29,7 @@ SDK_PACKAGES = (
     "@grpc/grpc-js@1.14.7",
 )
 LINE, OTHER_LINE, PEER = "+15550000001", "+15550000002", "+15551111111"
+OTHER, THIRD = "+15552222222", "+15553333333"
 
 pytestmark = pytest.mark.interop
 
@@ -42,7 +43,8 @@ def sdk_dir() -> Path:
 def _drive(sdk_dir: Path, emu: Emulator) -> dict[str, Any]:
     script = sdk_dir / "sdk_driver.mjs"
     shutil.copyfile(HERE / "sdk_driver.mjs", script)
-    env = {**os.environ, **emu.env(), "INTEROP_LINE": LINE, "INTEROP_PEER": PEER}
+    env = {**os.environ, **emu.env(), "INTEROP_LINE": LINE, "INTEROP_PEER": PEER,
+           "INTEROP_OTHER": OTHER, "INTEROP_THIRD": THIRD}
     proc = subprocess.run(
         ["node", str(script)], env=env, capture_output=True, text=True, timeout=120
     )
@@ -62,8 +64,10 @@ def _calls(emu: Emulator, method: str) -> list[tuple[Any, dict[str, str]]]:
 
 def test_official_sdk_round_trip(sdk_dir: Path) -> None:
     with Emulator(plan="dedicated", lines=[LINE, OTHER_LINE], heartbeat_interval=1.0) as emu:
+        emu.set_address(PEER, ["iMessage"], focused=True)
         out = _drive(sdk_dir, emu)
         _check_recorded(emu, out)
+        _check_rich(emu, out)
 
 
 def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:
@@ -113,10 +117,58 @@ def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:
     assert [r.is_typing for r, _ in _calls(emu, "SetTyping")] == [True, False]
     assert [r.after_sequence for r, _ in _calls(emu, "CatchUpEvents")] == [out["catchUpFrom"]]
     assert [r.address for r, _ in _calls(emu, "GetAddressInfo")] == [PEER, "not an address"]
-    assert [list(r.addresses) for r, _ in _calls(emu, "CreateChat")] == [[PEER]]
+    assert [list(r.addresses) for r, _ in _calls(emu, "CreateChat")] == [[PEER], [PEER, OTHER]]
 
     # The SDK saw the same sequence space the emulator keeps.
     assert out["headSequence"] >= max(out["liveSequences"])
     assert out["errors"]["unknownChat"] == {
         "name": "NotFoundError", "code": "chatNotFound", "retryable": False,
     }
+
+
+def _check_rich(emu: Emulator, out: dict[str, Any]) -> None:
+    """Attachments, multipart, history, groups, polls and lookups as the SDK sent them."""
+    rich, chat = out["rich"], out["chat"]
+    [(upload, meta)] = _calls(emu, "UploadAttachment")
+    assert upload.file_name == "blob.bin" and len(upload.data) == 200_000
+    assert meta.get("x-idempotency-key")  # a write
+    assert [r.attachment_guid for r, _ in _calls(emu, "GetAttachmentInfo")] == [rich["upload"]]
+    assert [r.attachment_guid for r, _ in _calls(emu, "DownloadAttachment")] == [rich["upload"]]
+    [(voice, _)] = _calls(emu, "SendAttachmentMessage")
+    assert voice.attachment.attachment_guid == rich["upload"] and voice.is_audio_message
+    assert voice.effect_id == "com.apple.MobileSMS.expressivesend.gentle"
+    [(multi, _)] = _calls(emu, "SendMultipartMessage")
+    assert [(p.text, p.mentioned_address, p.attachment.attachment_name) for p in multi.parts] == [
+        ("hi ", "", ""), ("@Peer", PEER, ""), ("", "", "renamed.bin")]
+    assert [(f.type, f.start, f.length) for f in multi.parts[0].formatting] == [("bold", 0, 2)]
+    assert multi.subject == "Parts"
+    pages = [r for r, _ in _calls(emu, "ListChatMessages")]
+    assert [(p.chat_guid, p.page_size, p.page_token) for p in pages] == [
+        (chat, 2, ""), (chat, 2, rich["pageToken"]), (chat, 101, "")]
+    assert rich["badPageSize"]["code"] == "invalidArgument"
+    assert [r.page_size for r, _ in _calls(emu, "ListRecentMessages")] == [1]
+    assert [r.message_guid for r, _ in _calls(emu, "GetMessage")] == [rich["voice"]]
+
+    group = rich["group"]
+    assert [(r.chat_guid, r.display_name) for r, _ in _calls(emu, "SetDisplayName")] == [
+        (group, "Interop"), (chat, "no")]
+    assert [list(r.addresses) for r, _ in _calls(emu, "AddParticipants")] == [[THIRD]]
+    assert [list(r.addresses) for r, _ in _calls(emu, "RemoveParticipants")] == [[OTHER]]
+    assert [r.data[:8] for r, _ in _calls(emu, "SetIcon")] == [b"\x89PNG\r\n\x1a\n"]
+    assert len(_calls(emu, "GetIcon")) == 2 and len(_calls(emu, "RemoveIcon")) == 1
+    assert [r.chat_guid for r, _ in _calls(emu, "LeaveGroup")] == [group]
+    assert rich["noIcon"]["code"] == "groupIconNotFound"
+    assert rich["dmRename"]["code"] == "operationNotSupported"
+
+    [(create, _)] = _calls(emu, "CreatePoll")
+    assert (create.chat_guid, create.title, list(create.options)) == (
+        chat, "Lunch?", ["Sushi", "Pizza"])
+    assert [(r.poll_message_guid, r.option_identifier) for r, _ in _calls(emu, "VotePoll")] == [
+        (rich["poll"], rich["pizza"])]
+    assert [r.poll_message_guid for r, _ in _calls(emu, "UnvotePoll")] == [rich["poll"]]
+    assert [r.option_text for r, _ in _calls(emu, "AddPollOption")] == ["Tacos"]
+    assert [r.poll_message_guid for r, _ in _calls(emu, "GetPoll")] == [rich["poll"]]
+
+    assert rich["focus"] is True
+    assert [r.address for r, _ in _calls(emu, "GetFocusStatus")] == [PEER]
+    assert [r.chat_guid for r, _ in _calls(emu, "ShareContactInfo")] == [chat]

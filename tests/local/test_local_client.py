@@ -478,3 +478,67 @@ def test_a_forked_child_sends_and_receives_on_its_own_connection(client: Client,
     assert client.space.get(DM_GUID).send("parent again").guid
     assert [c.args[-1] for c in mac.fake.calls()] == [
         b"from the parent", b"from the child", b"parent again"]
+
+
+# ----- files and the rest of the rich API ----------------------------------------------------
+
+
+def test_files_are_sent_through_messages(client: Client, mac: Mac, tmp_path: Path) -> None:
+    photo = tmp_path / "photo of us.jpg"
+    photo.write_bytes(b"\xff\xd8jpeg bytes")
+    sent = client.space.get(DM_GUID).send_file(photo)
+    call = mac.fake.last()
+    assert call.args[1:5] == [b"participant", ALICE.encode(), b"iMessage", b"file"]
+    assert call.files[call.args[5]] == b"\xff\xd8jpeg bytes"  # the staged copy
+    assert sent.guid and sent.is_from_me
+    client.space.get(GROUP_GUID).send_file(b"raw bytes", name="notes.txt")
+    call = mac.fake.last()
+    assert call.args[1:3] == [b"chat", GROUP_GUID.encode()]
+    assert call.args[5].endswith(b"notes.txt") and call.files[call.args[5]] == b"raw bytes"
+
+
+def test_a_received_attachment_is_read_from_disk(client: Client, mac: Mac, tmp_path: Path
+                                                 ) -> None:
+    picture = tmp_path / "Attachments" / "IMG_0001.HEIC"
+    picture.parent.mkdir()
+    picture.write_bytes(b"heic" * 100_000)
+    attachment = mac.db.attachment(str(picture), mime_type="image/heic", total_bytes=400_000)
+    missing = mac.db.attachment(str(tmp_path / "gone.png"), mime_type="image/png")
+    with client.messages() as inbox:
+        mac.incoming("look", attachments=[attachment, missing])
+        (message,) = take(inbox, 1)
+    there, gone = message.attachments
+    assert there.file_name == "IMG_0001.HEIC" and there.transfer_state == "finished"
+    assert gone.transfer_state == "unavailable"
+    target = tmp_path / "copy.heic"
+    assert there.download(target) == 400_000
+    assert target.read_bytes() == picture.read_bytes()
+    assert there.read() == picture.read_bytes()
+    assert there.info().mime_type == "image/heic"
+    with pytest.raises(spectrum.NotFoundError, match="gone"):
+        gone.read()
+
+
+def test_the_rest_of_the_rich_api_names_local_mode(client: Client, mac: Mac) -> None:
+    dm, group = client.space.get(DM_GUID), client.space.get(GROUP_GUID)
+    attempts = {
+        "formatting": lambda: dm.send("bold", formatting=[spectrum.TextFormat.bold(0, 4)]),
+        "voice": lambda: dm.send_file(b"audio", name="a.m4a", audio=True),
+        "parts": lambda: dm.send_parts(["a", b"b"]),
+        "contact": lambda: dm.share_contact(),
+        "history": lambda: next(dm.history()),
+        "recent": lambda: next(client.recent()),
+        "message": lambda: client.message("GUID"),
+        "is_imessage": lambda: client.is_imessage(ALICE),
+        "focus": lambda: client.focus_status(ALICE),
+        "rename": lambda: group.rename("New name"),
+        "add": lambda: group.add([BOB]),
+        "leave": lambda: group.leave(),
+        "icon": lambda: group.icon(),
+        "poll": lambda: group.create_poll("Lunch?", ["Yes", "No"]),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(spectrum.UnsupportedError) as info:
+            attempt()
+        assert info.value.mode == "local", name
+    assert mac.fake.calls() == []

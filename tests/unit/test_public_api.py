@@ -12,13 +12,13 @@ import spectrum_sync
 PUBLIC = [
     "AlreadyReceiving", "Attachment", "AuthenticationError", "Client", "ClientClosed",
     "CloudError", "ConfigurationError", "ConnectionError", "EVENT_KINDS", "Event",
-    "GroupChanged", "Handle", "Inbox", "InvalidAddress", "Line", "LineHealth", "LineInfo",
-    "MemoryStore", "Message", "MessageEdited", "MessageRead", "MessageUnsent",
-    "NotFoundError", "PollChanged", "PollOption", "QuotaExceeded", "QuotaLimits",
-    "QuotaUsage", "RateLimitError", "Reaction", "ReceiveOptions", "RedisStore", "RetryPolicy",
-    "RoutingError", "SQLiteStore", "Space", "SpectrumError", "StateStore",
-    "StateStoreError", "StickerPlaced", "UnsupportedError", "User", "ValidationError",
-    "__version__",
+    "FocusStatus", "GroupChanged", "Handle", "Inbox", "InvalidAddress", "Line", "LineHealth",
+    "LineInfo", "MemoryStore", "Mention", "Message", "MessageEdited", "MessageRead",
+    "MessageUnsent", "NotFoundError", "Part", "Poll", "PollChanged", "PollOption",
+    "PollVote", "QuotaExceeded", "QuotaLimits", "QuotaUsage", "RateLimitError", "Reaction",
+    "ReceiveOptions", "RedisStore", "RetryPolicy", "RoutingError", "SQLiteStore", "Space",
+    "SpectrumError", "StateStore", "StateStoreError", "StickerPlaced", "TextFormat",
+    "UnsupportedError", "User", "ValidationError", "__version__",
 ]
 PUBLIC_MODULES = {"spectrum_sync", "spectrum_sync.cli", "spectrum_sync.emulator"}
 

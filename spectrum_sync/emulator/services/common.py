@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message as ProtoMessage
@@ -105,13 +105,14 @@ def live_frames(
 def outgoing_message(emu: Emulator, line: LineState, chat: ChatRecord,
                      content: messages_pb2.MessageContent, *, subject: str | None = None,
                      effect_id: str | None = None, part_count: int = 1,
-                     reply_to: messages_pb2.ReplyTarget | None = None,
+                     reply_to: messages_pb2.ReplyTarget | None = None, audio: bool = False,
                      ) -> messages_pb2.Message:
     """Build, charge (quota), store and publish a message the line sends to ``chat``."""
     now = emu.clock.timestamp()
     message = messages_pb2.Message(
         guid=new_guid(), content=content, date_created=now, date_delivered=now,
         is_from_me=True, is_sent=True, is_delivered=True, part_count=part_count,
+        is_audio_message=audio,
     )
     if subject:
         message.subject = subject
@@ -142,26 +143,62 @@ def apply_reply(line: LineState, chat: ChatRecord, message: messages_pb2.Message
         message.thread_originator_part = f"{part}:0:{len(target.content.text)}"
 
 
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+_TOKEN_PREFIX = "before-arrival:"
+
+
 def page(items: list[messages_pb2.Message], page_size: int | None, token: str | None,
-         ) -> tuple[list[messages_pb2.Message], str | None]:
-    """One page of ``items`` (copies) and the token of the next page."""
-    size = page_size if page_size else 50
-    if size < 0:
-        raise invalid("page_size must not be negative", field="page_size")
-    size = min(size, 1000)
+         arrival: Mapping[str, int]) -> tuple[list[messages_pb2.Message], str | None]:
+    """One page of ``items`` (newest first; copies) and the token of the next page.
+
+    ``page_size`` (None: absent) must be 1 to 100, as the service requires. A token names
+    the last message handed out (by arrival), not an offset, so that messages arriving
+    between two page requests neither repeat nor skip an item.
+    """
+    if page_size is None:
+        size = DEFAULT_PAGE_SIZE
+    elif not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise invalid(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}",
+                      field="page_size")
+    else:
+        size = page_size
     start = 0
     if token:
-        try:
-            start = int(token)
-        except ValueError:
-            raise invalid(f"bad page token {token!r}", field="page_token") from None
-        if start < 0 or start > len(items):
-            raise invalid(f"bad page token {token!r}", field="page_token")
+        marker = _page_marker(token)
+        start = next((i for i, m in enumerate(items) if arrival.get(m.guid, -1) < marker),
+                     len(items))
     chunk = items[start:start + size]
     out = []
     for m in chunk:
         c = messages_pb2.Message()
         c.CopyFrom(m)
         out.append(c)
-    nxt = start + size
-    return out, (str(nxt) if nxt < len(items) else None)
+    more = chunk and start + size < len(items)
+    return out, (f"{_TOKEN_PREFIX}{arrival[chunk[-1].guid]}" if more else None)
+
+
+def _page_marker(token: str) -> int:
+    if token.startswith(_TOKEN_PREFIX):
+        try:
+            return int(token[len(_TOKEN_PREFIX):])
+        except ValueError:
+            pass
+    raise invalid(f"bad page token {token!r}", field="page_token")
+
+
+FORMAT_TYPES = ("bold", "italic", "underline", "strikethrough", "effect")
+
+
+def check_formatting(text: str, formats: Iterable[messages_pb2.TextFormat], field: str,
+                     ) -> None:
+    """Formatting ranges must name a known style and lie inside ``text`` (UTF-16 units)."""
+    total = len(text.encode("utf-16-le")) // 2
+    for fmt in formats:
+        if fmt.type not in FORMAT_TYPES:
+            raise invalid(f"unknown text format type {fmt.type!r}", field=field)
+        if fmt.type == "effect" and not fmt.effect_name:
+            raise invalid("an 'effect' format needs its effect_name", field=field)
+        if fmt.start < 0 or fmt.length < 1 or fmt.start + fmt.length > total:
+            raise invalid(f"{fmt.type} range start={fmt.start} length={fmt.length} is outside "
+                          f"the text ({total} UTF-16 code units)", field=field)

@@ -17,6 +17,7 @@ from spectrum_sync.emulator.services.common import (
     Service,
     chat_filter,
     chat_of,
+    check_formatting,
     live_frames,
     matches_chat,
     message_in_chat,
@@ -61,6 +62,7 @@ class MessageService(Service):
         chat = writable_chat(call.line, request.chat_guid)
         if not request.text:
             raise invalid("text is empty", field="text")
+        check_formatting(request.text, request.formatting, "formatting")
         content = messages_pb2.MessageContent(text=request.text, formatting=request.formatting)
         message = outgoing_message(
             self.emu, call.line, chat, content, subject=request.subject or None,
@@ -73,9 +75,8 @@ class MessageService(Service):
         info = attachment_for(call.line, request.attachment)
         content = messages_pb2.MessageContent(attachments=[info])
         message = outgoing_message(self.emu, call.line, chat, content,
-                                   effect_id=request.effect_id or None, reply_to=_reply(request))
-        if request.is_audio_message:
-            message.is_audio_message = True
+                                   effect_id=request.effect_id or None, reply_to=_reply(request),
+                                   audio=request.is_audio_message)
         return messages_pb2.MessageResponse(message=message)
 
     def SendMultipartMessage(self, request: messages_pb2.SendMultipartMessageRequest,
@@ -89,6 +90,7 @@ class MessageService(Service):
             if part.HasField("attachment"):
                 content.attachments.append(attachment_for(call.line, part.attachment))
             elif part.HasField("text") and part.text:
+                check_formatting(part.text, part.formatting, f"parts[{index}].formatting")
                 offset = len(text.encode("utf-16-le")) // 2
                 for fmt in part.formatting:
                     shifted = content.formatting.add()
@@ -169,7 +171,7 @@ class MessageService(Service):
                            ) -> messages_pb2.ListRecentMessagesResponse:
         line = call.line
         items = _filtered((line.messages[g] for g in reversed(line.order)), request)
-        messages, token = page(items, request.page_size, request.page_token)
+        messages, token = page(items, _page_size(request), request.page_token, line.arrival)
         out = messages_pb2.ListRecentMessagesResponse(messages=messages)
         if token:
             out.next_page_token = token
@@ -180,7 +182,7 @@ class MessageService(Service):
         line = call.line
         chat = chat_of(line, request.chat_guid)
         items = _filtered((line.messages[g] for g in reversed(chat.message_guids)), request)
-        messages, token = page(items, request.page_size, request.page_token)
+        messages, token = page(items, _page_size(request), request.page_token, line.arrival)
         out = messages_pb2.ListChatMessagesResponse(messages=messages)
         if token:
             out.next_page_token = token
@@ -192,6 +194,11 @@ class MessageService(Service):
         return live_frames(self.emu, call, eventlog.MESSAGE,
                            messages_pb2.SubscribeMessageEventsResponse, "message_changed",
                            lambda e: matches_chat(e, key))
+
+
+def _page_size(request: messages_pb2.ListRecentMessagesRequest
+               | messages_pb2.ListChatMessagesRequest) -> int | None:
+    return request.page_size if request.HasField("page_size") else None
 
 
 def _filtered(messages: Iterable[messages_pb2.Message],

@@ -1,0 +1,295 @@
+"""Files going out and coming in: validated upload sources and streamed downloads.
+
+:func:`file_source` turns what a user passes (a path, bytes, a binary file object) into a
+:class:`FileSource`: its name, its size (checked against the 100 MiB limit before anything is
+uploaded) and a way to read it straight into the upload buffer. :func:`save` streams a
+download into a path (through a temporary file in the same folder, renamed when complete) or
+into a binary file object, one chunk at a time. Every file system failure becomes a
+:class:`ValidationError` or :class:`SpectrumError` naming the file: never a raw ``OSError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import mimetypes
+import os
+import re
+import secrets
+import stat
+from typing import Any, BinaryIO, Callable, Union
+
+from ._errors import SpectrumError, ValidationError
+from ._validate import MAX_PAYLOAD_BYTES
+
+__all__ = ["FileInput", "FileSource", "Target", "file_source", "save"]
+
+#: What ``send_file``, ``Part.file`` and ``set_icon`` accept.
+FileInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
+#: Where ``download`` writes: a path or a binary file object.
+Target = Union[str, "os.PathLike[str]", BinaryIO]
+
+_READ_CHUNK = 1024 * 1024
+_MAX_NAME = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MIME = re.compile(r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$")
+LIMIT_TEXT = "100 MiB (the service's limit)"
+
+
+class FileSource:
+    """A file to upload: ``name``, ``size`` in bytes, ``path`` (when it is a file on disk)
+    and :meth:`read_into` / :meth:`read_all`. Made by :func:`file_source`."""
+
+    __slots__ = ("_data", "_handle", "_offset", "label", "name", "path", "size")
+
+    def __init__(self, name: str, size: int, label: str, *, path: str | None = None,
+                 data: bytes | memoryview | None = None, handle: BinaryIO | None = None,
+                 offset: int = 0) -> None:
+        self.name = name
+        self.size = size
+        self.label = label  # "file '/tmp/a.png'", "bytes", "file object 'a.png'"
+        self.path = path
+        self._data = data
+        self._handle = handle
+        self._offset = offset
+
+    def __repr__(self) -> str:
+        return f"FileSource({self.label}, name={self.name!r}, size={self.size})"
+
+    def read_into(self, view: memoryview) -> None:
+        """Fill ``view`` (exactly ``size`` bytes) with the file's content."""
+        if self._data is not None:
+            view[:] = self._data
+            return
+        try:
+            if self.path is not None:
+                with open(self.path, "rb") as handle:
+                    self._fill(handle, view)
+            elif self._handle is not None:
+                self._handle.seek(self._offset)
+                self._fill(self._handle, view)
+        except (OSError, ValueError) as exc:  # ValueError: a file object closed meanwhile
+            raise SpectrumError(f"cannot read {self.label}: {_reason(exc)}",
+                                code="fileUnreadable") from None
+
+    def read_all(self) -> bytes:
+        """The whole content as bytes (for small payloads such as group icons)."""
+        buffer = bytearray(self.size)
+        with memoryview(buffer) as view:
+            self.read_into(view)
+        return bytes(buffer)
+
+    def _fill(self, handle: Any, view: memoryview) -> None:
+        done = 0
+        reader = getattr(handle, "readinto", None)
+        while done < self.size:
+            if reader is not None:
+                got = reader(view[done:])
+            else:
+                chunk = handle.read(min(_READ_CHUNK, self.size - done))
+                got = len(chunk) if chunk else 0
+                view[done:done + got] = chunk
+            if not got:
+                raise SpectrumError(
+                    f"{self.label} shrank while it was read ({done} of {self.size} bytes)",
+                    code="fileChanged")
+            done += got
+        if self.path is not None and handle.read(1):
+            raise SpectrumError(f"{self.label} grew while it was read", code="fileChanged")
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _check_size(size: int, label: str) -> None:
+    if size <= 0:
+        raise ValidationError(f"{label} is empty: there is nothing to send")
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValidationError(f"{label} is {size:,} bytes, larger than {LIMIT_TEXT}")
+
+
+def _file_name(name: object, fallback: str, mime: object) -> str:
+    if name is None:
+        name = fallback
+    elif not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"name must be a non-empty string or None, not {name!r}")
+    text = _CONTROL.sub("", os.path.basename(name.replace("\\", "/"))).strip()
+    if not text:
+        raise ValidationError(f"name {name!r} has no file name in it")
+    if len(text) > _MAX_NAME:
+        raise ValidationError(f"name is longer than {_MAX_NAME} characters")
+    if mime is not None:
+        if not isinstance(mime, str) or not _MIME.match(mime):
+            raise ValidationError(f"mime must be a MIME type such as 'image/png', not {mime!r}")
+        # The service infers the type from the file name: give it the extension.
+        if not os.path.splitext(text)[1]:
+            text += mimetypes.guess_extension(mime.lower()) or ""
+    return text
+
+
+def file_source(value: object, *, name: object = None, mime: object = None,
+                what: str = "file") -> FileSource:
+    """Validate a path, bytes-like object or binary file object to upload (before any call).
+
+    The size is known now (``os.stat``, or seek/tell on the file object); a stream that
+    cannot seek is read here, up to the limit. The name defaults to the file's base name
+    (``"attachment"`` for bytes); ``mime`` adds the matching extension to a name without
+    one."""
+    if isinstance(value, (str, os.PathLike)):
+        return _path_source(value, name, mime, what)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        view = memoryview(value)
+        data: bytes | memoryview = view.cast("B") if view.c_contiguous else view.tobytes()
+        label = "bytes" if what == "file" else f"{what} bytes"
+        _check_size(len(data), label)
+        return FileSource(_file_name(name, "attachment", mime), len(data), label, data=data)
+    if hasattr(value, "read"):
+        return _stream_source(value, name, mime, what)
+    raise ValidationError(
+        f"{what} must be a path, bytes or a binary file object, not {type(value).__name__}")
+
+
+def _path_source(value: Any, name: object, mime: object, what: str) -> FileSource:
+    try:
+        path = os.fsdecode(os.fspath(value))
+    except (TypeError, UnicodeError) as exc:
+        raise ValidationError(f"{what} path {value!r} is not usable: {exc}") from None
+    label = f"{what} {path!r}"
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ValidationError(f"{label} is a directory, not a file")
+        # Open it now, so that a file we may not read fails before anything is uploaded.
+        with open(path, "rb") as handle:
+            if not stat.S_ISREG(info.st_mode):  # a pipe or a device: no size until read
+                data = _read_capped(handle, label)
+                return FileSource(_file_name(name, os.path.basename(path), mime), len(data),
+                                  label, data=data)
+    except FileNotFoundError:
+        raise ValidationError(f"{label} does not exist") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {label}: {_reason(exc)}") from None
+    _check_size(info.st_size, label)
+    return FileSource(_file_name(name, os.path.basename(path), mime), info.st_size, label,
+                      path=path)
+
+
+def _stream_source(value: Any, name: object, mime: object, what: str) -> FileSource:
+    if isinstance(value, io.TextIOBase):
+        raise ValidationError(f"{what} is a text file object: open it in binary mode ('rb')")
+    own = getattr(value, "name", None)
+    fallback = os.path.basename(own) if isinstance(own, str) and own else "attachment"
+    label = f"{what} object {fallback!r}" if fallback != "attachment" else f"{what} object"
+    file_name = _file_name(name, fallback, mime)
+    try:
+        seekable = bool(value.seekable()) if hasattr(value, "seekable") else False
+        if seekable:
+            offset = value.tell()
+            end = value.seek(0, io.SEEK_END)
+            value.seek(offset)
+            size = end - offset
+            _check_size(size, label)
+            return FileSource(file_name, size, label, handle=value, offset=offset)
+        data = _read_capped(value, label)
+    except (OSError, ValueError) as exc:  # ValueError: a closed file object
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(f"cannot read {label}: {_reason(exc)}") from None
+    return FileSource(file_name, len(data), label, data=data)
+
+
+def _read_capped(handle: Any, label: str) -> bytes:
+    """Read a stream of unknown size, refusing it as soon as it passes the limit."""
+    buffer = bytearray()
+    while True:
+        chunk = handle.read(_READ_CHUNK)
+        if not chunk:
+            break
+        if not isinstance(chunk, (bytes, bytearray)):
+            raise ValidationError(f"{label} returned {type(chunk).__name__}, not bytes: "
+                                  "open it in binary mode ('rb')")
+        buffer += chunk
+        if len(buffer) > MAX_PAYLOAD_BYTES:
+            raise ValidationError(f"{label} is larger than {LIMIT_TEXT}")
+    _check_size(len(buffer), label)
+    return bytes(buffer)
+
+
+# ----- downloads -------------------------------------------------------------------------------
+
+
+def check_target(to: object) -> None:
+    """A path (whose folder exists, and which is no directory) or a writable binary file."""
+    if isinstance(to, (str, os.PathLike)):
+        path = os.fsdecode(os.fspath(to))
+        if os.path.isdir(path):
+            raise ValidationError(f"download target {path!r} is a directory: name a file")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValidationError(f"download target {path!r}: folder {folder!r} does not exist")
+        return
+    if isinstance(to, io.TextIOBase):
+        raise ValidationError("download target is a text file object: open it in binary "
+                              "mode ('wb')")
+    if not hasattr(to, "write"):
+        raise ValidationError(
+            f"to= must be a path or a binary file object, not {type(to).__name__}")
+
+
+def save(to: Target, run: Callable[[Callable[[bytes], object]], object]) -> int:
+    """Run a download (``run(write)`` calls ``write(chunk)`` per chunk) into ``to``; returns
+    the number of bytes written. A path is written through a temporary file in the same
+    folder, renamed over the target once the download is complete (nothing is left behind
+    on failure); a file object gets the chunks as they come."""
+    if not isinstance(to, (str, os.PathLike)):
+        return _into_file(to, run)
+    path = os.path.abspath(os.fsdecode(os.fspath(to)))
+    folder, base = os.path.split(path)
+    temp, fd = _create_temp(folder, base, path)
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            written = _into_file(handle, run, label=f"file {temp!r}")
+        os.replace(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise SpectrumError(f"cannot write {path!r}: {_reason(exc)}",
+                                code="fileUnwritable") from None
+        raise
+    return written
+
+
+def _create_temp(folder: str, base: str, path: str) -> tuple[str, int]:
+    for _ in range(100):
+        temp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.part")
+        try:
+            # Mode 0o666 as open() uses: the umask applies, unlike mkstemp's 0o600.
+            return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SpectrumError(f"cannot write into the folder of {path!r}: {_reason(exc)}",
+                                code="fileUnwritable") from None
+    raise SpectrumError(f"cannot create a temporary file next to {path!r}",
+                        code="fileUnwritable")
+
+
+def _into_file(handle: Any, run: Callable[[Callable[[bytes], object]], object],
+               label: str = "the download target") -> int:
+    written = 0
+    write = handle.write
+
+    def sink(chunk: bytes) -> None:
+        nonlocal written
+        try:
+            write(chunk)
+        except OSError as exc:
+            raise SpectrumError(f"cannot write {label}: {_reason(exc)}",
+                                code="fileUnwritable") from None
+        written += len(chunk)
+
+    run(sink)
+    return written
