@@ -11,10 +11,11 @@ from spectrum_sync._cli.common import Session, UsageError
 
 if TYPE_CHECKING:
     from spectrum_sync import Client, Space
+    from spectrum_sync._attachments import FileSource
 
 HELP = ("Send one message to a person (--to, a DM) or into an existing space (--space, e.g. a "
-        "group's id as `listen` prints it). Prints the message guid, the space and the line. "
-        "TEXT '-' reads the text from stdin.")
+        "group's id as `listen` prints it): a text, a file (--file), or both in one message. "
+        "Prints the message guid, the space and the line. TEXT '-' reads the text from stdin.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,14 +23,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--to", metavar="ADDRESS",
                         help="phone number (any format) or e-mail address of the recipient")
     target.add_argument("--space", metavar="ID", help="id (chat guid) of an existing space")
-    parser.add_argument("text", metavar="TEXT", help="the message ('-': read it from stdin)")
+    parser.add_argument("text", metavar="TEXT", nargs="?",
+                        help="the message ('-': read it from stdin); optional with --file")
+    parser.add_argument("--file", metavar="PATH",
+                        help="send this file (with TEXT: both in one message)")
     parser.add_argument("--phone", metavar="LINE",
                         help="send from this line (dedicated plans; default: the line that "
                              "already serves the conversation, else one at random)")
     parser.add_argument("--idempotency-key", metavar="KEY",
                         help="your own key: sending again with it never sends a second message")
     parser.add_argument("--reply-to", metavar="GUID", help="a threaded reply to this message")
-    parser.add_argument("--effect", metavar="NAME", help="an expressive send effect id")
+    parser.add_argument("--effect", metavar="NAME",
+                        help="an expressive send effect: balloons, celebration, confetti, echo, "
+                             "fireworks, gentle, heart, invisible, lasers, loud, slam, "
+                             "sparkles, spotlight (or an effect id)")
     parser.add_argument("--state", metavar="URL",
                         help="state store shared with your app (routing, quota counters), "
                              "e.g. sqlite:///spectrum.db")
@@ -38,25 +45,59 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, session: Session) -> int:
     session.configure_logging()
-    text = sys.stdin.read() if args.text == "-" else args.text
-    if args.text == "-":
-        text = text.rstrip("\n")  # `echo hi | ...` should send "hi", not "hi\n"
-    if not text.strip():
-        raise UsageError("the message text is empty")
+    text = _text(args)
+    file = _file(args.file)
     with session.client(state=args.state) as client:
         if args.to is not None:
             user = client.user(args.to)
             space = client.space.create(user, phone=args.phone)
         else:
             space = _existing_space(client, args.space, args.phone)
-        sent = space.send(text, reply_to=args.reply_to, effect=args.effect,
-                          idempotency_key=args.idempotency_key)
+        options = {"reply_to": args.reply_to, "effect": args.effect,
+                   "idempotency_key": args.idempotency_key}
+        if file is None:
+            assert text is not None
+            sent = space.send(text, **options)
+        elif text is None:
+            session.progress(f"uploading {file.label}...")
+            sent = space.send_file(file.path or file.read_all(), name=file.name, **options)
+        else:
+            session.progress(f"uploading {file.label}...")
+            sent = space.send_parts([text, file.path or file.read_all()], **options)
     if args.json:
         session.print(json.dumps({"guid": sent.guid, "space": sent.space.id,
                                   "type": sent.space.type, "line": sent.space.phone}))
     else:
         session.print(f"sent {sent.guid} to {sent.space.id} via {sent.space.phone}")
     return 0
+
+
+def _text(args: argparse.Namespace) -> str | None:
+    if args.text is None:
+        if args.file is None:
+            raise UsageError("give the message TEXT, or --file PATH")
+        return None
+    text: str = sys.stdin.read() if args.text == "-" else args.text
+    if args.text == "-":
+        text = text.rstrip("\n")  # `echo hi | ...` should send "hi", not "hi\n"
+    if not text.strip():
+        if args.file is not None:
+            return None
+        raise UsageError("the message text is empty")
+    return text
+
+
+def _file(path: str | None) -> FileSource | None:
+    """The file to send, checked before connecting (a missing file is a usage error)."""
+    if path is None:
+        return None
+    from spectrum_sync import ValidationError
+    from spectrum_sync._attachments import file_source
+
+    try:
+        return file_source(path)
+    except ValidationError as exc:
+        raise UsageError(exc.message) from None
 
 
 def _existing_space(client: Client, space_id: str, phone: str | None) -> Space:

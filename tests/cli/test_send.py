@@ -98,3 +98,41 @@ def test_send_with_a_throwaway_emulator() -> None:
                  2, "invalid address")
     assert_error(run_cli("--emulator", "-q", "send", "--to", ALICE, "--phone", "+19995550000",
                          "hi", env=base_env()), 2, "+15550000001, +15550000002")
+
+
+def _requests(emu: Emulator, method: str) -> list[object]:
+    return [c.request for c in emu.requests if c.method == method]
+
+
+def test_send_a_file_with_an_effect(emu: Emulator, env: dict[str, str], tmp_path) -> None:
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF-1.4 " + bytes(range(256)) * 100)
+    proc = run_cli("send", "--to", ALICE, "--file", str(report), "--effect", "Confetti",
+                   "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    [upload] = _requests(emu, "UploadAttachment")
+    assert upload.file_name == "report.pdf"  # type: ignore[attr-defined]
+    assert upload.data == report.read_bytes()  # type: ignore[attr-defined]
+    [send] = _requests(emu, "SendAttachmentMessage")
+    assert send.effect_id == "com.apple.messages.effect.CKConfettiEffect"  # type: ignore[attr-defined]
+    assert json.loads(proc.stdout)["guid"]
+
+
+def test_send_text_and_file_in_one_message(emu: Emulator, env: dict[str, str], tmp_path
+                                           ) -> None:
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    proc = run_cli("send", "--to", ALICE, "--file", str(photo), "look at this", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert len(_requests(emu, "SendMultipartMessage")) == 1
+    assert _requests(emu, "SendTextMessage") == []
+
+
+def test_send_file_and_effect_errors_are_one_line(emu: Emulator, env: dict[str, str],
+                                                  tmp_path) -> None:
+    assert_error(run_cli("send", "--to", ALICE, "--file", str(tmp_path / "nope.png"), env=env),
+                 2, "nope.png", "does not exist")
+    assert_error(run_cli("send", "--to", ALICE, "--effect", "sparkly", "hi", env=env), 2,
+                 "unknown effect 'sparkly'", "confetti")
+    assert_error(run_cli("send", "--to", ALICE, env=env), 2, "TEXT", "--file")
+    assert emu.messages() == []
