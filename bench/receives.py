@@ -9,15 +9,18 @@ per event."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 
-from spectrum_sync import Client
+from spectrum_sync import Client, RedisStore
 from spectrum_sync._proto import (
     groups_pb2,
     groups_pb2_grpc,
@@ -128,9 +131,13 @@ def raw_round(env: dict[str, str], count: int, paced: float | None = None) -> Ro
 def client_round(env: dict[str, str], count: int, paced: float | None = None,
                  store: str = "memory") -> Round:
     result = Round(count)
-    with tempfile.TemporaryDirectory() as folder:
-        state = {"memory": None, "sqlite": f"sqlite:///{Path(folder) / 'state.db'}"}.get(
-            store, store)  # else a redis:// URL
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        state: Any = {"memory": None, "sqlite": f"sqlite:///{Path(folder) / 'state.db'}"}.get(
+            store, store)
+        if store.startswith("redis"):
+            # A fresh namespace per round: every round starts live, as with a new file.
+            state = RedisStore(store, namespace=uuid.uuid4().hex)
+            stack.callback(state.close)
         _wait_streams(env, 0)
         with Client(env=env, state=state) as client, client.messages() as inbox:
             feeder = _feed(env, result, paced, inbox.close)
