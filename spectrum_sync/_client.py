@@ -14,6 +14,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Collection, Iterable, Mapping
@@ -107,9 +108,11 @@ class _Resources:
         self.receiving = receiving
 
     def close(self, timeout: float) -> None:
+        # One budget for the whole close: the parts share what is left of it.
+        deadline = time.monotonic() + timeout
         self.receiving.close(min(timeout, 2.0))
         if self.auth is not None:
-            self.auth.close(timeout)
+            self.auth.close(max(0.0, deadline - time.monotonic()))
         self.backend.close()
         if self.owns_store:
             try:

@@ -181,6 +181,8 @@ class RestServer:
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        #: How many times the server started (a restart adds one): tests wait on it.
+        self.starts = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -213,6 +215,7 @@ class RestServer:
             name="spectrum-emulator-http", daemon=True,
         )
         self._thread.start()
+        self.starts += 1
 
     def stop(self) -> None:
         """Stop serving and cut open connections; idempotent. The port is kept so that

@@ -300,8 +300,15 @@ def test_restart_route_cuts_kept_alive_connections(emu: Emulator) -> None:
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", emu.http_port, timeout=5)
+    assert emu.rest is not None
+    starts = emu.rest.starts
     try:
         assert admin(emu, "restart", conn=conn).status == 200
+        # The HTTP server restarts once the answer is written: wait until it has.
+        deadline = time.monotonic() + 5
+        while emu.rest.starts == starts and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert emu.rest.starts == starts + 1
         _wait_http(emu)
         with pytest.raises((http.client.HTTPException, ConnectionError)):
             admin(emu, "cut-streams", conn=conn)  # the old connection was closed
