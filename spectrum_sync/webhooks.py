@@ -47,6 +47,7 @@ __all__ = [
     "CUSTOM_KIND",
     "MAX_BODY_BYTES",
     "SEEN_GROUP",
+    "SEEN_TTL",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "TOLERANCE_SECONDS",
@@ -72,6 +73,8 @@ TIMESTAMP_HEADER = "x-spectrum-timestamp"
 TOLERANCE_SECONDS = 300
 #: The state-store set that records the message ids already handled.
 SEEN_GROUP = "webhook-seen"
+#: How long a handled message id is remembered (Spectrum's retries end within hours).
+SEEN_TTL = 7 * 86_400.0
 #: The ``kind`` of :class:`CustomContent` (content types this version does not know).
 CUSTOM_KIND = "custom"
 #: Larger bodies are refused with 413 before any parsing (real ones are a few KiB).
@@ -635,9 +638,10 @@ class Deduplicator:
     can (the store has no lease), so handlers should still be idempotent."""
 
     def __init__(self, store: StateStore | Callable[[], StateStore], *,
-                 group: str = SEEN_GROUP) -> None:
+                 group: str = SEEN_GROUP, ttl: float = SEEN_TTL) -> None:
         self._store = store
         self.group = group
+        self.ttl = ttl  # ids are forgotten after this long: the record stays bounded
         self._lock = threading.Lock()
         self._active: set[str] = set()
 
@@ -662,8 +666,13 @@ class Deduplicator:
     def mark(self, message_id: str) -> bool:
         """Record the id as handled; True when it was not recorded before. A store failure is
         logged (the handlers ran: failing now would only cause a repeat)."""
+        store = self.store
         try:
-            return bool(self.store.add_member(self.group, message_id))
+            try:
+                return bool(store.add_member(self.group, message_id, ttl=self.ttl))
+            except TypeError:
+                # A store of the user's own written before add_member took a TTL.
+                return bool(store.add_member(self.group, message_id))
         except Exception:
             log.warning("webhook deduplication: could not record message %s", message_id,
                         exc_info=True)

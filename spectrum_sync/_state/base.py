@@ -44,11 +44,13 @@ class StateStore(Protocol):
     def raise_counter(self, key: str, value: int, ttl: float | None = None) -> int:
         """Set a counter to at least ``value``; returns the new value."""
 
-    def add_member(self, group: str, member: str) -> bool:
-        """Add to a set; True when the member was not there before."""
+    def add_member(self, group: str, member: str, ttl: float | None = None) -> bool:
+        """Add to a set; True when the member was not there before. With ``ttl`` (seconds)
+        the member may be forgotten after that long (a record kept for a while, such as the
+        webhook ids already handled, must not grow forever)."""
 
     def has_member(self, group: str, member: str) -> bool:
-        """Whether a set holds a member."""
+        """Whether a set holds a member (an expired one no longer counts)."""
 
     def close(self) -> None:
         """Release resources (idempotent)."""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
 from .._fork import ForkGuard
 
 __all__ = ["MemoryStore"]
+
+
+def _expired(expires: float | None) -> bool:
+    return expires is not None and expires <= time.monotonic()
 
 
 class MemoryStore:
@@ -27,7 +32,8 @@ class MemoryStore:
         self._cursors: dict[str, int] = {}
         self._routes: OrderedDict[str, str] = OrderedDict()
         self._counters: dict[str, int] = {}
-        self._members: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # (group, member) -> when it expires (time.monotonic()), None for never.
+        self._members: OrderedDict[tuple[str, str], float | None] = OrderedDict()
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -78,20 +84,25 @@ class MemoryStore:
             self._counters[key] = value
             return value
 
-    def add_member(self, group: str, member: str) -> bool:
+    def add_member(self, group: str, member: str, ttl: float | None = None) -> bool:
         key = (group, member)
+        expires = None if ttl is None else time.monotonic() + ttl
         with self._locked():
             members = self._members
-            if key in members:
+            if key in members and not _expired(members[key]):
                 members.move_to_end(key)
                 return False
-            members[key] = None
+            members[key] = expires
+            members.move_to_end(key)
             if len(members) > self._max_members:
                 members.popitem(last=False)
             return True
 
     def has_member(self, group: str, member: str) -> bool:
-        return (group, member) in self._members
+        key = (group, member)
+        if key not in self._members:
+            return False
+        return not _expired(self._members.get(key))
 
     def close(self) -> None:
         pass

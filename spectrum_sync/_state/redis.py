@@ -554,7 +554,12 @@ class RedisStore:
                                                   args=args, client=r))
         return int(result)
 
-    def add_member(self, group: str, member: str) -> bool:
+    def add_member(self, group: str, member: str, ttl: float | None = None) -> bool:
+        if ttl is not None:
+            # Members that expire one by one are keys of their own (a set expires whole).
+            one = self._key("member", f"{group}:{member}")
+            millis = _ms("ttl", ttl)
+            return bool(self._call(lambda r: r.set(one, b"1", nx=True, px=millis)))
         key = self._key("set", group)
         if not self._member_ttl:
             return int(self._call(lambda r: r.sadd(key, member))) == 1
@@ -569,7 +574,16 @@ class RedisStore:
 
     def has_member(self, group: str, member: str) -> bool:
         key = self._key("set", group)
-        return bool(self._call(lambda r: r.sismember(key, member)))
+        one = self._key("member", f"{group}:{member}")
+
+        def check(r: redis.Redis) -> Any:
+            pipe = r.pipeline(transaction=False)
+            pipe.sismember(key, member)
+            pipe.exists(one)
+            return pipe.execute()
+
+        in_set, alone = self._call(check)
+        return bool(in_set) or bool(alone)
 
     def close(self) -> None:
         """Disconnect the pool (a client passed in is left open); later calls raise."""

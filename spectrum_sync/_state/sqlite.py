@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -27,8 +28,14 @@ CREATE TABLE IF NOT EXISTS cursors (line TEXT PRIMARY KEY, sequence INTEGER NOT 
 CREATE TABLE IF NOT EXISTS routes (chat_guid TEXT PRIMARY KEY, phone TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (grp TEXT NOT NULL, member TEXT NOT NULL,
-                                    PRIMARY KEY (grp, member));
+                                    expires REAL, PRIMARY KEY (grp, member));
 """
+# Files made before members could expire: add the column (NULL: kept for ever).
+_MIGRATE_MEMBERS = "ALTER TABLE members ADD COLUMN expires REAL"
+_EXPIRY_INDEX = ("CREATE INDEX IF NOT EXISTS members_expires ON members (expires) "
+                 "WHERE expires IS NOT NULL")
+#: Expired members are deleted every this many additions with a TTL.
+_PRUNE_EVERY = 500
 
 
 def _cause(exc: BaseException) -> str:
@@ -62,11 +69,16 @@ class SQLiteStore:
         self._fork = ForkGuard()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._ttl_adds = 0
         self._check_path()
         try:
             with self._lock:
                 conn = self._connection()
                 conn.executescript(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(members)")}
+                if "expires" not in columns:
+                    conn.execute(_MIGRATE_MEMBERS)
+                conn.execute(_EXPIRY_INDEX)
                 # Fail now, not at the first commit, when the file cannot be written (a
                 # read-only file in WAL mode still opens and even begins a transaction).
                 conn.execute("BEGIN IMMEDIATE")
@@ -208,15 +220,26 @@ class SQLiteStore:
             row = conn.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
             return int(row[0])
 
-    def add_member(self, group: str, member: str) -> bool:
+    def add_member(self, group: str, member: str, ttl: float | None = None) -> bool:
+        now = time.time()
+        expires = None if ttl is None else now + ttl
         with self._session() as conn:
+            # One statement: a member whose time ran out counts as absent and is renewed.
             cur = conn.execute(
-                "INSERT OR IGNORE INTO members (grp, member) VALUES (?, ?)", (group, member)
-            )
-            return cur.rowcount == 1
+                "INSERT INTO members (grp, member, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (grp, member) DO UPDATE SET expires = excluded.expires "
+                "WHERE members.expires IS NOT NULL AND members.expires <= ?",
+                (group, member, expires, now))
+            added = cur.rowcount == 1
+            if added and expires is not None:
+                self._ttl_adds += 1
+                if self._ttl_adds % _PRUNE_EVERY == 0:
+                    conn.execute("DELETE FROM members WHERE expires <= ?", (now,))
+            return added
 
     def has_member(self, group: str, member: str) -> bool:
-        row = self._one("SELECT 1 FROM members WHERE grp = ? AND member = ?", (group, member))
+        row = self._one("SELECT 1 FROM members WHERE grp = ? AND member = ? "
+                        "AND (expires IS NULL OR expires > ?)", (group, member, time.time()))
         return row is not None
 
     def close(self) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
+from spectrum_sync import SQLiteStore
 from spectrum_sync._state.base import StateStore
 from spectrum_sync._state.leases import LeaseStore
 
@@ -85,6 +88,51 @@ def test_members(any_store: StateStore) -> None:
     assert store.has_member("contacted:+1", "chat") is True
     assert store.has_member("contacted:+2", "chat") is False  # groups are separate
     assert store.has_member("contacted:+1", "other") is False
+
+
+def test_members_with_a_ttl_are_forgotten(any_store: StateStore) -> None:
+    store = any_store
+    assert store.add_member("webhook-seen", "m1", ttl=0.3) is True
+    assert store.add_member("webhook-seen", "m1", ttl=0.3) is False  # still there
+    assert store.has_member("webhook-seen", "m1") is True
+    assert store.add_member("webhook-seen", "kept") is True  # no TTL: kept
+    time.sleep(0.45)
+    assert store.has_member("webhook-seen", "m1") is False
+    assert store.has_member("webhook-seen", "kept") is True
+    assert store.add_member("webhook-seen", "m1", ttl=60) is True  # absent again: added
+
+
+def test_an_sqlite_file_from_before_ttls_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE members (grp TEXT NOT NULL, member TEXT NOT NULL, "
+                    "PRIMARY KEY (grp, member))")
+        old.execute("INSERT INTO members VALUES ('contacted:+1', 'chat')")
+    store = SQLiteStore(path)
+    try:
+        assert store.has_member("contacted:+1", "chat") is True  # kept for ever
+        assert store.add_member("webhook-seen", "m1", ttl=60) is True
+    finally:
+        store.close()
+
+
+def test_sqlite_prunes_expired_members(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = SQLiteStore(tmp_path / "state.db")
+    try:
+        for n in range(600):
+            store.add_member("webhook-seen", f"old-{n}", ttl=0.01)
+        time.sleep(0.05)
+        for n in range(500):
+            store.add_member("webhook-seen", f"new-{n}", ttl=60)
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "state.db") as check:
+        (rows,) = check.execute("SELECT COUNT(*) FROM members").fetchone()
+    assert rows < 600, "expired members were never deleted: the file grows for ever"
 
 
 def test_reserve_is_exact_under_threads(any_store: StateStore) -> None:

@@ -4,7 +4,9 @@ id, failing handlers retried, filters, and actions through a real client."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -199,3 +201,19 @@ def test_with_a_client_the_events_act_on_the_right_line(emu: Emulator) -> None:
     [reply] = [m for m in emu.messages() if m["is_from_me"]]
     assert (reply["text"], reply["line"]) == ("got it", "+15550000002")
     assert any(c.method == "SetReaction" for c in emu.requests)
+
+
+def test_handled_ids_are_remembered_for_a_while_not_for_ever(tmp_path: Path) -> None:
+    from spectrum_sync import SQLiteStore
+    from spectrum_sync.webhooks import SEEN_TTL, Deduplicator
+
+    assert SEEN_TTL >= 86_400  # longer than Spectrum's retries
+    store = SQLiteStore(tmp_path / "state.db")
+    try:
+        seen = Deduplicator(store, ttl=0.2)
+        assert seen.mark("M1") is True and seen.seen("M1")
+        assert seen.mark("M1") is False
+        time.sleep(0.3)
+        assert not seen.seen("M1")  # forgotten: the record stays bounded
+    finally:
+        store.close()
