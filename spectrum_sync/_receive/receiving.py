@@ -17,7 +17,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._addresses import space_type
-from .._errors import AlreadyReceiving, ClientClosed, ConfigurationError, ValidationError
+from .._errors import (
+    AlreadyReceiving,
+    ClientClosed,
+    ConfigurationError,
+    RoutingError,
+    ValidationError,
+)
 from .._fork import ForkGuard
 from .._models import Space
 from .._state.base import StateStore
@@ -152,8 +158,18 @@ class Receiving:
     # -- the generator -----------------------------------------------------------------
 
     def inbox(self, wanted: Filter, who: str) -> Inbox[Any]:
+        if wanted.phone is not None:
+            self._check_phone(wanted.phone)
         engine = self._claim(who)
         return Inbox(engine, wanted, self.decode, self.current, self._release)
+
+    def _check_phone(self, phone: str) -> None:
+        """A filter on a line this client does not have would wait for ever: say so."""
+        self._backend.ready(self._timeout)
+        known = self._backend.phones()
+        if phone not in known and not (phone == "" and self._backend.mode == "local"):
+            raise RoutingError(f"no line with phone number {phone!r}: a loop filtered on it "
+                               "would never deliver anything", known)
 
     # -- callbacks ---------------------------------------------------------------------
 

@@ -293,3 +293,13 @@ def test_receiving_on_a_closed_client_is_a_clear_error(emu: Emulator) -> None:
     client.close()
     with pytest.raises(ClientClosed):
         next(iter(client.messages()))
+
+
+def test_a_filter_on_a_line_the_client_does_not_have_is_refused(client: Client) -> None:
+    from spectrum_sync import RoutingError
+
+    with pytest.raises(RoutingError) as info:
+        client.messages(phone="+15559990000")
+    assert set(info.value.available) == set(LINES)
+    with client.messages(phone=LINES[1]):  # a real line is fine (and the slot was not taken)
+        pass
