@@ -2,8 +2,11 @@
 
 Only the public names live here, each loaded on first use: ``import spectrum_sync`` costs
 next to nothing, and a process that only sends never loads the receive machinery. The
-modules behind these names are private (``spectrum_sync._*``); ``spectrum_sync.emulator``,
-``spectrum_sync.cli`` are public modules of their own.
+modules behind these names are private (``spectrum_sync._*``). Public modules of their own:
+``spectrum_sync.emulator`` (the embedded emulator), ``spectrum_sync.webhooks`` (verify and
+parse Spectrum's webhooks), ``spectrum_sync.flask`` and ``spectrum_sync.django`` (the
+integrations), ``spectrum_sync.pytest_plugin`` (fixtures, loaded by pytest) and
+``spectrum_sync.cli`` (the ``spectrum-sync`` command).
 """
 
 from __future__ import annotations
