@@ -50,7 +50,23 @@ def test_reads_the_users_chat_db() -> None:
     assert not events or events[-1].rowid == head
 
 
-@pytest.mark.skipif(not os.environ.get("SPECTRUM_LOCAL_TEST_TO"),
-                    reason="set SPECTRUM_LOCAL_TEST_TO to a handle that may get a test message")
 def test_real_send() -> None:
-    MessagesSender().send_text(os.environ["SPECTRUM_LOCAL_TEST_TO"], "spectrum_sync local test")
+    to = os.environ.get("SPECTRUM_LOCAL_TEST_TO")
+    if not to:  # checked here, so that elsewhere the reason shown is the missing Mac
+        pytest.skip("set SPECTRUM_LOCAL_TEST_TO to a handle that may get a test message")
+    MessagesSender().send_text(to, "spectrum_sync local test")
+
+
+def test_a_local_client_on_the_users_messages() -> None:
+    import spectrum_sync as spectrum
+
+    try:
+        client = spectrum.Client(local=True)
+    except spectrum.ConfigurationError as exc:
+        if "Full Disk Access" in str(exc):
+            pytest.skip(f"this process lacks Full Disk Access: {exc}")
+        raise
+    with client, client.messages() as inbox:
+        assert client.mode == "local"
+        assert client.health()[""].state in ("live", "starting")
+        inbox.close()
