@@ -212,7 +212,8 @@ class LocalBackend:
         parent's are kept, untouched (closing an inherited SQLite handle is unsafe)."""
         if self._fork.forked():
             self._abandoned += [self._db, self._sender]
-            self._db = ChatDB(self.path)
+            with _translated():
+                self._db = ChatDB(self.path)
             self._sender = MessagesSender(timeout=self._sender.timeout,
                                           cleanup_delay=self._sender.cleanup_delay,
                                           osascript=self._sender.osascript)
