@@ -205,15 +205,19 @@ class LocalBackend:
         self._claimed: collections.deque[int] = collections.deque(maxlen=1024)
         self._claim_lock = threading.Lock()
         self._fork = ForkGuard()
+        self._inherited = False  # a forked child still holding the parent's connection
         self._abandoned: list[object] = []
 
     def _check_process(self) -> None:
         """In a forked child: a connection, locks and cleanup timers of our own. The
         parent's are kept, untouched (closing an inherited SQLite handle is unsafe)."""
         if self._fork.forked():
-            self._abandoned += [self._db, self._sender]
+            self._inherited = True
+        if self._inherited:
             with _translated():
-                self._db = ChatDB(self.path)
+                db = ChatDB(self.path)  # may fail: then the next call tries again
+            self._abandoned += [self._db, self._sender]
+            self._db, self._inherited = db, False
             self._sender = MessagesSender(timeout=self._sender.timeout,
                                           cleanup_delay=self._sender.cleanup_delay,
                                           osascript=self._sender.osascript)
@@ -599,6 +603,8 @@ class LocalBackend:
 
     def close(self) -> None:
         self.closed = True
-        if not self._fork.forked():  # a child closes nothing it inherited
+        if self._fork.forked():
+            self._inherited = True
+        if not self._inherited:  # a child closes nothing it inherited
             self._sender.close()
             self._db.close()
