@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from spectrum_sync import Client
+from spectrum_sync.emulator import Emulator
 
 # The suite runs with --import-mode=importlib: make ``support`` importable everywhere.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -24,3 +30,31 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         check=True, capture_output=True,
     )
     return str(cert), str(key)
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Any]:
+    """``make_emulator(**kwargs)`` starts an emulator stopped at teardown."""
+    with ExitStack() as stack:
+
+        def make(**kwargs: Any) -> Emulator:
+            kwargs.setdefault("heartbeat_interval", 1.0)
+            return stack.enter_context(Emulator(**kwargs))
+
+        yield make
+
+
+@pytest.fixture
+def make_client() -> Iterator[Any]:
+    """``make_client(emulator, **kwargs)`` (or ``make_client(None, **kwargs)`` for a
+    plain ``Client(**kwargs)``); every client is closed at teardown."""
+    clients: list[Client] = []
+
+    def make(emulator: Emulator | None, **kwargs: Any) -> Client:
+        client = Client(**kwargs) if emulator is None else emulator.client(**kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from spectrum_sync import Client
+from support.factories import ALICE, BOB, LINE_1, LINE_2, ClientFactory, EmulatorFactory
+
 from spectrum_sync.emulator import Emulator
 
-EmulatorFactory = Callable[..., Emulator]
-ClientFactory = Callable[..., Client]
+__all__ = ["ALICE", "BOB", "LINE_1", "LINE_2", "ClientFactory", "EmulatorFactory"]
 
-LINE_1 = "+15550000001"
-LINE_2 = "+15550000002"
-ALICE = "+15551111111"
-BOB = "+15552222222"
 
 
 def calls(emulator: Emulator, method: str) -> list[Any]:
