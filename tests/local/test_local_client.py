@@ -542,3 +542,18 @@ def test_the_rest_of_the_rich_api_names_local_mode(client: Client, mac: Mac) -> 
             attempt()
         assert info.value.mode == "local", name
     assert mac.fake.calls() == []
+
+
+def test_a_receive_loop_that_cannot_start_leaves_the_client_usable(client: Client, mac: Mac
+                                                                   ) -> None:
+    """chat.db moved away after the client was made: a clear error, and no stuck slot."""
+    moved = Path(mac.path + ".away")
+    Path(mac.path).rename(moved)
+    try:
+        with pytest.raises(spectrum.ConfigurationError, match=r"no chat\.db"):
+            client.messages()
+    finally:
+        moved.rename(mac.path)
+    with client.messages() as inbox:  # not AlreadyReceiving
+        mac.incoming("back")
+        assert [m.text for m in take(inbox, 1)] == ["back"]
