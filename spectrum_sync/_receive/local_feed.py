@@ -69,7 +69,9 @@ class ChatDBReader:
                     self._state("live")
                 if not self._read_batch():
                     self.db.wait_for_change(timeout=1.0, stop_event=self.stopped)
-                failures = 0
+                if failures:  # recovered
+                    failures = self.health.consecutive_failures = 0
+                    self._state("live")
             except (LocalError, OSError) as exc:
                 failures += 1
                 self.health.last_error = type(exc).__name__
@@ -126,16 +128,16 @@ class ChatDBFeed:
     """The one source of a local client: its chat.db, through a connection of its own
     (opened by ``open_db``, closed once the last cursor is written)."""
 
-    def __init__(self, open_db: Callable[[], ChatDB], history: bool = False) -> None:
+    def __init__(self, open_db: Callable[[], ChatDB]) -> None:
         self._open_db = open_db
-        self._history = history
         self._db: ChatDB | None = None
 
     def start(self, engine: ReceiveEngine) -> None:
         db = self._db = self._open_db()
         health = engine.health_for(SOURCE, "")
         ledger = engine.ledger(f"local:{db.path}/messages", SOURCE)
-        engine.add_readers(SOURCE, [ChatDBReader(engine, db, ledger, health, self._history)])
+        engine.add_readers(SOURCE, [ChatDBReader(engine, db, ledger, health,
+                                                 engine.options.history)])
 
     def stop(self) -> None:
         pass  # one fixed source: nothing to follow

@@ -557,3 +557,26 @@ def test_a_receive_loop_that_cannot_start_leaves_the_client_usable(client: Clien
     with client.messages() as inbox:  # not AlreadyReceiving
         mac.incoming("back")
         assert [m.text for m in take(inbox, 1)] == ["back"]
+
+
+def test_history_true_delivers_what_chat_db_already_holds(mac: Mac) -> None:
+    mac.incoming("old one")
+    mac.incoming("old two")
+    with mac.client(receive=spectrum.ReceiveOptions(history=True, commit_interval=0.05)
+                    ) as client, client.messages() as inbox:
+        assert [m.text for m in take(inbox, 2)] == ["old one", "old two"]
+
+
+def test_health_recovers_after_chat_db_was_unreadable_for_a_while(client: Client, mac: Mac
+                                                                  ) -> None:
+    from support.receiving import wait_until
+
+    with client.messages() as inbox:
+        assert wait_until(lambda: client.health()[""].state == "live")
+        mac.db.conn.execute("ALTER TABLE message RENAME TO message_gone")
+        assert wait_until(lambda: client.health()[""].state == "backoff", 15)
+        mac.db.conn.execute("ALTER TABLE message_gone RENAME TO message")
+        assert wait_until(lambda: client.health()[""].state == "live", 40)
+        assert client.health()[""].consecutive_failures == 0
+        mac.incoming("after the outage")
+        assert [m.text for m in take(inbox, 1)] == ["after the outage"]
