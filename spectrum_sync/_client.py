@@ -63,15 +63,6 @@ _ENV_CA = "SPECTRUM_TLS_CA_FILE"
 H = TypeVar("H", bound=Callable[..., object])
 
 
-def _parse_bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{name}={value!r} is not a boolean: use 'true' or 'false'")
-
-
 def _pick(name: str, arg: object, env: Mapping[str, str], env_name: str) -> str | None:
     if arg is not None:
         if not isinstance(arg, str):
@@ -393,6 +384,7 @@ class Client:
         from ._transport.credentials import CloudAuth
         from ._transport.lines import SHARED, LineSpec
         from ._transport.token_exchange import exchange_token, validate_cloud_url
+        from ._validate import parse_bool
 
         pid = _pick("project_id", project_id, env, _ENV_ID)
         secret = _pick("project_secret", project_secret, env, _ENV_SECRET)
@@ -410,7 +402,7 @@ class Client:
                     or DEFAULT_ADDRESS_TEMPLATE)
         if tls is None:
             tls_env = env.get(_ENV_TLS)
-            tls = True if not tls_env else _parse_bool(_ENV_TLS, tls_env)
+            tls = True if not tls_env else parse_bool(_ENV_TLS, tls_env)
         self.mode_hint = "cloud"
         self.project_id = pid
         self.cloud_url = url
@@ -441,6 +433,8 @@ class Client:
     def connect_emulator(cls, emulator: Any, **kwargs: Any) -> Client:
         """A client bound to a running :class:`spectrum_sync.emulator.Emulator` (its
         ``env()``: cloud URL, addresses, credentials, TLS settings)."""
+        from ._validate import parse_bool
+
         env = dict(emulator.env())
         settings: dict[str, Any] = {
             "project_id": env.get(_ENV_ID),
@@ -448,7 +442,7 @@ class Client:
             "cloud_url": env.get(_ENV_CLOUD),
             "address": env.get(_ENV_ADDRESS),
             "address_template": env.get(_ENV_TEMPLATE),
-            "tls": _parse_bool(_ENV_TLS, env.get(_ENV_TLS) or "false"),
+            "tls": parse_bool(_ENV_TLS, env.get(_ENV_TLS) or "false"),
             "ca_file": env.get(_ENV_CA),
         }
         settings.update(kwargs)
@@ -507,23 +501,15 @@ class Client:
 
     # ----- rich messaging: lookups beyond one space -----------------------------------
 
-    @staticmethod
-    def _rich_phone(phone: object) -> str | None:
-        from ._errors import ValidationError
-
-        if phone is not None and not isinstance(phone, str):
-            raise ValidationError(f"phone must be a line's number (a string), not {phone!r}")
-        return phone
-
     def message(self, guid: str, *, phone: str | None = None,
                 timeout: float | None = None) -> Message:
         """The message with this guid (its space and line included): from line ``phone``,
         else from whichever line holds it; :class:`~spectrum_sync.NotFoundError` when none
         does."""
-        from ._validate import check_guid, check_timeout
+        from ._validate import check_guid, check_phone, check_timeout
 
         return self._backend.get_message(check_guid("message guid", guid),
-                                         self._rich_phone(phone), check_timeout(timeout))
+                                         check_phone(phone), check_timeout(timeout))
 
     def recent(self, limit: int | None = None, *, phone: str | None = None,
                timeout: float | None = None) -> Iterator[Message]:
@@ -532,10 +518,10 @@ class Client:
         or of line ``phone``. ``limit`` caps how many (and sizes the pages); ``timeout``
         applies to each page."""
         from ._history import merge_newest_first, page_through
-        from ._validate import check_count, check_timeout
+        from ._validate import check_count, check_phone, check_timeout
 
         count = check_count("limit", limit)
-        chosen = self._rich_phone(phone)
+        chosen = check_phone(phone)
         wait = check_timeout(timeout)
         backend = self._backend
 

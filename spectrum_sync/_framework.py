@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._errors import ConfigurationError
+from ._validate import parse_bool
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -54,18 +55,6 @@ OTHER_SETTINGS = ("WEBHOOK_SECRET", "WEBHOOK_PATH", "HANDLERS")
 _ENV_ONLY = {"STATE": "SPECTRUM_STATE", "TIMEOUT": "SPECTRUM_TIMEOUT"}
 
 
-def _tls(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-    raise ConfigurationError(f"IMESSAGE_TLS must be true or false, not {value!r}")
-
-
 def _timeout(value: object) -> float:
     if isinstance(value, str):
         try:
@@ -89,7 +78,7 @@ def client_kwargs(settings: Mapping[str, Any],
         if value is None:
             continue
         if name == "IMESSAGE_TLS":
-            value = _tls(value)
+            value = parse_bool("IMESSAGE_TLS", value)
         elif name == "TIMEOUT":
             value = _timeout(value)
         kwargs[arg] = value

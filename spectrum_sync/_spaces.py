@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable, Union
 
 from ._errors import ValidationError
 from ._models import Space, User
-from ._validate import check_guid, check_idempotency_key, check_timeout
+from ._validate import check_guid, check_idempotency_key, check_phone, check_timeout
 
 if TYPE_CHECKING:
     from ._backend.base import Backend
@@ -15,12 +15,6 @@ if TYPE_CHECKING:
 __all__ = ["SpaceAPI"]
 
 UserLike = Union[User, str]
-
-
-def _check_phone(phone: object) -> str | None:
-    if phone is not None and not isinstance(phone, str):
-        raise ValidationError(f"phone must be a line's number (a string), not {phone!r}")
-    return phone
 
 
 class SpaceAPI:
@@ -64,7 +58,7 @@ class SpaceAPI:
                 f"space.create takes a User, an address or a list of them, not {users!r}")
         addresses = list(dict.fromkeys(self._address(user) for user in many))
         return self._backend().create_chat(
-            addresses, _check_phone(phone),
+            addresses, check_phone(phone),
             idempotency_key=check_idempotency_key(idempotency_key),
             timeout=check_timeout(timeout))
 
@@ -74,5 +68,5 @@ class SpaceAPI:
 
         The line is ``phone`` if given, else the one remembered for the chat, else the only
         line; otherwise a :class:`~spectrum_sync.RoutingError` lists the numbers."""
-        return self._backend().space_for(check_guid("chat guid", guid), _check_phone(phone),
+        return self._backend().space_for(check_guid("chat guid", guid), check_phone(phone),
                                          check_timeout(timeout))

@@ -118,6 +118,30 @@ def check_optional_text(name: str, text: object, *, limit: int = 10_000) -> str 
     return text
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def parse_bool(name: str, value: object) -> bool:
+    """A boolean setting, from a bool or the usual words (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ConfigurationError(f"{name}={value!r} is not a boolean: use 'true' or 'false'")
+
+
+def check_phone(phone: object) -> str | None:
+    """A line given by its number (``phone=``): a string, or None for "choose for me"."""
+    if phone is not None and not isinstance(phone, str):
+        raise ValidationError(f"phone must be a line's number (a string), not {phone!r}")
+    return phone
+
+
 def check_guid(name: str, guid: object) -> str:
     """A chat or message guid: a non-empty string of at most 1,024 characters."""
     if not isinstance(guid, str):

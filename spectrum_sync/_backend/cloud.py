@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import grpc
 
-from .._addresses import DM, GROUP, dm_guid, parse_chat_guid
+from .._addresses import DM, GROUP, dm_guid, space_type
 from .._errors import (
     ClientClosed,
     NotFoundError,
@@ -131,7 +131,7 @@ class CloudBackend:
     def space_for(self, chat_guid: str, phone: str | None, timeout: float | None) -> Space:
         """A space for a known chat guid, routed without an RPC: the given line, else the
         remembered one, else the only line, else :class:`RoutingError`."""
-        kind = GROUP if parse_chat_guid(chat_guid)[1] == "+" else DM
+        kind = space_type(chat_guid)
         self.ready(timeout)
         if self.mode == "shared":
             return self.space(chat_guid, kind, SHARED)
@@ -266,8 +266,7 @@ class CloudBackend:
 
     def address_info(self, address: str, timeout: float | None) -> User | None:
         """GetAddressInfo on some line; None when the address is unknown (NOT_FOUND)."""
-        self.ready(timeout)
-        line = self.lines.only() or self.lines.pick()
+        line = self._lookup_line(timeout)
         request = addresses_pb2.GetAddressInfoRequest(address=address)
         try:
             response = self._call(line, request, timeout)
@@ -361,29 +360,42 @@ class CloudBackend:
         info: attachments_pb2.AttachmentInfo = self._call(line, request, timeout).attachment
         return info
 
+    def _send_built(
+        self, space: Space, build: Callable[[LineConnection, float], Any],
+        idempotency_key: str | None, timeout: float | None,
+    ) -> Message:
+        """A send whose request needs work first (uploads): quota reserved before that work,
+        so a spent quota refuses the send before any file travels, and given back if the
+        work fails; ``build(line, deadline)`` makes the request within the call's budget."""
+        deadline = self._deadline(timeout)
+        line = self.line(space.phone, timeout)
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        try:
+            request = build(line, deadline)
+        except BaseException:
+            reservation.release()
+            raise
+        response = self._reserved_call(line, reservation, request, self._left(deadline),
+                                       idempotency_key)
+        return message_from_proto(response.message, space)
+
     def send_file(
         self, space: Space, source: FileSource, *, audio: bool, reply_to: str | None,
         effect: str | None, idempotency_key: str | None, timeout: float | None,
     ) -> Message:
-        deadline = self._deadline(timeout)
-        line = self.line(space.phone, timeout)
-        # Reserved before the upload: a spent quota refuses the send before the file travels.
-        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
-        try:
+        def build(line: LineConnection, deadline: float) -> Any:
             info = self._upload(line, source, self._left(deadline))
-        except BaseException:
-            reservation.release()
-            raise
-        request = messages_pb2.SendAttachmentMessageRequest(
-            chat_guid=space.id, attachment=messages_pb2.AttachmentRef(attachment_guid=info.guid),
-            effect_id=effect)
-        if audio:
-            request.is_audio_message = True
-        if reply_to:
-            request.reply_to.message_guid = reply_to
-        response = self._reserved_call(line, reservation, request, self._left(deadline),
-                                       idempotency_key)
-        return message_from_proto(response.message, space)
+            request = messages_pb2.SendAttachmentMessageRequest(
+                chat_guid=space.id,
+                attachment=messages_pb2.AttachmentRef(attachment_guid=info.guid),
+                effect_id=effect)
+            if audio:
+                request.is_audio_message = True
+            if reply_to:
+                request.reply_to.message_guid = reply_to
+            return request
+
+        return self._send_built(space, build, idempotency_key, timeout)
 
     def send_parts(
         self, space: Space, parts: Sequence[Part], *, reply_to: str | None,
@@ -392,11 +404,8 @@ class CloudBackend:
     ) -> Message:
         from .._attachments import FileSource
 
-        deadline = self._deadline(timeout)
-        line = self.line(space.phone, timeout)
-        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
-        wire: list[messages_pb2.MessagePart] = []
-        try:
+        def build(line: LineConnection, deadline: float) -> Any:
+            wire: list[messages_pb2.MessagePart] = []
             for index, part in enumerate(parts):
                 # One bubble per part, in order, as the official provider sends them.
                 if isinstance(part.value, FileSource):
@@ -411,16 +420,13 @@ class CloudBackend:
                 if part.address is not None:
                     piece.mentioned_address = part.address
                 wire.append(piece)
-        except BaseException:
-            reservation.release()
-            raise
-        request = messages_pb2.SendMultipartMessageRequest(
-            chat_guid=space.id, parts=wire, subject=subject, effect_id=effect)
-        if reply_to:
-            request.reply_to.message_guid = reply_to
-        response = self._reserved_call(line, reservation, request, self._left(deadline),
-                                       idempotency_key)
-        return message_from_proto(response.message, space)
+            request = messages_pb2.SendMultipartMessageRequest(
+                chat_guid=space.id, parts=wire, subject=subject, effect_id=effect)
+            if reply_to:
+                request.reply_to.message_guid = reply_to
+            return request
+
+        return self._send_built(space, build, idempotency_key, timeout)
 
     def attachment_info(self, space: Space, guid: str, *, timeout: float | None) -> Attachment:
         line = self.line(space.phone, timeout)
@@ -621,8 +627,7 @@ class CloudBackend:
             guid = dm_guid(message.sender.address)
         else:
             return None
-        kind = GROUP if parse_chat_guid(guid)[1] == "+" else DM
-        return self.space(guid, kind, line.phone)
+        return self.space(guid, space_type(guid), line.phone)
 
     def get_message(self, guid: str, phone: str | None, timeout: float | None) -> Message:
         """GetMessage on the named line, else on each line until one holds it."""

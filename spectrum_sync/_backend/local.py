@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from .._addresses import DM, GROUP, parse_chat_guid
+from .._addresses import GROUP, parse_chat_guid, space_type
 from .._errors import (
     ClientClosed,
     ConfigurationError,
@@ -273,7 +273,7 @@ class LocalBackend:
 
     def space_for(self, chat_guid: str, phone: str | None, timeout: float | None) -> Space:
         """A space for a chat guid, without reading anything (the send finds the chat)."""
-        kind = GROUP if parse_chat_guid(chat_guid)[1] == "+" else DM
+        kind = space_type(chat_guid)
         self.ready()
         if phone:
             raise RoutingError(

@@ -8,6 +8,7 @@ from .._addresses import normalize_address
 from .._errors import InvalidAddress, ValidationError
 from .._events import EVENT_KINDS, Event
 from .._models import Space
+from .._validate import check_phone
 
 __all__ = ["Filter", "check_kinds"]
 
@@ -44,8 +45,7 @@ class Filter:
         if space is not None and not isinstance(space, (Space, str)):
             raise ValidationError(f"space must be a Space or a chat guid, not {space!r}")
         self.chat = space.id if isinstance(space, Space) else space
-        if phone is not None and not isinstance(phone, str):
-            raise ValidationError(f"phone must be a line's number, not {phone!r}")
+        phone = check_phone(phone)
         if phone and phone not in ("shared", ""):
             try:
                 phone = normalize_address(phone)[0]
