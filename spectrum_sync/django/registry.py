@@ -6,7 +6,6 @@ before Django is configured.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from .. import webhooks
@@ -121,8 +120,3 @@ def on_webhook(*kinds: Any, with_envelope: bool = False) -> Any:
 def receive_handlers() -> list[tuple[tuple[str, ...], Callable[..., object]]]:
     """The handlers registered with :func:`on_message` / :func:`on_event`, in order."""
     return list(_receive)
-
-
-def webhook_secret_configured() -> bool:
-    """Whether the webhook view has a secret (settings or ``SPECTRUM_WEBHOOK_SECRET``)."""
-    return bool(webhook_secret(settings(), os.environ))

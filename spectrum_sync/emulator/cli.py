@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 PROG = "spectrum-sync emulator"
 PID_VARIABLE = "SPECTRUM_EMULATOR_PID"
@@ -150,12 +150,6 @@ def emulator_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
 def format_exports(env: dict[str, str]) -> str:
     """``export NAME=value`` lines, shell-quoted."""
     return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
-
-
-def print_exports(env: dict[str, str], out: TextIO) -> None:
-    """Write the export lines to ``out`` and flush."""
-    out.write(format_exports(env))
-    out.flush()
 
 
 def write_env_file(path: str, text: str) -> None:
