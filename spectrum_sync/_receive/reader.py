@@ -76,6 +76,9 @@ class StreamReader:
         self.stopped = threading.Event()
         self.in_flight = InFlight()
         self.call: Any = None  # the call being read (cancelled by stop() and the watchdog)
+        # The call whose response headers this thread waits for, if any (see _cancel).
+        self._awaiting_headers: Any = None
+        self._cancel_lock = threading.Lock()
         self.last_frame = time.monotonic()  # for the stall watchdog
         self.last_seen: float | None = None  # when a frame last arrived (health)
         # Recently handed-out sequences (keys only, bounded): a redelivered frame is dropped.
@@ -153,7 +156,7 @@ class StreamReader:
             self._state("catching-up")
             self._catch_up(self.covered)
             self._state("subscribing")
-            call.initial_metadata()  # returns once the server holds the subscription
+            self._await_headers(call)  # returns once the server holds the subscription
             if self.stopped.is_set():
                 return
             self._catch_up(self.covered)
@@ -296,17 +299,41 @@ class StreamReader:
         if call is not None and self.stopped.is_set():
             call.cancel()
 
+    def _await_headers(self, call: Any) -> None:
+        with self._cancel_lock:
+            if self.stopped.is_set():
+                return
+            self._awaiting_headers = call
+        try:
+            call.initial_metadata()
+        finally:
+            with self._cancel_lock:
+                self._awaiting_headers = None
+
+    def _cancel(self, call: Any) -> None:
+        """Cancel ``call`` from another thread (stop, the watchdog) without waiting on it.
+
+        Streams run in grpcio's single-threaded mode (``_transport/channels.py``), whose
+        ``initial_metadata()`` keeps the call's lock while it waits for the server: a
+        ``cancel()`` made meanwhile would wait for the server too. That one case is left to a
+        short-lived thread; closing the channel (``client.close()``) ends the wait at once."""
+        with self._cancel_lock:
+            if call is not self._awaiting_headers:
+                call.cancel()
+                return
+        threading.Thread(target=call.cancel, name="spectrum-cancel", daemon=True).start()
+
     def stall_check(self, now: float) -> None:
         """Cancel the call when no frame (heartbeats included) came for too long."""
         call = self.call
         if call is not None and now - self.last_frame > self.engine.options.stall_timeout:
             log.info("receive: %s %s stalled; reconnecting", self.line.phone, self.family.name)
             self.last_frame = now
-            call.cancel()
+            self._cancel(call)
 
     def stop(self) -> None:
         """Ask the thread to end (cancels the call in progress); does not wait."""
         self.stopped.set()
         call = self.call
         if call is not None:
-            call.cancel()
+            self._cancel(call)

@@ -13,11 +13,15 @@ MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 KEEPALIVE_TIME_MS = 30_000
 KEEPALIVE_TIMEOUT_MS = 20_000
 MAX_RECONNECT_BACKOFF_MS = 5_000
+# grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, spelled out: importing
+# grpc.experimental costs several milliseconds at import time.
+SINGLE_THREADED_STREAMS = "SingleThreadedUnaryStream"
 
 
-def channel_options() -> list[tuple[str, Any]]:
-    """Keepalive pings every 30 s (20 s timeout, allowed without calls), 100 MiB messages."""
-    return [
+def channel_options(streams: bool = False) -> list[tuple[str, Any]]:
+    """Keepalive pings every 30 s (20 s timeout, allowed without calls), 100 MiB messages;
+    ``streams``: the channel of a line's event streams (see :class:`ChannelFactory`)."""
+    options: list[tuple[str, Any]] = [
         ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
         ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -30,16 +34,27 @@ def channel_options() -> list[tuple[str, Any]]:
         # HTTP/2 connection (grpcio pools them globally by default).
         ("grpc.use_local_subchannel_pool", 1),
     ]
+    if streams:
+        options.append((SINGLE_THREADED_STREAMS, 1))
+    return options
 
 
 @attrs.frozen
 class ChannelFactory:
-    """Creates channels: TLS (system roots or ``root_certificates``) or plaintext."""
+    """Creates channels: TLS (system roots or ``root_certificates``) or plaintext.
+
+    A line's stream channel (``streams=True``) reads its server streams in grpcio's
+    single-threaded mode: the thread iterating a stream takes its frames from gRPC core
+    itself, instead of being woken by the channel's own polling thread for each one. That
+    saves a thread handoff per received event (about a quarter of the CPU an event costs)
+    and one thread per line; docs/architecture.md, "One thread per stream", has the figures.
+    """
 
     root_certificates: bytes | None = attrs.field(default=None, repr=False)
 
-    def create(self, address: str, tls: bool) -> grpc.Channel:
+    def create(self, address: str, tls: bool, *, streams: bool = False) -> grpc.Channel:
+        options = channel_options(streams)
         if tls:
             creds = grpc.ssl_channel_credentials(root_certificates=self.root_certificates)
-            return grpc.secure_channel(address, creds, options=channel_options())
-        return grpc.insecure_channel(address, options=channel_options())
+            return grpc.secure_channel(address, creds, options=options)
+        return grpc.insecure_channel(address, options=options)

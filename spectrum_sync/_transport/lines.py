@@ -108,7 +108,8 @@ class LineConnection:
                 raise ClientClosed("the client is closed")
             channel = self._channels.get(stream)
             if channel is None:
-                channel = self._channels[stream] = self._factory.create(self.address, self.tls)
+                channel = self._channels[stream] = self._factory.create(self.address, self.tls,
+                                                                      streams=stream)
             factory = channel.unary_stream if rpc.streaming else channel.unary_unary
             made = factory(  # type: ignore[call-arg]
                 rpc.path,

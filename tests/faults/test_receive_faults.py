@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +317,53 @@ def test_live_means_live(emu: Emulator) -> None:
                 emu.simulate_inbound(ALICE, f"{trial}/{n}", line=LINE)
             got = take(inbox, 200, within=30)
             assert [m.text for m in got] == [f"{trial}/{n}" for n in range(200)]
+
+
+def _subscribing(client: Client) -> bool:
+    return client.health()[LINE].streams.get("messages") == "subscribing"
+
+
+def test_stopping_while_the_server_holds_back_a_streams_headers(emu: Emulator) -> None:
+    """A subscription the server has not answered yet (its headers) must not hold up the
+    end of the loop or close(): grpcio's single-threaded streams keep the call's lock while
+    they wait for headers, so a cancel made meanwhile would wait for the server."""
+    emu.delay(30, method="SubscribeMessageEvents")
+    client = emu.client(receive=FAST)
+    try:
+        inbox = client.messages()
+        assert wait_until(lambda: _subscribing(client), 10), client.health()
+        started = time.monotonic()
+        inbox.close()
+        assert time.monotonic() - started < 3, "the loop waited for the server's headers"
+        started = time.monotonic()
+        client.close()
+        assert time.monotonic() - started < 3, "close() waited for the server's headers"
+        # Closing the channels ends the wait: no reader thread is left behind.
+        assert wait_until(lambda: not [t for t in threading.enumerate()
+                                       if t.name.startswith("spectrum-recv")], 5)
+    finally:
+        emu.delay(0)
+        client.close()
+
+
+def test_the_watchdog_never_waits_for_a_streams_headers(emu: Emulator) -> None:
+    """The stall watchdog shares its thread with the cursor commits: cancelling a stream
+    whose headers have not come must not stop the commits of the other streams."""
+    store = MemoryStore()
+    emu.delay(6, method="SubscribeMessageEvents")
+    options = spectrum.ReceiveOptions(backoff_initial=0.02, backoff_max=0.2, stall_timeout=0.3)
+    try:
+        with emu.client(receive=options, state=store) as client, \
+                client.events("poll") as inbox:
+            assert wait_until(lambda: _subscribing(client), 10), client.health()
+            time.sleep(0.8)  # the watchdog has found the messages stream stalled by now
+            emu.simulate_poll(ALICE, f"any;-;{ALICE}", "lunch?", ["yes", "no"], line=LINE)
+            [poll] = take(inbox, 1)
+            poll.ack()
+            [line] = [info for info in client.lines if info.phone == LINE]
+            key = f"{line.instance_id}/polls"
+            committed = poll.sequence
+            assert wait_until(lambda: (store.get_cursor(key) or 0) >= committed, 2), \
+                "the poll's cursor was not written: the commit thread is stuck"
+    finally:
+        emu.delay(0)
