@@ -36,27 +36,37 @@ if TYPE_CHECKING:
 
 
 class InFlight:
-    """Events of one reader taken by the consumer and not yet acknowledged."""
+    """Events of one reader taken by the consumer and not yet acknowledged.
 
-    __slots__ = ("_cond", "_count")
+    ``take``/``done`` run for every event, ``wait_idle`` only when a line is handed to
+    another receiver: a plain lock and a counter, and an ``Event`` made only for a waiter."""
+
+    __slots__ = ("_count", "_idle", "_lock")
 
     def __init__(self) -> None:
         self._count = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._idle: threading.Event | None = None
+        self._lock = threading.Lock()
 
     def take(self) -> None:
-        with self._cond:
+        with self._lock:
             self._count += 1
 
     def done(self) -> None:
-        with self._cond:
+        with self._lock:
             self._count -= 1
-            if self._count <= 0:
-                self._cond.notify_all()
+            idle = self._idle if self._count <= 0 else None
+        if idle is not None:
+            idle.set()
 
     def wait_idle(self, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._count <= 0, timeout)
+        with self._lock:
+            if self._count <= 0:
+                return True
+            if self._idle is None or self._idle.is_set():
+                self._idle = threading.Event()
+            idle = self._idle
+        return idle.wait(timeout)
 
 
 class Reader(Protocol):
