@@ -4,12 +4,14 @@ the readers need (a stream refused with UNAUTHENTICATED, repeated failures)."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from .._state.base import StateStore
 from .._state.leases import LeaseStore
 from .._transport.invoker import Invoker
 from .._transport.lines import LineConnection, LineSet
+from .heads import HeadLearner
 from .leases import LineLeases
 from .options import GROUPS, family
 from .reader import StreamReader
@@ -41,6 +43,7 @@ class CloudFeed:
                        if isinstance(store, LeaseStore) else None)
         self._engine: ReceiveEngine | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._heads = HeadLearner()
 
     def start(self, engine: ReceiveEngine) -> None:
         self._engine = engine
@@ -113,6 +116,11 @@ class CloudFeed:
 
     def open_stream(self, line: LineConnection, request: Any) -> Any:
         return self.invoker.open_stream(line, request)
+
+    def learn_head(self, line: LineConnection, drain: Callable[[], int],
+                   stopped: threading.Event) -> int:
+        """The head of the line's log, one drain shared by the families asking together."""
+        return self._heads.head(line.key, drain, stopped)
 
     def force_refresh(self) -> None:
         credentials = self.invoker.credentials

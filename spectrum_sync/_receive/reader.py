@@ -5,7 +5,8 @@ repeats sessions until stopped. A session:
 
 1. without any cursor (a new client), learn the server's head first: drain
    ``CatchUpEvents`` without delivering anything (``history=True`` delivers it instead) and
-   take its ``complete`` head as the cursor. From then on this reader always has a cursor,
+   take its ``complete`` head as the cursor (one drain shared by the line's families that
+   start together: ``heads.py``). From then on this reader always has a cursor,
    so a break before the first event loses nothing;
 2. open the live ``Subscribe*Events`` stream (gRPC buffers its frames while we are busy);
 3. replay ``CatchUpEvents(after_sequence=cursor)`` up to ``complete``, handing out this
@@ -147,7 +148,10 @@ class StreamReader:
             if self.engine.options.history:
                 self._catch_up(None)  # deliver the backlog the server still holds
             else:
-                self._hand_out(self._replay(None, None), None)  # the head only
+                # The head only, learned once for the line's families starting together.
+                head = self.feed.learn_head(self.line, lambda: self._replay(None, None),
+                                            self.stopped)
+                self._hand_out(head, None)
         call = self.feed.open_stream(self.line, self.family.request())
         self._use(call)
         try:

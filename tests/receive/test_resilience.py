@@ -308,3 +308,21 @@ def test_history_option_replays_what_the_server_holds(kit: Any) -> None:
         with emu.client(receive=ReceiveOptions(history=True)) as client:
             got = kit.take(client.messages(), 2, stop=client.close)
             assert [m.text for m in got] == ["old 1", "old 2"]
+
+
+def test_a_new_client_learns_each_lines_head_with_one_drain(kit: Any) -> None:
+    """Without a cursor, the head is learned by draining what the server holds: the three
+    families of a line starting together share one drain instead of three."""
+    with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=0.5) as emu:
+        for n in range(50):
+            emu.simulate_inbound(ALICE, f"old {n}", line=LINES[n % 2])
+        emu.clear_requests()
+        with emu.client(receive=FAST) as client, client.messages() as inbox:
+            kit.receiving(emu, 2 * 3)
+            drains = [call for call in emu.requests if call.method == "CatchUpEvents"
+                      and call.request is not None
+                      and not call.request.HasField("after_sequence")]
+            assert len(drains) == len(LINES)
+            emu.simulate_inbound(ALICE, "new", line=LINES[1])
+            [msg] = kit.take(inbox, 1, stop=client.close)
+            assert msg.text == "new"  # nothing old was delivered
