@@ -1,6 +1,8 @@
 """Receiving: ``client.messages()`` against iterating the raw stream, rate and CPU per event
 (memory, SQLite and, when redis-server is installed, Redis stores), and the added latency at
-a paced rate.
+a paced rate. The baseline is the generated stub as grpcio runs it by default; the library
+reads its streams in grpcio's single-threaded mode, so a raw consumer in that mode is
+measured too, and the library's CPU per event is also given against it.
 
 The raw consumer holds the same three streams a client holds on a dedicated line (messages,
 groups, polls), so that the emulator (in its own process) does the same work for both. CPU is
@@ -21,6 +23,7 @@ from typing import Any
 import grpc
 
 from spectrum_sync import Client, RedisStore
+from spectrum_sync._transport.channels import SINGLE_THREADED_STREAMS
 from spectrum_sync._proto import (
     groups_pb2,
     groups_pb2_grpc,
@@ -100,10 +103,16 @@ def _feed(env: dict[str, str], result: Round, paced: float | None,
     return thread
 
 
-def raw_round(env: dict[str, str], count: int, paced: float | None = None) -> Round:
+def raw_round(env: dict[str, str], count: int, paced: float | None = None,
+              single_threaded: bool = False) -> Round:
+    """The baseline: generated stubs iterating the stream. ``single_threaded``: in grpcio's
+    single-threaded stream mode, as the library reads its streams (a second baseline, so
+    that the library's own pipeline is measured apart from that choice)."""
     result = Round(count)
     auth = (("authorization", f"Bearer {line_token(env)}"),)
-    with grpc.insecure_channel(env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"]) as channel:
+    options = [(SINGLE_THREADED_STREAMS, 1)] if single_threaded else []
+    with grpc.insecure_channel(env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"],
+                               options=options) as channel:
         _wait_streams(env, 0)
         call = messages_pb2_grpc.MessageServiceStub(channel).SubscribeMessageEvents(
             messages_pb2.SubscribeMessageEventsRequest(), metadata=auth)
@@ -159,10 +168,11 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
     raw_round(env, 100)  # warm-up
     client_round(env, 100)
     runs = [lambda: raw_round(env, events), lambda: client_round(env, events),
-            lambda: client_round(env, events, store="sqlite")]
+            lambda: client_round(env, events, store="sqlite"),
+            lambda: raw_round(env, events, single_threaded=True)]
     if redis_url is not None:
         runs.append(lambda: client_round(env, events, store=redis_url))
-    raw, memory, sqlite, *redis = alternate(rounds, *runs)
+    raw, memory, sqlite, raw_single, *redis = alternate(rounds, *runs)
     raw_paced, lib_paced = alternate(
         rounds, lambda: raw_round(env, paced_events, paced_rate),
         lambda: client_round(env, paced_events, paced_rate))
@@ -189,6 +199,10 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
                [r.cpu_per_event for r in raw], "<= 1.2"),
         ratios("CPU per event ratio (SQLite)", [r.cpu_per_event for r in sqlite],
                [r.cpu_per_event for r in raw]),
+        Figure("raw CPU per event, single-threaded stream",
+               [r.cpu_per_event for r in raw_single], "us", scale=1e6),
+        ratios("CPU per event ratio (memory) vs that", [r.cpu_per_event for r in memory],
+               [r.cpu_per_event for r in raw_single]),
         Figure(f"added p50 at {paced_rate:.0f}/s", added_p50, "ms", scale=1e3),
         Figure(f"added p99 at {paced_rate:.0f}/s", added_p99, "ms", "a few ms", scale=1e3),
         *with_redis,

@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import footprint
+import memory
 import official
 import paths
 import receives
@@ -38,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short run (under a minute)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--only", nargs="*", default=None,
-                        choices=["sends", "receives", "paths", "footprint", "official"],
+                        choices=["sends", "receives", "paths", "footprint", "memory",
+                                 "official"],
                         help="run some sections only")
     args = parser.parse_args(argv)
     quick = args.quick
-    wanted = set(args.only or ["sends", "receives", "paths", "footprint", "official"])
+    wanted = set(args.only or ["sends", "receives", "paths", "footprint", "memory",
+                               "official"])
     started = time.monotonic()
     sections: dict[str, list[Figure]] = {}
     with emulator_process(LINES) as env, redis_process() as redis_url:
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    store=redis_url)
         if "receives" in wanted:
             sections["receives"] = receives.measure(
-                env, events=300 if quick else 2000, rounds=2 if quick else 5,
+                env, events=300 if quick else 3000, rounds=2 if quick else 7,
                 paced_events=100 if quick else 1000, paced_rate=500.0, redis_url=redis_url)
         if "paths" in wanted:
             sections["paths"] = (paths.imports(3 if quick else 15) + paths.users(
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                 (1_000, 10_000) if quick else (1_000, 100_000, 300_000)))
         if "footprint" in wanted:
             sections["footprint"] = footprint.measure(env, (1, 4) if quick else (1, 4, 16))
+        if "memory" in wanted:
+            sections["memory"] = memory.measure(3_000 if quick else 100_000)
         if "official" in wanted:
             sections["official"] = official.measure(env, calls=50 if quick else 300,
                                                     rounds=2 if quick else 5)

@@ -31,6 +31,8 @@ def test_the_benchmark_runs_and_reports_every_figure() -> None:
         figure = figures[name]
         assert figure["min"] <= figure["median"] <= figure["max"]
     assert any(name.startswith("learn cost") for name in figures)
+    assert any(name.startswith("RSS peak above that") for name in figures)
+    assert "raw CPU per event, single-threaded stream" in figures
     # CI installs redis-server: the Redis figures must be there, not silently missing.
     if os.environ.get("CI") or shutil.which("redis-server"):
         for name in ("send latency ratio (redis store)",
