@@ -23,7 +23,6 @@ from typing import Any
 import grpc
 
 from spectrum_sync import Client, RedisStore
-from spectrum_sync._transport.channels import SINGLE_THREADED_STREAMS
 from spectrum_sync._proto import (
     groups_pb2,
     groups_pb2_grpc,
@@ -32,6 +31,7 @@ from spectrum_sync._proto import (
     polls_pb2,
     polls_pb2_grpc,
 )
+from spectrum_sync._transport.channels import SINGLE_THREADED_STREAMS
 
 from _harness import LINE, PEER, Figure, alternate, get, line_token, post, ratios
 
