@@ -4,7 +4,7 @@ race, gaps, reconnects (no network)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -101,6 +101,9 @@ class Engine:
 
     def open_stream(self, line: Any, request: Any) -> FakeCall:
         return self.invoker.open_stream(line, request)
+
+    def learn_head(self, line: Any, drain: Callable[[], int], stopped: Any) -> int:
+        return drain()
 
     def force_refresh(self) -> None:
         pass
