@@ -28,7 +28,7 @@ import paths
 import receives
 import sends
 
-from _harness import Figure, emulator_process, redis_process, report
+from _harness import LINE, Figure, emulator_process, redis_process, report
 
 LINES = tuple(f"+1555000{n:04d}" for n in range(1, 17))
 
@@ -56,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                 sections["sends"] += sends.measure(env, calls=calls, rounds=rounds,
                                                    store=redis_url)
         if "receives" in wanted:
-            sections["receives"] = receives.measure(
-                env, events=300 if quick else 3000, rounds=2 if quick else 7,
-                paced_events=100 if quick else 1000, paced_rate=500.0, redis_url=redis_url)
+            # A project of one line: the client reads the same three streams as the raw
+            # consumer it is compared with (the 16-line project would give it 48).
+            with emulator_process((LINE,)) as one_line:
+                sections["receives"] = receives.measure(
+                    one_line, events=300 if quick else 3000, rounds=2 if quick else 7,
+                    paced_events=100 if quick else 1000, paced_rate=500.0,
+                    redis_url=redis_url)
         if "paths" in wanted:
             sections["paths"] = (paths.imports(3 if quick else 15) + paths.users(
                 env, 3 if quick else 7) + paths.routing(
