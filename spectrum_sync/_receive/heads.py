@@ -39,22 +39,23 @@ class HeadLearner:
 
         A caller that joined another's drain runs its own when that one failed (its own
         errors then reach it); ``stopped`` ends the wait with :class:`ClientClosed`."""
-        with self._lock:
-            flight = self._flights.get(key)
-            leading = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-        if leading:
-            try:
-                flight.head = drain()
+        while True:
+            with self._lock:
+                flight = self._flights.get(key)
+                leading = flight is None
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+            if leading:
+                try:
+                    flight.head = drain()
+                    return flight.head
+                finally:
+                    with self._lock:
+                        self._flights.pop(key, None)
+                    flight.done.set()
+            while not flight.done.wait(0.05):
+                if stopped.is_set():
+                    raise ClientClosed("receiving stopped")
+            if flight.head is not None:
                 return flight.head
-            finally:
-                with self._lock:
-                    self._flights.pop(key, None)
-                flight.done.set()
-        while not flight.done.wait(0.05):
-            if stopped.is_set():
-                raise ClientClosed("receiving stopped")
-        if flight.head is not None:
-            return flight.head
-        return self.head(key, drain, stopped)  # the drain we joined failed: lead one
+            # The drain we joined failed: lead (or join) the next one.
