@@ -73,6 +73,8 @@ def measure(env: dict[str, str], calls: int, rounds: int, threads: int = 16,
     return [
         Figure(f"raw stub call{label}", raw, "us", scale=1e6),
         Figure(f"space.send(){label}", lib, "us", scale=1e6),
-        ratios(f"send latency ratio{label}", lib, raw, "<= 1.15"),
-        ratios(f"{threads}-thread throughput ratio{label}", lib_mt, raw_mt, ">= 0.9"),
+        # The budget is the default (memory) store's; Redis adds its own round trips.
+        ratios(f"send latency ratio{label}", lib, raw, "" if store else "<= 1.15"),
+        ratios(f"{threads}-thread throughput ratio{label}", lib_mt, raw_mt,
+               "" if store else ">= 0.9"),
     ]
