@@ -1,7 +1,7 @@
 """Learning where a line's log ends, once for the families that start together.
 
 A reader without a cursor (a new client, or after a gap) learns the server's head by
-draining ``CatchUpEvents`` without delivering anything (docs/behaviour.md, "Resume"). That
+draining ``CatchUpEvents`` without delivering anything (docs/behaviour.md, "Start"). That
 drain costs as much as the log the server still holds (10,000 events in the emulator), and a
 line's three families start at the same moment: :class:`HeadLearner` lets them share one
 drain. It shares only drains in progress (single flight): a reader that asks later, after a
