@@ -90,24 +90,21 @@ class _Resources:
     Kept apart from the :class:`Client` object (and never referring to it), so that a client
     nobody holds any more can be collected, and closed, although its threads still run."""
 
-    def __init__(self, backend: Backend, auth: CloudAuth | None, store: StateStore,
-                 owns_store: bool, receiving: Receiving) -> None:
-        self.backend = backend
-        self.auth = auth
-        self.store = store
-        self.owns_store = owns_store
+    def __init__(self, parts: _Parts, receiving: Receiving) -> None:
+        self.parts = parts
         self.receiving = receiving
 
     def close(self, timeout: float) -> None:
         # One budget for the whole close: the parts share what is left of it.
         deadline = time.monotonic() + timeout
+        parts = self.parts
         self.receiving.close(min(timeout, 2.0))
-        if self.auth is not None:
-            self.auth.close(max(0.0, deadline - time.monotonic()))
-        self.backend.close()
-        if self.owns_store:
+        if parts.auth is not None:
+            parts.auth.close(max(0.0, deadline - time.monotonic()))
+        parts.backend.close()
+        if parts.owns_store:
             try:
-                self.store.close()
+                parts.store.close()
             except Exception:
                 log.warning("closing the state store failed", exc_info=True)
 
@@ -322,7 +319,7 @@ class Client:
                                                parts.monitor, self.timeout)
         self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
         backend.set_owner(self)
-        resources = _Resources(backend, parts.auth, store, parts.owns_store, self._receiving)
+        resources = _Resources(parts, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
         self._finalizer.atexit = False  # our own exit hook closes quietly

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from spectrum_sync._cli.common import Session, UsageError
+from spectrum_sync._effects import MESSAGE_EFFECTS
 
 if TYPE_CHECKING:
     from spectrum_sync import Client, Space
@@ -34,9 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="your own key: sending again with it never sends a second message")
     parser.add_argument("--reply-to", metavar="GUID", help="a threaded reply to this message")
     parser.add_argument("--effect", metavar="NAME",
-                        help="an expressive send effect: balloons, celebration, confetti, echo, "
-                             "fireworks, gentle, heart, invisible, lasers, loud, slam, "
-                             "sparkles, spotlight (or an effect id)")
+                        help=f"an expressive send effect: {', '.join(MESSAGE_EFFECTS)} "
+                             "(or an effect id)")
     parser.add_argument("--state", metavar="URL",
                         help="state store shared with your app (routing, quota counters), "
                              "e.g. sqlite:///spectrum.db")

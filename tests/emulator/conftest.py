@@ -17,10 +17,9 @@ from spectrum_sync.emulator import Emulator
 
 
 @pytest.fixture
-def make_emu() -> Iterator[Callable[..., Emulator]]:
+def make_emu(make_emulator: Callable[..., Emulator]) -> Callable[..., Emulator]:
     """Factory for started emulators (stopped at teardown). Defaults: two lines, fast
     heartbeats, frozen clock at ``T0``."""
-    started: list[Emulator] = []
 
     def make(**kwargs: Any) -> Emulator:
         kwargs.setdefault("plan", "dedicated")
@@ -28,13 +27,9 @@ def make_emu() -> Iterator[Callable[..., Emulator]]:
             kwargs.setdefault("lines", [LINE_A, LINE_B])
         kwargs.setdefault("heartbeat_interval", 0.2)
         kwargs.setdefault("clock", T0)
-        emu = Emulator(**kwargs).start()
-        started.append(emu)
-        return emu
+        return make_emulator(**kwargs)
 
-    yield make
-    for emu in started:
-        emu.stop()
+    return make
 
 
 @pytest.fixture

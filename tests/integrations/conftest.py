@@ -19,21 +19,17 @@ from spectrum_sync.emulator import Emulator
 
 
 @pytest.fixture
-def make_emu() -> Iterator[Callable[..., Emulator]]:
+def make_emu(make_emulator: Callable[..., Emulator]) -> Callable[..., Emulator]:
     """Started emulators (two dedicated lines by default), stopped at teardown."""
-    started: list[Emulator] = []
 
     def make(**kwargs: Any) -> Emulator:
         kwargs.setdefault("plan", "dedicated")
         if kwargs["plan"] == "dedicated":
             kwargs.setdefault("lines", LINES)
-        emu = Emulator(**kwargs).start()
-        started.append(emu)
-        return emu
+        kwargs.setdefault("heartbeat_interval", 30.0)  # the emulator's own default
+        return make_emulator(**kwargs)
 
-    yield make
-    for emu in started:
-        emu.stop()
+    return make
 
 
 @pytest.fixture
