@@ -83,10 +83,14 @@ def matches_chat(entry: Entry, key: ChatKey | None) -> bool:
 
 
 def live_frames(
-    emu: Emulator, call: Call, family: str, response: type[ProtoMessage], payload_field: str,
+    emu: Emulator, call: Call, family: str, response: Callable[..., ProtoMessage],
+    payload_field: str,
     accept: Callable[[Entry], bool],
 ) -> Iterable[ProtoMessage]:
-    """A ``Subscribe*Events`` stream: events of ``family`` that ``accept`` keeps."""
+    """A ``Subscribe*Events`` stream: events of ``family`` that ``accept`` keeps.
+
+    ``response`` is the stream's generated response class, called with its field keywords.
+    """
 
     def frame(entry: Entry) -> ProtoMessage | None:
         if entry.family != family or not accept(entry):
