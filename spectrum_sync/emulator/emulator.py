@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -43,7 +44,7 @@ from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
 from spectrum_sync.emulator.guids import parse_chat_guid
-from spectrum_sync.emulator.rest import RestServer
+from spectrum_sync.emulator.rest import RestServer, is_loopback_host
 from spectrum_sync.emulator.services.addresses import AddressService
 from spectrum_sync.emulator.services.attachments import AttachmentService
 from spectrum_sync.emulator.services.chats import ChatService
@@ -53,6 +54,7 @@ from spectrum_sync.emulator.services.messages import MessageService
 from spectrum_sync.emulator.services.polls import PollService
 from spectrum_sync.emulator.simulate import RemoteParties
 from spectrum_sync.emulator.state import ChatRecord, LineState
+from spectrum_sync.emulator.ui_routes import UI_PATH, UiRoutes
 from spectrum_sync.emulator.webhook_payloads import webhook_event
 from spectrum_sync.emulator.webhooks import WebhookDelivery, WebhookSender
 
@@ -321,6 +323,7 @@ class Emulator:
         if self.rest is None:
             self.rest = RestServer(self, host=self.host, port=self._http_port,
                                    ssl_context=self._tls_context())
+            self.rest.mount(UI_PATH, UiRoutes(self))
         try:
             self.rest.start()
         except OSError as exc:
@@ -414,6 +417,16 @@ class Emulator:
         if self.rest is None:
             raise RuntimeError("the emulator's REST server is not running")
         return str(self.rest.url)
+
+    @property
+    def ui_url(self) -> str:
+        """Address of the web page that shows the conversations and plays the other side
+        (README, "The emulator's web page"). On a host other than loopback it carries the
+        admin token, which the page then needs."""
+        url = f"{self.cloud_url}{UI_PATH}/"
+        if not is_loopback_host(self.host):
+            url += "?" + urllib.parse.urlencode({"token": self.admin_token})
+        return url
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a client at this emulator."""

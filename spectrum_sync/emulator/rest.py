@@ -149,6 +149,30 @@ class Reply(NamedTuple):
     after: Callable[[], None] | None = None
 
 
+class OwnBody:
+    """A reply body that writes its own answer (a page, a file, an event stream) instead of
+    being sent as JSON: ``write`` gets the request handler and the status."""
+
+    def write(self, handler: BaseHTTPRequestHandler, status: int) -> None:
+        """Write the status line, headers and body on ``handler``."""
+        raise NotImplementedError
+
+
+class Mount(Protocol):
+    """Routes served under a path prefix of the admin API (e.g. the web page of
+    :mod:`spectrum_sync.emulator.ui_routes`), behind the same admin access check."""
+
+    def admin_headers(self, query: str, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """``headers`` with the admin token the request carries elsewhere (a cookie, the
+        query) moved into the ``x-emulator-token`` header, for the access check."""
+        ...
+
+    def handle(self, method: str, path: str, query: str, headers: Mapping[str, str],
+               body: bytes) -> Reply:
+        """Answer a request; ``path`` is what follows the prefix."""
+        ...
+
+
 class _Fault:
     """A scripted failure of the next token exchanges."""
 
@@ -183,6 +207,11 @@ class RestServer:
         self._thread: threading.Thread | None = None
         #: How many times the server started (a restart adds one): tests wait on it.
         self.starts = 0
+        self._mounts: dict[str, Mount] = {}
+
+    def mount(self, prefix: str, routes: Mount) -> None:
+        """Serve ``routes`` under ``prefix`` (e.g. ``/_emulator/ui``)."""
+        self._mounts[prefix.rstrip("/")] = routes
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -277,6 +306,10 @@ class RestServer:
         path, _, query = target.partition("?")
         with self._lock:
             self.requests.append((method, path))
+        for prefix, mounted in self._mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                self._check_admin_access(method, mounted.admin_headers(query, headers))
+                return mounted.handle(method, path[len(prefix):], query, headers, body)
         if path.startswith("/_emulator/"):
             self._check_admin_access(method, headers)
             return self._admin(method, path[len("/_emulator/"):].rstrip("/"), query, body)
@@ -630,6 +663,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # the emulator must answer, never die, on a bug
             log.exception("emulator http handler failed")
             status, payload = 500, {"code": "INTERNAL", "message": "internal error"}
+        if isinstance(payload, OwnBody):
+            payload.write(self, status)
+            return
         raw = payload if isinstance(payload, str) else json.dumps(payload)
         data = raw.encode("utf-8")
         self.send_response(status)
