@@ -15,6 +15,7 @@ const state = {
   typing: false,       // whether the page shows "typing" for the acting address
   refreshing: false,
   again: false,
+  shown: {lines: "", conversation: ""},  // what is on screen, to redraw only on a change
 };
 
 const $ = (id) => document.getElementById(id);
@@ -123,6 +124,9 @@ function render() {
 }
 
 function renderLines(view) {
+  const shown = JSON.stringify([view.lines, view.limits, state.line, state.chat]);
+  if (shown === state.shown.lines) return;
+  state.shown.lines = shown;
   const box = $("lines");
   box.replaceChildren();
   const select = $("new-line");
@@ -182,6 +186,10 @@ function select_chat(line, chat) {
 
 function renderConversation() {
   const conv = state.conversation;
+  // Redrawn only when it changed: a redraw replaces the nodes under the pointer.
+  const shown = JSON.stringify([conv, $("from").value]);
+  if (shown === state.shown.conversation) return;
+  state.shown.conversation = shown;
   const section = $("conversation");
   const timeline = $("timeline");
   if (!conv) {
