@@ -20,9 +20,9 @@ from spectrum_sync import Message
 from spectrum_sync.emulator import Emulator
 
 pytest.importorskip("selenium", reason="selenium not installed (pip install -e '.[test]')")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 LINE = "+15550000001"
 ALICE = "+15551111111"
