@@ -19,7 +19,9 @@ With ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, load it with ``-p spectrum_sync.pyt
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -46,6 +48,17 @@ _CLIENT_VARIABLES = (
 )
 
 
+#: Set (to anything but empty or 0), the same as ``--spectrum-ui``.
+UI_VARIABLE = "SPECTRUM_EMULATOR_UI"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("spectrum_sync").addoption(
+        "--spectrum-ui", action="store_true", default=False,
+        help="print the address of each spectrum_emulator's web page (to watch a test's "
+             f"conversations in a browser; also: {UI_VARIABLE}=1)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -69,7 +82,8 @@ def spectrum_emulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-def spectrum_emulator(spectrum_emulator_options: dict[str, Any]) -> Iterator[Emulator]:
+def spectrum_emulator(spectrum_emulator_options: dict[str, Any],
+                      request: pytest.FixtureRequest) -> Iterator[Emulator]:
     """A running emulator of Spectrum Cloud (default: dedicated plan, one line
     +15550000001), stopped after the test."""
     from spectrum_sync.emulator import Emulator
@@ -80,7 +94,21 @@ def spectrum_emulator(spectrum_emulator_options: dict[str, Any]) -> Iterator[Emu
         pytest.fail(f"spectrum_emulator options {spectrum_emulator_options!r}: {exc}",
                     pytrace=False)
     with emulator:
+        if request.config.getoption("spectrum_ui") or os.environ.get(
+                UI_VARIABLE, "") not in ("", "0"):
+            _show(request.config, f"{request.node.nodeid}: emulator web page "
+                                  f"{emulator.ui_url}")
         yield emulator
+
+
+def _show(config: pytest.Config, line: str) -> None:
+    """Print ``line`` on the terminal at once, even while pytest captures the test's output."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+        reporter.write_line(line)
 
 
 @pytest.fixture

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import time
 
 from spectrum_sync._cli.common import Session, positive_float
+
+#: Set (to anything but empty or 0), the same as ``--ui``.
+UI_VARIABLE = "SPECTRUM_EMULATOR_UI"
 
 #: The demo always runs against an emulator of its own.
 EMULATOR_ONLY = True
@@ -23,6 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         default=argparse.SUPPRESS, help="lines of the emulator")
     parser.add_argument("--wait", type=positive_float, default=10.0, metavar="SEC",
                         help="how long to wait for the inbound message (default: %(default)g)")
+    parser.add_argument("--ui", action="store_true",
+                        default=os.environ.get(UI_VARIABLE, "") not in ("", "0"),
+                        help="print the address of the emulator's web page (opened in a "
+                        f"browser where there is one), and keep serving it after the demo "
+                        f"until Ctrl-C (also: {UI_VARIABLE}=1)")
 
 
 def run(args: argparse.Namespace, session: Session) -> int:
@@ -30,4 +40,19 @@ def run(args: argparse.Namespace, session: Session) -> int:
 
     session.configure_logging()
     with session.throwaway_emulator(announce=False) as emu:  # the transcript says where
-        return run_demo(emu, session.out, err=session.err, timeout=args.wait)
+        if args.ui:
+            from spectrum_sync.emulator.cli import open_in_browser
+
+            session.err.write(f"web page: {emu.ui_url}\n")
+            session.err.flush()
+            open_in_browser(emu.ui_url)
+        status = run_demo(emu, session.out, err=session.err, timeout=args.wait)
+        if args.ui:
+            session.err.write(f"the emulator keeps serving {emu.ui_url}; Ctrl-C stops it\n")
+            session.err.flush()
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return status

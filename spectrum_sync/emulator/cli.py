@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import math
 import os
 import shlex
@@ -29,10 +30,13 @@ import sys
 import tempfile
 import threading
 import time
+import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
+
+log = logging.getLogger(__name__)
 
 PROG = "spectrum-sync emulator"
 PID_VARIABLE = "SPECTRUM_EMULATOR_PID"
@@ -114,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start detached, print the exports once it serves, and return")
     parser.add_argument("--log-file", metavar="PATH",
                         help="with --background: where the emulator's output goes")
+    parser.add_argument("--ui", action="store_true",
+                        help="print the address of the emulator's web page and open it in a "
+                             "browser where there is one")
     parser.add_argument("--demo", action="store_true",
                         help="run a short scripted conversation against the emulator, then exit")
     return parser
@@ -238,6 +245,9 @@ def _serve(ns: argparse.Namespace, kwargs: dict[str, Any]) -> int:
             if emu.webhook_url:
                 print(f"# webhooks: POST {emu.webhook_url} signed with SPECTRUM_WEBHOOK_SECRET",
                       file=sys.stderr)
+            if ns.ui:
+                print(f"# web page: {emu.ui_url}", file=sys.stderr)
+                open_in_browser(emu.ui_url)
             sys.stderr.flush()
             while not stop.wait(0.5):
                 pass
@@ -249,6 +259,22 @@ def _serve(ns: argparse.Namespace, kwargs: dict[str, Any]) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open ``url`` in a graphical browser when the machine has one; never fails.
+
+    Without a display (a server, a container, CI) nothing is opened: Python's ``webbrowser``
+    would otherwise fall back to a text browser that takes over this terminal.
+    """
+    if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        return webbrowser.open(url, new=2)
+    except Exception:  # any failure of a browser launcher must not stop the emulator
+        log.debug("could not open a browser on %s", url, exc_info=True)
+        return False
 
 
 def _remove_if_ours(path: str, text: str) -> None:
