@@ -3,10 +3,12 @@ event stream (which must not hold up other requests)."""
 
 from __future__ import annotations
 
+import fnmatch
 import http.client
 import json
 import socket
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,3 +186,14 @@ def test_faults_from_the_page_reach_the_emulator(make_emulator: Any) -> None:
         assert emu.faults.take("GetAddressInfo", streaming=False) is not None
     finally:
         client.close()
+
+
+def test_every_file_of_the_page_ships_in_the_package() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["spectrum_sync.emulator"]
+    folder = root / "spectrum_sync" / "emulator" / "ui"
+    files = sorted(p.relative_to(folder.parent).as_posix() for p in folder.iterdir())
+    assert {"ui/index.html", "ui/app.js", "ui/app.css"} <= set(files)
+    assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
