@@ -33,7 +33,6 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from spectrum_sync._effects import effect_id
 from spectrum_sync.emulator import ui_views
 from spectrum_sync.emulator.rest import (
     ADMIN_TOKEN_HEADER,
@@ -238,7 +237,7 @@ class UiRoutes:
         upload, forward = attachment if attachment is not None else (None, None)
         guid = self.emu.simulate_inbound(
             sender, text, line=line, chat=chat, attachment=upload, forward_attachment=forward,
-            reply_to=reply_to or None, effect_id=effect_id(effect or None))
+            reply_to=reply_to or None, effect_id=ui_views.effect_id(effect))
         return {"guid": guid, "chat": ui_views.chat_of_message(self.emu, line, guid)}
 
     def _react(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from spectrum_sync._effects import MESSAGE_EFFECTS, effect_name
 from spectrum_sync._proto import groups_pb2, messages_pb2, polls_pb2
 from spectrum_sync.emulator import eventlog
 from spectrum_sync.emulator.clock import iso_timestamp
@@ -31,6 +30,26 @@ INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/w
                                 "image/bmp"})
 
 _PREVIEW_CHARS = 80
+
+#: Message effects by the names the library's users write, and Apple's ids that travel on the
+#: wire. The emulator imports none of the client's modules (so that it cannot share their
+#: mistakes), hence its own copy; tests/ui/test_page_http.py checks that both agree.
+EFFECTS: dict[str, str] = {
+    "balloons": "com.apple.messages.effect.CKBalloonEffect",
+    "celebration": "com.apple.messages.effect.CKHappyBirthdayEffect",
+    "confetti": "com.apple.messages.effect.CKConfettiEffect",
+    "echo": "com.apple.messages.effect.CKEchoEffect",
+    "fireworks": "com.apple.messages.effect.CKFireworksEffect",
+    "gentle": "com.apple.MobileSMS.expressivesend.gentle",
+    "heart": "com.apple.messages.effect.CKHeartEffect",
+    "invisible": "com.apple.MobileSMS.expressivesend.invisibleink",
+    "lasers": "com.apple.messages.effect.CKLasersEffect",
+    "loud": "com.apple.MobileSMS.expressivesend.loud",
+    "slam": "com.apple.MobileSMS.expressivesend.impact",
+    "sparkles": "com.apple.messages.effect.CKSparklesEffect",
+    "spotlight": "com.apple.messages.effect.CKSpotlightEffect",
+}
+_EFFECT_NAMES = {wire: name for name, wire in EFFECTS.items()}
 
 
 def fingerprint(emu: Emulator) -> tuple[Any, ...]:
@@ -58,7 +77,7 @@ def overview(emu: Emulator) -> dict[str, Any]:
     return {"plan": emu.plan, "project_id": emu.project_id, "open_streams": emu.open_streams,
             "limits": {"messages": emu.daily_message_limit,
                        "new_conversations": emu.daily_new_conversation_limit},
-            "effects": sorted(MESSAGE_EFFECTS), "lines": lines}
+            "effects": sorted(EFFECTS), "lines": lines}
 
 
 def conversation(emu: Emulator, line: str, chat_guid: str) -> dict[str, Any]:
@@ -130,6 +149,17 @@ def unread_from_me(emu: Emulator, line: str, chat_guid: str) -> list[str]:
                 and not ln.messages[guid].HasField("date_retracted")]
 
 
+def effect_id(name: str | None) -> str | None:
+    """Apple's id of an effect named as the library names it (``None`` stays ``None``);
+    ``ValueError`` for an unknown name."""
+    if not name:
+        return None
+    found = EFFECTS.get(name.strip().lower())
+    if found is None:
+        raise ValueError(f"unknown effect {name!r}: use one of {', '.join(EFFECTS)}")
+    return found
+
+
 def title(chat: ChatRecord) -> str:
     """How a chat is named in the list: its group name, else its participants."""
     return chat.display_name or ", ".join(chat.participants) or chat.key.identifier
@@ -180,7 +210,7 @@ def _message(ln: LineState, message: messages_pb2.Message, emu: Emulator) -> dic
                         "effect": f.effect_name or None} for f in content.formatting],
         "mentions": [{"address": m.address, "start": m.start, "length": m.length}
                      for m in content.mentions],
-        "effect": effect_name(effect) or effect, "reply_to": reply,
+        "effect": _EFFECT_NAMES.get(effect, effect) if effect else None, "reply_to": reply,
         "reactions": [{"emoji": reaction_emoji(r.reaction) or "?",
                        "sender": None if r.is_from_me else (r.sender.address or None),
                        "from_me": r.is_from_me} for r in message.applied_reactions],

@@ -197,3 +197,10 @@ def test_every_file_of_the_page_ships_in_the_package() -> None:
     files = sorted(p.relative_to(folder.parent).as_posix() for p in folder.iterdir())
     assert {"ui/index.html", "ui/app.js", "ui/app.css"} <= set(files)
     assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
+
+
+def test_the_page_names_effects_as_the_library_does() -> None:
+    from spectrum_sync._effects import MESSAGE_EFFECTS
+    from spectrum_sync.emulator import ui_views
+
+    assert ui_views.EFFECTS == MESSAGE_EFFECTS
