@@ -231,6 +231,8 @@ def _serve(ns: argparse.Namespace, kwargs: dict[str, Any]) -> int:
                 return run_demo(emu, sys.stdout)
             env = {**emu.env(), PID_VARIABLE: str(os.getpid())}
             exports = format_exports(env)
+            if ns.ui:  # a shell comment: the exports stay eval-able, with --background too
+                exports += f"# web page: {emu.ui_url}\n"
             if ns.env_file:
                 try:
                     write_env_file(ns.env_file, exports)
@@ -246,7 +248,6 @@ def _serve(ns: argparse.Namespace, kwargs: dict[str, Any]) -> int:
                 print(f"# webhooks: POST {emu.webhook_url} signed with SPECTRUM_WEBHOOK_SECRET",
                       file=sys.stderr)
             if ns.ui:
-                print(f"# web page: {emu.ui_url}", file=sys.stderr)
                 open_in_browser(emu.ui_url)
             sys.stderr.flush()
             while not stop.wait(0.5):

@@ -107,7 +107,7 @@ class Emulator:
     first line; the shared plan always uses its one pool line):
 
     - servers: ``start() stop() restart() running grpc_address grpc_port cloud_url
-      http_port env() client(**kw) admin_token``
+      http_port env() client(**kw) admin_token ui_url``
     - lines and tokens: ``lines add_line(number|None) remove_line(line) line(line)
       issue_token_payload() token(line) line_for_token(token) revoke_tokens()``
     - the other side (carried out by :class:`RemoteParties`): ``simulate_inbound

@@ -52,6 +52,9 @@ Routes:
   just after answering, so for a moment its port refuses connections.
 
 Every ``POST`` but ``inbound`` answers ``{"ok": true}`` (``lines`` add: ``{"instanceId"}``).
+
+More routes can be mounted under a prefix (:meth:`RestServer.mount`), behind the same access
+check: the emulator's web page under ``/_emulator/ui/`` (:mod:`.ui_routes`).
 """
 
 from __future__ import annotations

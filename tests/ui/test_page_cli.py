@@ -25,13 +25,15 @@ def no_display_env() -> dict[str, str]:
     return env
 
 
-def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> str:
-    """stderr lines up to the one holding ``needle`` (all of them)."""
-    assert proc.stderr is not None
+def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 30,
+               stream: str = "stderr") -> str:
+    """Lines of ``stream`` up to the one holding ``needle`` (all of them)."""
+    pipe = getattr(proc, stream)
+    assert pipe is not None
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        line = proc.stderr.readline()
+        line = pipe.readline()
         if not line:
             break
         seen.append(line)
@@ -48,15 +50,36 @@ def fetch_json(url: str) -> object:
 def test_emulator_ui_prints_the_page_address() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "spectrum_sync.emulator.cli", "--ui"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=no_display_env())
+                            stderr=subprocess.DEVNULL, text=True, env=no_display_env())
     try:
-        found = URL.search(read_until(proc, "# web page:"))
+        # After the exports, as a shell comment: `eval "$(...)"` still works.
+        printed = read_until(proc, "# web page:", stream="stdout")
+        assert all(line.startswith(("export ", "# web page: "))
+                   for line in printed.splitlines())
+        found = URL.search(printed)
         assert found is not None
         with urllib.request.urlopen(found.group(0), timeout=10) as answer:
             assert answer.status == 200 and b"Spectrum emulator" in answer.read()
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
+
+
+def test_emulator_ui_in_the_background(tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    done = subprocess.run(
+        [sys.executable, "-m", "spectrum_sync.emulator.cli", "--ui", "--background",
+         "--env-file", str(env_file)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env=no_display_env())
+    assert done.returncode == 0, done.stderr
+    pid = int(re.findall(r"SPECTRUM_EMULATOR_PID=(\d+)", done.stdout)[0])
+    try:
+        found = URL.search(done.stdout)
+        assert found is not None, done.stdout
+        assert isinstance(fetch_json(found.group(0) + "api/overview"), dict)
+    finally:
+        os.kill(pid, signal.SIGTERM)
 
 
 def test_demo_ui_prints_the_page_and_keeps_serving_it() -> None:

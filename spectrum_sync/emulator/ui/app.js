@@ -147,7 +147,7 @@ function renderLines(view) {
       const selected = line.id === state.line && chat.guid === state.chat;
       section.append(el("button", {
         type: "button", className: "chat-item" + (selected ? " selected" : ""),
-        dataset: {chat: chat.guid}, onclick: () => select_chat(line.id, chat.guid),
+        dataset: {chat: chat.guid}, onclick: () => selectChat(line.id, chat.guid),
       },
         el("div", {className: "title"},
           el("span", {text: chat.title}),
@@ -172,7 +172,7 @@ function renderEffects(effects) {
   for (const name of effects) select.append(el("option", {value: name, text: name}));
 }
 
-function select_chat(line, chat) {
+function selectChat(line, chat) {
   if (state.typing) setTyping(false);
   state.line = line;
   state.chat = chat;
@@ -415,7 +415,7 @@ async function newChat(event) {
   try {
     const sent = await api("send", body);
     $("new-text").value = "";
-    select_chat(line, sent.chat);
+    selectChat(line, sent.chat);
   } catch (error) {
     toast(`send: ${error.message}`);
   }
