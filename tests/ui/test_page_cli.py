@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 URL = re.compile(r"http://127\.0\.0\.1:\d+/_emulator/ui/")
 
 
@@ -115,3 +117,27 @@ def test_pytest_plugin_prints_each_emulator_page(tmp_path: Path) -> None:
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert re.search(r"test_mine\.py::test_uses_the_emulator: emulator web page "
                          + URL.pattern, shown.stdout), shown.stdout
+
+
+def test_opening_a_browser_never_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webbrowser
+
+    from spectrum_sync.emulator.cli import open_in_browser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, new=0: opened.append(url) or True)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):
+        # No display: not even a text browser is started (it would take the terminal).
+        assert open_in_browser("http://127.0.0.1:1/_emulator/ui/") is False
+        assert opened == []
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert open_in_browser("http://127.0.0.1:1/_emulator/ui/") is True
+    assert opened == ["http://127.0.0.1:1/_emulator/ui/"]
+
+    def broken(url: str, new: int = 0) -> bool:
+        raise webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(webbrowser, "open", broken)
+    assert open_in_browser("http://127.0.0.1:1/_emulator/ui/") is False
