@@ -204,3 +204,12 @@ def test_the_page_names_effects_as_the_library_does() -> None:
     from spectrum_sync.emulator import ui_views
 
     assert ui_views.EFFECTS == MESSAGE_EFFECTS
+
+
+def test_the_script_never_turns_data_into_markup() -> None:
+    # Texts go through textContent and attribute values only; none of these parse HTML.
+    script = (Path(__file__).resolve().parents[2] / "spectrum_sync" / "emulator" / "ui"
+              / "app.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
+                 "new Function"):
+        assert sink not in script, sink

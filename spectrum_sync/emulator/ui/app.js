@@ -397,6 +397,8 @@ async function sendFromComposer(event) {
     state.replyTo = null;
     updateBanner();
     if (state.typing) setTyping(false);
+    // Written as another address in a direct chat: that address's own chat got it.
+    if (sent.chat !== state.chat) selectChat(state.line, sent.chat);
   }
 }
 
