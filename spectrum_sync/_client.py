@@ -321,11 +321,27 @@ class Client:
                                                parts.monitor, self.timeout)
         self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
         backend.set_owner(self)
+        self._watch_metrics(parts)
         resources = _Resources(parts, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
         self._finalizer.atexit = False  # our own exit hook closes quietly
         _open_resources.add(resources)
+
+    def _watch_metrics(self, parts: _Parts) -> None:
+        """Report this client in the OpenTelemetry metrics while it lives (no-op without
+        the package)."""
+        from ._telemetry import ClientView, watch
+
+        backend, auth, monitor = parts.backend, parts.auth, parts.monitor
+        self._telemetry_view = ClientView(
+            health=self._receiving.health,
+            quota=lambda phone: backend.quota_usage(phone, 2.0),
+            phones=lambda: [info.phone for info in backend.line_infos()],
+            store_failures=lambda: monitor.failures,
+            token_failures=lambda: auth.failures if auth is not None else 0,
+        )
+        watch(self._telemetry_view)
 
     # ----- configuration --------------------------------------------------------------
 
