@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._backend.quotas import QuotaLimits, QuotaUsage
     from ._client import Client
+    from ._doctor import CheckResult
     from ._errors import (
         AlreadyReceiving,
         AuthenticationError,
@@ -98,6 +99,7 @@ _WHERE = {
     "PollChanged": "_events",
     "PollOption": "_events",
     "StickerPlaced": "_events",
+    "CheckResult": "_doctor",
     "Attachment": "_models",
     "FocusStatus": "_models",
     "LineInfo": "_models",
@@ -129,6 +131,7 @@ __all__ = [
     "AlreadyReceiving",
     "Attachment",
     "AuthenticationError",
+    "CheckResult",
     "Client",
     "ClientClosed",
     "CloudError",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ._backend.base import Backend
     from ._backend.quotas import QuotaLimits, QuotaUsage
+    from ._doctor import CheckResult
     from ._events import Event
     from ._models import FocusStatus, LineInfo, Message, Space, User
     from ._receive.dispatch import ErrorHandler, Handle
@@ -311,6 +312,7 @@ class Client:
 
         backend, store = parts.backend, parts.store
         self._backend = backend
+        self._auth = parts.auth  # read by the doctor's checks (token state, clock skew)
         self._store = store
         self._users: UserDirectory = UserDirectory(
             backend.address_info, default_region=default_region.upper(), ttl=user_cache_ttl,
@@ -319,11 +321,27 @@ class Client:
                                                parts.monitor, self.timeout)
         self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
         backend.set_owner(self)
+        self._watch_metrics(parts)
         resources = _Resources(parts, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
         self._finalizer.atexit = False  # our own exit hook closes quietly
         _open_resources.add(resources)
+
+    def _watch_metrics(self, parts: _Parts) -> None:
+        """Report this client in the OpenTelemetry metrics while it lives (no-op without
+        the package)."""
+        from ._telemetry import ClientView, watch
+
+        backend, auth, monitor = parts.backend, parts.auth, parts.monitor
+        self._telemetry_view = ClientView(
+            health=self._receiving.health,
+            quota=lambda phone: backend.quota_usage(phone, 2.0),
+            phones=lambda: [info.phone for info in backend.line_infos()],
+            store_failures=lambda: monitor.failures,
+            token_failures=lambda: auth.failures if auth is not None else 0,
+        )
+        watch(self._telemetry_view)
 
     # ----- configuration --------------------------------------------------------------
 
@@ -617,6 +635,20 @@ class Client:
         """Receive health per line (by phone): state (``idle`` when not receiving), last
         frame, reconnects, gaps, state-store errors."""
         return self._receiving.health()
+
+    def diagnose(self, *, timeout: float | None = None, network: bool = True
+                 ) -> list[CheckResult]:
+        """Check the set-up, as ``spectrum-sync doctor`` does: credentials (a token
+        exchange), clock skew against the service, TLS roots, one cheap read call per line,
+        today's quotas, the stored cursors and the state store (a probe written and read).
+
+        ``network=False`` sends nothing to Spectrum (no exchange, no per-line call): what a
+        health probe that runs every few seconds wants. Never raises for what it checks;
+        each failure is a :class:`~spectrum_sync.CheckResult` with ``ok=False`` and a fix."""
+        from ._doctor import diagnose
+        from ._validate import check_timeout
+
+        return diagnose(self, timeout=check_timeout(timeout) or self.timeout, network=network)
 
     def receive_queue_depths(self) -> list[int]:
         """Diagnostics: events waiting in the receive queue (bounded by queue_size)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, Union
 import attrs
 
 from ._errors import ValidationError
+from ._telemetry import traced_send
 from ._validate import (
     check_idempotency_key,
     check_optional_text,
@@ -260,6 +261,7 @@ class Space:
     # The client behind ``ops``: a space in use keeps its client open.
     _owner: object = attrs.field(default=None, eq=False, repr=False, alias="owner")
 
+    @traced_send
     def send(
         self,
         text: str,
@@ -294,6 +296,7 @@ class Space:
             timeout=check_timeout(timeout),
         )
 
+    @traced_send
     def send_file(
         self,
         file: FileInput,
@@ -333,6 +336,7 @@ class Space:
             timeout=check_timeout(timeout),
         )
 
+    @traced_send
     def send_parts(
         self,
         parts: Sequence[str | Part | FileInput],

@@ -31,6 +31,8 @@ COMMANDS: dict[str, Command] = {
     "listen": Command("spectrum_sync._cli.listen",
                       "print received messages (or events), one per line"),
     "lines": Command("spectrum_sync._cli.lines", "the plan, its lines and today's quota usage"),
+    "doctor": Command("spectrum_sync._cli.doctor",
+                      "check credentials, clock, TLS, lines, quotas and the state store"),
     "webhook": Command("spectrum_sync._cli.webhook",
                        "webhook tools: verify a saved delivery (signature, age, events)"),
     "emulator": Command("spectrum_sync.emulator.cli",

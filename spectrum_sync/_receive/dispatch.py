@@ -16,6 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .._telemetry import processing
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -52,15 +53,18 @@ class _Fatal:
 
 
 def _call_handlers(event: Event, handlers: list[Handler], report: ErrorHandler) -> None:
-    """Run each handler; an Exception goes to ``report``, a BaseException propagates."""
-    for handler in handlers:
-        try:
-            handler(event)
-        except Exception as exc:
+    """Run each handler (inside the event's trace span, when tracing is set up); an
+    Exception goes to ``report``, a BaseException propagates."""
+    with processing(event) as failed:
+        for handler in handlers:
             try:
-                report(exc, event)
-            except Exception:
-                log.exception("the on_error handler failed")
+                handler(event)
+            except Exception as exc:
+                failed(exc)
+                try:
+                    report(exc, event)
+                except Exception:
+                    log.exception("the on_error handler failed")
 
 
 class _Workers:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
+from .._telemetry import received
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class Inbox(Generic[E]):
                 delivery.settle()
                 continue
             self._pending = delivery
+            received(event)
             return event  # type: ignore[return-value]
 
     def ack(self) -> None:

@@ -182,6 +182,11 @@ class CloudAuth:
             return False
 
     @property
+    def failures(self) -> int:
+        """Consecutive failed exchanges (0 once one succeeds)."""
+        return self._failures
+
+    @property
     def generation(self) -> float:
         return self._last_exchange
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import http.client
 import json
 import logging
@@ -48,7 +49,8 @@ class Grant:
     ``kind`` is ``"shared"`` or ``"dedicated"``; ``tokens`` maps instance ids to tokens (the
     shared pool uses the key ``"shared"``); ``numbers`` maps instance ids to the line's phone
     number (None while it has none); ``obtained_at`` is ``time.monotonic()`` when the request
-    was sent.
+    was sent; ``clock_skew`` is the server's clock (its ``Date`` header) minus ours, in
+    seconds, when the answer had a readable one (1 s resolution: the header has no more).
     """
 
     kind: str
@@ -56,6 +58,7 @@ class Grant:
     numbers: Mapping[str, str | None]
     expires_in: float
     obtained_at: float
+    clock_skew: float | None = None
 
 
 def validate_cloud_url(url: object) -> str:
@@ -251,4 +254,17 @@ def exchange_token(
     if not (200 <= status < 300) or not isinstance(payload, dict) or payload.get(
             "succeed") is not True:
         raise _rest_error(status, body)
-    return _parse_grant(payload.get("data"), started)
+    grant = _parse_grant(payload.get("data"), started)
+    return attrs.evolve(grant, clock_skew=_clock_skew(response_headers.get("date")))
+
+
+def _clock_skew(date: str | None) -> float | None:
+    """Server time minus ours from an HTTP ``Date`` header; None when it is absent or odd."""
+    if not date:
+        return None
+    try:
+        server = email.utils.parsedate_to_datetime(date[:100]).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # The header drops the fraction of its second: its middle is the best guess.
+    return server + 0.5 - time.time() if math.isfinite(server) else None

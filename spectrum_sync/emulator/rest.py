@@ -62,6 +62,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import email.utils
 import hmac
 import json
 import logging
@@ -95,6 +96,8 @@ class EmulatorBackend(Protocol):
     admin_token: str
 
     def issue_token_payload(self) -> dict[str, Any]: ...
+
+    def now(self) -> float: ...
 
     def simulate_inbound(
         self, from_: str, text: str | None = None, *, line: str | None = None,
@@ -647,6 +650,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("emulator http: " + format, *args)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header follows the emulator's clock, as the service's follows its own: a
+        # client measures its clock skew against it (spectrum-sync doctor).
+        moment = self.server.rest.emulator.now() if timestamp is None else timestamp
+        return email.utils.formatdate(moment, usegmt=True)
 
     def _serve(self) -> None:
         after = None

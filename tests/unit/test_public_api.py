@@ -10,7 +10,8 @@ import sys
 import spectrum_sync
 
 PUBLIC = [
-    "AlreadyReceiving", "Attachment", "AuthenticationError", "Client", "ClientClosed",
+    "AlreadyReceiving", "Attachment", "AuthenticationError", "CheckResult", "Client",
+    "ClientClosed",
     "CloudError", "ConfigurationError", "ConnectionError", "EVENT_KINDS", "Event",
     "FocusStatus", "GroupChanged", "Handle", "Inbox", "InvalidAddress", "Line", "LineHealth",
     "LineInfo", "MemoryStore", "Mention", "Message", "MessageEdited", "MessageRead",
