@@ -84,7 +84,8 @@ _MESSAGES_EVENT = "messages"
 _PLATFORM = "imessage"
 _PREFIX = "v0="
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_NUMBER = re.compile(r"\s*-?\d+(?:\.\d+)?\s*")
+# ASCII digits and blanks only: ``\d`` and ``float()`` would also take other scripts' digits.
+_NUMBER = re.compile(r"[ \t]*-?[0-9]+(?:\.[0-9]+)?[ \t]*")
 _CODES = {
     "missing-headers": "missingHeaders",
     "signature-mismatch": "signatureMismatch",
