@@ -10,11 +10,14 @@ error body ``{"code", "message"}``. They are open to any client, as in the cloud
 Admin endpoints let other processes and languages drive a running emulator. They answer JSON;
 bad input is a 400 with ``{"code": "INVALID_ARGUMENT", "message"}``.
 
-Access. A web page open in a developer's browser must not be able to drive the emulator
-(cross-site requests, DNS rebinding), so every admin request needs either
+Access (:meth:`RestServer.authorize_admin`). Another machine must not drive the emulator,
+nor a web page open in a developer's browser (cross-site requests, DNS rebinding), so every
+admin request needs either
 
-- a loopback ``Host`` header (``127.0.0.1``, ``localhost`` or ``[::1]``, any port) and, when
-  an ``Origin`` header is sent, a loopback origin; or
+- a connection from a loopback address (the peer of the TCP connection: headers alone prove
+  nothing, a remote client can send ``Host: 127.0.0.1``), with a loopback ``Host`` header
+  (``127.0.0.1``, ``localhost`` or ``[::1]``, any port) and, when an ``Origin`` header is
+  sent, a loopback origin; or
 - the header ``x-emulator-token: <emu.admin_token>`` (works from anywhere, e.g. when the
   emulator listens on 0.0.0.0 in a container); a wrong token is refused even from loopback.
 
@@ -60,6 +63,7 @@ import base64
 import binascii
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -272,13 +276,15 @@ class RestServer:
     # -- routing ---------------------------------------------------------------------------
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
-               ) -> Reply:
-        """Answer one request (``headers`` keys lower-case)."""
+               *, peer: str | None = None) -> Reply:
+        """Answer one request (``headers`` keys lower-case; ``peer`` the client's IP address,
+        None when unknown: admin routes then need the token)."""
         path, _, query = target.partition("?")
         with self._lock:
             self.requests.append((method, path))
         if path.startswith("/_emulator/"):
-            self._check_admin_access(method, headers)
+            self.authorize_admin(peer, headers)
+            _check_json_post(method, headers)
             return self._admin(method, path[len("/_emulator/"):].rstrip("/"), query, body)
         match = _PROJECT_PATH.match(path)
         if not match:
@@ -331,26 +337,28 @@ class RestServer:
 
     # -- admin API -------------------------------------------------------------------------
 
-    def _check_admin_access(self, method: str, headers: Mapping[str, str]) -> None:
-        """403 unless the request comes from this machine or carries the admin token; 415 for
-        a POST that is not JSON. See the module docstring for why."""
+    def authorize_admin(self, peer: str | None, headers: Mapping[str, str]) -> None:
+        """Raise a 403 :class:`HttpError` unless an admin request may go on: it carries the
+        admin token, or it comes from a loopback peer address with loopback ``Host`` (and
+        ``Origin``) headers. ``peer`` is the connection's IP address (None: unknown), headers
+        have lower-case names. Every admin route, pages included, calls this first."""
         token = headers.get(ADMIN_TOKEN_HEADER)
         if token is not None:
             expected = self.emulator.admin_token
             if not hmac.compare_digest(token.strip().encode(), expected.encode()):
                 raise HttpError(403, "FORBIDDEN", "invalid admin token")
-        else:
-            if not is_loopback_host(headers.get("host", "")):
-                raise HttpError(403, "FORBIDDEN", "the admin API needs a loopback Host header "
-                                f"or the {ADMIN_TOKEN_HEADER} header")
-            origin = headers.get("origin")
-            if origin is not None and not is_loopback_origin(origin):
-                raise HttpError(403, "FORBIDDEN", "cross-origin admin requests are refused")
-        if method == "POST":
-            media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if media != "application/json":
-                raise HttpError(415, "UNSUPPORTED_MEDIA_TYPE",
-                                "admin requests must be Content-Type: application/json")
+            return
+        # The peer decides where the request comes from; the headers then guard against a
+        # browser on this machine sent here by another site (DNS rebinding, cross-origin).
+        if not is_loopback_peer(peer):
+            raise HttpError(403, "FORBIDDEN", "the admin API answers other machines only "
+                            f"with the {ADMIN_TOKEN_HEADER} header")
+        if not is_loopback_host(headers.get("host", "")):
+            raise HttpError(403, "FORBIDDEN", "the admin API needs a loopback Host header "
+                            f"or the {ADMIN_TOKEN_HEADER} header")
+        origin = headers.get("origin")
+        if origin is not None and not is_loopback_origin(origin):
+            raise HttpError(403, "FORBIDDEN", "cross-origin admin requests are refused")
 
     def _admin(self, method: str, name: str, query: str, body: bytes) -> Reply:
         emu = self.emulator
@@ -459,6 +467,30 @@ class RestServer:
         # HTTP server can only restart once the answer carrying the news has been written.
         self.emulator.restart_grpc()
         return Reply(200, {"ok": True}, after=self.emulator.restart_rest)
+
+
+def _check_json_post(method: str, headers: Mapping[str, str]) -> None:
+    """415 for an admin POST that is not JSON: a browser cannot send JSON cross-origin
+    without a CORS preflight, which the emulator never answers."""
+    if method == "POST":
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            raise HttpError(415, "UNSUPPORTED_MEDIA_TYPE",
+                            "admin requests must be Content-Type: application/json")
+
+
+def is_loopback_peer(peer: str | None) -> bool:
+    """Whether a connection's peer IP address is on this machine's loopback (127.0.0.0/8,
+    ::1, or an IPv4-mapped loopback address); False when unknown or unreadable."""
+    if not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def is_loopback_host(host: str) -> bool:
@@ -621,8 +653,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HttpError(413, "PAYLOAD_TOO_LARGE", "request body too large")
             body = self.rfile.read(length) if length > 0 else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload, after = self.server.rest.handle(self.command, self.path, headers,
-                                                             body)
+            status, payload, after = self.server.rest.handle(
+                self.command, self.path, headers, body, peer=str(self.client_address[0]))
         except HttpError as exc:
             status, payload = exc.status, {"code": exc.code, "message": exc.message}
         except ValueError:
