@@ -9,9 +9,10 @@ Each delivery is a ``POST`` of the JSON body with the headers Spectrum Cloud sen
 A small pool of worker threads sends them, so a slow or hanging receiver never holds up the
 emulator: :meth:`WebhookSender.submit` only queues. A non-2xx answer, a connection error or
 a timeout (``webhook_timeout`` bounds the whole attempt: connecting, sending and reading the
-answer's headers, however slowly the receiver trickles them) is retried with exponential backoff (``retry_base * 2**n`` seconds, at most 60),
-up to six attempts in all; then the delivery is dropped with one log line. Several workers
-and retries mean the receiver may see events out of order and more than once: it must
+answer's headers, however slowly the receiver trickles them) is retried with exponential
+backoff (``retry_base * 2**n`` seconds, at most 60), up to six attempts in all; then the
+delivery is dropped with one log line. Several workers and retries mean the receiver may see
+events out of order and more than once: it must
 deduplicate by message id, as with the cloud.
 """
 
