@@ -63,7 +63,7 @@ class FileSource:
             return
         try:
             if self.path is not None:
-                with open(self.path, "rb") as handle:
+                with open_regular(self.path, self.label) as handle:
                     self._fill(handle, view)
             elif self._handle is not None:
                 self._handle.seek(self._offset)
@@ -157,15 +157,10 @@ def _path_source(value: Any, name: object, mime: object, what: str) -> FileSourc
         raise ValidationError(f"{what} path {value!r} is not usable: {exc}") from None
     label = f"{what} {path!r}"
     try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise ValidationError(f"{label} is a directory, not a file")
+        _check_regular(os.stat(path).st_mode, label)
         # Open it now, so that a file we may not read fails before anything is uploaded.
-        with open(path, "rb") as handle:
-            if not stat.S_ISREG(info.st_mode):  # a pipe or a device: no size until read
-                data = _read_capped(handle, label)
-                return FileSource(_file_name(name, os.path.basename(path), mime), len(data),
-                                  label, data=data)
+        with open_regular(path, label) as handle:
+            info = os.fstat(handle.fileno())
     except FileNotFoundError:
         raise ValidationError(f"{label} does not exist") from None
     except OSError as exc:
@@ -173,6 +168,35 @@ def _path_source(value: Any, name: object, mime: object, what: str) -> FileSourc
     _check_size(info.st_size, label)
     return FileSource(_file_name(name, os.path.basename(path), mime), info.st_size, label,
                       path=path)
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def _check_regular(mode: int, label: str) -> None:
+    """Refuse what is not a regular file: opening a FIFO without a writer blocks, and pipes,
+    sockets and devices may never end, whatever the call's deadline."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((text for test, text in _KINDS if test(mode)), "not a regular file")
+    raise ValidationError(f"{label} is {kind}, not a regular file: pass its bytes or an "
+                          "open binary file object instead")
+
+
+def open_regular(path: str, label: str) -> BinaryIO:
+    """Open a regular file for reading without ever blocking: ``O_NONBLOCK`` (a FIFO put in
+    its place after a check opens at once), then the opened file itself is checked."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _check_regular(os.fstat(fd).st_mode, label)
+    except BaseException:
+        os.close(fd)
+        raise
+    # O_NONBLOCK does nothing to a regular file's reads.
+    return os.fdopen(fd, "rb")
 
 
 def _stream_source(value: Any, name: object, mime: object, what: str) -> FileSource:

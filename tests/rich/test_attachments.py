@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -177,6 +180,42 @@ def test_missing_file_names_it(dm: Space, tmp_path: Path) -> None:
     plain.write_bytes(b"x")
     with pytest.raises(spectrum.ValidationError, match=r"cannot read file .*Not a directory"):
         dm.send_file(plain / "inside.png")
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_paths_that_are_not_regular_files_are_refused_at_once(dm: Space,
+                                                              tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # no writer: opening it for reading would block for ever
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "sock"))
+    outcome: dict[str, BaseException] = {}
+
+    def attempt(path: Path | str, key: str) -> None:
+        try:
+            dm.send_file(path, timeout=1)
+        except BaseException as exc:  # collected for the assertions below
+            outcome[key] = exc
+
+    try:
+        cases = {"fifo": fifo, "socket": tmp_path / "sock", "device": "/dev/zero"}
+        threads = [threading.Thread(target=attempt, args=(path, key), daemon=True)
+                   for key, path in cases.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        hung = [key for key, thread in zip(cases, threads) if thread.is_alive()]
+        assert not hung, f"send_file blocked on {hung}"
+    finally:
+        listening.close()
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # frees a blocked reader
+    kinds = {"fifo": "named pipe", "socket": "a socket", "device": "a character device"}
+    for key, kind in kinds.items():
+        error = outcome[key]
+        assert isinstance(error, spectrum.ValidationError), (key, error)
+        assert kind in str(error) and "not a regular file" in str(error)
 
 
 def test_unreadable_file_names_it(tmp_path: Path) -> None:
