@@ -22,12 +22,14 @@ from typing import Any, BinaryIO, Callable, Union
 from ._errors import SpectrumError, ValidationError
 from ._validate import MAX_PAYLOAD_BYTES
 
-__all__ = ["FileInput", "FileSource", "Target", "file_source", "save"]
+__all__ = ["FileInput", "FileSource", "Folder", "Target", "file_source", "safe_file_name", "save"]
 
 #: What ``send_file``, ``Part.file`` and ``set_icon`` accept.
 FileInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 #: Where ``download`` writes: a path or a binary file object.
 Target = Union[str, "os.PathLike[str]", BinaryIO]
+#: The folder of ``download(into=...)``.
+Folder = Union[str, "os.PathLike[str]"]
 
 _READ_CHUNK = 1024 * 1024
 _MAX_NAME = 255
@@ -107,6 +109,31 @@ def _check_size(size: int, label: str) -> None:
         raise ValidationError(f"{label} is empty: there is nothing to send")
     if size > MAX_PAYLOAD_BYTES:
         raise ValidationError(f"{label} is {size:,} bytes, larger than {LIMIT_TEXT}")
+
+
+# Characters that reorder how a name is displayed ("photo\u202egnp.exe" shows as
+# "photoexe.png"), with the C0 and C1 controls.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: The name of a received file whose own name has nothing usable left.
+FALLBACK_NAME = "attachment"
+
+
+def safe_file_name(raw: str, fallback: str = FALLBACK_NAME) -> str:
+    """A received file's name as a base name safe to join to a folder: the last component
+    of ``raw`` (``/`` and ``\\`` both separate), without control or bidi characters,
+    leading dots and blanks (no ``..``, no hidden file) and trailing dots and blanks, at most
+    255 UTF-8 bytes (the extension kept); ``fallback`` when nothing is left. The sender
+    chooses ``raw``: ``../../.ssh/authorized_keys`` becomes ``authorized_keys``."""
+    text = raw if isinstance(raw, str) else ""
+    parts = [part for part in text.replace("\\", "/").split("/") if part.strip()]
+    text = _UNSAFE.sub("", parts[-1] if parts else "")
+    text = text.lstrip(". \t").rstrip(". \t")
+    if len(text.encode("utf-8")) > _MAX_NAME:
+        stem, ext = os.path.splitext(text)
+        ext = ext if len(ext.encode("utf-8")) <= 16 else ""
+        room = _MAX_NAME - len(ext.encode("utf-8"))
+        text = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(". \t") + ext
+    return text or fallback
 
 
 def _file_name(name: object, fallback: str, mime: object) -> str:
@@ -259,6 +286,20 @@ def check_target(to: object) -> None:
     if not hasattr(to, "write"):
         raise ValidationError(
             f"to= must be a path or a binary file object, not {type(to).__name__}")
+
+
+def target_in(folder: object, name: str) -> str:
+    """The path of ``name`` (a :func:`safe_file_name`) inside the existing ``folder``."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ValidationError(f"into= must be a folder path, not {type(folder).__name__}")
+    base = os.path.abspath(os.fsdecode(os.fspath(folder)))
+    if not os.path.isdir(base):
+        raise ValidationError(f"download folder {base!r} does not exist (into= names a folder)")
+    path = os.path.join(base, name)
+    # safe_file_name has no separators and no "..": checked again, as this is the promise.
+    if os.path.dirname(path) != base or name in ("", ".", ".."):
+        raise ValidationError(f"file name {name!r} would leave the folder {base!r}")
+    return path
 
 
 def save(to: Target, run: Callable[[Callable[[bytes], object]], object]) -> int:
