@@ -77,10 +77,16 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, NamedTuple, Protocol
 
+from spectrum_sync._bodies import BodyTooLarge, read_chunked
+
 log = logging.getLogger(__name__)
 
 _PROJECT_PATH = re.compile(r"^/projects/(?P<project>[^/]+)/(?P<rest>.*)$")
 _MAX_BODY = 1 << 20  # admin requests are tiny; refuse anything larger
+# After a refused body, what the client still sends is read and dropped for this long, up to
+# this much, so that it gets its 413 rather than a reset connection.
+_DRAIN_SECONDS = 2.0
+_MAX_DRAIN = 64 << 20
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 ADMIN_TOKEN_HEADER = "x-emulator-token"
 _MAX_DELAY = 3600.0
@@ -647,11 +653,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         after = None
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > _MAX_BODY:
-                self.close_connection = True  # the unread body cannot be skipped
-                raise HttpError(413, "PAYLOAD_TOO_LARGE", "request body too large")
-            body = self.rfile.read(length) if length > 0 else b""
+            body = self._body()
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload, after = self.server.rest.handle(
                 self.command, self.path, headers, body, peer=str(self.client_address[0]))
@@ -671,9 +673,58 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+        if self._unread:
+            self._discard_unread()
         if after is not None:
             self.wfile.flush()
             threading.Thread(target=after, name="spectrum-emulator-admin", daemon=True).start()
+
+    _unread = False  # a body left unread: the connection ends after the answer
+
+    def _body(self) -> bytes:
+        """The request body, chunked or not, never more than ``_MAX_BODY`` + 1 byte read."""
+        encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        try:
+            if encoding:
+                if encoding != "chunked":
+                    self._unread = self.close_connection = True
+                    raise HttpError(501, "NOT_IMPLEMENTED",
+                                    f"Transfer-Encoding {encoding!r} is not supported")
+                return read_chunked(self.rfile, _MAX_BODY)
+            text = (self.headers.get("Content-Length") or "0").strip()
+            if not text.isdigit():
+                self.close_connection = True  # where this body ends is unknown
+                raise HttpError(400, "INVALID_ARGUMENT", "bad Content-Length")
+            length = int(text)
+            if length > _MAX_BODY:
+                raise BodyTooLarge(_MAX_BODY)
+            body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                self.close_connection = True
+                raise HttpError(400, "INVALID_ARGUMENT", "the body ended early")
+            return body
+        except BodyTooLarge:
+            self._unread = self.close_connection = True
+            raise HttpError(413, "PAYLOAD_TOO_LARGE", "request body too large") from None
+        except ValueError as exc:
+            self.close_connection = True
+            raise HttpError(400, "INVALID_ARGUMENT", f"bad chunked body: {exc}") from None
+
+    def _discard_unread(self) -> None:
+        """Read and drop what the client still sends (bounded in time and size) before the
+        connection closes: closing on unread data resets it, and the client would lose the
+        answer (typically a 413) it is owed."""
+        self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_DRAIN_SECONDS)
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            drained = 0
+            while drained < _MAX_DRAIN and time.monotonic() < deadline:
+                chunk = self.rfile.read1(64 * 1024)
+                if not chunk:
+                    break
+                drained += len(chunk)
 
     do_GET = _serve
     do_POST = _serve
