@@ -77,8 +77,6 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, NamedTuple, Protocol
 
-from spectrum_sync._bodies import BodyTooLarge, read_chunked
-
 log = logging.getLogger(__name__)
 
 _PROJECT_PATH = re.compile(r"^/projects/(?P<project>[^/]+)/(?P<rest>.*)$")
@@ -87,6 +85,8 @@ _MAX_BODY = 1 << 20  # admin requests are tiny; refuse anything larger
 # this much, so that it gets its 413 rather than a reset connection.
 _DRAIN_SECONDS = 2.0
 _MAX_DRAIN = 64 << 20
+_READ_SIZE = 64 * 1024
+_MAX_LINE = 4096  # a chunk-size or trailer line longer than this is refused
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 ADMIN_TOKEN_HEADER = "x-emulator-token"
 _MAX_DELAY = 3600.0
@@ -599,6 +599,59 @@ def _call_emulator(action: Callable[[], Any]) -> Any:
         raise HttpError(400, "INVALID_ARGUMENT", str(text) or type(exc).__name__) from None
 
 
+class _TooLarge(Exception):
+    """A request body over ``_MAX_BODY`` (no more than one byte past it was read)."""
+
+
+class _LineReader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+    def readline(self, size: int, /) -> bytes: ...
+
+
+def _read_chunked(stream: _LineReader, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body, its trailers skipped: :class:`_TooLarge` once the
+    chunks pass ``limit`` bytes (at most ``limit + 1`` body bytes read, whatever size a chunk
+    claims), ``ValueError`` for a malformed encoding or a body that ends early.
+    ``http.server`` leaves chunked bodies to the handler."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        line = _chunk_line(stream)
+        try:
+            length = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise ValueError("malformed chunk size") from None
+        if length < 0:
+            raise ValueError("malformed chunk size")
+        if length == 0:
+            break
+        take = min(length, limit + 1 - size)
+        while take > 0:
+            data = stream.read(min(_READ_SIZE, take))
+            if not data:
+                raise ValueError("the body ended inside a chunk")
+            parts.append(data)
+            size += len(data)
+            take -= len(data)
+        if size > limit:
+            raise _TooLarge
+        if _chunk_line(stream) != b"":
+            raise ValueError("a chunk is longer than its size")
+    while _chunk_line(stream):  # trailers, up to the blank line
+        pass
+    return b"".join(parts)
+
+
+def _chunk_line(stream: _LineReader) -> bytes:
+    line = stream.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise ValueError("a chunked-encoding line is too long")
+    if not line.endswith(b"\n"):
+        raise ValueError("the body ended inside the chunked encoding")
+    return line.rstrip(b"\r\n")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -690,20 +743,20 @@ class _Handler(BaseHTTPRequestHandler):
                     self._unread = self.close_connection = True
                     raise HttpError(501, "NOT_IMPLEMENTED",
                                     f"Transfer-Encoding {encoding!r} is not supported")
-                return read_chunked(self.rfile, _MAX_BODY)
+                return _read_chunked(self.rfile, _MAX_BODY)
             text = (self.headers.get("Content-Length") or "0").strip()
             if not text.isdigit():
                 self.close_connection = True  # where this body ends is unknown
                 raise HttpError(400, "INVALID_ARGUMENT", "bad Content-Length")
             length = int(text)
             if length > _MAX_BODY:
-                raise BodyTooLarge(_MAX_BODY)
+                raise _TooLarge
             body = self.rfile.read(length) if length else b""
             if len(body) < length:
                 self.close_connection = True
                 raise HttpError(400, "INVALID_ARGUMENT", "the body ended early")
             return body
-        except BodyTooLarge:
+        except _TooLarge:
             self._unread = self.close_connection = True
             raise HttpError(413, "PAYLOAD_TOO_LARGE", "request body too large") from None
         except ValueError as exc:
@@ -721,7 +774,7 @@ class _Handler(BaseHTTPRequestHandler):
             deadline = time.monotonic() + _DRAIN_SECONDS
             drained = 0
             while drained < _MAX_DRAIN and time.monotonic() < deadline:
-                chunk = self.rfile.read1(64 * 1024)
+                chunk = self.rfile.read1(_READ_SIZE)
                 if not chunk:
                     break
                 drained += len(chunk)
