@@ -692,6 +692,10 @@ class Deduplicator:
         try:
             claimed = bool(self.store.add_member(self.claim_group, message_id,
                                                  ttl=self.claim_ttl))
+        except TypeError:
+            # A store of the user's own whose sets take no lifetime: a claim there could
+            # never lapse, so copies are told apart in this process only.
+            claimed = True
         except Exception:
             log.warning("webhook deduplication: could not claim message %s in the state "
                         "store (handled as new)", message_id, exc_info=True)
