@@ -22,12 +22,14 @@ from typing import Any, BinaryIO, Callable, Union
 from ._errors import SpectrumError, ValidationError
 from ._validate import MAX_PAYLOAD_BYTES
 
-__all__ = ["FileInput", "FileSource", "Target", "file_source", "save"]
+__all__ = ["FileInput", "FileSource", "Folder", "Target", "file_source", "safe_file_name", "save"]
 
 #: What ``send_file``, ``Part.file`` and ``set_icon`` accept.
 FileInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 #: Where ``download`` writes: a path or a binary file object.
 Target = Union[str, "os.PathLike[str]", BinaryIO]
+#: The folder of ``download(into=...)``.
+Folder = Union[str, "os.PathLike[str]"]
 
 _READ_CHUNK = 1024 * 1024
 _MAX_NAME = 255
@@ -63,7 +65,7 @@ class FileSource:
             return
         try:
             if self.path is not None:
-                with open(self.path, "rb") as handle:
+                with open_regular(self.path, self.label) as handle:
                     self._fill(handle, view)
             elif self._handle is not None:
                 self._handle.seek(self._offset)
@@ -107,6 +109,31 @@ def _check_size(size: int, label: str) -> None:
         raise ValidationError(f"{label} is empty: there is nothing to send")
     if size > MAX_PAYLOAD_BYTES:
         raise ValidationError(f"{label} is {size:,} bytes, larger than {LIMIT_TEXT}")
+
+
+# Characters that reorder how a name is displayed ("photo\u202egnp.exe" shows as
+# "photoexe.png"), with the C0 and C1 controls.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: The name of a received file whose own name has nothing usable left.
+FALLBACK_NAME = "attachment"
+
+
+def safe_file_name(raw: str, fallback: str = FALLBACK_NAME) -> str:
+    """A received file's name as a base name safe to join to a folder: the last component
+    of ``raw`` (``/`` and ``\\`` both separate), without control or bidi characters,
+    leading dots and blanks (no ``..``, no hidden file) and trailing dots and blanks, at most
+    255 UTF-8 bytes (the extension kept); ``fallback`` when nothing is left. The sender
+    chooses ``raw``: ``../../.ssh/authorized_keys`` becomes ``authorized_keys``."""
+    text = raw if isinstance(raw, str) else ""
+    parts = [part for part in text.replace("\\", "/").split("/") if part.strip()]
+    text = _UNSAFE.sub("", parts[-1] if parts else "")
+    text = text.lstrip(". \t").rstrip(". \t")
+    if len(text.encode("utf-8")) > _MAX_NAME:
+        stem, ext = os.path.splitext(text)
+        ext = ext if len(ext.encode("utf-8")) <= 16 else ""
+        room = _MAX_NAME - len(ext.encode("utf-8"))
+        text = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(". \t") + ext
+    return text or fallback
 
 
 def _file_name(name: object, fallback: str, mime: object) -> str:
@@ -157,15 +184,10 @@ def _path_source(value: Any, name: object, mime: object, what: str) -> FileSourc
         raise ValidationError(f"{what} path {value!r} is not usable: {exc}") from None
     label = f"{what} {path!r}"
     try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise ValidationError(f"{label} is a directory, not a file")
+        _check_regular(os.stat(path).st_mode, label)
         # Open it now, so that a file we may not read fails before anything is uploaded.
-        with open(path, "rb") as handle:
-            if not stat.S_ISREG(info.st_mode):  # a pipe or a device: no size until read
-                data = _read_capped(handle, label)
-                return FileSource(_file_name(name, os.path.basename(path), mime), len(data),
-                                  label, data=data)
+        with open_regular(path, label) as handle:
+            info = os.fstat(handle.fileno())
     except FileNotFoundError:
         raise ValidationError(f"{label} does not exist") from None
     except OSError as exc:
@@ -173,6 +195,35 @@ def _path_source(value: Any, name: object, mime: object, what: str) -> FileSourc
     _check_size(info.st_size, label)
     return FileSource(_file_name(name, os.path.basename(path), mime), info.st_size, label,
                       path=path)
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def _check_regular(mode: int, label: str) -> None:
+    """Refuse what is not a regular file: opening a FIFO without a writer blocks, and pipes,
+    sockets and devices may never end, whatever the call's deadline."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((text for test, text in _KINDS if test(mode)), "not a regular file")
+    raise ValidationError(f"{label} is {kind}, not a regular file: pass its bytes or an "
+                          "open binary file object instead")
+
+
+def open_regular(path: str, label: str) -> BinaryIO:
+    """Open a regular file for reading without ever blocking: ``O_NONBLOCK`` (a FIFO put in
+    its place after a check opens at once), then the opened file itself is checked."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _check_regular(os.fstat(fd).st_mode, label)
+    except BaseException:
+        os.close(fd)
+        raise
+    # O_NONBLOCK does nothing to a regular file's reads.
+    return os.fdopen(fd, "rb")
 
 
 def _stream_source(value: Any, name: object, mime: object, what: str) -> FileSource:
@@ -235,6 +286,20 @@ def check_target(to: object) -> None:
     if not hasattr(to, "write"):
         raise ValidationError(
             f"to= must be a path or a binary file object, not {type(to).__name__}")
+
+
+def target_in(folder: object, name: str) -> str:
+    """The path of ``name`` (a :func:`safe_file_name`) inside the existing ``folder``."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ValidationError(f"into= must be a folder path, not {type(folder).__name__}")
+    base = os.path.abspath(os.fsdecode(os.fspath(folder)))
+    if not os.path.isdir(base):
+        raise ValidationError(f"download folder {base!r} does not exist (into= names a folder)")
+    path = os.path.join(base, name)
+    # safe_file_name has no separators and no "..": checked again, as this is the promise.
+    if os.path.dirname(path) != base or name in ("", ".", ".."):
+        raise ValidationError(f"file name {name!r} would leave the folder {base!r}")
+    return path
 
 
 def save(to: Target, run: Callable[[Callable[[bytes], object]], object]) -> int:

@@ -29,7 +29,7 @@ from ._validate import (
 )
 
 if TYPE_CHECKING:
-    from ._attachments import FileInput, FileSource, Target
+    from ._attachments import FileInput, FileSource, Folder, Target
     from ._parts import Part
     from ._polls import Poll
 
@@ -585,7 +585,11 @@ class LineInfo:
 class Attachment:
     """Metadata of a file carried by a message (the bytes stay on the server until
     :meth:`download`). ``uti`` is Apple's type identifier, ``transfer_state`` one of
-    pending, transferring, finished, failed, unavailable, unknown (None when not told)."""
+    pending, transferring, finished, failed, unavailable, unknown (None when not told).
+
+    ``file_name`` is always a safe base name (no folders, no ``..``, no control characters,
+    never empty), so ``folder / attachment.file_name`` stays in ``folder``; the name exactly
+    as the sender gave it is ``raw_file_name``, to display, never to build a path."""
 
     guid: str
     file_name: str
@@ -594,9 +598,19 @@ class Attachment:
     is_sticker: bool = False
     uti: str | None = None
     transfer_state: str | None = None
+    raw_file_name: str | None = None
     # The space whose line holds the file (set when received or sent; None when made by
     # hand, which leaves the file out of reach).
     _space: Space | None = attrs.field(default=None, eq=False, repr=False, alias="space")
+
+    def __attrs_post_init__(self) -> None:
+        from ._attachments import safe_file_name
+
+        # Every way in (gRPC, chat.db, a webhook, by hand) passes here: the sender chose the
+        # name, so it is made safe once, in the model, and kept raw beside it.
+        if self.raw_file_name is None:
+            object.__setattr__(self, "raw_file_name", self.file_name)
+        object.__setattr__(self, "file_name", safe_file_name(self.file_name))
 
     def _holder(self) -> Space:
         if self._space is None:
@@ -605,15 +619,21 @@ class Attachment:
                 "received or sent message")
         return self._space
 
-    def download(self, to: Target, *, timeout: float | None = None) -> int:
-        """Stream the file into ``to`` (a path, or a binary file object open for writing);
+    def download(self, to: Target | None = None, *, into: Folder | None = None,
+                 timeout: float | None = None) -> int:
+        """Stream the file into ``to`` (a path, or a binary file object open for writing), or
+        into the folder ``into`` as ``into / file_name`` (replacing a file of that name);
         returns the number of bytes written. Chunks are written as they arrive (the file is
         never held in memory); a path is written through a temporary file in its folder and
         renamed into place once complete, so it never holds a partial download. ``timeout``
         covers the whole download (the client's default otherwise)."""
-        from ._attachments import check_target, save
+        from ._attachments import check_target, save, target_in
 
-        check_target(to)
+        if (to is None) == (into is None):
+            raise ValidationError("download needs either to= (a path or file object) or "
+                                  "into= (a folder)")
+        target = to if to is not None else target_in(into, self.file_name)
+        check_target(target)
         space = self._holder()
         wait = check_timeout(timeout)
         guid = self.guid
@@ -621,7 +641,7 @@ class Attachment:
         def run(write: Callable[[bytes], object]) -> object:
             return space._ops.download_attachment(space, guid, write, timeout=wait)
 
-        return save(to, run)
+        return save(target, run)
 
     def read(self, *, timeout: float | None = None) -> bytes:
         """The whole file in memory (for small files; see :meth:`download`)."""

@@ -47,6 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
                       ) from exc
 
 from . import webhooks
+from ._bodies import BodyTooLarge, read_limited
 from ._framework import ClientHolder, client_kwargs, webhook_secret
 
 if TYPE_CHECKING:
@@ -279,9 +280,15 @@ def webhook() -> flask.Response:
     if not isinstance(state, _AppState):
         raise RuntimeError("spectrum_sync.flask.Spectrum was not attached to this app")
     request = flask.request
+    limit = state.dispatcher.max_body
     length = request.content_length
-    if length is not None and length > state.dispatcher.max_body:
-        result = webhooks.WebhookResponse(413, "body-too-large")
-    else:
-        result = state.dispatcher.handle(request.get_data(cache=False), request.headers)
+    try:
+        if length is not None and length > limit:
+            raise BodyTooLarge(limit)
+        # From the stream, never get_data(): a chunked body has no length to check first.
+        body = read_limited(request.stream.read, limit)
+    except BodyTooLarge:
+        log.warning("webhook refused (413): the body is larger than %d bytes", limit)
+        return flask.Response("body-too-large", status=413, mimetype="text/plain")
+    result = state.dispatcher.handle(body, request.headers)
     return flask.Response(result.text, status=result.status, mimetype="text/plain")

@@ -14,8 +14,8 @@ is JSON: ``{"event": "messages", "space": {...}, "message": {"id", "platform", "
   Django views: verify, parse, deduplicate by message id, call the handlers, answer.
 
 Delivery is at-least-once and unordered, with up to six attempts: handlers must tolerate a
-repeat, which the dispatcher's deduplication makes rare but cannot rule out (two copies of one
-event arriving at the same moment in two processes both run).
+repeat, which the dispatcher's deduplication makes rare but cannot rule out (a process that
+dies while its handlers run, or a state store that fails, lets a later copy run them again).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from ._state.base import StateStore
 
 __all__ = [
+    "CLAIM_GROUP",
+    "CLAIM_TTL",
     "CUSTOM_KIND",
     "MAX_BODY_BYTES",
     "SEEN_GROUP",
@@ -75,6 +77,11 @@ TOLERANCE_SECONDS = 300
 SEEN_GROUP = "webhook-seen"
 #: How long a handled message id is remembered (Spectrum's retries end within hours).
 SEEN_TTL = 7 * 86_400.0
+#: The state-store set that records the message ids being handled right now (claims).
+CLAIM_GROUP = "webhook-claim"
+#: How long a claim holds when its process never releases it (it died mid-handler): copies of
+#: that delivery are answered 409 until then, and the sender's next retry runs the handlers.
+CLAIM_TTL = 300.0
 #: The ``kind`` of :class:`CustomContent` (content types this version does not know).
 CUSTOM_KIND = "custom"
 #: Larger bodies are refused with 413 before any parsing (real ones are a few KiB).
@@ -84,7 +91,8 @@ _MESSAGES_EVENT = "messages"
 _PLATFORM = "imessage"
 _PREFIX = "v0="
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_NUMBER = re.compile(r"\s*-?\d+(?:\.\d+)?\s*")
+# ASCII digits and blanks only: ``\d`` and ``float()`` would also take other scripts' digits.
+_NUMBER = re.compile(r"[ \t]*-?[0-9]+(?:\.[0-9]+)?[ \t]*")
 _CODES = {
     "missing-headers": "missingHeaders",
     "signature-mismatch": "signatureMismatch",
@@ -628,20 +636,30 @@ class _ClientOps:
 
 
 class Deduplicator:
-    """Which message ids were handled already, in a state store (the set ``webhook-seen``):
-    the cloud delivers at least once, so a retried or repeated delivery must not run the
+    """Which message ids were handled already, or are being handled, in a state store: the
+    cloud delivers at least once, so a retried or repeated delivery must not run the
     handlers twice.
 
-    An id is marked only once its handlers succeeded (a failed one is retried by the sender
-    and must run again). While an id is in progress in this process, :meth:`begin` refuses a
-    second copy, so two concurrent deliveries here never both run; in two processes they
-    can (the store has no lease), so handlers should still be idempotent."""
+    :meth:`claim` decides with one atomic store operation first (set-if-absent of the id in
+    the set ``webhook-claim``, with a lifetime of ``claim_ttl``): of two copies arriving at
+    once, in one process or several sharing the store, exactly one gets the claim. The id is
+    marked handled (set ``webhook-seen``, for ``ttl``) only once its handlers succeeded; a
+    failure releases the claim, so the sender's retry runs them again. A store that fails is
+    logged and treated as "not seen" (a claim in this process only): running a handler
+    twice beats losing an event."""
+
+    CLAIMED = "claimed"  #: run the handlers, then :meth:`mark` or :meth:`release`
+    DONE = "done"  #: handled already: acknowledge
+    BUSY = "busy"  #: another copy holds the claim: have the sender come back later
 
     def __init__(self, store: StateStore | Callable[[], StateStore], *,
-                 group: str = SEEN_GROUP, ttl: float = SEEN_TTL) -> None:
+                 group: str = SEEN_GROUP, ttl: float = SEEN_TTL,
+                 claim_group: str = CLAIM_GROUP, claim_ttl: float = CLAIM_TTL) -> None:
         self._store = store
         self.group = group
         self.ttl = ttl  # ids are forgotten after this long: the record stays bounded
+        self.claim_group = claim_group
+        self.claim_ttl = claim_ttl
         self._lock = threading.Lock()
         self._active: set[str] = set()
 
@@ -663,9 +681,38 @@ class Deduplicator:
                         exc_info=True)
             return False
 
+    def claim(self, message_id: str) -> str:
+        """Claim the id before its handlers run: :attr:`CLAIMED`, :attr:`DONE` or
+        :attr:`BUSY`. The claim itself is one set-if-absent in the store."""
+        with self._lock:
+            # Copies in this process are told apart without a store round trip.
+            if message_id in self._active:
+                return self.BUSY
+            self._active.add(message_id)
+        try:
+            claimed = bool(self.store.add_member(self.claim_group, message_id,
+                                                 ttl=self.claim_ttl))
+        except TypeError:
+            # A store of the user's own whose sets take no lifetime: a claim there could
+            # never lapse, so copies are told apart in this process only.
+            claimed = True
+        except Exception:
+            log.warning("webhook deduplication: could not claim message %s in the state "
+                        "store (handled as new)", message_id, exc_info=True)
+            claimed = True
+        if claimed and not self.seen(message_id):
+            return self.CLAIMED
+        # Either another copy holds the claim, or an earlier one handled the id and its
+        # claim has lapsed since.
+        done = claimed or self.seen(message_id)
+        with self._lock:
+            self._active.discard(message_id)
+        return self.DONE if done else self.BUSY
+
     def mark(self, message_id: str) -> bool:
-        """Record the id as handled; True when it was not recorded before. A store failure is
-        logged (the handlers ran: failing now would only cause a repeat)."""
+        """Record the id as handled and end this process's claim; True when it was not
+        recorded before. A store failure is logged (the handlers ran: failing now would only
+        cause a repeat). The store's claim is left to lapse: the mark answers copies now."""
         store = self.store
         try:
             try:
@@ -677,19 +724,23 @@ class Deduplicator:
             log.warning("webhook deduplication: could not record message %s", message_id,
                         exc_info=True)
             return False
+        finally:
+            with self._lock:
+                self._active.discard(message_id)
 
-    def begin(self, message_id: str) -> bool:
-        """Claim the id in this process; False when another thread holds it."""
-        with self._lock:
-            if message_id in self._active:
-                return False
-            self._active.add(message_id)
-            return True
-
-    def end(self, message_id: str) -> None:
-        """Release a claim made by :meth:`begin`."""
+    def release(self, message_id: str) -> None:
+        """Give up a claim whose handlers failed, so that the sender's retry runs them again
+        (a store without ``remove_member`` lets the claim lapse after ``claim_ttl``)."""
         with self._lock:
             self._active.discard(message_id)
+        remove = getattr(self.store, "remove_member", None)
+        if remove is None:
+            return
+        try:
+            remove(self.claim_group, message_id)
+        except Exception:
+            log.warning("webhook deduplication: could not release the claim on message %s "
+                        "(it lapses in %g s)", message_id, self.claim_ttl, exc_info=True)
 
 
 # ----- dispatching ---------------------------------------------------------------------------
@@ -815,15 +866,19 @@ class WebhookDispatcher:
         return self.dispatch(envelope)
 
     def dispatch(self, envelope: WebhookEnvelope) -> WebhookResponse:
-        """Deduplicate and run the handlers for a verified, parsed delivery."""
+        """Deduplicate and run the handlers for a verified, parsed delivery: the id is
+        claimed first (one atomic store operation), then the answer decided."""
         key = envelope.id
-        if key and self.dedupe.seen(key):
-            log.debug("webhook %s already handled", key)
-            return WebhookResponse(200, "ok (duplicate)")
-        if key and not self.dedupe.begin(key):
-            # Another thread is handling this id right now: have the sender come back later,
-            # when it is either marked (then acknowledged) or failed (then run again).
-            return WebhookResponse(409, "in progress")
+        if key:
+            claim = self.dedupe.claim(key)
+            if claim == Deduplicator.DONE:
+                log.debug("webhook %s already handled", key)
+                return WebhookResponse(200, "ok (duplicate)")
+            if claim == Deduplicator.BUSY:
+                # Another copy is being handled right now: have the sender come back later,
+                # when it is either marked (then acknowledged) or failed (then run again).
+                return WebhookResponse(409, "in progress")
+        handled = False
         try:
             for event in envelope.events:
                 for handler in list(self._handlers):
@@ -838,10 +893,10 @@ class WebhookDispatcher:
                         log.exception("webhook handler %s failed on message %s",
                                       getattr(handler.func, "__qualname__", handler.func), key)
                         return WebhookResponse(500, "handler failed")
-            if key:
-                self.dedupe.mark(key)
+            handled = True
             return WebhookResponse(200, "ok")
         finally:
-            if key:
-                self.dedupe.end(key)
-
+            if key and handled:
+                self.dedupe.mark(key)
+            elif key:
+                self.dedupe.release(key)

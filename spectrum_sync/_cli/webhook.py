@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from spectrum_sync._bodies import BodyTooLarge, read_limited
 from spectrum_sync._cli.common import CommandError, Session, UsageError, add_common_options
 
 HELP = ("Webhook tools. `webhook verify FILE` checks a saved delivery: its signature against "
@@ -127,18 +128,17 @@ def split_request(data: bytes) -> tuple[dict[str, str], bytes]:
 
 
 def _read(path: str) -> bytes:
+    """The saved request, read in pieces up to the limit + 1 byte (stdin may be endless)."""
     try:
         if path == "-":
-            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
+            return read_limited(sys.stdin.buffer.read, MAX_FILE_BYTES)
+        with open(path, "rb") as handle:
+            return read_limited(handle.read, MAX_FILE_BYTES)
+    except BodyTooLarge:
+        raise UsageError(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not "
+                         "a webhook delivery") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise UsageError(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not "
-                         "a webhook delivery")
-    return data
 
 
 def _as_number(stamp: str | None) -> float | None:

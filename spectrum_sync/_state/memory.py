@@ -104,5 +104,10 @@ class MemoryStore:
             return False
         return not _expired(self._members.get(key))
 
+    def remove_member(self, group: str, member: str) -> None:
+        """Remove from a set (a webhook claim given up); nothing when absent."""
+        with self._locked():
+            self._members.pop((group, member), None)
+
     def close(self) -> None:
         pass

@@ -585,6 +585,19 @@ class RedisStore:
         in_set, alone = self._call(check)
         return bool(in_set) or bool(alone)
 
+    def remove_member(self, group: str, member: str) -> None:
+        """Remove from a set (a webhook claim given up); nothing when absent."""
+        key = self._key("set", group)
+        one = self._key("member", f"{group}:{member}")
+
+        def remove(r: redis.Redis) -> Any:
+            pipe = r.pipeline(transaction=True)
+            pipe.srem(key, member)
+            pipe.delete(one)
+            return pipe.execute()
+
+        self._call(remove)
+
     def close(self) -> None:
         """Disconnect the pool (a client passed in is left open); later calls raise."""
         client, self._client = self._client, None

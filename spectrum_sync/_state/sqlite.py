@@ -242,6 +242,11 @@ class SQLiteStore:
                         "AND (expires IS NULL OR expires > ?)", (group, member, time.time()))
         return row is not None
 
+    def remove_member(self, group: str, member: str) -> None:
+        """Remove from a set (a webhook claim given up); nothing when absent."""
+        with self._session() as conn:
+            conn.execute("DELETE FROM members WHERE grp = ? AND member = ?", (group, member))
+
     def close(self) -> None:
         if self._fork.forked():
             self._conn = None  # the parent's connection: not ours to close

@@ -6,11 +6,13 @@ API under ``/_emulator/`` (its token is printed on stderr and exported as
 ``SPECTRUM_EMULATOR_ADMIN_TOKEN``). SIGINT or SIGTERM stops it cleanly (exit 0).
 
 - ``--env-file PATH`` also writes the exports to ``PATH`` (mode 0600, atomically: the file
-  appears complete once the emulator serves, and is removed when it stops).
+  appears complete once the emulator serves, and is removed when it stops); with ``--quiet``
+  the exports go to that file only, not to stdout.
 - ``--background`` starts the emulator as a detached process and returns once it serves,
   printing the exports, so that ``eval "$(spectrum-sync emulator --background)"`` works in
   shell scripts and CI; ``kill $SPECTRUM_EMULATOR_PID`` stops it. Its output goes to
-  ``--log-file`` (default: discarded once it has started).
+  ``--log-file`` (default: discarded once it has started); the detached process runs with
+  ``--quiet``, so the log holds no copy of the exports (the secret and the admin token).
 
 Errors print one line on stderr and exit non-zero (2 for bad options, 1 otherwise).
 """
@@ -114,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "exported as SPECTRUM_WEBHOOK_SECRET)")
     parser.add_argument("--env-file", metavar="PATH",
                         help="also write the export lines to PATH (removed at exit)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="with --env-file: write the exports to the file only")
     parser.add_argument("--background", action="store_true",
                         help="start detached, print the exports once it serves, and return")
     parser.add_argument("--log-file", metavar="PATH",
@@ -193,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CliError("--background and --demo do not go together")
         if ns.log_file and not ns.background:
             raise CliError("--log-file goes with --background")
+        if ns.quiet and not ns.env_file:
+            raise CliError("--quiet needs --env-file (the exports must go somewhere)")
         kwargs = emulator_kwargs(ns)
         if ns.env_file:
             _check_writable_dir(ns.env_file)
@@ -240,10 +246,12 @@ def _serve(ns: argparse.Namespace, kwargs: dict[str, Any]) -> int:
                     raise CliError(f"cannot write --env-file {ns.env_file}: "
                                    f"{_reason(exc)}") from None
                 env_file_text = exports
-            sys.stdout.write(exports)
-            sys.stdout.flush()
+            if not ns.quiet:
+                sys.stdout.write(exports)
+                sys.stdout.flush()
+            token = "$SPECTRUM_EMULATOR_ADMIN_TOKEN" if ns.quiet else emu.admin_token
             print(f"# admin API: {emu.cloud_url}/_emulator/ (header x-emulator-token: "
-                  f"{emu.admin_token}); Ctrl-C stops", file=sys.stderr)
+                  f"{token}); Ctrl-C stops", file=sys.stderr)
             if emu.webhook_url:
                 print(f"# webhooks: POST {emu.webhook_url} signed with SPECTRUM_WEBHOOK_SECRET",
                       file=sys.stderr)
@@ -298,9 +306,10 @@ def _reason(exc: BaseException) -> str:
 def _child_argv(parser: argparse.ArgumentParser, ns: argparse.Namespace, env_file: str,
                 ) -> list[str]:
     """The options of this invocation, for the detached process (without --background and
-    --log-file, with its own --env-file)."""
+    --log-file, with its own --env-file and --quiet: its stdout is the log, which must not
+    hold a second copy of the exports)."""
     argv: list[str] = []
-    skip = {"background", "log_file", "env_file", "help"}
+    skip = {"background", "log_file", "env_file", "quiet", "help"}
     for action in parser._actions:
         if not action.option_strings or action.dest in skip:
             continue
@@ -311,7 +320,7 @@ def _child_argv(parser: argparse.ArgumentParser, ns: argparse.Namespace, env_fil
                 argv.append(flag)
         elif value is not None and value != action.default:
             argv += [flag, str(value)]
-    return [*argv, "--env-file", env_file]
+    return [*argv, "--env-file", env_file, "--quiet"]
 
 
 def _start_background(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:

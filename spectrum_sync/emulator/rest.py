@@ -10,11 +10,14 @@ error body ``{"code", "message"}``. They are open to any client, as in the cloud
 Admin endpoints let other processes and languages drive a running emulator. They answer JSON;
 bad input is a 400 with ``{"code": "INVALID_ARGUMENT", "message"}``.
 
-Access. A web page open in a developer's browser must not be able to drive the emulator
-(cross-site requests, DNS rebinding), so every admin request needs either
+Access (:meth:`RestServer.authorize_admin`). Another machine must not drive the emulator,
+nor a web page open in a developer's browser (cross-site requests, DNS rebinding), so every
+admin request needs either
 
-- a loopback ``Host`` header (``127.0.0.1``, ``localhost`` or ``[::1]``, any port) and, when
-  an ``Origin`` header is sent, a loopback origin; or
+- a connection from a loopback address (the peer of the TCP connection: headers alone prove
+  nothing, a remote client can send ``Host: 127.0.0.1``), with a loopback ``Host`` header
+  (``127.0.0.1``, ``localhost`` or ``[::1]``, any port) and, when an ``Origin`` header is
+  sent, a loopback origin; or
 - the header ``x-emulator-token: <emu.admin_token>`` (works from anywhere, e.g. when the
   emulator listens on 0.0.0.0 in a container); a wrong token is refused even from loopback.
 
@@ -64,6 +67,7 @@ import binascii
 import contextlib
 import email.utils
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -81,6 +85,12 @@ log = logging.getLogger(__name__)
 
 _PROJECT_PATH = re.compile(r"^/projects/(?P<project>[^/]+)/(?P<rest>.*)$")
 _MAX_BODY = 1 << 20  # admin requests are tiny; refuse anything larger
+# After a refused body, what the client still sends is read and dropped for this long, up to
+# this much, so that it gets its 413 rather than a reset connection.
+_DRAIN_SECONDS = 2.0
+_MAX_DRAIN = 64 << 20
+_READ_SIZE = 64 * 1024
+_MAX_LINE = 4096  # a chunk-size or trailer line longer than this is refused
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 ADMIN_TOKEN_HEADER = "x-emulator-token"
 _MAX_DELAY = 3600.0
@@ -307,8 +317,9 @@ class RestServer:
     # -- routing ---------------------------------------------------------------------------
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
-               ) -> Reply:
-        """Answer one request (``headers`` keys lower-case)."""
+               *, peer: str | None = None) -> Reply:
+        """Answer one request (``headers`` keys lower-case; ``peer`` the client's IP address,
+        None when unknown: admin routes then need the token)."""
         path, _, query = target.partition("?")
         with self._lock:
             self.requests.append((method, path))
@@ -317,7 +328,8 @@ class RestServer:
                 self._check_admin_access(method, mounted.admin_headers(query, headers))
                 return mounted.handle(method, path[len(prefix):], query, headers, body)
         if path.startswith("/_emulator/"):
-            self._check_admin_access(method, headers)
+            self.authorize_admin(peer, headers)
+            _check_json_post(method, headers)
             return self._admin(method, path[len("/_emulator/"):].rstrip("/"), query, body)
         match = _PROJECT_PATH.match(path)
         if not match:
@@ -370,26 +382,28 @@ class RestServer:
 
     # -- admin API -------------------------------------------------------------------------
 
-    def _check_admin_access(self, method: str, headers: Mapping[str, str]) -> None:
-        """403 unless the request comes from this machine or carries the admin token; 415 for
-        a POST that is not JSON. See the module docstring for why."""
+    def authorize_admin(self, peer: str | None, headers: Mapping[str, str]) -> None:
+        """Raise a 403 :class:`HttpError` unless an admin request may go on: it carries the
+        admin token, or it comes from a loopback peer address with loopback ``Host`` (and
+        ``Origin``) headers. ``peer`` is the connection's IP address (None: unknown), headers
+        have lower-case names. Every admin route, pages included, calls this first."""
         token = headers.get(ADMIN_TOKEN_HEADER)
         if token is not None:
             expected = self.emulator.admin_token
             if not hmac.compare_digest(token.strip().encode(), expected.encode()):
                 raise HttpError(403, "FORBIDDEN", "invalid admin token")
-        else:
-            if not is_loopback_host(headers.get("host", "")):
-                raise HttpError(403, "FORBIDDEN", "the admin API needs a loopback Host header "
-                                f"or the {ADMIN_TOKEN_HEADER} header")
-            origin = headers.get("origin")
-            if origin is not None and not is_loopback_origin(origin):
-                raise HttpError(403, "FORBIDDEN", "cross-origin admin requests are refused")
-        if method == "POST":
-            media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if media != "application/json":
-                raise HttpError(415, "UNSUPPORTED_MEDIA_TYPE",
-                                "admin requests must be Content-Type: application/json")
+            return
+        # The peer decides where the request comes from; the headers then guard against a
+        # browser on this machine sent here by another site (DNS rebinding, cross-origin).
+        if not is_loopback_peer(peer):
+            raise HttpError(403, "FORBIDDEN", "the admin API answers other machines only "
+                            f"with the {ADMIN_TOKEN_HEADER} header")
+        if not is_loopback_host(headers.get("host", "")):
+            raise HttpError(403, "FORBIDDEN", "the admin API needs a loopback Host header "
+                            f"or the {ADMIN_TOKEN_HEADER} header")
+        origin = headers.get("origin")
+        if origin is not None and not is_loopback_origin(origin):
+            raise HttpError(403, "FORBIDDEN", "cross-origin admin requests are refused")
 
     def _admin(self, method: str, name: str, query: str, body: bytes) -> Reply:
         emu = self.emulator
@@ -500,6 +514,30 @@ class RestServer:
         return Reply(200, {"ok": True}, after=self.emulator.restart_rest)
 
 
+def _check_json_post(method: str, headers: Mapping[str, str]) -> None:
+    """415 for an admin POST that is not JSON: a browser cannot send JSON cross-origin
+    without a CORS preflight, which the emulator never answers."""
+    if method == "POST":
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            raise HttpError(415, "UNSUPPORTED_MEDIA_TYPE",
+                            "admin requests must be Content-Type: application/json")
+
+
+def is_loopback_peer(peer: str | None) -> bool:
+    """Whether a connection's peer IP address is on this machine's loopback (127.0.0.0/8,
+    ::1, or an IPv4-mapped loopback address); False when unknown or unreadable."""
+    if not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 def is_loopback_host(host: str) -> bool:
     """Whether a ``Host`` header names this machine: 127.0.0.1, localhost or [::1], any port.
 
@@ -600,6 +638,59 @@ def _call_emulator(action: Callable[[], Any]) -> Any:
         raise HttpError(400, "INVALID_ARGUMENT", str(text) or type(exc).__name__) from None
 
 
+class _TooLarge(Exception):
+    """A request body over ``_MAX_BODY`` (no more than one byte past it was read)."""
+
+
+class _LineReader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+    def readline(self, size: int, /) -> bytes: ...
+
+
+def _read_chunked(stream: _LineReader, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body, its trailers skipped: :class:`_TooLarge` once the
+    chunks pass ``limit`` bytes (at most ``limit + 1`` body bytes read, whatever size a chunk
+    claims), ``ValueError`` for a malformed encoding or a body that ends early.
+    ``http.server`` leaves chunked bodies to the handler."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        line = _chunk_line(stream)
+        try:
+            length = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise ValueError("malformed chunk size") from None
+        if length < 0:
+            raise ValueError("malformed chunk size")
+        if length == 0:
+            break
+        take = min(length, limit + 1 - size)
+        while take > 0:
+            data = stream.read(min(_READ_SIZE, take))
+            if not data:
+                raise ValueError("the body ended inside a chunk")
+            parts.append(data)
+            size += len(data)
+            take -= len(data)
+        if size > limit:
+            raise _TooLarge
+        if _chunk_line(stream) != b"":
+            raise ValueError("a chunk is longer than its size")
+    while _chunk_line(stream):  # trailers, up to the blank line
+        pass
+    return b"".join(parts)
+
+
+def _chunk_line(stream: _LineReader) -> bytes:
+    line = stream.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise ValueError("a chunked-encoding line is too long")
+    if not line.endswith(b"\n"):
+        raise ValueError("the body ended inside the chunked encoding")
+    return line.rstrip(b"\r\n")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -660,14 +751,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         after = None
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > _MAX_BODY:
-                self.close_connection = True  # the unread body cannot be skipped
-                raise HttpError(413, "PAYLOAD_TOO_LARGE", "request body too large")
-            body = self.rfile.read(length) if length > 0 else b""
+            body = self._body()
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload, after = self.server.rest.handle(self.command, self.path, headers,
-                                                             body)
+            status, payload, after = self.server.rest.handle(
+                self.command, self.path, headers, body, peer=str(self.client_address[0]))
         except HttpError as exc:
             status, payload = exc.status, {"code": exc.code, "message": exc.message}
         except ValueError:
@@ -687,9 +774,58 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+        if self._unread:
+            self._discard_unread()
         if after is not None:
             self.wfile.flush()
             threading.Thread(target=after, name="spectrum-emulator-admin", daemon=True).start()
+
+    _unread = False  # a body left unread: the connection ends after the answer
+
+    def _body(self) -> bytes:
+        """The request body, chunked or not, never more than ``_MAX_BODY`` + 1 byte read."""
+        encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        try:
+            if encoding:
+                if encoding != "chunked":
+                    self._unread = self.close_connection = True
+                    raise HttpError(501, "NOT_IMPLEMENTED",
+                                    f"Transfer-Encoding {encoding!r} is not supported")
+                return _read_chunked(self.rfile, _MAX_BODY)
+            text = (self.headers.get("Content-Length") or "0").strip()
+            if not text.isdigit():
+                self.close_connection = True  # where this body ends is unknown
+                raise HttpError(400, "INVALID_ARGUMENT", "bad Content-Length")
+            length = int(text)
+            if length > _MAX_BODY:
+                raise _TooLarge
+            body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                self.close_connection = True
+                raise HttpError(400, "INVALID_ARGUMENT", "the body ended early")
+            return body
+        except _TooLarge:
+            self._unread = self.close_connection = True
+            raise HttpError(413, "PAYLOAD_TOO_LARGE", "request body too large") from None
+        except ValueError as exc:
+            self.close_connection = True
+            raise HttpError(400, "INVALID_ARGUMENT", f"bad chunked body: {exc}") from None
+
+    def _discard_unread(self) -> None:
+        """Read and drop what the client still sends (bounded in time and size) before the
+        connection closes: closing on unread data resets it, and the client would lose the
+        answer (typically a 413) it is owed."""
+        self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_DRAIN_SECONDS)
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            drained = 0
+            while drained < _MAX_DRAIN and time.monotonic() < deadline:
+                chunk = self.rfile.read1(_READ_SIZE)
+                if not chunk:
+                    break
+                drained += len(chunk)
 
     do_GET = _serve
     do_POST = _serve

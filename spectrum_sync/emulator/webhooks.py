@@ -8,9 +8,11 @@ Each delivery is a ``POST`` of the JSON body with the headers Spectrum Cloud sen
 
 A small pool of worker threads sends them, so a slow or hanging receiver never holds up the
 emulator: :meth:`WebhookSender.submit` only queues. A non-2xx answer, a connection error or
-a timeout is retried with exponential backoff (``retry_base * 2**n`` seconds, at most 60),
-up to six attempts in all; then the delivery is dropped with one log line. Several workers
-and retries mean the receiver may see events out of order and more than once: it must
+a timeout (``webhook_timeout`` bounds the whole attempt: connecting, sending and reading the
+answer's headers, however slowly the receiver trickles them) is retried with exponential
+backoff (``retry_base * 2**n`` seconds, at most 60), up to six attempts in all; then the
+delivery is dropped with one log line. Several workers and retries mean the receiver may see
+events out of order and more than once: it must
 deduplicate by message id, as with the cloud.
 """
 
@@ -174,10 +176,7 @@ class WebhookSender:
             inflight = list(self._inflight.values())
             self._cond.notify_all()
         for conn in inflight:
-            sock = conn.sock
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            _shutdown(conn)
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -302,7 +301,16 @@ class WebhookSender:
             if self._stopping:
                 return None, "stopped"
             self._inflight[key] = conn
+        # The socket timeout bounds each read only: a receiver sending one byte a second
+        # would hold the attempt for ever. The watchdog cuts the connection at the deadline.
+        expired = threading.Event()
+        watchdog = threading.Timer(self.timeout, _cut, args=(conn, expired))
+        watchdog.daemon = True
+        watchdog.start()
         try:
+            conn.connect()  # bounded by the connect timeout, which is self.timeout
+            if expired.is_set():
+                raise TimeoutError
             target = self._url.path or "/"
             if self._url.query:
                 target += "?" + self._url.query
@@ -310,8 +318,11 @@ class WebhookSender:
             response = conn.getresponse()
             return response.status, None
         except (OSError, http.client.HTTPException) as exc:
+            if expired.is_set():
+                return None, f"timeout: no answer within webhook_timeout ({self.timeout:g} s)"
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         finally:
+            watchdog.cancel()
             with self._cond:
                 self._inflight.pop(key, None)
             conn.close()
@@ -322,3 +333,17 @@ class WebhookSender:
             return http.client.HTTPSConnection(host, port, timeout=self.timeout,
                                                context=ssl.create_default_context())
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+
+def _shutdown(conn: http.client.HTTPConnection) -> None:
+    """End a connection's socket under the thread blocked on it (it sees the stream end)."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+    """The watchdog of one attempt: its deadline passed."""
+    expired.set()
+    _shutdown(conn)

@@ -6,6 +6,8 @@ the cloud endpoints under /projects/ stay open to every client."""
 from __future__ import annotations
 
 import base64
+import http.client
+import json
 import socket
 import statistics
 import time
@@ -17,6 +19,7 @@ from admin_http import JSON, admin, call
 from emu_helpers import ALICE, LINE_A
 
 from spectrum_sync.emulator import Emulator
+from spectrum_sync.emulator.rest import HttpError
 
 INBOUND = {"from": ALICE, "text": "hi", "line": LINE_A}
 
@@ -109,6 +112,76 @@ def test_cross_origin_admin_requests_are_403(emu: Emulator, origin: str) -> None
                                     "https://[::1]:8443"])
 def test_loopback_origins_are_served(emu: Emulator, origin: str) -> None:
     assert admin(emu, "inbound", INBOUND, headers={**JSON, "Origin": origin}).status == 200
+
+
+# -- the peer address -------------------------------------------------------------------------
+
+
+def _other_local_address() -> str | None:
+    """A non-loopback IPv4 address of this machine (None when it has none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_a_remote_peer_with_a_loopback_host_header_is_403(
+        make_emu: Callable[..., Emulator]) -> None:
+    address = _other_local_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to connect from")
+    emu = make_emu(host="0.0.0.0")
+    headers = {**JSON, "Host": f"127.0.0.1:{emu.http_port}", "Origin": "http://127.0.0.1"}
+
+    def over(host: str, method: str, path: str, body: Any = None,
+             extra: dict[str, str] | None = None) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection(host, emu.http_port, timeout=10)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            conn.request(method, path, body=data, headers={**headers, **(extra or {})})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+
+    # From this machine's other address the peer is not loopback: spoofed headers are not
+    # enough, the token is.
+    status, body = over(address, "POST", "/_emulator/inbound", INBOUND)
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+    assert "x-emulator-token" in body["message"]
+    assert over(address, "GET", "/_emulator/state")[0] == 403
+    assert _messages(emu) == 0
+    token = {"x-emulator-token": emu.admin_token}
+    assert over(address, "POST", "/_emulator/inbound", INBOUND, token)[0] == 200
+    assert over("127.0.0.1", "POST", "/_emulator/inbound", INBOUND)[0] == 200
+    assert _messages(emu) == 2
+    # The cloud endpoints stay open to every client.
+    assert over(address, "GET", "/projects/proj/imessage/")[0] == 200
+
+
+@pytest.mark.parametrize(("peer", "allowed"), [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
+    ("192.0.2.7", False), ("10.0.0.1", False), ("::ffff:192.0.2.7", False), ("fe80::1%eth0", False),
+    ("0.0.0.0", False), ("", False), (None, False), ("localhost", False), ("garbage", False),
+])
+def test_the_access_decision_goes_by_the_peer_address(emu: Emulator, peer: str | None,
+                                                      allowed: bool) -> None:
+    rest = emu.rest
+    assert rest is not None
+    spoofed = {"host": "127.0.0.1", "origin": "http://localhost"}
+    if allowed:
+        rest.authorize_admin(peer, spoofed)
+    else:
+        with pytest.raises(HttpError) as caught:
+            rest.authorize_admin(peer, spoofed)
+        assert caught.value.status == 403
+    # The token opens it from anywhere; a wrong one from nowhere.
+    rest.authorize_admin(peer, {"x-emulator-token": emu.admin_token, "host": "x"})
+    with pytest.raises(HttpError):
+        rest.authorize_admin(peer, {**spoofed, "x-emulator-token": "wrong"})
 
 
 # -- the admin token --------------------------------------------------------------------------

@@ -336,3 +336,69 @@ def test_python_fail_next_needs_a_positive_count(emu: Emulator, count: int) -> N
 def test_python_delay_needs_a_finite_non_negative_number(emu: Emulator, seconds: float) -> None:
     with pytest.raises(ValueError, match="seconds"):
         emu.delay(seconds)
+
+
+# -- request bodies ---------------------------------------------------------------------------
+
+
+def _raw_request(emu: Emulator, head: bytes, frames: Any) -> bytes:
+    """Send a request head, then body frames until the server answers; the whole answer."""
+    import select
+    import socket
+
+    with socket.create_connection(("127.0.0.1", emu.http_port), timeout=20) as sock:
+        sock.sendall(head)
+        try:
+            for frame in frames:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # answered early
+                sock.sendall(frame)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+            if b"\r\n\r\n" in answer and b'"}' in answer:
+                break
+    return answer
+
+
+def _chunked_head(emu: Emulator) -> bytes:
+    return (f"POST /_emulator/inbound HTTP/1.1\r\nHost: 127.0.0.1:{emu.http_port}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+            "Connection: close\r\n\r\n").encode()
+
+
+def test_a_chunked_admin_body_is_read(emu: Emulator) -> None:
+    body = json.dumps({"from": ALICE, "text": "chunked hello", "line": LINE_A}).encode()
+    frames = [b"%x;ext=1\r\n%s\r\n" % (len(body[:10]), body[:10]),
+              b"%X\r\n%s\r\n" % (len(body[10:]), body[10:]), b"0\r\nX-Trailer: t\r\n\r\n"]
+    answer = _raw_request(emu, _chunked_head(emu), frames)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert [m["text"] for m in emu.messages()] == ["chunked hello"]
+
+
+def test_a_huge_chunked_admin_body_is_413_after_reading_the_limit(emu: Emulator) -> None:
+    from pathlib import Path
+
+    def peak() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+    mib = 1024 * 1024
+    frame = b"%x\r\n" % mib + b"{" * mib + b"\r\n"
+    before = peak()
+    answer = _raw_request(emu, _chunked_head(emu), (frame for _ in range(128)))
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"PAYLOAD_TOO_LARGE" in answer
+    assert peak() - before < 32 * mib
+    # One chunk claiming more than the limit is refused the same way.
+    claim = b"%x\r\n" % (64 * mib) + b"{" * (2 * mib)
+    assert _raw_request(emu, _chunked_head(emu), [claim]).startswith(b"HTTP/1.1 413 ")
+    assert emu.messages() == []
+
+
+@pytest.mark.parametrize("frames", [[b"zz\r\n{}\r\n0\r\n\r\n"], [b"5\r\n{}\r\n0\r\n\r\n"]])
+def test_a_malformed_chunked_body_is_400(emu: Emulator, frames: list[bytes]) -> None:
+    answer = _raw_request(emu, _chunked_head(emu), frames)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]

@@ -252,15 +252,41 @@ kill "$SPECTRUM_EMULATOR_PID"
 def test_background_with_env_file_and_log_file(background_pids: list[int],
                                                tmp_path: Path) -> None:
     env_file, log_file = tmp_path / "env", tmp_path / "emulator.log"
-    proc = run("--background", "--env-file", str(env_file), "--log-file", str(log_file))
+    proc = run("--background", "--env-file", str(env_file), "--log-file", str(log_file),
+               "--project-secret", "bg-s3cr3t-9")
     assert proc.returncode == 0, proc.stderr
     env = parse_exports(proc.stdout)
     pid = int(env["SPECTRUM_EMULATOR_PID"])
     background_pids.append(pid)
     assert env_file.read_text() == proc.stdout
     assert wait_until(lambda: "admin API" in log_file.read_text())
+    # Each export is written once: to the env file, not a second time into the log (whose
+    # copy would hold the secret and the admin token).
+    lines = env_file.read_text().splitlines()
+    assert len(lines) == len(set(lines)) == len(env)
+    log_text = log_file.read_text()
+    assert "export " not in log_text
+    assert env["SPECTRUM_EMULATOR_ADMIN_TOKEN"] not in log_text
+    assert env["SPECTRUM_PROJECT_SECRET"] not in log_text
     os.kill(pid, signal.SIGTERM)
     assert wait_until(lambda: not env_file.exists())
+
+
+def test_quiet_writes_the_exports_to_the_env_file_only(tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    proc = subprocess.Popen([*COMMAND, "--env-file", str(env_file), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert wait_until(lambda: env_file.exists() and "SPECTRUM_EMULATOR_PID" in
+                          env_file.read_text())
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0 and out == ""
+    assert run("--quiet").returncode == 1
 
 
 def test_background_with_webhooks(background_pids: list[int]) -> None:

@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 from admin_http import call
 from emu_helpers import ALICE, BOB, LINE_A, Api
-from webhook_receiver import HANG, Received, Receiver, message_id, verify
+from webhook_receiver import (
+    HANG,
+    TRICKLE,
+    TRICKLE_DELAY,
+    Received,
+    Receiver,
+    message_id,
+    verify,
+)
 
 from spectrum_sync._proto import chats_pb2, messages_pb2
 from spectrum_sync.emulator import Emulator
@@ -274,6 +282,21 @@ def test_a_timeout_is_retried(make_emu: Callable[..., Emulator],
                    webhook_timeout=0.3)
     emu.simulate_inbound(ALICE, "slow receiver", line=LINE_A)
     receiver.wait_for(2)
+    assert emu.wait_for_webhooks(5)
+    (delivery,) = emu.webhook_deliveries
+    assert (delivery.attempts, delivery.state) == (2, "delivered")
+
+
+def test_a_receiver_trickling_its_answer_is_cut_at_webhook_timeout(
+        make_emu: Callable[..., Emulator], make_receiver: Callable[..., Receiver]) -> None:
+    # Each byte comes well within the timeout, the whole answer (about 40 bytes) far after
+    # it: the timeout bounds the attempt, not each read.
+    receiver = make_receiver(lambda request, seen: TRICKLE if seen == 0 else 200)
+    emu = make_emu(webhook_url=receiver.url, webhook_secret=SECRET, webhook_retry_base=0.01,
+                   webhook_timeout=1.0)
+    emu.simulate_inbound(ALICE, "trickled", line=LINE_A)
+    whole_answer = 38 * TRICKLE_DELAY
+    receiver.wait_for(2, timeout=whole_answer / 2)
     assert emu.wait_for_webhooks(5)
     (delivery,) = emu.webhook_deliveries
     assert (delivery.attempts, delivery.state) == (2, "delivered")

@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
 HANG = -1  # an answer that never comes (until the test ends)
+TRICKLE = -2  # a 200 sent one byte every TRICKLE_DELAY seconds
+TRICKLE_DELAY = 0.3
 
 
 class Received(NamedTuple):
@@ -55,6 +57,18 @@ class Receiver:
                 if status == HANG:
                     receiver.release.wait(30)
                     status = 200
+                if status == TRICKLE:
+                    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                    self.close_connection = True
+                    try:
+                        for n in range(len(answer)):
+                            if receiver.release.wait(TRICKLE_DELAY):
+                                return
+                            self.wfile.write(answer[n:n + 1])
+                            self.wfile.flush()
+                    except OSError:
+                        pass  # the sender gave up: what this receiver is for
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

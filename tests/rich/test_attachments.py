@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -124,6 +127,65 @@ def test_inbound_attachment_metadata_and_download(emu: Emulator, client: Client,
     assert (tmp_path / "cat.png").read_bytes() == PNG
 
 
+@pytest.mark.parametrize(("raw", "safe"), [
+    ("../../outside.txt", "outside.txt"), ("/tmp/abs/path.png", "path.png"),
+    ("..\\..\\win.txt", "win.txt"), ("..", "attachment"), (".hidden", "hidden"),
+    ("bell\a\x1b[2J.png", "bell[2J.png"), ("photo\u202egnp.exe", "photognp.exe"),
+])
+def test_inbound_file_names_are_safe_base_names(emu: Emulator, client: Client,
+                                                tmp_path: Path, raw: str, safe: str) -> None:
+    inbox_dir = tmp_path / "inbox"
+    inbox_dir.mkdir()
+    with client.messages() as inbox:
+        emu.simulate_inbound(ALICE, "look", line=LINE_1, attachment=("cat.png", PNG))
+        message = next(iter(inbox))
+    # The emulator cleans names as the real server does; a hostile or buggy server need not.
+    emu.line(LINE_1).attachments[message.attachments[0].guid].info.file_name = raw
+    attachment = message.attachments[0].info()
+    assert (attachment.file_name, attachment.raw_file_name) == (safe, raw)
+    # The folder form, and the README's own idiom, both stay inside the folder.
+    assert attachment.download(into=inbox_dir) == len(PNG)
+    assert attachment.download(to=inbox_dir / attachment.file_name) == len(PNG)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "inbox", f"inbox/{safe}"]
+    assert (inbox_dir / safe).read_bytes() == PNG
+
+
+def test_every_way_in_gives_a_safe_file_name() -> None:
+    from spectrum_sync import webhooks
+    from spectrum_sync._local.chatdb import LocalAttachment
+    from spectrum_sync._local.convert import attachment_from_local
+
+    body = ('{"event": "messages", "message": {"id": "M1", "platform": "imessage", '
+            '"sender": {"id": "+15551111111"}, "space": {"id": "any;-;+15551111111"}, '
+            '"content": {"type": "attachment", "id": "A1", "name": "../../../etc/cron.d/x", '
+            '"mimeType": "text/plain", "size": 3}}}')
+    [hooked] = webhooks.parse(body)
+    assert (hooked.attachments[0].file_name, hooked.attachments[0].raw_file_name) == (
+        "x", "../../../etc/cron.d/x")
+    row = LocalAttachment(guid="L1", path=None, mime_type=None, transfer_name="/etc/passwd",
+                          total_bytes=1, uti=None, is_sticker=False)
+    assert attachment_from_local(row, None).file_name == "passwd"
+    made = spectrum.Attachment(guid="g", file_name="a/../../b\x00.txt", mime_type="x/y",
+                               size=1)
+    assert (made.file_name, made.raw_file_name) == ("b.txt", "a/../../b\x00.txt")
+    assert spectrum.Attachment(guid="g", file_name="", mime_type="x/y",
+                               size=1).file_name == "attachment"
+    long = spectrum.Attachment(guid="g", file_name="é" * 300 + ".jpeg", mime_type="x/y", size=1)
+    assert long.file_name.endswith(".jpeg") and len(long.file_name.encode()) <= 255
+
+
+def test_download_needs_one_target(dm: Space, tmp_path: Path) -> None:
+    attachment = dm.send_file(PNG, name="x.png").attachments[0]
+    with pytest.raises(spectrum.ValidationError, match=r"either to= .* or into="):
+        attachment.download()
+    with pytest.raises(spectrum.ValidationError, match="either"):
+        attachment.download(tmp_path / "a.png", into=tmp_path)
+    with pytest.raises(spectrum.ValidationError, match="does not exist"):
+        attachment.download(into=tmp_path / "missing")
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_failed_download_leaves_nothing_behind(emu: Emulator, dm: Space,
                                                  tmp_path: Path) -> None:
     attachment = dm.send_file(PNG, name="x.png").attachments[0]
@@ -177,6 +239,42 @@ def test_missing_file_names_it(dm: Space, tmp_path: Path) -> None:
     plain.write_bytes(b"x")
     with pytest.raises(spectrum.ValidationError, match=r"cannot read file .*Not a directory"):
         dm.send_file(plain / "inside.png")
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_paths_that_are_not_regular_files_are_refused_at_once(dm: Space,
+                                                              tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # no writer: opening it for reading would block for ever
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "sock"))
+    outcome: dict[str, BaseException] = {}
+
+    def attempt(path: Path | str, key: str) -> None:
+        try:
+            dm.send_file(path, timeout=1)
+        except BaseException as exc:  # collected for the assertions below
+            outcome[key] = exc
+
+    try:
+        cases = {"fifo": fifo, "socket": tmp_path / "sock", "device": "/dev/zero"}
+        threads = [threading.Thread(target=attempt, args=(path, key), daemon=True)
+                   for key, path in cases.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        hung = [key for key, thread in zip(cases, threads) if thread.is_alive()]
+        assert not hung, f"send_file blocked on {hung}"
+    finally:
+        listening.close()
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # frees a blocked reader
+    kinds = {"fifo": "named pipe", "socket": "a socket", "device": "a character device"}
+    for key, kind in kinds.items():
+        error = outcome[key]
+        assert isinstance(error, spectrum.ValidationError), (key, error)
+        assert kind in str(error) and "not a regular file" in str(error)
 
 
 def test_unreadable_file_names_it(tmp_path: Path) -> None:

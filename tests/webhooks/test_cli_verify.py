@@ -131,6 +131,24 @@ def test_unreadable_and_oversized_files(tmp_path: Path) -> None:
     one_error_line(verify(str(headers_only), "--secret", SECRET), 2, "no blank line")
 
 
+def test_an_endless_stdin_is_refused_after_the_limit() -> None:
+    # stdin that never ends (a stream piped in by mistake): read up to 16 MiB + 1 byte, then
+    # one clear line; the writer sees the pipe close instead of filling memory.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTRUM_")}
+    code = ("import resource, sys\n"
+            "from spectrum_sync.cli import main\n"
+            "status = main(['webhook', 'verify', '-', '--secret', 's'])\n"
+            "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(status)\n")
+    with subprocess.Popen(["yes", "x" * 1000], stdout=subprocess.PIPE) as endless:
+        proc = subprocess.run([sys.executable, "-c", code], stdin=endless.stdout,
+                              capture_output=True, text=True, env=env, timeout=60)
+        endless.kill()
+    *errors, peak = proc.stderr.splitlines()
+    assert proc.returncode == 2 and len(errors) == 1 and "larger than 16 MiB" in errors[0]
+    assert int(peak.split()[1]) * 1024 < 200 * 1024 * 1024
+
+
 def test_a_genuine_signature_over_a_body_that_is_not_a_delivery(tmp_path: Path) -> None:
     body = b'{"hello": "world"}'
     path = tmp_path / "delivery.http"

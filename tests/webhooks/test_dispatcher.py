@@ -141,6 +141,93 @@ def test_a_concurrent_copy_waits_for_the_first(hooks: WebhookDispatcher) -> None
     assert calls == ["M1"]
 
 
+class SlowStore:
+    """A store whose every answer comes ``delay`` seconds after the operation took effect
+    (a store across a slow network)."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self.inner = inner
+        self.delay = delay
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def slow(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            time.sleep(self.delay)
+            return result
+
+        return slow
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Each real store in turn, as the processes of one app would share it."""
+    if request.param == "memory":
+        store: Any = spectrum.MemoryStore()
+    elif request.param == "sqlite":
+        store = spectrum.SQLiteStore(tmp_path / "state.db")
+    else:
+        from support.redis_server import RedisServer
+
+        server = RedisServer()
+        request.addfinalizer(server.close)
+        store = spectrum.RedisStore(server.url, namespace="hooks")
+    yield store
+    store.close()
+
+
+def test_copies_at_once_run_the_handlers_once_even_with_a_slow_store(
+        shared_store: Any) -> None:
+    # Two dispatchers (two processes' views) and two threads each, all on one slow store:
+    # whichever copy claims the id first runs the handlers; every other copy is answered
+    # without running them.
+    store = SlowStore(shared_store, delay=0.3)
+    calls: list[str] = []
+    dispatchers = [WebhookDispatcher(SECRET, store=store) for _ in range(2)]
+    for hooks in dispatchers:
+        hooks.on_webhook(lambda msg: calls.append(msg.guid))
+    body, _ = request()
+    answers: list[int] = []
+    start = threading.Barrier(4)
+
+    def deliver(hooks: WebhookDispatcher, pause: float) -> None:
+        start.wait(10)
+        time.sleep(pause)
+        answers.append(hooks.handle(body, signed_headers(body)).status)
+
+    threads = [threading.Thread(target=deliver, args=(hooks, pause))
+               for hooks in dispatchers for pause in (0.0, 0.1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert calls == ["M1"]
+    assert sorted(answers)[0] == 200 and set(answers) <= {200, 409}
+    # Later copies are acknowledged as repeats.
+    assert dispatchers[1].handle(body, signed_headers(body)) == WebhookResponse(
+        200, "ok (duplicate)")
+    assert calls == ["M1"]
+
+
+def test_a_failed_delivery_gives_up_its_claim_in_every_store(shared_store: Any) -> None:
+    hooks = WebhookDispatcher(SECRET, store=shared_store)
+    calls: list[str] = []
+
+    @hooks.on_webhook
+    def flaky(msg: spectrum.Message) -> None:
+        calls.append(msg.guid)
+        if len(calls) == 1:
+            raise RuntimeError("database down")
+
+    body, _ = request()
+    assert hooks.handle(body, signed_headers(body)).status == 500
+    other = WebhookDispatcher(SECRET, store=shared_store, handlers_from=hooks)
+    assert other.handle(body, signed_headers(body)) == WebhookResponse(200, "ok")
+    assert hooks.handle(body, signed_headers(body)).status == 200
+    assert calls == ["M1", "M1"]
+
+
 class BrokenStore(spectrum.MemoryStore):
     def has_member(self, group: str, member: str) -> bool:
         raise spectrum.StateStoreError("store down")

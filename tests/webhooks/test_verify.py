@@ -105,6 +105,17 @@ def test_garbage_timestamps_are_400(stamp: str) -> None:
     assert (error.status, error.reason) == (400, "missing-headers")
 
 
+@pytest.mark.parametrize("zero", ["\u0660", "\uff10", "\u0966"])
+def test_a_timestamp_in_non_ascii_digits_is_400(zero: str) -> None:
+    # The right time in Arabic-Indic, fullwidth or Devanagari digits: float() reads it, the
+    # header check must not.
+    stamp = "".join(chr(ord(zero) + int(d)) for d in str(VECTOR_TIME))
+    for value in (stamp, f"\u3000{VECTOR_TIME}"):
+        error = refused(VECTOR_BODY, {**VECTOR_HEADERS, "X-Spectrum-Timestamp": value},
+                        now=VECTOR_TIME)
+        assert (error.status, error.reason) == (400, "missing-headers")
+
+
 @pytest.mark.parametrize("signature", ["v0=", "v0=zz", "v0=abc", "garbage", "v1=" + "a" * 64,
                                        "v0=" + "a" * 64])
 def test_garbage_signatures_are_401(signature: str) -> None:
