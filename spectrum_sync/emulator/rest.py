@@ -325,7 +325,8 @@ class RestServer:
             self.requests.append((method, path))
         for prefix, mounted in self._mounts.items():
             if path == prefix or path.startswith(prefix + "/"):
-                self._check_admin_access(method, mounted.admin_headers(query, headers))
+                self.authorize_admin(peer, mounted.admin_headers(query, headers))
+                _check_json_post(method, headers)
                 return mounted.handle(method, path[len(prefix):], query, headers, body)
         if path.startswith("/_emulator/"):
             self.authorize_admin(peer, headers)
