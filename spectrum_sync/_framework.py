@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._client import Client
 
 __all__ = ["CLIENT_SETTINGS", "ClientHolder", "client_kwargs", "has_credentials",
-           "webhook_secret"]
+           "health_report", "webhook_secret"]
 
 log = logging.getLogger("spectrum_sync.integrations")
 
@@ -159,6 +159,31 @@ class ClientHolder:
 
 
 _holders: weakref.WeakSet[ClientHolder] = weakref.WeakSet()
+
+
+def health_report(holder: ClientHolder) -> tuple[int, dict[str, Any]]:
+    """What a health view answers: (HTTP status, JSON body).
+
+    200 when every check of ``client.diagnose(network=False)`` passes (nothing is sent to
+    Spectrum: a probe every few seconds costs no quota and no token exchange), else 503; the
+    body holds each check and the receive health per line. A client that cannot be made
+    (missing credentials, a bad setting) is a 503 naming the reason."""
+    from ._errors import SpectrumError
+
+    try:
+        client = holder.get()
+        checks = client.diagnose(network=False)
+        lines = {phone: {"state": health.state, "streams": dict(health.streams),
+                         "last_frame_at": health.last_frame_at,
+                         "reconnects": health.reconnects, "gaps": len(health.gaps),
+                         "last_error": health.last_error, "store_error": health.store_error,
+                         "held": health.held}
+                 for phone, health in client.health().items()}
+    except SpectrumError as exc:
+        return 503, {"ok": False, "error": str(exc), "checks": [], "lines": {}}
+    ok = all(check.ok for check in checks)
+    return (200 if ok else 503), {"ok": ok, "checks": [check.as_dict() for check in checks],
+                                  "lines": lines}
 
 
 @atexit.register

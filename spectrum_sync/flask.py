@@ -48,13 +48,13 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from . import webhooks
 from ._bodies import BodyTooLarge, read_limited
-from ._framework import ClientHolder, client_kwargs, webhook_secret
+from ._framework import ClientHolder, client_kwargs, health_report, webhook_secret
 
 if TYPE_CHECKING:
     from ._client import Client
     from ._state.base import StateStore
 
-__all__ = ["Spectrum", "webhook"]
+__all__ = ["Spectrum", "health", "webhook"]
 
 log = logging.getLogger("spectrum_sync.flask")
 
@@ -62,6 +62,8 @@ _EXTENSION = "spectrum"
 _PREFIX = "SPECTRUM_"
 #: The endpoint name of the webhook route.
 ENDPOINT = "spectrum_webhook"
+#: The endpoint name of the health route.
+HEALTH_ENDPOINT = "spectrum_health"
 
 H = TypeVar("H", bound=Callable[..., object])
 
@@ -101,14 +103,18 @@ class Spectrum:
     """The Flask extension. ``Spectrum(app)``, or ``Spectrum()`` then ``init_app(app)`` in an
     app factory. ``webhook_path`` (or ``SPECTRUM_WEBHOOK_PATH``) mounts the webhook view
     (``POST``); ``webhook_secret`` overrides ``SPECTRUM_WEBHOOK_SECRET`` (config, then
-    environment); ``client_factory(app)`` replaces the default ``Client(**config)``. The CLI
+    environment); ``client_factory(app)`` replaces the default ``Client(**config)``;
+    ``health_path`` (or ``SPECTRUM_HEALTH_PATH``) mounts the health view (``GET``, off by
+    default). The CLI
     gains ``flask spectrum listen``, which runs the :meth:`on_message` / :meth:`on_event`
     handlers."""
 
     def __init__(self, app: flask.Flask | None = None, *, webhook_path: str | None = None,
                  webhook_secret: str | None = None,
-                 client_factory: Callable[[flask.Flask], Client] | None = None) -> None:
+                 client_factory: Callable[[flask.Flask], Client] | None = None,
+                 health_path: str | None = None) -> None:
         self.webhook_path = webhook_path
+        self.health_path = health_path
         self.webhook_secret = webhook_secret
         self._client_factory = client_factory
         self._registry = webhooks.WebhookDispatcher()
@@ -128,6 +134,10 @@ class Spectrum:
         path = self.webhook_path or app.config.get("SPECTRUM_WEBHOOK_PATH")
         if path:
             app.add_url_rule(path, endpoint=ENDPOINT, view_func=webhook, methods=["POST"])
+        health_path = self.health_path or app.config.get("SPECTRUM_HEALTH_PATH")
+        if health_path:
+            app.add_url_rule(health_path, endpoint=HEALTH_ENDPOINT, view_func=health,
+                             methods=["GET"])
         app.cli.add_command(_commands(self))
         self._app = app
 
@@ -292,3 +302,17 @@ def webhook() -> flask.Response:
         return flask.Response("body-too-large", status=413, mimetype="text/plain")
     result = state.dispatcher.handle(body, request.headers)
     return flask.Response(result.text, status=result.status, mimetype="text/plain")
+
+
+def health() -> flask.Response:
+    """The health view for load balancers and Kubernetes probes (mounted by ``health_path``,
+    or by hand): JSON of the set-up checks that send nothing to Spectrum and the receive
+    health per line; 200 when every check passes, else 503."""
+    state = flask.current_app.extensions.get(_EXTENSION)
+    if not isinstance(state, _AppState):
+        raise RuntimeError("spectrum_sync.flask.Spectrum was not attached to this app")
+    status, body = health_report(state.holder)
+    response = flask.jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response

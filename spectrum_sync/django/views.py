@@ -6,14 +6,15 @@ import logging
 from typing import Any, Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from .._bodies import BodyTooLarge, read_limited
-from .registry import dispatcher
+from .._framework import health_report
+from .registry import dispatcher, holder
 
-__all__ = ["webhook"]
+__all__ = ["health", "webhook"]
 
 log = logging.getLogger("spectrum_sync.django")
 
@@ -56,3 +57,17 @@ def _body_stream(request: HttpRequest, length: int) -> Any:
 #: The view (POST only). Exempt from CSRF: Spectrum signs its requests instead, and can send
 #: no CSRF token.
 webhook: Callable[[HttpRequest], HttpResponse] = csrf_exempt(require_POST(_webhook))
+
+
+def _health(request: HttpRequest) -> HttpResponse:
+    """Health for load balancers and Kubernetes probes: JSON of the set-up checks that send
+    nothing to Spectrum and the receive health per line; 200 when every check passes, else
+    503. Mount it by hand (``path("spectrum/health/", health)``): it is off by default."""
+    status, body = health_report(holder)
+    response = JsonResponse(body, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+#: The health view (GET only).
+health: Callable[[HttpRequest], HttpResponse] = require_GET(_health)

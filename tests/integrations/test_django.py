@@ -5,6 +5,7 @@ checks, the lazy client proxy in a view through Django's test client, the webhoo
 from __future__ import annotations
 
 import json
+import urllib.request
 import signal
 import subprocess
 import sys
@@ -142,6 +143,25 @@ def test_the_proxy_is_lazy_and_sends_from_a_view(
         assert integration.client.phones == ["+15559990000"]
 
 
+def test_the_health_view(django_ready: None, make_emu: Callable[..., Emulator]) -> None:
+    from django.test import Client as TestClient
+    from django.test import override_settings
+
+    emu = make_emu()
+    with override_settings(SPECTRUM=spectrum_settings(emu)):
+        answer = TestClient().get("/spectrum/health/")
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["ok"] is True
+        assert {"credentials", "store"} <= {c["name"] for c in answer.json()["checks"]}
+        assert answer["Cache-Control"] == "no-store"
+        assert TestClient().post("/spectrum/health/").status_code == 405
+    with override_settings(SPECTRUM={"PROJECT_ID": "p", "PROJECT_SECRET": "s",
+                                     "STATE": "nowhere://"}):
+        answer = TestClient().get("/spectrum/health/")
+        assert answer.status_code == 503
+        assert "state=" in answer.json()["error"]
+
+
 def test_system_checks_report_bad_settings(django_ready: None) -> None:
     from django.test import override_settings
 
@@ -252,6 +272,9 @@ def test_the_emulator_delivers_to_the_django_view_under_gunicorn(
                    SPECTRUM_STATE=f"sqlite:///{tmp_path / 'state.db'}")
     serve([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
            "djsite.wsgi"], env=env, port=port, cwd=PROJECT)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/spectrum/health/",
+                                timeout=10) as health:
+        assert health.status == 200 and json.loads(health.read())["ok"] is True
     flaky = simulate_traffic(emu)
     check_handled_once(emu, record, flaky)
     before = len(read_records(record))

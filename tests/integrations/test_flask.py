@@ -238,3 +238,60 @@ def test_the_webhook_secret_argument_wins(no_spectrum_env: None,
     plain = make_app(Spectrum(webhook_path="/hook"))
     assert plain.test_client().post("/hook", data=BODY,
                                     headers=signed(BODY, "from-env")).status_code == 200
+
+
+# ----- the health view ----------------------------------------------------------------------
+
+
+def test_the_health_view_is_off_by_default(emu: Emulator) -> None:
+    app = make_app(Spectrum(), **emulator_config(emu))
+    assert app.test_client().get("/spectrum/health").status_code == 404
+
+
+def test_the_health_view_reports_the_checks_without_calling_spectrum(emu: Emulator) -> None:
+    ext = Spectrum(health_path="/spectrum/health")
+    app = make_app(ext, **emulator_config(emu))
+    http = app.test_client()
+    before = len(emu.requests)
+    answer = http.get("/spectrum/health")
+    assert answer.status_code == 200, answer.json
+    body = answer.json
+    assert body["ok"] is True
+    names = [check["name"] for check in body["checks"]]
+    assert names[0] == "credentials" and "store" in names
+    assert not any(name.startswith("line ") for name in names)  # no call on a line
+    assert len(emu.requests) == before  # nothing sent over gRPC
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert http.post("/spectrum/health").status_code == 405
+    with app.app_context():
+        ext.close()
+
+
+def test_the_health_view_is_503_without_credentials(no_spectrum_env: None) -> None:
+    app = make_app(Spectrum(), SPECTRUM_HEALTH_PATH="/healthz")
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json["ok"] is False and "SPECTRUM_PROJECT_ID" in answer.json["error"]
+
+
+def test_the_health_view_is_503_with_a_read_only_store(emu: Emulator) -> None:
+    import socket
+
+    import redis
+    from support.redis_server import RedisServer
+
+    with RedisServer() as server:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            nowhere = probe.getsockname()[1]
+        redis.Redis.from_url(server.url).execute_command("REPLICAOF", "127.0.0.1",
+                                                         str(nowhere))
+        ext = Spectrum(health_path="/healthz")
+        app = make_app(ext, SPECTRUM_STATE=server.url, **emulator_config(emu))
+        answer = app.test_client().get("/healthz")
+        with app.app_context():
+            ext.close()
+    assert answer.status_code == 503
+    failed = [check for check in answer.json["checks"] if not check["ok"]]
+    assert [check["name"] for check in failed] == ["store"]
+    assert failed[0]["fix"]
