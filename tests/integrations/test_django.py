@@ -5,11 +5,11 @@ checks, the lazy client proxy in a view through Django's test client, the webhoo
 from __future__ import annotations
 
 import json
-import urllib.request
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
