@@ -556,29 +556,37 @@ class Client:
     # ----- receiving (delegated to the receive component) -----------------------------
 
     def messages(self, *, space: Space | str | None = None, phone: str | None = None,
-                 include_own: bool = False) -> Inbox[Message]:
+                 include_own: bool = False, idle_timeout: float | None = None
+                 ) -> Inbox[Message]:
         """Received messages across all lines, as they arrive (blocks between them).
 
         Filters: ``space`` (a Space or chat guid), ``phone`` (a line), ``include_own`` (our
         own sends, echoed by the server, are hidden unless True). The cursor advances when
         you ask for the next message (or call ``msg.ack()``); use ``with client.messages()
         as inbox:`` to also commit the last one on a clean exit. With a persistent ``state``
-        the loop resumes where it left off; Ctrl-C stops it within about a second."""
+        the loop resumes where it left off; Ctrl-C stops it within about a second.
+        ``idle_timeout``: the loop ends after that many seconds without a message (None:
+        never); ``inbox.get(timeout=)`` waits for one message with a limit."""
         from ._receive.filters import Filter
+        from ._receive.inbox import check_idle_timeout
 
+        idle = check_idle_timeout(idle_timeout)  # before the streams start
         return self._receiving.inbox(Filter("message", space, phone, include_own),
-                                     "client.messages()")
+                                     "client.messages()").stop_when_idle(idle)
 
     def events(self, kinds: str | Collection[str] | None = None, *,
                space: Space | str | None = None, phone: str | None = None,
-               include_own: bool = False) -> Inbox[Event]:
+               include_own: bool = False, idle_timeout: float | None = None
+               ) -> Inbox[Event]:
         """Every event kind (or only ``kinds``: message, reaction, edit, unsend, read,
-        sticker, group, poll), with the same filters and commit points as
-        :meth:`messages`."""
+        sticker, group, poll), with the same filters, commit points and ``idle_timeout``
+        as :meth:`messages`."""
         from ._receive.filters import Filter
+        from ._receive.inbox import check_idle_timeout
 
+        idle = check_idle_timeout(idle_timeout)  # before the streams start
         return self._receiving.inbox(Filter(kinds, space, phone, include_own),
-                                     "client.events()")
+                                     "client.events()").stop_when_idle(idle)
 
     def on_message(self, handler: H) -> H:
         """Decorator: call ``handler(message)`` for each received message."""
