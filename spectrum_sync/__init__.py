@@ -183,6 +183,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'spectrum_sync' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if isinstance(value, type):
+        # The name users see (reprs, tracebacks, pickles), not the private module behind it.
+        value.__module__ = __name__
     globals()[name] = value
     return value
 

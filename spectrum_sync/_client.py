@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -113,11 +114,27 @@ _open_resources: weakref.WeakSet[_Resources] = weakref.WeakSet()
 
 
 class _CloseRequest:
-    """How the resources are being closed: by ``close(timeout)``, or by the GC."""
+    """How the resources are being closed: by ``close(timeout)``, or by the GC; and where
+    the client was made, for the GC's warning."""
 
     def __init__(self) -> None:
         self.explicit = False
         self.timeout = 1.0
+        self.made_at = _user_code_line()
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Per file, as ``__warningregistry__`` is per module: "default" warns once per line.
+_warning_registries: dict[str, dict[Any, Any]] = {}
+
+
+def _user_code_line() -> tuple[str, int]:
+    """The file and line outside this package that is making the client (``emu.client()``,
+    ``Client.connect_emulator()`` and the integrations are this package's own frames)."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    return frame.f_code.co_filename, frame.f_lineno
 
 
 def _finalize(resources: _Resources, request: _CloseRequest) -> None:
@@ -125,8 +142,13 @@ def _finalize(resources: _Resources, request: _CloseRequest) -> None:
     if request.explicit:
         resources.close(request.timeout)
         return
-    warnings.warn("a spectrum_sync.Client was not closed: call client.close() or use "
-                  "'with Client(...) as client'", ResourceWarning, stacklevel=2)
+    # Reported at the line that made the client (the GC may run anywhere), as files are
+    # with tracemalloc on: that is the line to fix.
+    filename, lineno = request.made_at
+    warnings.warn_explicit(
+        "a spectrum_sync.Client made here was not closed: call client.close() or use "
+        "'with Client(...) as client'", ResourceWarning, filename, lineno,
+        registry=_warning_registries.setdefault(filename, {}))
     # The garbage collector may run this in any thread, even one holding a lock that
     # closing needs: close from a thread of its own.
     threading.Thread(target=resources.close, args=(request.timeout,),
