@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,10 +27,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     shutil.copytree(ROOT, source, ignore=_NOT_SOURCES)
     # No isolation: the test environment already has the build requirements, and a build
     # that fetched them would need the network.
+    # Byte-compiling turned off in this environment would be reported as a build warning.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     proc = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(work / "dist"),
          str(source)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (sdist,) = (work / "dist").glob("*.tar.gz")
