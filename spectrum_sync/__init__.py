@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from ._transport.invoker import RetryPolicy
     from ._transport.lines import Line
 
+# The one source of the version: pyproject.toml reads it from here, CHANGELOG.md names it.
 __version__ = "0.1.0"
 
 # Public name -> private module that defines it.

@@ -668,6 +668,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` ran (or the garbage collector closed the client)."""
         return self._closed
 
     def __enter__(self) -> Client:

@@ -95,18 +95,30 @@ class TextFormat:
 
     @classmethod
     def bold(cls, start: int, length: int) -> TextFormat:
+        """Bold over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("bold", start, length)
 
     @classmethod
     def italic(cls, start: int, length: int) -> TextFormat:
+        """Italic over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("italic", start, length)
 
     @classmethod
     def underline(cls, start: int, length: int) -> TextFormat:
+        """Underline over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("underline", start, length)
 
     @classmethod
     def strikethrough(cls, start: int, length: int) -> TextFormat:
+        """Strikethrough over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("strikethrough", start, length)
 
     @classmethod

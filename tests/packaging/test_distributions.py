@@ -5,6 +5,7 @@ tests pass once unpacked. The wheel holds the package only, typed."""
 
 from __future__ import annotations
 
+import ast
 import email
 import os
 import subprocess
@@ -20,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # What MANIFEST.in puts in the sdist besides the package (source file types only).
 SOURCE_TREES = {"protos": (".proto", ".py"), "docs": (".md",), "examples": (".py",),
                 "bench": (".py",), "tests": (".py", ".mjs")}
-TOP_FILES = ["LICENSE", "README.md", "pyproject.toml", "setup.cfg", ".ci/run"]
+TOP_FILES = ["LICENSE", "README.md", "pyproject.toml", "setup.cfg", ".ci/run", "noxfile.py",
+             "CHANGELOG.md"]
 
 
 def _sdist_names(built: Built) -> set[str]:
@@ -95,3 +97,29 @@ def test_the_unpacked_sdist_passes_its_own_tests(built: Built, tmp_path: Path) -
     assert str(tree / "spectrum_sync") in subprocess.run(
         [sys.executable, "-c", "import spectrum_sync; print(spectrum_sync.__file__)"],
         cwd=tree, env=env, capture_output=True, text=True, timeout=60).stdout
+
+
+def test_the_classifiers_list_the_pythons_the_matrix_tests(built: Built) -> None:
+    """noxfile.py's PYTHONS are what .ci/run tests; the metadata claims exactly those."""
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    [tested] = [ast.literal_eval(node.value) for node in tree.body
+                if isinstance(node, ast.Assign)
+                and any(getattr(t, "id", None) == "PYTHONS" for t in node.targets)]
+    with zipfile.ZipFile(built.wheel) as wheel:
+        [path] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.message_from_bytes(wheel.read(path))
+    prefix = "Programming Language :: Python :: "
+    claimed = [c[len(prefix):] for c in metadata.get_all("Classifier")
+               if c.startswith(prefix) and c[len(prefix):][0].isdigit() and "." in c]
+    assert claimed == tested
+    assert metadata["Requires-Python"] == f">={tested[0]}"
+    assert f"Python {tested[0]}+" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_artefacts_carry_the_package_version(built: Built) -> None:
+    tree = ast.parse((ROOT / "spectrum_sync" / "__init__.py").read_text(encoding="utf-8"))
+    [version] = [ast.literal_eval(node.value) for node in tree.body
+                 if isinstance(node, ast.Assign)
+                 and any(getattr(t, "id", None) == "__version__" for t in node.targets)]
+    assert built.wheel.name.startswith(f"spectrum_sync-{version}-")
+    assert built.sdist.name == f"spectrum_sync-{version}.tar.gz"
