@@ -19,7 +19,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    folders = [f for f in ("spectrum_sync", "tests", "examples", "bench", "protos",
+    folders = [f for f in ("spectrum_sync", "tests", "examples", "bench", "protos", "docs",
                            "noxfile.py") if (ROOT / f).exists()]
     proc = _run("ruff", "check", *folders)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -33,7 +33,9 @@ def test_mypy_strict_is_clean() -> None:
 # Tools whose output a test asserts: a new release of any of them could turn CI red on its
 # own, so the test extra pins each exactly (by distribution name, or a name prefix with "-").
 ASSERTED_TOOLS = ("ruff", "mypy", "types-", "grpc-stubs", "grpcio-tools", "pytest",
-                  "pytest-timeout", "build", "twine", "nox")
+                  "pytest-timeout", "build", "twine", "nox", "mkdocs", "mkdocstrings",
+                  "mkdocstrings-python", "mkdocs-autorefs", "griffelib",
+                  "griffe-inherited-docstrings")
 
 
 def test_checkers_and_stubs_are_pinned_exactly() -> None:

@@ -19,10 +19,10 @@ from support.distributions import Built
 
 ROOT = Path(__file__).resolve().parents[2]
 # What MANIFEST.in puts in the sdist besides the package (source file types only).
-SOURCE_TREES = {"protos": (".proto", ".py"), "docs": (".md",), "examples": (".py",),
+SOURCE_TREES = {"protos": (".proto", ".py"), "docs": (".md", ".py"), "examples": (".py",),
                 "bench": (".py",), "tests": (".py", ".mjs")}
 TOP_FILES = ["LICENSE", "README.md", "pyproject.toml", "setup.cfg", ".ci/run", "noxfile.py",
-             "CHANGELOG.md"]
+             "CHANGELOG.md", "mkdocs.yml"]
 
 
 def _sdist_names(built: Built) -> set[str]:
