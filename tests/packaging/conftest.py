@@ -12,9 +12,9 @@ import pytest
 from support.distributions import Built
 
 ROOT = Path(__file__).resolve().parents[2]
-# What a clean clone holds besides the sources: never copied into the build tree.
+# What a working tree holds beyond a clean clone (caches, builds): never copied for the build.
 _NOT_SOURCES = shutil.ignore_patterns(
-    ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".nox", "site",
+    ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".nox", ".venv", "site",
     "node_modules")
 
 
