@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from ._transport.invoker import RetryPolicy
     from ._transport.lines import Line
 
+# The one source of the version: pyproject.toml reads it from here, CHANGELOG.md names it.
 __version__ = "0.1.0"
 
 # Public name -> private module that defines it.
@@ -186,6 +187,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'spectrum_sync' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if isinstance(value, type):
+        # The name users see (reprs, tracebacks, pickles), not the private module behind it.
+        value.__module__ = __name__
     globals()[name] = value
     return value
 

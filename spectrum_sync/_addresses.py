@@ -68,12 +68,31 @@ def _normalize(address: str, default_region: str) -> tuple[str, str | None]:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
         raise InvalidAddress(address, "not a phone number or e-mail address") from None
-    # is_possible (length per region) rather than is_valid: test and fictional ranges such as
-    # +1 555 are legitimate handles here.
     if not phonenumbers.is_possible_number(number):
-        raise InvalidAddress(address, "not a possible phone number")
+        raise InvalidAddress(address, "not a possible phone number" + _how_to_fix(text,
+                                                                                 default_region))
+    if not (phonenumbers.is_valid_number(number) or _is_example_number(number)):
+        # A national number read in the wrong region (a French "06 12 34 56 78" read as US
+        # gives +1 061...): possible by length, but in no allocated range.
+        raise InvalidAddress(address, "not a valid phone number" + _how_to_fix(text,
+                                                                              default_region))
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return e164, _country_of(number)
+
+
+def _is_example_number(number: phonenumbers.PhoneNumber) -> bool:
+    """The North American area code 555, never assigned: the numbers of examples and tests.
+
+    See docs/behaviour.md, "Validation": the emulator's lines and the documentation use it,
+    and no real person can be reached there by mistake."""
+    return number.country_code == 1 and str(number.national_number).startswith("555")
+
+
+def _how_to_fix(text: str, default_region: str) -> str:
+    if text.startswith("+"):
+        return ": check the country code and the digits"
+    return (f" in region {default_region}: write it with +<country code> (e.g. +33 6 12 34 56 "
+            "78), or set the client's default_region= to the region it is written for")
 
 
 def parse_chat_guid(guid: object) -> tuple[str, str, str]:

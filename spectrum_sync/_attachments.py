@@ -358,3 +358,45 @@ def _into_file(handle: Any, run: Callable[[Callable[[bytes], object]], object],
 
     run(sink)
     return written
+
+
+# ----- progress of a transfer --------------------------------------------------------------
+
+#: ``progress(bytes_done, total)``, called by ``send_file`` and ``download`` (boto3's
+#: ``Callback`` gives increments; this gives the running total, which a bar needs as is).
+Progress = Callable[[int, int], object]
+
+
+def check_progress(progress: object) -> Progress | None:
+    """None, or a callable taking (bytes_done, total)."""
+    if progress is not None and not callable(progress):
+        raise ValidationError(
+            f"progress must be a callable (bytes_done, total) or None, not {progress!r}")
+    return progress  # type: ignore[return-value]
+
+
+def reporting(write: Callable[[bytes], object], progress: Progress,
+              total: int) -> Callable[[bytes], None]:
+    """``write`` that reports the bytes written so far after each chunk. ``total`` is the
+    size the metadata announced; a file that turns out larger raises it, never 100 %+."""
+    done = 0
+
+    def sink(chunk: bytes) -> None:
+        nonlocal done
+        write(chunk)
+        done += len(chunk)
+        progress(done, max(total, done))
+
+    return sink
+
+
+def report_sent(progress: Progress, total: int) -> None:
+    """The last call of an upload, made once the message is sent: an error in it is logged,
+    not raised, since raising would invite a retry that sends the file twice."""
+    import logging
+
+    try:
+        progress(total, total)
+    except Exception:
+        logging.getLogger("spectrum_sync.attachments").warning(
+            "the progress callback failed after the file was sent", exc_info=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -114,11 +115,27 @@ _open_resources: weakref.WeakSet[_Resources] = weakref.WeakSet()
 
 
 class _CloseRequest:
-    """How the resources are being closed: by ``close(timeout)``, or by the GC."""
+    """How the resources are being closed: by ``close(timeout)``, or by the GC; and where
+    the client was made, for the GC's warning."""
 
     def __init__(self) -> None:
         self.explicit = False
         self.timeout = 1.0
+        self.made_at = _user_code_line()
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Per file, as ``__warningregistry__`` is per module: "default" warns once per line.
+_warning_registries: dict[str, dict[Any, Any]] = {}
+
+
+def _user_code_line() -> tuple[str, int]:
+    """The file and line outside this package that is making the client (``emu.client()``,
+    ``Client.connect_emulator()`` and the integrations are this package's own frames)."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    return frame.f_code.co_filename, frame.f_lineno
 
 
 def _finalize(resources: _Resources, request: _CloseRequest) -> None:
@@ -126,8 +143,13 @@ def _finalize(resources: _Resources, request: _CloseRequest) -> None:
     if request.explicit:
         resources.close(request.timeout)
         return
-    warnings.warn("a spectrum_sync.Client was not closed: call client.close() or use "
-                  "'with Client(...) as client'", ResourceWarning, stacklevel=2)
+    # Reported at the line that made the client (the GC may run anywhere), as files are
+    # with tracemalloc on: that is the line to fix.
+    filename, lineno = request.made_at
+    warnings.warn_explicit(
+        "a spectrum_sync.Client made here was not closed: call client.close() or use "
+        "'with Client(...) as client'", ResourceWarning, filename, lineno,
+        registry=_warning_registries.setdefault(filename, {}))
     # The garbage collector may run this in any thread, even one holding a lock that
     # closing needs: close from a thread of its own.
     threading.Thread(target=resources.close, args=(request.timeout,),
@@ -574,29 +596,37 @@ class Client:
     # ----- receiving (delegated to the receive component) -----------------------------
 
     def messages(self, *, space: Space | str | None = None, phone: str | None = None,
-                 include_own: bool = False) -> Inbox[Message]:
+                 include_own: bool = False, idle_timeout: float | None = None
+                 ) -> Inbox[Message]:
         """Received messages across all lines, as they arrive (blocks between them).
 
         Filters: ``space`` (a Space or chat guid), ``phone`` (a line), ``include_own`` (our
         own sends, echoed by the server, are hidden unless True). The cursor advances when
         you ask for the next message (or call ``msg.ack()``); use ``with client.messages()
         as inbox:`` to also commit the last one on a clean exit. With a persistent ``state``
-        the loop resumes where it left off; Ctrl-C stops it within about a second."""
+        the loop resumes where it left off; Ctrl-C stops it within about a second.
+        ``idle_timeout``: the loop ends after that many seconds without a message (None:
+        never); ``inbox.get(timeout=)`` waits for one message with a limit."""
         from ._receive.filters import Filter
+        from ._receive.inbox import check_idle_timeout
 
+        idle = check_idle_timeout(idle_timeout)  # before the streams start
         return self._receiving.inbox(Filter("message", space, phone, include_own),
-                                     "client.messages()")
+                                     "client.messages()").stop_when_idle(idle)
 
     def events(self, kinds: str | Collection[str] | None = None, *,
                space: Space | str | None = None, phone: str | None = None,
-               include_own: bool = False) -> Inbox[Event]:
+               include_own: bool = False, idle_timeout: float | None = None
+               ) -> Inbox[Event]:
         """Every event kind (or only ``kinds``: message, reaction, edit, unsend, read,
-        sticker, group, poll), with the same filters and commit points as
-        :meth:`messages`."""
+        sticker, group, poll), with the same filters, commit points and ``idle_timeout``
+        as :meth:`messages`."""
         from ._receive.filters import Filter
+        from ._receive.inbox import check_idle_timeout
 
+        idle = check_idle_timeout(idle_timeout)  # before the streams start
         return self._receiving.inbox(Filter(kinds, space, phone, include_own),
-                                     "client.events()")
+                                     "client.events()").stop_when_idle(idle)
 
     def on_message(self, handler: H) -> H:
         """Decorator: call ``handler(message)`` for each received message."""
@@ -670,6 +700,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` ran (or the garbage collector closed the client)."""
         return self._closed
 
     def __enter__(self) -> Client:

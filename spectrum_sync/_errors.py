@@ -210,7 +210,14 @@ class AlreadyReceiving(SpectrumError):
     """A second receive loop was started on a client that already has one.
 
     A client reads its lines through one set of streams and one cursor per stream, so it
-    serves one consumer at a time: finish (or ``close()``) the first loop, use callbacks with
+    serves one consumer at a time: close the first inbox (``inbox.close()``, or leave its
+    ``with`` block) or read it to its end, stop a ``start()`` handle, use callbacks with
     ``workers=N`` to process in parallel, or give the second consumer its own client."""
 
     default_code = "alreadyReceiving"
+
+
+# Tracebacks name an exception by its module: show the public one users import and catch.
+for _name in __all__:
+    globals()[_name].__module__ = "spectrum_sync"
+del _name

@@ -96,18 +96,30 @@ class TextFormat:
 
     @classmethod
     def bold(cls, start: int, length: int) -> TextFormat:
+        """Bold over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("bold", start, length)
 
     @classmethod
     def italic(cls, start: int, length: int) -> TextFormat:
+        """Italic over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("italic", start, length)
 
     @classmethod
     def underline(cls, start: int, length: int) -> TextFormat:
+        """Underline over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("underline", start, length)
 
     @classmethod
     def strikethrough(cls, start: int, length: int) -> TextFormat:
+        """Strikethrough over ``length`` UTF-16 code units from ``start``.
+
+        Raises :class:`ValidationError` for a negative start or a length below 1."""
         return cls("strikethrough", start, length)
 
     @classmethod
@@ -308,6 +320,7 @@ class Space:
         effect: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
+        progress: Callable[[int, int], object] | None = None,
     ) -> Message:
         """Upload a file and send it; returns the message (its ``attachments`` describe the
         file).
@@ -321,20 +334,29 @@ class Space:
         sparkles, spotlight (or an effect id). Files over 100 MiB, empty, missing or
         unreadable files are refused before anything is uploaded. ``idempotency_key`` makes
         the send (not the upload, which is harmless to repeat) safe to retry; ``timeout``
-        covers the upload and the send."""
-        from ._attachments import file_source
+        covers the upload and the send. ``progress(bytes_done, total)`` is called with
+        ``(0, total)`` before the upload and ``(total, total)`` once the message is sent (the
+        file travels as one request, so there is nothing finer to report; an exception from
+        the first call cancels the send, from the last one it is logged).
+
+        Raises :class:`ValidationError` for bad arguments, and what any send raises
+        (:class:`QuotaExceeded`, :class:`CloudError`, :class:`ConnectionError`...)."""
+        from ._attachments import check_progress, file_source, report_sent
         from ._effects import effect_id
         from ._validate import check_bool
 
-        return self._ops.send_file(
-            self,
-            file_source(file, name=name, mime=mime),
-            audio=check_bool("audio", audio),
-            reply_to=_target(reply_to),
-            effect=effect_id(effect),
-            idempotency_key=_key(idempotency_key),
-            timeout=check_timeout(timeout),
-        )
+        report = check_progress(progress)
+        source = file_source(file, name=name, mime=mime)
+        audio, reply, effect, key, wait = (
+            check_bool("audio", audio), _target(reply_to), effect_id(effect),
+            _key(idempotency_key), check_timeout(timeout))
+        if report is not None:
+            report(0, source.size)
+        sent = self._ops.send_file(self, source, audio=audio, reply_to=reply, effect=effect,
+                                   idempotency_key=key, timeout=wait)
+        if report is not None:
+            report_sent(report, source.size)
+        return sent
 
     @traced_send
     def send_parts(
@@ -620,25 +642,37 @@ class Attachment:
         return self._space
 
     def download(self, to: Target | None = None, *, into: Folder | None = None,
-                 timeout: float | None = None) -> int:
+                 timeout: float | None = None,
+                 progress: Callable[[int, int], object] | None = None) -> int:
         """Stream the file into ``to`` (a path, or a binary file object open for writing), or
         into the folder ``into`` as ``into / file_name`` (replacing a file of that name);
         returns the number of bytes written. Chunks are written as they arrive (the file is
         never held in memory); a path is written through a temporary file in its folder and
         renamed into place once complete, so it never holds a partial download. ``timeout``
-        covers the whole download (the client's default otherwise)."""
-        from ._attachments import check_target, save, target_in
+        covers the whole download (the client's default otherwise). ``progress(bytes_done,
+        total)`` is called after each chunk is written (``total``: the attachment's
+        ``size``); an exception from it cancels the download.
+
+        Raises :class:`ValidationError` for a bad target (or both or neither of ``to`` and
+        ``into``) or an attachment bound to no space, :class:`SpectrumError` when the file
+        cannot be written, and what any call raises (:class:`NotFoundError`,
+        :class:`ConnectionError`...)."""
+        from ._attachments import check_progress, check_target, reporting, save, target_in
 
         if (to is None) == (into is None):
             raise ValidationError("download needs either to= (a path or file object) or "
                                   "into= (a folder)")
         target = to if to is not None else target_in(into, self.file_name)
         check_target(target)
+        report = check_progress(progress)
         space = self._holder()
         wait = check_timeout(timeout)
         guid = self.guid
+        size = self.size
 
         def run(write: Callable[[bytes], object]) -> object:
+            if report is not None:
+                write = reporting(write, report, size)
             return space._ops.download_attachment(space, guid, write, timeout=wait)
 
         return save(target, run)

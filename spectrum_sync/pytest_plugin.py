@@ -13,6 +13,9 @@ each test):
 - ``spectrum_env``: the ``SPECTRUM_*`` environment variables pointing at the emulator, set
   for the test (and restored after), for code that builds its own ``Client()``.
 
+And a helper, :func:`wait_for_message`: the next message matching a text or a predicate, or
+the test fails within ``timeout`` listing what arrived instead (a test never hangs waiting).
+
 With ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, load it with ``-p spectrum_sync.pytest_plugin``
 (or ``pytest_plugins = ["spectrum_sync.pytest_plugin"]`` in a root ``conftest.py``).
 """
@@ -20,14 +23,15 @@ With ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, load it with ``-p spectrum_sync.pyt
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import pytest
 
 if TYPE_CHECKING:  # the emulator and the client load when a test asks for them
-    from spectrum_sync import Client
+    from spectrum_sync import Client, Inbox, Message
     from spectrum_sync.emulator import Emulator
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "spectrum_emulator",
     "spectrum_emulator_options",
     "spectrum_env",
+    "wait_for_message",
 ]
 
 MARKER = "spectrum_emulator"
@@ -143,3 +148,45 @@ def spectrum_env(spectrum_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+#: What :func:`wait_for_message` looks for: a message's exact text, or a predicate.
+MessageMatch = Union[str, "Callable[[Message], bool]", None]
+
+
+def wait_for_message(inbox: Inbox[Any], match: MessageMatch = None, *,
+                     timeout: float = 10.0) -> Message:
+    """The next message from ``inbox`` whose text is ``match`` (or for which ``match(msg)``
+    is true; None: any message), waiting at most ``timeout`` seconds.
+
+    Other events and messages are consumed on the way. When none matches in time the test
+    fails with what did arrive, instead of hanging. Raises what ``inbox.get()`` raises
+    (:class:`~spectrum_sync.ClientClosed`, :class:`~spectrum_sync.ValidationError` for a bad
+    ``timeout``)."""
+    from spectrum_sync import Message
+    from spectrum_sync._cli.events import as_text
+
+    deadline = time.monotonic() + timeout
+    arrived: list[str] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            event = inbox.get(timeout=left)
+        except TimeoutError:
+            break
+        if isinstance(event, Message) and _matches(event, match):
+            return event
+        arrived.append(as_text(event))
+    wanted = "message" if match is None else f"message matching {match!r}"
+    seen = "".join(f"\n  {line}" for line in arrived) if arrived else " nothing"
+    pytest.fail(f"no {wanted} within {timeout:g} s; arrived:{seen}", pytrace=False)
+
+
+def _matches(message: Message, match: MessageMatch) -> bool:
+    if match is None:
+        return True
+    if isinstance(match, str):
+        return message.text == match
+    return bool(match(message))

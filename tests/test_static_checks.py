@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,8 +19,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    folders = [f for f in ("spectrum_sync", "tests", "examples", "bench", "protos")
-               if (ROOT / f).is_dir()]
+    folders = [f for f in ("spectrum_sync", "tests", "examples", "bench", "protos", "docs",
+                           "noxfile.py") if (ROOT / f).exists()]
     proc = _run("ruff", "check", *folders)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -27,14 +30,28 @@ def test_mypy_strict_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+# Tools whose output a test asserts: a new release of any of them could turn CI red on its
+# own, so the test extra pins each exactly (by distribution name, or a name prefix with "-").
+ASSERTED_TOOLS = ("ruff", "mypy", "types-", "grpc-stubs", "grpcio-tools", "pytest",
+                  "pytest-timeout", "build", "twine", "nox", "mkdocs", "mkdocstrings",
+                  "mkdocstrings-python", "mkdocs-autorefs", "griffelib",
+                  "griffe-inherited-docstrings")
+
+
 def test_checkers_and_stubs_are_pinned_exactly() -> None:
-    """A fresh machine gets the checker and stubs these tests were written against."""
-    import tomllib
+    """A fresh machine gets the checkers, stubs and tools these tests were written against."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+, where the checks run
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]["test"]
-    checkers = ("ruff", "mypy", "types-", "grpc-stubs")
-    loose = [r for r in extras if r.lower().startswith(checkers) and "==" not in r]
-    found = [r for r in extras if r.lower().startswith(checkers)]
-    assert len(found) >= 5, found
+
+    def asserted(requirement: str) -> bool:
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower()
+        return any(name.startswith(t) if t.endswith("-") else name == t
+                   for t in ASSERTED_TOOLS)
+
+    found = [r for r in extras if asserted(r)]
+    loose = [r for r in found if "==" not in r]
+    named = {re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0].lower() for r in found}
+    assert {t for t in ASSERTED_TOOLS if not t.endswith("-")} <= named, named
     assert loose == [], f"pin these exactly in pyproject.toml's test extra: {loose}"

@@ -50,6 +50,7 @@ class QuotaLimits:
     new_conversations_per_day: int | None = attrs.field(default=50, validator=_limit)
 
     def limit(self, kind: str) -> int | None:
+        """The daily limit of ``kind`` ("messages" or "new_conversations"; None: no limit)."""
         return self.messages_per_day if kind == MESSAGES else self.new_conversations_per_day
 
 
@@ -67,12 +68,14 @@ class QuotaUsage:
 
     @property
     def messages_remaining(self) -> int | None:
+        """Messages left today (None: no limit)."""
         if self.messages_limit is None:
             return None
         return max(self.messages_limit - self.messages, 0)
 
     @property
     def new_conversations_remaining(self) -> int | None:
+        """New conversations left today (None: no limit)."""
         if self.new_conversations_limit is None:
             return None
         return max(self.new_conversations_limit - self.new_conversations, 0)

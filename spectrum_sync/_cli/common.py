@@ -9,6 +9,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -24,6 +25,7 @@ __all__ = [
     "Session",
     "UsageError",
     "add_common_options",
+    "plain_text",
     "positive_float",
     "positive_int",
 ]
@@ -31,6 +33,16 @@ __all__ = [
 PROG = "spectrum-sync"
 DEFAULT_EMULATOR_LINES = "+15550000001,+15550000002"
 DEFAULT_TIMEOUT = 30.0
+
+
+# reST inline markup of docstrings: ``literal`` and :role:`target`.
+_LITERAL = re.compile(r"``(.+?)``", re.S)
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def plain_text(docstring: str) -> str:
+    """A module docstring as ``--help`` text: reST markup removed, wrapping kept."""
+    return _ROLE.sub(r"\1", _LITERAL.sub(r"\1", docstring)).strip()
 
 
 class UsageError(Exception):
@@ -42,7 +54,13 @@ class CommandError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with errors on one line: scripts and CI logs read better than a usage block."""
+    """argparse, with errors on one line: scripts and CI logs read better than a usage block;
+    descriptions (often a module's docstring) are shown without their reST markup."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("description"):
+            kwargs["description"] = plain_text(kwargs["description"])
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

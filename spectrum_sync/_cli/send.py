@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spectrum_sync._cli.common import Session, UsageError
 from spectrum_sync._effects import MESSAGE_EFFECTS
 
 if TYPE_CHECKING:
-    from spectrum_sync import Client, Space
+    from spectrum_sync import Client, Message, Space
     from spectrum_sync._attachments import FileSource
 
 HELP = ("Send one message to a person (--to, a DM) or into an existing space (--space, e.g. a "
@@ -59,8 +59,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
             assert text is not None
             sent = space.send(text, **options)
         elif text is None:
-            session.progress(f"uploading {file.label}...")
-            sent = space.send_file(file.path or file.read_all(), name=file.name, **options)
+            sent = _send_file(session, space, file, options)
         else:
             session.progress(f"uploading {file.label}...")
             sent = space.send_parts([text, file.path or file.read_all()], **options)
@@ -70,6 +69,20 @@ def run(args: argparse.Namespace, session: Session) -> int:
     else:
         session.print(f"sent {sent.guid} to {sent.space.id} via {sent.space.phone}")
     return 0
+
+
+def _send_file(session: Session, space: Space, file: FileSource,
+               options: dict[str, Any]) -> Message:
+    """The file alone, with a progress bar on a terminal for a large one."""
+    from spectrum_sync._cli.progress import progress_bar
+
+    content = file.path or file.read_all()
+    bar = progress_bar(session, f"uploading {file.name}", file.size)
+    if bar is None:
+        session.progress(f"uploading {file.label}...")
+        return space.send_file(content, name=file.name, **options)
+    with bar:
+        return space.send_file(content, name=file.name, progress=bar, **options)
 
 
 def _text(args: argparse.Namespace) -> str | None:

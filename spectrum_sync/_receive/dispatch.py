@@ -193,6 +193,7 @@ class Handle:
 
     @property
     def running(self) -> bool:
+        """True while the dispatch thread runs (until ``stop()`` or a fatal error)."""
         return self._thread.is_alive()
 
     @property

@@ -40,6 +40,7 @@ class LineHealth:
 
     @property
     def state(self) -> str:
+        """The line's state: that of its least advanced stream (``starting`` before any)."""
         if not self.streams:
             return "starting"
         return min(self.streams.values(), key=STATES.index)

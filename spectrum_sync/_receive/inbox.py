@@ -7,30 +7,53 @@ from an exception, so the event in progress is delivered again after a restart
 (at-least-once). ``with client.messages() as inbox:`` commits the current event on a clean
 exit of the block (and writes the cursors before returning), and not on an exception.
 Leaving the loop releases the streams, so a new ``messages()`` may start afterwards.
+
+Waiting with a limit (docs/behaviour.md, "Receiving"): ``inbox.get(timeout=)`` raises
+``TimeoutError`` when nothing came and leaves the inbox usable; an inbox made with
+``idle_timeout=`` ends its loop (cleanly, as the end of a ``with`` block does) after that long
+without an event.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
+from .._errors import ClientClosed, ValidationError
 from .._telemetry import received
+from .._validate import MAX_TIMEOUT, check_timeout
 from .filters import Filter
 
 if TYPE_CHECKING:
     from .._events import Event
     from .engine import Delivery, ReceiveEngine
 
-__all__ = ["Inbox"]
+__all__ = ["Inbox", "check_idle_timeout"]
 
 log = logging.getLogger("spectrum_sync.receive")
 
 E = TypeVar("E")
 
 POLL = 0.25  # how often a waiting consumer wakes up (Ctrl-C, close())
+
+
+class _Ended(Exception):
+    """The inbox or its client was closed: iteration ends, ``get()`` raises ClientClosed."""
+
+
+def check_idle_timeout(idle_timeout: object) -> float | None:
+    """None, or seconds > 0 and at most a day (checked before any receiving starts)."""
+    if idle_timeout is None:
+        return None
+    try:
+        return check_timeout(idle_timeout)  # type: ignore[arg-type]
+    except ValidationError:
+        raise ValidationError(f"idle_timeout must be a number of seconds > 0 and <= "
+                              f"{MAX_TIMEOUT:g}, or None, not {idle_timeout!r}") from None
 
 
 class Inbox(Generic[E]):
@@ -51,20 +74,61 @@ class Inbox(Generic[E]):
         self._current = current
         self._release = release
         self._pending: Delivery | None = None
+        self._idle_timeout: float | None = None
+
+    def stop_when_idle(self, idle_timeout: float | None) -> Inbox[E]:
+        """End iteration after ``idle_timeout`` seconds without an event (None: never);
+        returns this inbox. ``client.messages(idle_timeout=)`` calls it."""
+        self._idle_timeout = check_idle_timeout(idle_timeout)
+        return self
 
     def __iter__(self) -> Iterator[E]:
         return self
 
     def __next__(self) -> E:
+        try:
+            return self._receive(self._idle_timeout)
+        except _Ended:
+            raise StopIteration from None
+        except TimeoutError:
+            # Idle for idle_timeout: the loop ends as a clean ``with`` exit does.
+            engine = self._engine
+            if engine is not None:
+                engine.flush()
+            self.close()
+            raise StopIteration from None
+
+    def get(self, timeout: float | None = None) -> E:
+        """The next event, waiting at most ``timeout`` seconds (None: as long as it takes).
+
+        Like asking a ``for`` loop for the next one, it acknowledges the previous event.
+        Raises ``TimeoutError`` when none arrived in time (the inbox stays usable: call
+        again), :class:`~spectrum_sync.ClientClosed` when this inbox or its client was
+        closed, and :class:`~spectrum_sync.ValidationError` for a timeout that is not a
+        number of seconds > 0 and at most a day."""
+        limit = check_timeout(timeout)
+        try:
+            return self._receive(limit)
+        except _Ended:
+            raise ClientClosed("this inbox is closed (or its client is): start a new "
+                               "client.messages()") from None
+
+    def _receive(self, timeout: float | None) -> E:
+        """The next wanted event; ``TimeoutError`` after ``timeout`` s (None: never),
+        ``_Ended`` once the inbox or the client is closed."""
         engine = self._engine
         if engine is None:
-            raise StopIteration
+            raise _Ended
         self.ack()
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._current() is not engine or engine.stopped.is_set():
                 self.close()  # the client was closed (or this is a forked child)
-                raise StopIteration
-            delivery = engine.get(POLL)
+                raise _Ended
+            wait = POLL if deadline is None else min(POLL, deadline - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError(f"no event within {timeout:g} s")
+            delivery = engine.get(wait)
             if delivery is None or delivery.stale:
                 continue  # stale: its line went elsewhere; left unacknowledged on purpose
             delivery.take()

@@ -48,6 +48,16 @@ H = TypeVar("H", bound=Handler)
 _SPACE_CACHE = 10_000
 
 
+def _how_to_end(consumer: str) -> str:
+    """What ends the loop ``consumer`` started, for the AlreadyReceiving message."""
+    if consumer.endswith(("messages()", "events()")):
+        return ("close the first inbox (inbox.close(), or leave its 'with' block) or read it "
+                "to its end (idle_timeout= ends it when quiet)")
+    if consumer == "start()":
+        return "stop it first (handle.stop())"
+    return "let it return first"
+
+
 class Receiving:
     """See the module docstring."""
 
@@ -93,8 +103,9 @@ class Receiving:
             if self._consumer is not None:
                 raise AlreadyReceiving(
                     f"this client is already receiving ({self._consumer}); a client serves "
-                    "one receive loop at a time: end that one first, use handlers with "
-                    "workers=N to process events in parallel, or use another Client")
+                    f"one receive loop at a time: {_how_to_end(self._consumer)}, use "
+                    "handlers with workers=N to process events in parallel, or use another "
+                    "Client")
             engine = ReceiveEngine(self._backend.feed(self._store, self.options.lease_ttl),
                                    self._store, self.options, on_store_error=self._store_error)
             self._engine, self._consumer = engine, who

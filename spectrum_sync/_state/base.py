@@ -17,7 +17,11 @@ __all__ = ["StateStore"]
 
 @runtime_checkable
 class StateStore(Protocol):
-    """Storage for routing, quota counters and receive cursors."""
+    """Storage for routing, quota counters and receive cursors.
+
+    Every method is thread-safe and raises :class:`~spectrum_sync.StateStoreError` when the
+    store fails (a file that cannot be written, a server that does not answer in time). The
+    library's stores name this protocol as their base, so these docstrings are theirs."""
 
     def get_cursor(self, key: str) -> int | None:
         """The committed event sequence of a stream (``<line instance>/<family>``), or None."""

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from .._fork import ForkGuard
+from .base import StateStore
 
 __all__ = ["MemoryStore"]
 
@@ -16,7 +17,7 @@ def _expired(expires: float | None) -> bool:
     return expires is not None and expires <= time.monotonic()
 
 
-class MemoryStore:
+class MemoryStore(StateStore):
     """In-process state. Routes and per-line chat sets are bounded LRU maps (``max_routes``,
     ``max_members``), so a long-running process that talks to millions of chats keeps a
     flat footprint; what falls out is relearned from traffic."""

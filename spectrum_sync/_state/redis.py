@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .._errors import ConfigurationError, StateStoreError, ValidationError
+from .base import StateStore
+from .leases import LeaseStore
 
 if TYPE_CHECKING:
     import redis
@@ -277,7 +279,8 @@ class _Target:
         return options
 
 
-class RedisStore:
+# The protocols it implements, named: their docstrings document its methods.
+class RedisStore(StateStore, LeaseStore):
     """State shared through Redis by every process and host of a project (see the module
     docstring for the key layout), with the receiver registry and line leases of
     :class:`~spectrum_sync._state.leases.LeaseStore`.

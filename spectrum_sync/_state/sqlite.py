@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .._errors import ConfigurationError, StateStoreError
 from .._fork import ForkGuard
+from .base import StateStore
 
 __all__ = ["SQLiteStore"]
 
@@ -50,7 +51,7 @@ def _cause(exc: BaseException) -> str:
     return text
 
 
-class SQLiteStore:
+class SQLiteStore(StateStore):
     """State in one SQLite file (WAL mode; atomic counter updates across processes).
 
     The connection is reopened in a forked child (SQLite handles must not cross processes).

@@ -47,6 +47,30 @@ def test_invalid_addresses_raise_before_any_rpc(
     assert emu.requests == []
 
 
+def test_a_number_read_in_the_wrong_region_is_refused_with_the_fix(
+    emu: Emulator, client: Client, make_client: ClientFactory
+) -> None:
+    """A French mobile written nationally, read as US, is possible by length but not valid."""
+    emu.clear_requests()
+    with pytest.raises(spectrum.InvalidAddress) as info:
+        client.space.create("06 12 34 56 78").send("hello")
+    message = str(info.value)
+    assert "not a valid phone number in region US" in message
+    assert "+<country code>" in message and "default_region=" in message
+    assert emu.requests == []
+    with pytest.raises(spectrum.InvalidAddress, match="check the country code"):
+        client.user("+1 061 234 5678")  # the same number, as it would have been sent
+
+    french = make_client(emu, default_region="FR").user("06 12 34 56 78", resolve=False)
+    assert (french.address, french.country) == ("+33612345678", "FR")
+
+
+def test_the_example_area_code_555_is_accepted(client: Client) -> None:
+    """+1 555 is never assigned (phonenumbers calls it invalid): the numbers of examples,
+    the emulator's lines and tests, accepted on purpose."""
+    assert client.user("+1 555 000 0001", resolve=False).address == "+15550000001"
+
+
 def test_default_region_is_configurable(emu: Emulator, make_client: ClientFactory) -> None:
     client = make_client(emu, default_region="GB")
     user = client.user("020 7946 0958", resolve=False)
