@@ -10,7 +10,7 @@ error body ``{"code", "message"}``. They are open to any client, as in the cloud
 Admin endpoints let other processes and languages drive a running emulator. They answer JSON;
 bad input is a 400 with ``{"code": "INVALID_ARGUMENT", "message"}``.
 
-Access (:meth:`RestServer.authorize_admin`). Another machine must not drive the emulator,
+Access (``RestServer.authorize_admin``). Another machine must not drive the emulator,
 nor a web page open in a developer's browser (cross-site requests, DNS rebinding), so every
 admin request needs either
 
@@ -56,8 +56,8 @@ Routes:
 
 Every ``POST`` but ``inbound`` answers ``{"ok": true}`` (``lines`` add: ``{"instanceId"}``).
 
-More routes can be mounted under a prefix (:meth:`RestServer.mount`), behind the same access
-check: the emulator's web page under ``/_emulator/ui/`` (:mod:`.ui_routes`).
+More routes can be mounted under a prefix (``RestServer.mount``), behind the same access
+check: the emulator's web page under ``/_emulator/ui/`` (``emulator/ui_routes.py``).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class OwnBody:
 
 class Mount(Protocol):
     """Routes served under a path prefix of the admin API (e.g. the web page of
-    :mod:`spectrum_sync.emulator.ui_routes`), behind the same admin access check."""
+    ``spectrum_sync.emulator.ui_routes``), behind the same admin access check."""
 
     def admin_headers(self, query: str, headers: Mapping[str, str]) -> Mapping[str, str]:
         """``headers`` with the admin token the request carries elsewhere (a cookie, the

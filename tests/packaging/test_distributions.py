@@ -19,7 +19,7 @@ from support.distributions import Built
 
 ROOT = Path(__file__).resolve().parents[2]
 # What MANIFEST.in puts in the sdist besides the package (source file types only).
-SOURCE_TREES = {"protos": (".proto", ".py"), "docs": (".md", ".py"), "examples": (".py",),
+SOURCE_TREES = {"protos": (".proto", ".py"), "docs": (".md", ".py", ".png"), "examples": (".py",),
                 "bench": (".py",), "tests": (".py", ".mjs")}
 TOP_FILES = ["LICENSE", "README.md", "pyproject.toml", "setup.cfg", ".ci/run", "noxfile.py",
              "CHANGELOG.md", "mkdocs.yml"]
