@@ -49,6 +49,7 @@ from .._wire.convert import (
     message_from_proto,
     poll_from_proto,
     reaction_to_wire,
+    service_to_wire,
     user_from_info,
 )
 from .base import Pager, SpaceMaker
@@ -232,9 +233,10 @@ class CloudBackend:
         reservation.commit()
         return response
 
-    def create_chat(self, addresses: Sequence[str], phone: str | None, *,
+    def create_chat(self, addresses: Sequence[str], phone: str | None, *, service: str,
                     idempotency_key: str | None, timeout: float | None) -> Space:
-        """A DM (one address) or group chat on the chosen line (CreateChat)."""
+        """A DM (one address) or group chat on the chosen line (CreateChat), on ``service``
+        (iMessage unless the caller asked for SMS or RCS, as the official client sends)."""
         if not addresses:
             raise ValidationError("a space needs at least one user")
         self.ready(timeout)
@@ -245,7 +247,8 @@ class CloudBackend:
             return self.space(dm_guid(addresses[0]), DM, SHARED)
         direct = dm_guid(addresses[0]) if len(addresses) == 1 else None
         line = self.lines.get(phone) if phone else self._line_for_new_chat(direct)
-        request = chats_pb2.CreateChatRequest(addresses=list(addresses))
+        request = chats_pb2.CreateChatRequest(addresses=list(addresses),
+                                              service=service_to_wire(service))
         chat = self._call(line, request, timeout, idempotency_key).chat
         kind = GROUP if chat.is_group or len(addresses) > 1 else DM
         self.routing.learn(chat.guid, line.phone)
@@ -309,7 +312,8 @@ class CloudBackend:
         chat = self._call(line, chats_pb2.GetChatRequest(chat_guid=space.id), timeout).chat
         fresh = self.space(chat.guid or space.id, GROUP if chat.is_group else space.type,
                            space.phone, _display_name(chat))
-        return fresh, [user_from_info(p) for p in chat.participants]
+        # The service lists the line's own number too; the caller wants the other people.
+        return fresh, [user_from_info(p) for p in chat.participants if p.address != line.phone]
 
     @staticmethod
     def _target(message: Message) -> messages_pb2.MessageTarget:

@@ -281,7 +281,7 @@ class LocalBackend:
                 "account serves every chat; leave phone= out or pass \"\")", [])
         return self.space(chat_guid, kind, "")
 
-    def create_chat(self, addresses: Sequence[str], phone: str | None, *,
+    def create_chat(self, addresses: Sequence[str], phone: str | None, *, service: str,
                     idempotency_key: str | None, timeout: float | None) -> Space:
         self.ready()
         _unsupported("space.create()", "Messages cannot be told to create a chat; " + _USE_GET)

@@ -39,6 +39,7 @@ __all__ = [
     "message_from_proto",
     "poll_from_proto",
     "reaction_to_wire",
+    "service_to_wire",
     "user_from_info",
 ]
 
@@ -65,6 +66,14 @@ def service_name(services: Sequence[int]) -> str:
         if kind in services:
             return name
     return "unknown"
+
+
+def service_to_wire(name: str) -> int:
+    """The ``ChatServiceType`` of a service name ("iMessage", "SMS", "RCS")."""
+    for kind, known in _SERVICE_PREFERENCE:
+        if known == name:
+            return kind
+    raise ValueError(f"unknown chat service {name!r}")
 
 
 def user_from_info(

@@ -60,6 +60,8 @@ class ChatRecord:
     has_left: bool = False
     unread: int = 0
     message_guids: list[str] = field(default_factory=list)
+    #: The ``ChatServiceType`` the chat was created on (iMessage unless asked otherwise).
+    service: int = common_pb2.CHAT_SERVICE_TYPE_IMESSAGE
 
     @property
     def is_group(self) -> bool:
@@ -203,11 +205,14 @@ class LineState:
         return record
 
     def chat_proto(self, chat: ChatRecord, directory: AddressDirectory) -> chats_pb2.Chat:
-        """The wire form of ``chat`` (a fresh message)."""
+        """The wire form of ``chat`` (a fresh message). Its participants include the line's
+        own number, as the service lists them (docs/behaviour.md, "Participants")."""
+        own = self.self_info()
         out = chats_pb2.Chat(
             guid=chat.guid, chat_identifier=chat.key.identifier, is_group=chat.is_group,
-            service=common_pb2.CHAT_SERVICE_TYPE_IMESSAGE, unread_count=chat.unread,
-            participants=[directory.sender_info(a) for a in chat.participants],
+            service=chat.service, unread_count=chat.unread,
+            participants=([own] if own is not None else [])
+            + [directory.sender_info(a) for a in chat.participants],
         )
         if chat.is_group:
             out.group_id = chat.key.identifier
