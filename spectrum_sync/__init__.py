@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._client import Client
     from ._errors import (
         AlreadyReceiving,
+        AlreadySent,
         AuthenticationError,
         ClientClosed,
         CloudError,
@@ -75,6 +76,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "Client": "_client",
     "AlreadyReceiving": "_errors",
+    "AlreadySent": "_errors",
     "AuthenticationError": "_errors",
     "ClientClosed": "_errors",
     "CloudError": "_errors",
@@ -127,6 +129,7 @@ _WHERE = {
 __all__ = [
     "EVENT_KINDS",
     "AlreadyReceiving",
+    "AlreadySent",
     "Attachment",
     "AuthenticationError",
     "Client",

@@ -9,6 +9,7 @@ implemented here. See docs/architecture.md for the path of a send.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -17,9 +18,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 import grpc
+from google.protobuf import empty_pb2
 
 from .._addresses import DM, GROUP, dm_guid, space_type
 from .._errors import (
+    AlreadySent,
     ClientClosed,
     NotFoundError,
     RateLimitError,
@@ -52,6 +55,7 @@ from .._wire.convert import (
     service_to_wire,
     user_from_info,
 )
+from .._wire.rpc import rpc_for
 from .base import Pager, SpaceMaker
 from .quotas import QuotaTracker, QuotaUsage, Reservation
 
@@ -66,6 +70,10 @@ from .routing import Routing
 __all__ = ["CloudBackend"]
 
 log = logging.getLogger("spectrum_sync.backend")
+
+# How long the state store remembers the message an idempotency key sent: retries by the
+# application (a task re-run, a re-posted form, a restarted process) come within a week.
+SENT_TTL = 7 * 86_400.0
 
 
 class CloudBackend:
@@ -206,6 +214,12 @@ class CloudBackend:
             try:
                 return self.invoker.call(line, request, timeout=budget,
                                          idempotency_key=idempotency_key)
+            except AlreadySent:
+                rpc = rpc_for(request)
+                if rpc.response is empty_pb2.Empty:
+                    # duplicateMessage: the original went through, and its answer was empty.
+                    return empty_pb2.Empty()
+                raise
             except RateLimitError as exc:
                 raise self.quotas.translate(exc, line.phone) from None
             except RoutingError:
@@ -216,6 +230,45 @@ class CloudBackend:
                 if replacement is None or replacement is line or budget <= 0:
                     raise
                 line = replacement
+
+    def _sent_key(self, line: LineConnection, idempotency_key: str) -> str:
+        return f"{line.phone}:{idempotency_key}"
+
+    def _send_message(self, line: LineConnection, reservation: Reservation, request: Any,
+                      space: Space, timeout: float | None,
+                      idempotency_key: str | None) -> Message:
+        """A send that returns its message. With the caller's key, the state store
+        remembers key -> guid, so that a repeat answered ``duplicateMessage`` (the original
+        went through, maybe in another process) returns the original message
+        (docs/behaviour.md, "Idempotency")."""
+        deadline = self._deadline(timeout)
+        try:
+            response = self._reserved_call(line, reservation, request, timeout,
+                                           idempotency_key)
+        except AlreadySent as exc:
+            if idempotency_key is None:
+                raise  # without a client_message_id the service has no reason to say so
+            return self._original_message(line, space, idempotency_key, exc, deadline)
+        message = message_from_proto(response.message, space)
+        if idempotency_key is not None:
+            store, key = self.quotas.store, self._sent_key(line, idempotency_key)
+            self.monitor.guard("idempotency record",
+                               lambda: store.set_sent(key, message.guid, SENT_TTL), None)
+        return message
+
+    def _original_message(self, line: LineConnection, space: Space, idempotency_key: str,
+                          duplicate: AlreadySent, deadline: float) -> Message:
+        """The message an earlier send with this key made, from the state store's record,
+        else ``duplicate`` (outcome "sent") raised."""
+        store, key = self.quotas.store, self._sent_key(line, idempotency_key)
+        guid = self.monitor.guard("idempotency record", lambda: store.get_sent(key), None)
+        if guid is None:
+            duplicate.message += ("; the state store does not know its message (use a shared "
+                                  "state= to find it from another process)")
+            raise duplicate
+        request = messages_pb2.GetMessageRequest(message_guid=guid)
+        response = self._call(line, request, self._left(deadline))
+        return message_from_proto(response.message, space)
 
     def _reserved_call(self, line: LineConnection, reservation: Reservation, request: Any,
                        timeout: float | None, idempotency_key: str | None) -> Any:
@@ -293,8 +346,7 @@ class CloudBackend:
             request.formatting.extend(formatting_to_wire(formatting))
         if reply_to:
             request.reply_to.message_guid = reply_to
-        response = self._reserved_call(line, reservation, request, timeout, idempotency_key)
-        return message_from_proto(response.message, space)
+        return self._send_message(line, reservation, request, space, timeout, idempotency_key)
 
     def set_typing(self, space: Space, typing: bool, *, timeout: float | None) -> None:
         line = self.line(space.phone, timeout)
@@ -323,7 +375,13 @@ class CloudBackend:
              timeout: float | None) -> Message:
         line = self.line(message.space.phone, timeout)
         request = messages_pb2.EditMessageRequest(target=self._target(message), new_text=text)
-        response = self._call(line, request, timeout, idempotency_key)
+        deadline = self._deadline(timeout)
+        try:
+            response = self._call(line, request, timeout, idempotency_key)
+        except AlreadySent:
+            # The edit was made before (duplicateMessage): the message as it is now.
+            response = self._call(line, messages_pb2.GetMessageRequest(
+                message_guid=message.guid), self._left(deadline))
         return message_from_proto(response.message, message.space)
 
     def unsend(self, message: Message, *, idempotency_key: str | None,
@@ -337,7 +395,9 @@ class CloudBackend:
         line = self.line(message.space.phone, timeout)
         request = messages_pb2.SetReactionRequest(
             target=self._target(message), reaction=reaction_to_wire(reaction), is_set=on)
-        self._call(line, request, timeout, idempotency_key)
+        # duplicateMessage: this reaction was set (or removed) before: done.
+        with contextlib.suppress(AlreadySent):
+            self._call(line, request, timeout, idempotency_key)
 
     # ----- rich messaging: files, multipart, history, groups, polls --------------------
 
@@ -379,9 +439,8 @@ class CloudBackend:
         except BaseException:
             reservation.release()
             raise
-        response = self._reserved_call(line, reservation, request, self._left(deadline),
-                                       idempotency_key)
-        return message_from_proto(response.message, space)
+        return self._send_message(line, reservation, request, space, self._left(deadline),
+                                  idempotency_key)
 
     def send_file(
         self, space: Space, source: FileSource, *, audio: bool, reply_to: str | None,

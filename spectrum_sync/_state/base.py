@@ -52,5 +52,13 @@ class StateStore(Protocol):
     def has_member(self, group: str, member: str) -> bool:
         """Whether a set holds a member (an expired one no longer counts)."""
 
+    def get_sent(self, key: str) -> str | None:
+        """The guid of the message sent under an idempotency key, or None (see
+        docs/behaviour.md, "Idempotency": a repeated send answered ``duplicateMessage``)."""
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        """Remember the guid a send with this idempotency key produced (``ttl``: seconds,
+        after which it may be forgotten)."""
+
     def close(self) -> None:
         """Release resources (idempotent)."""

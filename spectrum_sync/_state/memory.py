@@ -34,6 +34,8 @@ class MemoryStore:
         self._counters: dict[str, int] = {}
         # (group, member) -> when it expires (time.monotonic()), None for never.
         self._members: OrderedDict[tuple[str, str], float | None] = OrderedDict()
+        # idempotency key -> (guid of the message it sent, when that is forgotten).
+        self._sent: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -103,6 +105,21 @@ class MemoryStore:
         if key not in self._members:
             return False
         return not _expired(self._members.get(key))
+
+    def get_sent(self, key: str) -> str | None:
+        found = self._sent.get(key)
+        if found is None or _expired(found[1]):
+            return None
+        return found[0]
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        expires = None if ttl is None else time.monotonic() + ttl
+        with self._locked():
+            sent = self._sent
+            sent[key] = (guid, expires)
+            sent.move_to_end(key)
+            if len(sent) > self._max_members:
+                sent.popitem(last=False)
 
     def close(self) -> None:
         pass

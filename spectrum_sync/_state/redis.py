@@ -585,6 +585,13 @@ class RedisStore:
         in_set, alone = self._call(check)
         return bool(in_set) or bool(alone)
 
+    def get_sent(self, key: str) -> str | None:
+        return self._call(lambda r: _optional_text(r.get(self._key("sent", key))))
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        px = _ms("ttl", ttl) or None
+        self._call(lambda r: r.set(self._key("sent", key), guid, px=px))
+
     def close(self) -> None:
         """Disconnect the pool (a client passed in is left open); later calls raise."""
         client, self._client = self._client, None

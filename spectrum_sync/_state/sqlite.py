@@ -26,6 +26,7 @@ T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (line TEXT PRIMARY KEY, sequence INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS routes (chat_guid TEXT PRIMARY KEY, phone TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, guid TEXT NOT NULL, expires REAL);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (grp TEXT NOT NULL, member TEXT NOT NULL,
                                     expires REAL, PRIMARY KEY (grp, member));
@@ -241,6 +242,17 @@ class SQLiteStore:
         row = self._one("SELECT 1 FROM members WHERE grp = ? AND member = ? "
                         "AND (expires IS NULL OR expires > ?)", (group, member, time.time()))
         return row is not None
+
+    def get_sent(self, key: str) -> str | None:
+        row = self._one("SELECT guid FROM sent WHERE key = ? AND "
+                        "(expires IS NULL OR expires > ?)", (key, time.time()))
+        return None if row is None else str(row[0])
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        expires = None if ttl is None else time.time() + ttl
+        self._one("INSERT INTO sent (key, guid, expires) VALUES (?, ?, ?) "
+                  "ON CONFLICT(key) DO UPDATE SET guid = excluded.guid, "
+                  "expires = excluded.expires", (key, guid, expires))
 
     def close(self) -> None:
         if self._fork.forked():

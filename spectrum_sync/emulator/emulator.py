@@ -64,6 +64,7 @@ log = logging.getLogger("spectrum_sync.emulator")
 SHARED_INSTANCE = "shared"
 _ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{8,256}$")
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+IDEMPOTENCY_WINDOW = 86_400.0  # a day: retries of one logical call come well within it
 _SERVICES = (
     (messages_pb2, "MessageService", MessageService),
     (chats_pb2, "ChatService", ChatService),
@@ -153,6 +154,7 @@ class Emulator:
         webhook_secret: str | None = None,
         webhook_retry_base: float = 0.5,
         webhook_timeout: float = 5.0,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
@@ -170,6 +172,12 @@ class Emulator:
         self.event_log_size = event_log_size
         self.max_workers = max_workers
         self.max_message_bytes = max_message_bytes
+        if not idempotency_window >= 0:
+            raise ValueError("idempotency_window must be a number of seconds >= 0")
+        #: How long (emulator clock) a repeated ``x-idempotency-key`` gets the original
+        #: response; a repeated ``client_message_id`` is refused with duplicateMessage
+        #: for as long as the line remembers it.
+        self.idempotency_window = float(idempotency_window)
         self._id = uuid.uuid4().hex[:6]
         if admin_token is None:
             admin_token = secrets.token_urlsafe(24)

@@ -112,9 +112,9 @@ class LineState:
         self.attachments: dict[str, AttachmentRecord] = {}
         self.polls: dict[str, PollRecord] = {}
         self.quota = QuotaCounter()
-        self.idempotency: collections.OrderedDict[tuple[str, str, str], ProtoMessage] = (
-            collections.OrderedDict()
-        )
+        # (kind, method, key) -> (response, when it was stored on the emulator's clock).
+        self.idempotency: collections.OrderedDict[
+            tuple[str, str, str], tuple[ProtoMessage, float]] = collections.OrderedDict()
         self.removed = False
         #: Called with every event logged on this line, under the emulator's lock (webhooks).
         self.listener: Callable[[LineState, eventlog.Entry], None] | None = None
@@ -249,9 +249,10 @@ class LineState:
 
     # ----- idempotency --------------------------------------------------------------------
 
-    def remember(self, key: tuple[str, str, str], response: ProtoMessage) -> None:
+    def remember(self, key: tuple[str, str, str], response: ProtoMessage,
+                 now: float) -> None:
         """Cache a response for an idempotency key (bounded, oldest dropped first)."""
-        self.idempotency[key] = response
+        self.idempotency[key] = (response, now)
         while len(self.idempotency) > IDEMPOTENCY_CACHE_SIZE:
             self.idempotency.popitem(last=False)
 
