@@ -43,6 +43,7 @@ from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
 from spectrum_sync.emulator.guids import parse_chat_guid
+from spectrum_sync.emulator.quotas import Throttles
 from spectrum_sync.emulator.rest import RestServer
 from spectrum_sync.emulator.services.addresses import AddressService
 from spectrum_sync.emulator.services.attachments import AttachmentService
@@ -65,6 +66,7 @@ SHARED_INSTANCE = "shared"
 _ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{8,256}$")
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 IDEMPOTENCY_WINDOW = 86_400.0  # a day: retries of one logical call come well within it
+MAX_CONCURRENT_CATCHUPS = 16  # the service's limit, per server
 _SERVICES = (
     (messages_pb2, "MessageService", MessageService),
     (chats_pb2, "ChatService", ChatService),
@@ -155,6 +157,8 @@ class Emulator:
         webhook_retry_base: float = 0.5,
         webhook_timeout: float = 5.0,
         idempotency_window: float = IDEMPOTENCY_WINDOW,
+        throttles: Throttles | None = None,
+        max_concurrent_catchups: int = MAX_CONCURRENT_CATCHUPS,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
@@ -178,6 +182,13 @@ class Emulator:
         #: response; a repeated ``client_message_id`` is refused with duplicateMessage
         #: for as long as the line remembers it.
         self.idempotency_window = float(idempotency_window)
+        #: The service's throttles beyond the daily quotas (all off by default).
+        self.throttles = throttles or Throttles()
+        if isinstance(max_concurrent_catchups, bool) or max_concurrent_catchups < 1:
+            raise ValueError("max_concurrent_catchups must be an integer >= 1")
+        #: CatchUpEvents calls served at once, server-wide, before the next is refused.
+        self.max_concurrent_catchups = int(max_concurrent_catchups)
+        self.catchups_in_flight = 0
         self._id = uuid.uuid4().hex[:6]
         if admin_token is None:
             admin_token = secrets.token_urlsafe(24)
@@ -748,10 +759,11 @@ class Emulator:
 
     # ----- quotas and state ---------------------------------------------------------------
 
-    def charge(self, line: LineState, chat: ChatRecord) -> None:
-        """Count one sent message against the line's daily quotas (or raise)."""
+    def charge(self, line: LineState, chat: ChatRecord, text: str = "") -> None:
+        """Count one sent message against the line's daily quotas and throttles (or
+        raise)."""
         line.quota.charge(chat.recipient, self.clock, line.name, self.daily_message_limit,
-                          self.daily_new_conversation_limit)
+                          self.daily_new_conversation_limit, self.throttles, text)
 
     def quota_usage(self, line: str | None = None) -> dict[str, Any]:
         """Today's usage and limits of a line."""

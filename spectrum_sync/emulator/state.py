@@ -242,6 +242,7 @@ class LineState:
         chat.message_guids.append(message.guid)
         if not message.is_from_me:
             chat.unread += 1
+            self.quota.note_inbound(chat.recipient)
         self.publish_change(eventlog.MESSAGE, chat.guid, message.date_created, actor,
                             message.is_from_me, "message_received",
                             messages_pb2.MessageReceived(message=message))

@@ -19,7 +19,7 @@ chatNotFound messageNotFound attachmentNotFound addressNotFound sharedFriendLoca
 groupIconNotFound pollNotFound invalidArgument preconditionFailed operationNotSupported
 attachmentNotReady privateApiUnavailable serviceUnavailable timeout internalError databaseError
 networkError
-""".split()
+""".split()  # noqa: SIM905 - the list reads as the official one does
 
 # The backend turns these line-wide throttles into QuotaExceeded (a RateLimitError).
 QUOTA_CODES = {"dailyLimitExceeded", "newContactThrottled"}
