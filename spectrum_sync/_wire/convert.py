@@ -298,6 +298,18 @@ def _actor(event: Any) -> User | None:
     return _user(event.actor) if event.HasField("actor") else None
 
 
+def _reader(event: messages_pb2.MessageChangeEvent, space: Space) -> User | None:
+    """Who read our message. The live service names our own line as the ``actor`` of a DM's
+    receipt, so in a DM the reader is the other person, from the chat guid; in a group the
+    actor is the only attribution, trusted when it is not our line."""
+    if space.type == "dm":
+        peer = space.id.split(";", 2)[-1]
+        service = event.actor.service if event.HasField("actor") else 0
+        return _sender(peer, service, None) if peer else None
+    actor = _actor(event)
+    return actor if actor is not None and actor.address != space.phone else None
+
+
 def _message_change(
     event: messages_pb2.MessageChangeEvent, space: Space, sequence: int, receipt: Receipt
 ) -> Event | None:
@@ -329,8 +341,11 @@ def _message_change(
             unsent_at=_when(unsent, "retracted_at") or _when(event, "occurred_at"), **common)
     if change == "message_read":
         read = event.message_read
+        # On this change ``is_from_me`` describes the message read, not who read it: a
+        # receipt for our message is someone else's action (docs/behaviour.md, "Receiving").
+        common["is_from_me"] = not mine
         return MessageRead(
-            message_guid=read.message_guid, reader=_actor(event),
+            message_guid=read.message_guid, reader=_reader(event, space) if mine else None,
             read_at=_when(read, "read_at") or _when(event, "occurred_at"), **common)
     if change == "sticker_placed":
         return StickerPlaced(
