@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ._models import (
         Attachment,
         FocusStatus,
+        Icon,
         LineInfo,
         Mention,
         Message,
@@ -102,6 +103,7 @@ _WHERE = {
     "StickerPlaced": "_events",
     "Attachment": "_models",
     "FocusStatus": "_models",
+    "Icon": "_models",
     "LineInfo": "_models",
     "Mention": "_models",
     "Message": "_models",
@@ -141,6 +143,7 @@ __all__ = [
     "FocusStatus",
     "GroupChanged",
     "Handle",
+    "Icon",
     "Inbox",
     "InvalidAddress",
     "Line",

@@ -31,7 +31,7 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
-from .._models import Attachment, LineInfo, Message, Space, TextFormat, User
+from .._models import Attachment, Icon, LineInfo, Message, Space, TextFormat, User
 from .._proto import (
     addresses_pb2,
     attachments_pb2,
@@ -621,8 +621,7 @@ class CloudBackend:
             if exc.code == "groupIconNotFound":
                 return None
             raise
-        data: bytes = response.data
-        return data
+        return Icon(response.data, response.mime_type)
 
     # polls
 
