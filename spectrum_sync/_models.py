@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from ._polls import Poll
 
 __all__ = [
-    "Attachment", "FocusStatus", "Icon", "LineInfo", "Mention", "Message", "Reaction", "Received",
-    "Space", "SpaceOperations", "TextFormat", "User", "check_formatting",
+    "Attachment", "FocusStatus", "FriendLocation", "Icon", "LineInfo", "LocationRequest",
+    "Mention", "Message", "Reaction", "Received", "Space", "SpaceOperations", "TextFormat",
+    "User", "check_formatting",
 ]
 
 log = logging.getLogger("spectrum_sync")
@@ -163,6 +164,40 @@ class Icon(bytes):
 
     def __repr__(self) -> str:
         return f"Icon({len(self)} bytes, mime_type={self.mime_type!r})"
+
+
+@attrs.frozen(kw_only=True)
+class FriendLocation:
+    """A friend's location shared with a line through Find My.
+
+    ``latitude``/``longitude`` (degrees) and ``accuracy`` (metres) are None while the
+    device is still being located (``locating``); ``kind`` is ``"live"``, ``"legacy"`` (a
+    cached last-known fix), ``"shallow"`` (a low-power estimate) or ``"unknown"``;
+    ``phone`` is the line it is shared with."""
+
+    address: str
+    phone: str
+    name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy: float | None = None
+    long_address: str | None = None
+    short_address: str | None = None
+    locating: bool = False
+    kind: str = "unknown"
+    located_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LocationRequest:
+    """The answer to a Find My request sent to ``address``: the service's ``status``, its
+    ``reason`` when it gives one, and the guid of the request card when one was sent."""
+
+    address: str
+    status: str
+    reason: str | None = None
+    message_guid: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -31,12 +31,23 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
-from .._models import Attachment, Icon, LineInfo, Message, Space, TextFormat, User
+from .._models import (
+    Attachment,
+    FriendLocation,
+    Icon,
+    LineInfo,
+    LocationRequest,
+    Message,
+    Space,
+    TextFormat,
+    User,
+)
 from .._proto import (
     addresses_pb2,
     attachments_pb2,
     chats_pb2,
     groups_pb2,
+    locations_pb2,
     messages_pb2,
     polls_pb2,
 )
@@ -49,12 +60,14 @@ from .._wire.convert import (
     attachment_from_info,
     datetime_to_wire,
     formatting_to_wire,
+    location_from_proto,
     message_from_proto,
     poll_from_proto,
     reaction_to_wire,
     service_to_wire,
     user_from_info,
 )
+from .._wire.errors import classify
 from .._wire.rpc import rpc_for
 from .base import Pager, SpaceMaker
 from .quotas import QuotaTracker, QuotaUsage, Reservation
@@ -672,6 +685,63 @@ class CloudBackend:
         request = addresses_pb2.GetFocusStatusRequest(address=address)
         return bool(self._call(line, request, timeout).is_silenced_by_focus)
 
+    # friend locations (Find My)
+
+    def _location_line(self, phone: str | None, timeout: float | None) -> LineConnection:
+        """The named line, else the only one: locations belong to one line's account."""
+        self.ready(timeout)
+        if phone is not None:
+            return self.lines.get(phone)
+        only = self.lines.only()
+        if only is None:
+            raise RoutingError("several lines share locations: pass phone=", self.lines.phones)
+        return only
+
+    def friend_locations(self, address: str | None, phone: str | None,
+                         timeout: float | None) -> list[FriendLocation]:
+        """Every location shared with the line, or ``address``'s alone (empty when that
+        friend shares none: ``sharedFriendLocationNotFound``)."""
+        line = self._location_line(phone, timeout)
+        if address is None:
+            response = self._call(line, locations_pb2.ListSharedFriendLocationsRequest(),
+                                  timeout)
+            return [location_from_proto(loc, line.phone) for loc in response.locations]
+        request = locations_pb2.GetSharedFriendLocationRequest(address=address)
+        try:
+            response = self._call(line, request, timeout)
+        except NotFoundError as exc:
+            if exc.code == "sharedFriendLocationNotFound":
+                return []
+            raise
+        return [location_from_proto(response.location, line.phone)]
+
+    def request_location(self, space: Space, address: str, *, idempotency_key: str | None,
+                         timeout: float | None) -> LocationRequest:
+        """RequestFriendLocationSharing: a Find My request card to ``address`` in ``space``."""
+        line = self.line(space.phone, timeout)
+        request = locations_pb2.RequestFriendLocationSharingRequest(chat_guid=space.id,
+                                                                    address=address)
+        try:
+            response = self._call(line, request, timeout, idempotency_key)
+        except AlreadySent:
+            return LocationRequest(address=address, status="sent")  # sent before
+        return LocationRequest(
+            address=response.address or address, status=response.status,
+            reason=response.reason if response.HasField("reason") else None,
+            message_guid=response.message_guid if response.HasField("message_guid") else None)
+
+    def watch_locations(self, address: str | None, phone: str | None
+                        ) -> Iterator[FriendLocation]:
+        """WatchSharedFriendLocations: updates as they come (heartbeats dropped), until the
+        iterator is closed (or the stream ends: the feed has no replay)."""
+        line = self._location_line(phone, None)
+        request = locations_pb2.WatchSharedFriendLocationsRequest(address=address)
+        try:
+            stream = self.invoker.open_stream(line, request)
+        except grpc.RpcError as exc:
+            raise classify(exc).error from None
+        return _location_updates(stream, line.phone)
+
     def lines_for(self, phone: str | None, timeout: float | None) -> list[LineConnection]:
         """The named line, else every line (sorted by number)."""
         self.ready(timeout)
@@ -734,6 +804,19 @@ class CloudBackend:
     def close(self) -> None:
         self.closed = True
         self.lines.close()
+
+
+def _location_updates(stream: Any, phone: str) -> Iterator[FriendLocation]:
+    """The location frames of a watch stream; closing the iterator cancels the call."""
+    try:
+        for frame in stream:
+            if frame.WhichOneof("payload") == "location_updated":
+                yield location_from_proto(frame.location_updated.location, phone)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.CANCELLED:
+            raise classify(exc).error from None
+    finally:
+        stream.cancel()
 
 
 def _display_name(chat: chats_pb2.Chat) -> str | None:

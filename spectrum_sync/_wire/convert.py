@@ -24,8 +24,24 @@ from .._events import (
     PollOption,
     StickerPlaced,
 )
-from .._models import Attachment, Mention, Message, Reaction, Space, TextFormat, User
-from .._proto import attachments_pb2, common_pb2, groups_pb2, messages_pb2, polls_pb2
+from .._models import (
+    Attachment,
+    FriendLocation,
+    Mention,
+    Message,
+    Reaction,
+    Space,
+    TextFormat,
+    User,
+)
+from .._proto import (
+    attachments_pb2,
+    common_pb2,
+    groups_pb2,
+    locations_pb2,
+    messages_pb2,
+    polls_pb2,
+)
 
 if TYPE_CHECKING:
     from .._polls import Poll
@@ -36,6 +52,7 @@ __all__ = [
     "decode_event",
     "emoji_from_wire",
     "formatting_to_wire",
+    "location_from_proto",
     "message_from_proto",
     "poll_from_proto",
     "reaction_to_wire",
@@ -277,6 +294,28 @@ def _poll_options(options: Sequence[polls_pb2.PollOption]) -> tuple[PollOption, 
         PollOption(id=o.option_identifier, text=o.text,
                    creator=o.creator_handle if o.HasField("creator_handle") else None)
         for o in options)
+
+
+# ----- friend locations ----------------------------------------------------------------------
+
+_LOCATION_KINDS = {1: "legacy", 2: "live", 3: "shallow"}
+
+
+def location_from_proto(location: locations_pb2.SharedFriendLocation,
+                        phone: str) -> FriendLocation:
+    """A shared friend location as the public type (``phone``: the line it is shared with)."""
+    has = location.HasField
+    return FriendLocation(
+        address=location.address, phone=phone, name=_opt(location, "name"),
+        latitude=location.latitude if has("latitude") else None,
+        longitude=location.longitude if has("longitude") else None,
+        accuracy=location.accuracy if has("accuracy") else None,
+        long_address=_opt(location, "long_address"),
+        short_address=_opt(location, "short_address"),
+        locating=location.is_locating_in_progress,
+        kind=_LOCATION_KINDS.get(location.location_type, "unknown"),
+        located_at=_when(location, "location_timestamp"),
+        expires_at=_when(location, "expires_at"))
 
 
 # ----- events ------------------------------------------------------------------------------

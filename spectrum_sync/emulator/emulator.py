@@ -32,6 +32,7 @@ from spectrum_sync._proto import (
     chats_pb2,
     events_pb2,
     groups_pb2,
+    locations_pb2,
     messages_pb2,
     polls_pb2,
 )
@@ -50,6 +51,7 @@ from spectrum_sync.emulator.services.attachments import AttachmentService
 from spectrum_sync.emulator.services.chats import ChatService
 from spectrum_sync.emulator.services.events import EventService
 from spectrum_sync.emulator.services.groups import GroupService
+from spectrum_sync.emulator.services.locations import LocationService
 from spectrum_sync.emulator.services.messages import MessageService
 from spectrum_sync.emulator.services.polls import PollService
 from spectrum_sync.emulator.simulate import RemoteParties
@@ -75,6 +77,7 @@ _SERVICES = (
     (attachments_pb2, "AttachmentService", AttachmentService),
     (addresses_pb2, "AddressService", AddressService),
     (events_pb2, "EventService", EventService),
+    (locations_pb2, "LocationService", LocationService),
 )
 
 
@@ -749,6 +752,42 @@ class Emulator:
         self._requests.clear()
 
     # ----- address directory --------------------------------------------------------------
+
+    def set_friend_location(
+        self, address: str, latitude: float | None = None, longitude: float | None = None, *,
+        name: str | None = None, accuracy: float | None = None,
+        long_address: str | None = None, short_address: str | None = None,
+        kind: str = "live", line: str | None = None,
+    ) -> None:
+        """``address`` shares its location with the line (Find My); without coordinates it
+        is still being located. ``kind``: live, legacy or shallow. Watchers get the update."""
+        kinds = {"legacy": 1, "live": 2, "shallow": 3}
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {sorted(kinds)}")
+        with self.lock, control_errors():
+            found = self.line(line)
+            who = normalize_address(address)
+            location = locations_pb2.SharedFriendLocation(
+                address=who, name=name, latitude=latitude, longitude=longitude,
+                accuracy=accuracy, long_address=long_address, short_address=short_address,
+                is_locating_in_progress=latitude is None or longitude is None,
+                location_type=kinds[kind])  # type: ignore[arg-type]
+            location.location_timestamp.CopyFrom(self.clock.timestamp())
+            found.friend_locations[who] = location
+            found.location_feed_total += 1
+            found.location_feed.append(locations_pb2.SharedFriendLocationUpdated(
+                source_sequence=found.location_feed_total, location=location))
+            found.cond.notify_all()
+
+    def remove_friend_location(self, address: str, line: str | None = None) -> None:
+        """``address`` stops sharing its location with the line."""
+        with self.lock, control_errors():
+            self.line(line).friend_locations.pop(normalize_address(address), None)
+
+    def location_requests(self, line: str | None = None) -> list[tuple[str, str]]:
+        """(chat guid, address) of every Find My request the line sent."""
+        with self.lock:
+            return list(self.line(line).location_requests)
 
     def set_address(self, address: str, services: Sequence[str] = ("iMessage",),
                     country: str | None = None, focused: bool = False) -> None:

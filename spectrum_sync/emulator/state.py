@@ -22,6 +22,7 @@ from spectrum_sync._proto import (
     chats_pb2,
     common_pb2,
     groups_pb2,
+    locations_pb2,
     messages_pb2,
     polls_pb2,
 )
@@ -116,6 +117,13 @@ class LineState:
         self.idempotency: collections.OrderedDict[
             tuple[str, str, str], tuple[ProtoMessage, float]] = collections.OrderedDict()
         self.removed = False
+        #: Friends' shared locations (Find My), by address, and the live feed of their
+        #: updates (the last ones, with the total ever published).
+        self.friend_locations: dict[str, locations_pb2.SharedFriendLocation] = {}
+        self.location_feed: collections.deque[locations_pb2.SharedFriendLocationUpdated] = (
+            collections.deque(maxlen=1000))
+        self.location_feed_total = 0
+        self.location_requests: list[tuple[str, str]] = []
         #: Called with every event logged on this line, under the emulator's lock (webhooks).
         self.listener: Callable[[LineState, eventlog.Entry], None] | None = None
 
@@ -132,6 +140,8 @@ class LineState:
         self.polls.clear()
         self.quota = QuotaCounter()
         self.idempotency.clear()
+        self.friend_locations.clear()
+        self.location_requests.clear()
 
     @property
     def name(self) -> str:
