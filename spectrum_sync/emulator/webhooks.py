@@ -4,7 +4,9 @@ Each delivery is a ``POST`` of the JSON body with the headers Spectrum Cloud sen
 ``Content-Type: application/json``, ``User-Agent: spectrum-webhook/...``,
 ``X-Spectrum-Event: messages``, ``X-Spectrum-Webhook-Id: <uuid>``, ``X-Spectrum-Timestamp:
 <unix seconds>`` and ``X-Spectrum-Signature: v0=<hex>``, the lowercase hex
-``HMAC-SHA256(secret, "v0:" + timestamp + ":" + body)`` over the exact body bytes.
+``HMAC-SHA256(secret, "v0:" + timestamp + ":" + body)`` over the exact body bytes. A
+``whsec_`` secret signs Standard Webhooks instead (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``; see :func:`spectrum_sync.webhooks.signature_headers`).
 
 A small pool of worker threads sends them, so a slow or hanging receiver never holds up the
 emulator: :meth:`WebhookSender.submit` only queues. A non-2xx answer, a connection error or
@@ -18,9 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import heapq
-import hmac
 import http.client
 import itertools
 import json
@@ -34,6 +34,8 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from spectrum_sync.webhooks import signature_headers
 
 log = logging.getLogger("spectrum_sync.emulator.webhooks")
 
@@ -93,13 +95,6 @@ class _Due:
     at: float
     order: int
     job: _Job = field(compare=False)
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The ``X-Spectrum-Signature`` value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode("utf-8"), b"v0:" + timestamp.encode("ascii") + b":" + body,
-                   hashlib.sha256)
-    return "v0=" + mac.hexdigest()
 
 
 def check_url(url: str) -> urllib.parse.SplitResult:
@@ -293,8 +288,8 @@ class WebhookSender:
             "User-Agent": USER_AGENT,
             "X-Spectrum-Event": str(job.envelope.get("event", "messages")),
             "X-Spectrum-Webhook-Id": self.webhook_id,
-            "X-Spectrum-Timestamp": timestamp,
-            "X-Spectrum-Signature": sign(self._secret, timestamp, job.body),
+            **signature_headers(self._secret, job.body, timestamp=timestamp,
+                                message_id=job.event_id),
         }
         conn = self._connection()
         key = threading.get_ident()
