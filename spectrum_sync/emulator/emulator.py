@@ -162,6 +162,7 @@ class Emulator:
         idempotency_window: float = IDEMPOTENCY_WINDOW,
         throttles: Throttles | None = None,
         max_concurrent_catchups: int = MAX_CONCURRENT_CATCHUPS,
+        catchup_delay: float = 0.0,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
@@ -191,7 +192,12 @@ class Emulator:
             raise ValueError("max_concurrent_catchups must be an integer >= 1")
         #: CatchUpEvents calls served at once, server-wide, before the next is refused.
         self.max_concurrent_catchups = int(max_concurrent_catchups)
-        self.catchups_in_flight = 0
+        if not catchup_delay >= 0:
+            raise ValueError("catchup_delay must be a number of seconds >= 0")
+        #: Seconds each catch-up takes before its first frame (the service's are expensive).
+        self.catchup_delay = float(catchup_delay)
+        #: Catch-ups in flight now, the most at once so far, and how many were refused.
+        self.catchups_in_flight = self.catchups_peak = self.catchups_refused = 0
         self._id = uuid.uuid4().hex[:6]
         if admin_token is None:
             admin_token = secrets.token_urlsafe(24)

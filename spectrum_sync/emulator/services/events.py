@@ -43,13 +43,17 @@ class EventService(Service):
         emu = self.emu
         with emu.lock:
             if emu.catchups_in_flight >= emu.max_concurrent_catchups:
+                emu.catchups_refused += 1
                 limit = emu.max_concurrent_catchups
                 raise EmulatorError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, "serviceUnavailable",
                     f"too many concurrent catch-ups (limit {limit})", retryable=True,
                     context={"limit": str(limit)})
             emu.catchups_in_flight += 1
+            emu.catchups_peak = max(emu.catchups_peak, emu.catchups_in_flight)
         try:
+            if emu.catchup_delay:
+                emu.sleep(emu.catchup_delay)  # an expensive replay, as on the service
             yield from emu.hub.replay(call.line, call.context, after, _frame, _complete)
         finally:
             with emu.lock:
