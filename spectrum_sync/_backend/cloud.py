@@ -315,7 +315,15 @@ class CloudBackend:
         line = self.lines.get(phone) if phone else self._line_for_new_chat(direct)
         request = chats_pb2.CreateChatRequest(addresses=list(addresses),
                                               service=service_to_wire(service))
-        chat = self._call(line, request, timeout, idempotency_key).chat
+        deadline = self._deadline(timeout)
+        try:
+            chat = self._call(line, request, timeout, idempotency_key).chat
+        except AlreadySent:
+            if direct is None:
+                raise  # a group made before: its guid is not known here
+            # The DM was made before (duplicateMessage): it is the chat with that person.
+            chat = self._call(line, chats_pb2.GetChatRequest(chat_guid=direct),
+                              self._left(deadline)).chat
         kind = GROUP if chat.is_group or len(addresses) > 1 else DM
         self.routing.learn(chat.guid, line.phone)
         if direct is not None and direct != chat.guid:

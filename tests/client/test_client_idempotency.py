@@ -82,3 +82,11 @@ def test_a_repeat_without_an_answer_is_done(
     assert len(calls(emu, "SetReaction")) == 2
     edited = sent.edit("hi!", idempotency_key="edit-1")
     assert again.edit("hi!", idempotency_key="edit-1").text == edited.text == "hi!"
+
+
+def test_a_repeated_dm_creation_is_the_same_space(
+        emu: Emulator, make_client: ClientFactory) -> None:
+    first = make_client(emu).space.create(ALICE, phone=LINE_1, idempotency_key="open-dm")
+    again = make_client(emu).space.create(ALICE, phone=LINE_1, idempotency_key="open-dm")
+    assert again == first
+    assert [c.request.client_message_id for c in calls(emu, "CreateChat")] == ["open-dm"] * 2
