@@ -31,7 +31,15 @@ if TYPE_CHECKING:
     from ._backend.quotas import QuotaLimits, QuotaUsage
     from ._doctor import CheckResult
     from ._events import Event
-    from ._models import FocusStatus, LineInfo, Message, Space, User
+    from ._models import (
+        FocusStatus,
+        FriendLocation,
+        LineInfo,
+        LocationRequest,
+        Message,
+        Space,
+        User,
+    )
     from ._receive.dispatch import ErrorHandler, Handle
     from ._receive.health import LineHealth
     from ._receive.inbox import Inbox
@@ -585,6 +593,48 @@ class Client:
         normalized = self._normalize(address).address
         silenced = self._backend.focus_silenced(normalized, check_timeout(timeout))
         return FocusStatus(address=normalized, silenced=silenced)
+
+    # ----- friend locations (Find My: LocationService) --------------------------------
+
+    def friend_locations(self, *, phone: str | None = None,
+                         timeout: float | None = None) -> list[FriendLocation]:
+        """Every friend's location shared with the line ``phone`` (may be omitted with one
+        line)."""
+        from ._validate import check_phone, check_timeout
+
+        return self._backend.friend_locations(None, check_phone(phone), check_timeout(timeout))
+
+    def friend_location(self, address: str, *, phone: str | None = None,
+                        timeout: float | None = None) -> FriendLocation | None:
+        """``address``'s location shared with the line, or None when they share none."""
+        from ._validate import check_phone, check_timeout
+
+        found = self._backend.friend_locations(self._normalize(address).address,
+                                               check_phone(phone), check_timeout(timeout))
+        return found[0] if found else None
+
+    def request_location(self, space: Space, user: User | str, *,
+                         idempotency_key: str | None = None,
+                         timeout: float | None = None) -> LocationRequest:
+        """Send ``user`` (a participant of ``space``) a Find My request to share their
+        location; returns the service's answer."""
+        from ._models import User
+        from ._validate import check_idempotency_key, check_timeout
+
+        address = user.address if isinstance(user, User) else self._normalize(user).address
+        return self._backend.request_location(
+            space, address, idempotency_key=check_idempotency_key(idempotency_key),
+            timeout=check_timeout(timeout))
+
+    def watch_friend_locations(self, address: str | None = None, *,
+                               phone: str | None = None) -> Iterator[FriendLocation]:
+        """Location updates as they are observed (every friend, or ``address``), until the
+        iterator is closed; the feed has no replay, so updates while nobody watches are not
+        delivered later."""
+        from ._validate import check_phone
+
+        wanted = self._normalize(address).address if address is not None else None
+        return self._backend.watch_locations(wanted, check_phone(phone))
 
     def refresh_credentials(self) -> bool:
         """Re-exchange the token now (at most once per 5 s) and reconcile the lines.

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlreadyReceiving",
+    "AlreadySent",
     "AuthenticationError",
     "ClientClosed",
     "CloudError",
@@ -42,12 +43,16 @@ class SpectrumError(Exception):
     server), ``idempotency_key`` (the key of the mutating call that failed, so the caller
     can retry it without risking a duplicate; None for reads and local failures) and
     ``outcome`` for failed calls: ``"not_sent"`` (the request never left this process),
-    ``"rejected"`` (the service answered with this error: nothing happened) or ``"unknown"``
+    ``"rejected"`` (the service answered with this error: nothing happened), ``"unknown"``
     (the connection broke or the deadline passed after the request left: it may have been
-    carried out); None for failures that are not calls.
+    carried out) or ``"sent"`` (:class:`AlreadySent`: an earlier call with the same key went
+    through); None for failures that are not calls. docs/errors.md lists every code.
     """
 
     default_code = "internalError"
+    #: The REST API's own spelling of the code (``INVALID_CREDENTIALS``) for failures of
+    #: the token exchange; None otherwise.
+    rest_code: str | None = None
 
     def __init__(
         self,
@@ -90,9 +95,22 @@ class NotFoundError(SpectrumError):
 
 
 class RateLimitError(SpectrumError):
-    """The service throttled the call (RESOURCE_EXHAUSTED)."""
+    """The service throttled the call (RESOURCE_EXHAUSTED).
+
+    ``scope`` says what the throttle holds back (docs/errors.md): ``"line"`` (every send of
+    the line), ``"new_conversations"`` (only chats the line never wrote to),
+    ``"recipient"`` (only this recipient), ``"content"`` (only this text), ``"uploads"``
+    (only file uploads), or ``None`` for a code the library does not know. ``resets_at``
+    (UTC ``datetime``) and ``retry_after`` (seconds) come from the error's context when the
+    server gives them."""
 
     default_code = "burstRateExceeded"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.scope: str | None = None
+        self.resets_at: datetime | None = None
+        self.retry_after: float | None = None
 
 
 class QuotaExceeded(RateLimitError):
@@ -120,6 +138,23 @@ class QuotaExceeded(RateLimitError):
         self.limit = limit
         self.line = line
         self.resets_at = resets_at
+        self.scope = "line" if kind == "messages" else "new_conversations"
+
+
+class AlreadySent(SpectrumError):
+    """The service answered ``duplicateMessage``: an earlier call with the same
+    ``idempotency_key`` went through, so nothing new was sent (``outcome`` is ``"sent"``).
+
+    A send returns the original :class:`~spectrum_sync.Message` instead of raising whenever
+    the state store remembers the key (see docs/behaviour.md, "Idempotency"); this error is
+    raised only when it does not (another store, or the record expired). Treat it as
+    success."""
+
+    default_code = "duplicateMessage"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.outcome = "sent"
 
 
 class ValidationError(SpectrumError, ValueError):
@@ -153,13 +188,19 @@ class ConnectionError(SpectrumError, builtins.ConnectionError):
 
 
 class UnsupportedError(SpectrumError):
-    """The operation is not possible in this mode (e.g. group chats in shared mode)."""
+    """The operation is not possible in this mode (e.g. group chats in shared mode), or the
+    service answered ``operationNotSupported`` / ``privateApiUnavailable``.
+
+    Raised by the library as ``UnsupportedError(feature, mode, reason)``; from a service
+    answer, ``mode`` is None and the message is the service's."""
 
     default_code = "operationNotSupported"
 
-    def __init__(self, feature: str, mode: str, reason: str = "") -> None:
+    def __init__(self, feature: str, mode: str | None = None, reason: str = "",
+                 **kwargs: Any) -> None:
         detail = f": {reason}" if reason else ""
-        super().__init__(f"{feature} is not supported in {mode} mode{detail}")
+        message = feature if mode is None else f"{feature} is not supported in {mode} mode{detail}"
+        super().__init__(message, **kwargs)
         self.feature = feature
         self.mode = mode
 
@@ -177,9 +218,13 @@ class ClientClosed(SpectrumError):
 
 
 class CloudError(SpectrumError):
-    """The Spectrum Cloud REST API (token exchange) failed or answered something unusable."""
+    """The Spectrum Cloud REST API (token exchange) failed or answered something unusable.
 
-    default_code = "UNKNOWN"
+    ``code`` is camelCase like every other code (``invalidCredentials``); ``rest_code`` keeps
+    the REST API's own spelling (``INVALID_CREDENTIALS``), as earlier versions put in
+    ``code``."""
+
+    default_code = "unknown"
 
 
 class RoutingError(SpectrumError):

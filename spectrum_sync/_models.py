@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from ._polls import Poll
 
 __all__ = [
-    "Attachment", "FocusStatus", "LineInfo", "Mention", "Message", "Reaction", "Received",
-    "Space", "SpaceOperations", "TextFormat", "User", "check_formatting",
+    "Attachment", "FocusStatus", "FriendLocation", "Icon", "LineInfo", "LocationRequest",
+    "Mention", "Message", "Reaction", "Received", "Space", "SpaceOperations", "TextFormat",
+    "User", "check_formatting",
 ]
 
 log = logging.getLogger("spectrum_sync")
@@ -161,6 +162,55 @@ class Mention:
     address: str
     start: int
     length: int
+
+
+class Icon(bytes):
+    """A group's photo: its bytes (an ``Icon`` is a ``bytes``), with ``mime_type`` as the
+    service gave it (``"image/png"``; ``""`` when unknown)."""
+
+    mime_type: str
+
+    def __new__(cls, data: bytes, mime_type: str = "") -> Icon:
+        icon = super().__new__(cls, data)
+        icon.mime_type = mime_type
+        return icon
+
+    def __repr__(self) -> str:
+        return f"Icon({len(self)} bytes, mime_type={self.mime_type!r})"
+
+
+@attrs.frozen(kw_only=True)
+class FriendLocation:
+    """A friend's location shared with a line through Find My.
+
+    ``latitude``/``longitude`` (degrees) and ``accuracy`` (metres) are None while the
+    device is still being located (``locating``); ``kind`` is ``"live"``, ``"legacy"`` (a
+    cached last-known fix), ``"shallow"`` (a low-power estimate) or ``"unknown"``;
+    ``phone`` is the line it is shared with."""
+
+    address: str
+    phone: str
+    name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy: float | None = None
+    long_address: str | None = None
+    short_address: str | None = None
+    locating: bool = False
+    kind: str = "unknown"
+    located_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LocationRequest:
+    """The answer to a Find My request sent to ``address``: the service's ``status``, its
+    ``reason`` when it gives one, and the guid of the request card when one was sent."""
+
+    address: str
+    status: str
+    reason: str | None = None
+    message_guid: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -428,11 +478,12 @@ class Space:
     def create_poll(self, title: str, options: Sequence[str], *,
                     idempotency_key: str | None = None, timeout: float | None = None,
                     ) -> Poll:
-        """Start a poll: a non-empty ``title`` and at least two distinct ``options`` (case
-        and surrounding spaces do not make two options distinct)."""
-        from ._validate import check_poll_options
+        """Start a poll: a non-empty ``title`` of at most 300 characters and 2 to 10
+        distinct ``options`` (case and surrounding spaces do not make two options
+        distinct), as the official SDK requires; refused before any call."""
+        from ._validate import check_poll_options, check_poll_title
 
-        return self._ops.create_poll(self, check_text("title", title),
+        return self._ops.create_poll(self, check_poll_title(title),
                                      check_poll_options(options),
                                      idempotency_key=_key(idempotency_key),
                                      timeout=check_timeout(timeout))
@@ -485,7 +536,8 @@ class Space:
                                  timeout=check_timeout(timeout))
 
     def icon(self, *, timeout: float | None = None) -> bytes | None:
-        """The group's photo (its bytes), or None when it has none."""
+        """The group's photo, or None when it has none: an :class:`Icon` (its bytes, with
+        ``mime_type``)."""
         return self._ops.group_icon(self, timeout=check_timeout(timeout))
 
     def _address(self, user: object) -> str:

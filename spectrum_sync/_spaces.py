@@ -16,6 +16,17 @@ __all__ = ["SpaceAPI"]
 
 UserLike = Union[User, str]
 
+#: The services a chat can be created on, by the names ``User.service`` uses.
+CHAT_SERVICES = ("iMessage", "SMS", "RCS")
+
+
+def _check_service(service: object) -> str:
+    for name in CHAT_SERVICES:
+        if isinstance(service, str) and service.lower() == name.lower():
+            return name
+    raise ValidationError(
+        f"service must be one of {', '.join(CHAT_SERVICES)}, not {service!r}")
+
 
 class SpaceAPI:
     """Entry point for spaces; reached as ``client.space``."""
@@ -41,6 +52,7 @@ class SpaceAPI:
         users: UserLike | Iterable[UserLike],
         phone: str | None = None,
         *,
+        service: str = "iMessage",
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> Space:
@@ -48,7 +60,9 @@ class SpaceAPI:
 
         Dedicated lines: created on the line ``phone``, else on a line picked at random; the
         line is remembered for every later action on the space. Shared mode builds the DM
-        guid without an RPC and refuses groups (:class:`~spectrum_sync.UnsupportedError`)."""
+        guid without an RPC and refuses groups (:class:`~spectrum_sync.UnsupportedError`).
+        ``service`` is the chat's service: ``"iMessage"`` (the default, as the official
+        client sends), ``"SMS"`` or ``"RCS"``."""
         if isinstance(users, (User, str)):
             many: list[object] = [users]
         elif isinstance(users, Iterable) and not isinstance(users, (bytes, dict)):
@@ -58,7 +72,7 @@ class SpaceAPI:
                 f"space.create takes a User, an address or a list of them, not {users!r}")
         addresses = list(dict.fromkeys(self._address(user) for user in many))
         return self._backend().create_chat(
-            addresses, check_phone(phone),
+            addresses, check_phone(phone), service=_check_service(service),
             idempotency_key=check_idempotency_key(idempotency_key),
             timeout=check_timeout(timeout))
 

@@ -26,6 +26,7 @@ __all__ = [
     "check_interval",
     "check_optional_text",
     "check_poll_options",
+    "check_poll_title",
     "check_range",
     "check_text",
     "check_timeout",
@@ -226,13 +227,29 @@ def poll_option_key(text: str) -> str:
     return text.strip().casefold()
 
 
+MIN_POLL_OPTIONS, MAX_POLL_OPTIONS = 2, 10  # as the official SDK enforces them
+MAX_POLL_TITLE = 300  # UTF-16 code units (the official SDK's string length)
+
+
+def check_poll_title(title: object) -> str:
+    """A non-empty poll title of at most 300 characters (UTF-16 units, as JavaScript counts)."""
+    text = check_text("title", title)
+    if utf16_length(text) > MAX_POLL_TITLE:
+        raise ValidationError(
+            f"a poll title has at most {MAX_POLL_TITLE} characters, got {utf16_length(text)}")
+    return text
+
+
 def check_poll_options(options: object) -> list[str]:
-    """At least two non-empty, distinct option texts."""
+    """Two to ten non-empty, distinct option texts."""
     if isinstance(options, str) or not isinstance(options, (list, tuple)):
         raise ValidationError("options must be a list of strings")
     texts = [check_text(f"option {i}", option) for i, option in enumerate(options)]
-    if len(texts) < 2:
+    if len(texts) < MIN_POLL_OPTIONS:
         raise ValidationError(f"a poll needs at least two options, got {len(texts)}")
+    if len(texts) > MAX_POLL_OPTIONS:
+        raise ValidationError(
+            f"a poll has at most {MAX_POLL_OPTIONS} options, got {len(texts)}")
     seen: set[str] = set()
     for text in texts:
         if poll_option_key(text) in seen:

@@ -38,7 +38,8 @@ def _clear_json_names(messages: Iterable[descriptor_pb2.DescriptorProto]) -> Non
 
 def test_protos_exist() -> None:
     assert [p.stem for p in PROTO_FILES] == [
-        "addresses", "attachments", "chats", "common", "events", "groups", "messages", "polls",
+        "addresses", "attachments", "chats", "common", "events", "groups", "locations",
+        "messages", "polls",
     ]
 
 

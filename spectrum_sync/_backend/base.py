@@ -8,10 +8,18 @@ part. :class:`SpaceMaker` is the one way a backend makes :class:`Space` values.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from .._models import LineInfo, Message, Space, SpaceOperations, User
+from .._models import (
+    FriendLocation,
+    LineInfo,
+    LocationRequest,
+    Message,
+    Space,
+    SpaceOperations,
+    User,
+)
 
 if TYPE_CHECKING:
     from .._receive.engine import Feed
@@ -48,7 +56,7 @@ class Backend(SpaceOperations, Protocol):
 
     def space_for(self, chat_guid: str, phone: str | None, timeout: float | None) -> Space: ...
 
-    def create_chat(self, addresses: Sequence[str], phone: str | None, *,
+    def create_chat(self, addresses: Sequence[str], phone: str | None, *, service: str,
                     idempotency_key: str | None, timeout: float | None) -> Space: ...
 
     def address_info(self, address: str, timeout: float | None) -> User | None: ...
@@ -61,6 +69,15 @@ class Backend(SpaceOperations, Protocol):
     def imessage_available(self, address: str, timeout: float | None) -> bool: ...
 
     def focus_silenced(self, address: str, timeout: float | None) -> bool: ...
+
+    def friend_locations(self, address: str | None, phone: str | None,
+                         timeout: float | None) -> list[FriendLocation]: ...
+
+    def request_location(self, space: Space, address: str, *, idempotency_key: str | None,
+                         timeout: float | None) -> LocationRequest: ...
+
+    def watch_locations(self, address: str | None, phone: str | None
+                        ) -> Iterator[FriendLocation]: ...
 
     def feed(self, store: StateStore, lease_ttl: float) -> Feed: ...
 

@@ -9,17 +9,20 @@ implemented here. See docs/architecture.md for the path of a send.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 import grpc
+from google.protobuf import empty_pb2
 
 from .._addresses import DM, GROUP, dm_guid, space_type
 from .._errors import (
+    AlreadySent,
     ClientClosed,
     NotFoundError,
     RateLimitError,
@@ -28,15 +31,27 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
-from .._models import Attachment, LineInfo, Message, Space, TextFormat, User
+from .._models import (
+    Attachment,
+    FriendLocation,
+    Icon,
+    LineInfo,
+    LocationRequest,
+    Message,
+    Space,
+    TextFormat,
+    User,
+)
 from .._proto import (
     addresses_pb2,
     attachments_pb2,
     chats_pb2,
     groups_pb2,
+    locations_pb2,
     messages_pb2,
     polls_pb2,
 )
+from .._state.base import SentRecords
 from .._state.monitor import StoreMonitor
 from .._transport.credentials import CloudAuth
 from .._transport.invoker import Invoker
@@ -46,11 +61,15 @@ from .._wire.convert import (
     attachment_from_info,
     datetime_to_wire,
     formatting_to_wire,
+    location_from_proto,
     message_from_proto,
     poll_from_proto,
     reaction_to_wire,
+    service_to_wire,
     user_from_info,
 )
+from .._wire.errors import classify
+from .._wire.rpc import rpc_for
 from .base import Pager, SpaceMaker
 from .quotas import QuotaTracker, QuotaUsage, Reservation
 
@@ -65,6 +84,10 @@ from .routing import Routing
 __all__ = ["CloudBackend"]
 
 log = logging.getLogger("spectrum_sync.backend")
+
+# How long the state store remembers the message an idempotency key sent: retries by the
+# application (a task re-run, a re-posted form, a restarted process) come within a week.
+SENT_TTL = 7 * 86_400.0
 
 
 class CloudBackend:
@@ -205,6 +228,12 @@ class CloudBackend:
             try:
                 return self.invoker.call(line, request, timeout=budget,
                                          idempotency_key=idempotency_key)
+            except AlreadySent:
+                rpc = rpc_for(request)
+                if rpc.response is empty_pb2.Empty:
+                    # duplicateMessage: the original went through, and its answer was empty.
+                    return empty_pb2.Empty()
+                raise
             except RateLimitError as exc:
                 raise self.quotas.translate(exc, line.phone) from None
             except RoutingError:
@@ -215,6 +244,47 @@ class CloudBackend:
                 if replacement is None or replacement is line or budget <= 0:
                     raise
                 line = replacement
+
+    def _sent_key(self, line: LineConnection, idempotency_key: str) -> str:
+        return f"{line.phone}:{idempotency_key}"
+
+    def _send_message(self, line: LineConnection, reservation: Reservation, request: Any,
+                      space: Space, timeout: float | None,
+                      idempotency_key: str | None) -> Message:
+        """A send that returns its message. With the caller's key, the state store
+        remembers key -> guid, so that a repeat answered ``duplicateMessage`` (the original
+        went through, maybe in another process) returns the original message
+        (docs/behaviour.md, "Idempotency")."""
+        deadline = self._deadline(timeout)
+        try:
+            response = self._reserved_call(line, reservation, request, timeout,
+                                           idempotency_key)
+        except AlreadySent as exc:
+            if idempotency_key is None:
+                raise  # without a client_message_id the service has no reason to say so
+            return self._original_message(line, space, idempotency_key, exc, deadline)
+        message = message_from_proto(response.message, space)
+        store = self.quotas.store
+        if idempotency_key is not None and isinstance(store, SentRecords):
+            key = self._sent_key(line, idempotency_key)
+            self.monitor.guard("idempotency record",
+                               lambda: store.set_sent(key, message.guid, SENT_TTL), None)
+        return message
+
+    def _original_message(self, line: LineConnection, space: Space, idempotency_key: str,
+                          duplicate: AlreadySent, deadline: float) -> Message:
+        """The message an earlier send with this key made, from the state store's record,
+        else ``duplicate`` (outcome "sent") raised."""
+        store, key = self.quotas.store, self._sent_key(line, idempotency_key)
+        guid = (self.monitor.guard("idempotency record", lambda: store.get_sent(key), None)
+                if isinstance(store, SentRecords) else None)
+        if guid is None:
+            duplicate.message += ("; the state store does not know its message (use a shared "
+                                  "state= to find it from another process)")
+            raise duplicate
+        request = messages_pb2.GetMessageRequest(message_guid=guid)
+        response = self._call(line, request, self._left(deadline))
+        return message_from_proto(response.message, space)
 
     def _reserved_call(self, line: LineConnection, reservation: Reservation, request: Any,
                        timeout: float | None, idempotency_key: str | None) -> Any:
@@ -232,9 +302,10 @@ class CloudBackend:
         reservation.commit()
         return response
 
-    def create_chat(self, addresses: Sequence[str], phone: str | None, *,
+    def create_chat(self, addresses: Sequence[str], phone: str | None, *, service: str,
                     idempotency_key: str | None, timeout: float | None) -> Space:
-        """A DM (one address) or group chat on the chosen line (CreateChat)."""
+        """A DM (one address) or group chat on the chosen line (CreateChat), on ``service``
+        (iMessage unless the caller asked for SMS or RCS, as the official client sends)."""
         if not addresses:
             raise ValidationError("a space needs at least one user")
         self.ready(timeout)
@@ -245,8 +316,17 @@ class CloudBackend:
             return self.space(dm_guid(addresses[0]), DM, SHARED)
         direct = dm_guid(addresses[0]) if len(addresses) == 1 else None
         line = self.lines.get(phone) if phone else self._line_for_new_chat(direct)
-        request = chats_pb2.CreateChatRequest(addresses=list(addresses))
-        chat = self._call(line, request, timeout, idempotency_key).chat
+        request = chats_pb2.CreateChatRequest(addresses=list(addresses),
+                                              service=service_to_wire(service))
+        deadline = self._deadline(timeout)
+        try:
+            chat = self._call(line, request, timeout, idempotency_key).chat
+        except AlreadySent:
+            if direct is None:
+                raise  # a group made before: its guid is not known here
+            # The DM was made before (duplicateMessage): it is the chat with that person.
+            chat = self._call(line, chats_pb2.GetChatRequest(chat_guid=direct),
+                              self._left(deadline)).chat
         kind = GROUP if chat.is_group or len(addresses) > 1 else DM
         self.routing.learn(chat.guid, line.phone)
         if direct is not None and direct != chat.guid:
@@ -290,8 +370,7 @@ class CloudBackend:
             request.formatting.extend(formatting_to_wire(formatting))
         if reply_to:
             request.reply_to.message_guid = reply_to
-        response = self._reserved_call(line, reservation, request, timeout, idempotency_key)
-        return message_from_proto(response.message, space)
+        return self._send_message(line, reservation, request, space, timeout, idempotency_key)
 
     def set_typing(self, space: Space, typing: bool, *, timeout: float | None) -> None:
         line = self.line(space.phone, timeout)
@@ -309,7 +388,8 @@ class CloudBackend:
         chat = self._call(line, chats_pb2.GetChatRequest(chat_guid=space.id), timeout).chat
         fresh = self.space(chat.guid or space.id, GROUP if chat.is_group else space.type,
                            space.phone, _display_name(chat))
-        return fresh, [user_from_info(p) for p in chat.participants]
+        # The service lists the line's own number too; the caller wants the other people.
+        return fresh, [user_from_info(p) for p in chat.participants if p.address != line.phone]
 
     @staticmethod
     def _target(message: Message) -> messages_pb2.MessageTarget:
@@ -319,7 +399,13 @@ class CloudBackend:
              timeout: float | None) -> Message:
         line = self.line(message.space.phone, timeout)
         request = messages_pb2.EditMessageRequest(target=self._target(message), new_text=text)
-        response = self._call(line, request, timeout, idempotency_key)
+        deadline = self._deadline(timeout)
+        try:
+            response = self._call(line, request, timeout, idempotency_key)
+        except AlreadySent:
+            # The edit was made before (duplicateMessage): the message as it is now.
+            response = self._call(line, messages_pb2.GetMessageRequest(
+                message_guid=message.guid), self._left(deadline))
         return message_from_proto(response.message, message.space)
 
     def unsend(self, message: Message, *, idempotency_key: str | None,
@@ -333,7 +419,9 @@ class CloudBackend:
         line = self.line(message.space.phone, timeout)
         request = messages_pb2.SetReactionRequest(
             target=self._target(message), reaction=reaction_to_wire(reaction), is_set=on)
-        self._call(line, request, timeout, idempotency_key)
+        # duplicateMessage: this reaction was set (or removed) before: done.
+        with contextlib.suppress(AlreadySent):
+            self._call(line, request, timeout, idempotency_key)
 
     # ----- rich messaging: files, multipart, history, groups, polls --------------------
 
@@ -375,9 +463,8 @@ class CloudBackend:
         except BaseException:
             reservation.release()
             raise
-        response = self._reserved_call(line, reservation, request, self._left(deadline),
-                                       idempotency_key)
-        return message_from_proto(response.message, space)
+        return self._send_message(line, reservation, request, space, self._left(deadline),
+                                  idempotency_key)
 
     def send_file(
         self, space: Space, source: FileSource, *, audio: bool, reply_to: str | None,
@@ -558,8 +645,7 @@ class CloudBackend:
             if exc.code == "groupIconNotFound":
                 return None
             raise
-        data: bytes = response.data
-        return data
+        return Icon(response.data, response.mime_type)
 
     # polls
 
@@ -609,6 +695,63 @@ class CloudBackend:
         line = self._lookup_line(timeout)
         request = addresses_pb2.GetFocusStatusRequest(address=address)
         return bool(self._call(line, request, timeout).is_silenced_by_focus)
+
+    # friend locations (Find My)
+
+    def _location_line(self, phone: str | None, timeout: float | None) -> LineConnection:
+        """The named line, else the only one: locations belong to one line's account."""
+        self.ready(timeout)
+        if phone is not None:
+            return self.lines.get(phone)
+        only = self.lines.only()
+        if only is None:
+            raise RoutingError("several lines share locations: pass phone=", self.lines.phones)
+        return only
+
+    def friend_locations(self, address: str | None, phone: str | None,
+                         timeout: float | None) -> list[FriendLocation]:
+        """Every location shared with the line, or ``address``'s alone (empty when that
+        friend shares none: ``sharedFriendLocationNotFound``)."""
+        line = self._location_line(phone, timeout)
+        if address is None:
+            response = self._call(line, locations_pb2.ListSharedFriendLocationsRequest(),
+                                  timeout)
+            return [location_from_proto(loc, line.phone) for loc in response.locations]
+        request = locations_pb2.GetSharedFriendLocationRequest(address=address)
+        try:
+            response = self._call(line, request, timeout)
+        except NotFoundError as exc:
+            if exc.code == "sharedFriendLocationNotFound":
+                return []
+            raise
+        return [location_from_proto(response.location, line.phone)]
+
+    def request_location(self, space: Space, address: str, *, idempotency_key: str | None,
+                         timeout: float | None) -> LocationRequest:
+        """RequestFriendLocationSharing: a Find My request card to ``address`` in ``space``."""
+        line = self.line(space.phone, timeout)
+        request = locations_pb2.RequestFriendLocationSharingRequest(chat_guid=space.id,
+                                                                    address=address)
+        try:
+            response = self._call(line, request, timeout, idempotency_key)
+        except AlreadySent:
+            return LocationRequest(address=address, status="sent")  # sent before
+        return LocationRequest(
+            address=response.address or address, status=response.status,
+            reason=response.reason if response.HasField("reason") else None,
+            message_guid=response.message_guid if response.HasField("message_guid") else None)
+
+    def watch_locations(self, address: str | None, phone: str | None
+                        ) -> Iterator[FriendLocation]:
+        """WatchSharedFriendLocations: updates as they come (heartbeats dropped), until the
+        iterator is closed (or the stream ends: the feed has no replay)."""
+        line = self._location_line(phone, None)
+        request = locations_pb2.WatchSharedFriendLocationsRequest(address=address)
+        try:
+            stream = self.invoker.open_stream(line, request)
+        except grpc.RpcError as exc:
+            raise classify(exc).error from None
+        return _location_updates(stream, line.phone)
 
     def lines_for(self, phone: str | None, timeout: float | None) -> list[LineConnection]:
         """The named line, else every line (sorted by number)."""
@@ -672,6 +815,19 @@ class CloudBackend:
     def close(self) -> None:
         self.closed = True
         self.lines.close()
+
+
+def _location_updates(stream: Any, phone: str) -> Iterator[FriendLocation]:
+    """The location frames of a watch stream; closing the iterator cancels the call."""
+    try:
+        for frame in stream:
+            if frame.WhichOneof("payload") == "location_updated":
+                yield location_from_proto(frame.location_updated.location, phone)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.CANCELLED:
+            raise classify(exc).error from None
+    finally:
+        stream.cancel()
 
 
 def _display_name(chat: chats_pb2.Chat) -> str | None:

@@ -37,7 +37,16 @@ from .._local import errors as local_errors
 from .._local.applescript import MessagesSender
 from .._local.chatdb import ChatDB, LocalAttachment, LocalEvent
 from .._local.convert import attachment_from_local, local_user, message_from_local
-from .._models import Attachment, LineInfo, Message, Space, TextFormat, User
+from .._models import (
+    Attachment,
+    FriendLocation,
+    LineInfo,
+    LocationRequest,
+    Message,
+    Space,
+    TextFormat,
+    User,
+)
 from .base import Pager, SpaceMaker
 
 if TYPE_CHECKING:
@@ -281,7 +290,7 @@ class LocalBackend:
                 "account serves every chat; leave phone= out or pass \"\")", [])
         return self.space(chat_guid, kind, "")
 
-    def create_chat(self, addresses: Sequence[str], phone: str | None, *,
+    def create_chat(self, addresses: Sequence[str], phone: str | None, *, service: str,
                     idempotency_key: str | None, timeout: float | None) -> Space:
         self.ready()
         _unsupported("space.create()", "Messages cannot be told to create a chat; " + _USE_GET)
@@ -544,6 +553,22 @@ class LocalBackend:
     def focus_silenced(self, address: str, timeout: float | None) -> bool:
         self.ready()
         _unsupported("focus_status()", "only Spectrum's lookup service can tell")
+
+    def friend_locations(self, address: str | None, phone: str | None,
+                         timeout: float | None) -> list[FriendLocation]:
+        self.ready()
+        _unsupported("friend locations", "Find My is reached through Spectrum's service")
+
+    def request_location(self, space: Space, address: str, *, idempotency_key: str | None,
+                         timeout: float | None) -> LocationRequest:
+        self.ready()
+        _unsupported("request_location()", "Find My is reached through Spectrum's service")
+
+    def watch_locations(self, address: str | None, phone: str | None
+                        ) -> Iterator[FriendLocation]:
+        self.ready()
+        _unsupported("watch_friend_locations()",
+                     "Find My is reached through Spectrum's service")
 
     def rename_group(self, space: Space, name: str, *, idempotency_key: str | None,
                      timeout: float | None) -> Space:

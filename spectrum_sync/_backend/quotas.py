@@ -26,11 +26,12 @@ MESSAGES = "messages"
 NEW_CONVERSATIONS = "new_conversations"
 _DAY_TTL = 2 * 86_400.0  # shared stores may drop a day's counters after this
 
-# Server error codes that mean a daily quota is spent, and which one.
+# Server error codes that mean a line-wide daily quota is spent, and which one. Throttles
+# scoped to one recipient or one text (recipientLimitExceeded, contentDuplicateExceeded,
+# ...) must not stop the line's other sends: they stay plain RateLimitErrors (docs/errors.md).
 _KIND_BY_CODE = {
     "dailyLimitExceeded": MESSAGES,
     "newContactThrottled": NEW_CONVERSATIONS,
-    "recipientLimitExceeded": NEW_CONVERSATIONS,
 }
 
 
@@ -214,7 +215,7 @@ class QuotaTracker:
         self.monitor.guard("quota bookkeeping", lambda: self.store.raise_counter(
             self._key(f"{kind}:spent", phone, day), limit or 1, _DAY_TTL), 0)
         translated = self._exceeded(
-            kind, phone, limit, resets_at, code=error.code, retryable=False,
+            kind, phone, limit, error.resets_at or resets_at, code=error.code, retryable=False,
             grpc_code=error.grpc_code, context=error.context,
             idempotency_key=error.idempotency_key,
         )

@@ -1,17 +1,17 @@
 """The cloud feed: a :class:`~.reader.StreamReader` per line and event family, following
 the line set (lines appear and vanish at token refresh: auto-scale), with the token hooks
-the readers need (a stream refused with UNAUTHENTICATED, repeated failures)."""
+the readers need (a stream refused with UNAUTHENTICATED, repeated failures) and the
+catch-up rounds they share (``heads.py``)."""
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from .._state.base import StateStore
 from .._state.leases import LeaseStore
 from .._transport.invoker import Invoker
 from .._transport.lines import LineConnection, LineSet
-from .heads import HeadLearner
+from .heads import CatchUpRounds
 from .leases import LineLeases
 from .options import GROUPS, family
 from .reader import StreamReader
@@ -43,7 +43,8 @@ class CloudFeed:
                        if isinstance(store, LeaseStore) else None)
         self._engine: ReceiveEngine | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._heads = HeadLearner()
+        #: Catch-ups shared by a line's families, at most 16 in flight for this client.
+        self.rounds: CatchUpRounds[Any] = CatchUpRounds()
 
     def start(self, engine: ReceiveEngine) -> None:
         self._engine = engine
@@ -82,6 +83,7 @@ class CloudFeed:
         engine = self._engine
         if engine is not None:
             engine.remove_readers(key, settle_within=5.0 if wait else 0.0)
+        self.rounds.forget(key)
 
     def holder_of(self, line_key: str) -> bool | None:
         """Whether this process reads a line (None when lines are not shared)."""
@@ -95,6 +97,7 @@ class CloudFeed:
             return
         for line in removed:
             engine.remove_readers(line.key)
+            self.rounds.forget(line.key)
         if self.leases is None:
             for line in added:
                 self.add_line(line)
@@ -110,17 +113,13 @@ class CloudFeed:
             StreamReader(engine, self, line, family(name),
                          engine.ledger(cursor_key(line.key, name), line.key), health)
             for name in engine.options.families if not (name == GROUPS and line.shared)]
+        self.rounds.expect(line.key, readers)  # before their threads start: they go together
         engine.add_readers(line.key, readers)
 
     # -- used by readers ---------------------------------------------------------------
 
     def open_stream(self, line: LineConnection, request: Any) -> Any:
         return self.invoker.open_stream(line, request)
-
-    def learn_head(self, line: LineConnection, drain: Callable[[], int],
-                   stopped: threading.Event) -> int:
-        """The head of the line's log, one drain shared by the families asking together."""
-        return self._heads.head(line.key, drain, stopped)
 
     def force_refresh(self) -> None:
         credentials = self.invoker.credentials

@@ -4,20 +4,22 @@ Each :class:`StreamReader` runs in its own thread (``spectrum-recv-<phone>-<fami
 repeats sessions until stopped. A session:
 
 1. without any cursor (a new client), learn the server's head first: drain
-   ``CatchUpEvents`` without delivering anything (``history=True`` delivers it instead) and
-   take its ``complete`` head as the cursor (one drain shared by the line's families that
-   start together: ``heads.py``). From then on this reader always has a cursor,
-   so a break before the first event loses nothing;
-2. open the live ``Subscribe*Events`` stream (gRPC buffers its frames while we are busy);
+   ``CatchUpEvents`` without delivering anything and take its ``complete`` head as the
+   cursor. From then on this reader always has a cursor, so a break before the first event
+   loses nothing;
+2. open the live ``Subscribe*Events`` stream (gRPC buffers its frames while we are busy) and
+   wait until the server confirms the subscription (response headers, or the first frame);
 3. replay ``CatchUpEvents(after_sequence=cursor)`` up to ``complete``, handing out this
-   family's events: what happened while we were away;
-4. wait until the server confirms the subscription (response headers, or the first frame),
-   then replay once more from the cursor: events that landed between the first replay and
-   the moment the server registered the subscription are in that second replay, and every
-   later one is on the live stream. Only now is the stream ``live``;
-5. read live frames, dropping those already covered; on any break back off (0.5 s doubling
+   family's events: what happened while we were away. The replay starts after the
+   subscription was confirmed, so every event after its head is on the live stream (with
+   ``history=True`` and no cursor, the replay delivers everything the server holds). Only
+   now is the stream ``live``;
+4. read live frames, dropping those already covered; on any break back off (0.5 s doubling
    to 30 s, jittered, reset by a healthy session) and start again at 2. Every 5 consecutive
    failures force a token refresh, and so does an UNAUTHENTICATED answer at once.
+
+The catch-ups of 1 and 3 are shared by the line's families that get there together, and
+take one of the client's catch-up slots (``heads.py``): a line makes at most two at start.
 
 A cursor the server rejects (INVALID_ARGUMENT: too old, or ahead of a restarted server) is a
 gap: logged, reported in health, and the reader starts over at 1.
@@ -39,6 +41,7 @@ from .._errors import ClientClosed, RoutingError, SpectrumError
 from .._transport.lines import LineConnection
 from .._wire.convert import decode_event
 from .engine import InFlight
+from .heads import HEAD, IDLE, NEEDS_HEAD, REPLAY, STARTING, SUBSCRIBING
 from .health import LineHealth
 from .ledger import Ledger
 from .options import Family
@@ -54,6 +57,10 @@ log = logging.getLogger("spectrum_sync.receive")
 
 class CursorRejected(Exception):
     """The server no longer knows our cursor (INVALID_ARGUMENT on catch-up)."""
+
+    def __init__(self, message: str, after: int | None) -> None:
+        super().__init__(message)
+        self.after = after
 
 
 class StreamBroken(Exception):
@@ -139,36 +146,53 @@ class StreamReader:
         self._state("stopped")
 
     def _session(self) -> None:
-        """One connection: head, live stream, replays, then live reading until it breaks."""
+        """One connection: head, live stream, one replay, then live reading until it
+        breaks."""
         self.last_frame = time.monotonic()
-        if not self.ledger.loaded:
-            self.covered = self.engine.load_cursor(self.ledger)
-        if self.covered is None:
-            self._state("starting")
-            if self.engine.options.history:
-                self._catch_up(None)  # deliver the backlog the server still holds
-            else:
-                # The head only, learned once for the line's families starting together.
-                head = self.feed.learn_head(self.line, lambda: self._replay(None, None),
-                                            self.stopped)
-                self._hand_out(head, None)
-        call = self.feed.open_stream(self.line, self.family.request())
-        self._use(call)
+        rounds, key = self.feed.rounds, self.line.key
+        rounds.phase(key, self, STARTING)
         try:
-            if self.stopped.is_set():
-                return
-            self._state("catching-up")
-            self._catch_up(self.covered)
-            self._state("subscribing")
-            self._await_headers(call)  # returns once the server holds the subscription
-            if self.stopped.is_set():
-                return
-            self._catch_up(self.covered)
-            self._state("live")
-            self._read_live(call)
+            if not self.ledger.loaded:
+                self.covered = self.engine.load_cursor(self.ledger)
+            if self.covered is None and not self.engine.options.history:
+                self._state("starting")
+                rounds.phase(key, self, NEEDS_HEAD)
+                # The head only, from one drain for the line's families starting together.
+                head = rounds.share(key, HEAD, self, lambda _: self._replay(None, None),
+                                    self.stopped)
+                self._hand_out(head, None)
+            rounds.phase(key, self, SUBSCRIBING)
+            call = self.feed.open_stream(self.line, self.family.request())
+            self._use(call)
+            try:
+                if self.stopped.is_set():
+                    return
+                self._state("subscribing")
+                self._await_headers(call)  # returns once the server holds the subscription
+                if self.stopped.is_set():
+                    return
+                self._state("catching-up")
+                self._replay_together()
+                rounds.phase(key, self, IDLE)
+                self._state("live")
+                self._read_live(call)
+            finally:
+                self.call = None
+                call.cancel()
         finally:
-            self.call = None
-            call.cancel()
+            rounds.phase(key, self, IDLE)
+
+    def _replay_together(self) -> None:
+        """Step 3: one replay for the line's families confirmed together."""
+        while True:
+            try:
+                self.feed.rounds.share(self.line.key, REPLAY, self, _replay_for,
+                                       self.stopped)
+                return
+            except CursorRejected as exc:
+                if exc.after == self.covered:
+                    raise
+                # Another family's older cursor spoiled the shared replay: again, anew.
 
     def _read_live(self, call: Any) -> None:
         # The hot loop of receiving: attribute lookups hoisted, one WhichOneof per frame.
@@ -198,9 +222,10 @@ class StreamReader:
                 continue  # replayed already, or a redelivery
             hand_out(seq, getattr(frame, field) if which == field else None)
 
-    def _replay(self, after: int | None, on_event: Callable[[Any], None] | None) -> int:
+    def _replay(self, after: int | None, on_event: Callable[[Any, str], None] | None) -> int:
         """Run ``CatchUpEvents`` after ``after`` (None: everything the server holds), passing
-        this family's frames to ``on_event``; returns the head of the ``complete`` frame."""
+        every event frame and its payload field to ``on_event``; returns the head of the
+        ``complete`` frame. The caller holds a catch-up slot."""
         from .._proto import events_pb2
 
         request = events_pb2.CatchUpEventsRequest()
@@ -209,19 +234,19 @@ class StreamReader:
         replay = self.feed.open_stream(self.line, request)
         live = self.call
         self._use(replay)
-        field = self.family.field
         try:
             for frame in replay:
                 self._frame_seen(live=False)
                 which = frame.WhichOneof("payload")
                 if which == "complete":
                     return int(frame.complete.head_sequence)
-                if on_event is not None and which == field and frame.HasField("sequence"):
-                    on_event(frame)
+                if on_event is not None and which is not None and frame.HasField("sequence"):
+                    on_event(frame, which)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:  # type: ignore[attr-defined]
                 raise CursorRejected(
-                    f"cursor {after} rejected: {exc.details()}") from None  # type: ignore[attr-defined]
+                    f"cursor {after} rejected: {exc.details()}",  # type: ignore[attr-defined]
+                    after) from None
             raise
         finally:
             self._use(live)
@@ -229,14 +254,16 @@ class StreamReader:
         raise StreamBroken("catch-up ended without its complete frame")
 
     def _catch_up(self, after: int | None) -> None:
-        """Hand out this family's events after ``after``; then all up to the head is covered."""
-        field = self.family.field
+        """This family alone: hand out its events after ``after`` (in a slot of its own)."""
+        with self.feed.rounds.slot(self.stopped):
+            _replay_for([self], after)
 
-        def deliver(frame: Any) -> None:
-            if self.covered is None or frame.sequence > self.covered:
-                self._hand_out(frame.sequence, getattr(frame, field))
+    def _take(self, frame: Any, which: str) -> None:
+        """A replayed frame: handed out if it is of this family and not covered yet."""
+        if which == self.family.field and (self.covered is None or frame.sequence > self.covered):
+            self._hand_out(frame.sequence, getattr(frame, which))
 
-        head = self._replay(after, deliver)
+    def _covered_to(self, head: int) -> None:
         if self.covered is None or head > self.covered:
             # Nothing more of ours up to the head: commit it once what came before is
             # consumed, so that an idle family does not replay its history forever.
@@ -341,3 +368,24 @@ class StreamReader:
         call = self.call
         if call is not None:
             self._cancel(call)
+
+
+_UNSET: Any = object()
+
+
+def _replay_for(members: list[StreamReader], after: int | None = _UNSET) -> int:
+    """One replay serving ``members`` (readers of one line): from the oldest cursor among
+    them (everything, when one has none), each taking its own family's frames past its own
+    cursor; run by the first member's thread. Returns the head."""
+    if after is _UNSET:
+        cursors = [m.covered for m in members]
+        after = None if None in cursors else min(c for c in cursors if c is not None)
+
+    def dispatch(frame: Any, which: str) -> None:
+        for member in members:
+            member._take(frame, which)
+
+    head = members[0]._replay(after, dispatch)
+    for member in members:
+        member._covered_to(head)
+    return head

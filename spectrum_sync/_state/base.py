@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["StateStore"]
+__all__ = ["SentRecords", "StateStore"]
 
 
 @runtime_checkable
@@ -58,3 +58,18 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Release resources (idempotent)."""
+
+
+@runtime_checkable
+class SentRecords(Protocol):
+    """What a store may add: the message each idempotency key produced, so that a send
+    repeated with the same key (answered ``duplicateMessage``) returns the original message,
+    even in another process (docs/behaviour.md, "Idempotency"). Optional: a user's store
+    without these methods works, and such a repeat raises ``AlreadySent`` instead."""
+
+    def get_sent(self, key: str) -> str | None:
+        """The guid of the message sent under an idempotency key, or None."""
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        """Remember the guid a send with this idempotency key produced (``ttl``: seconds,
+        after which it may be forgotten)."""

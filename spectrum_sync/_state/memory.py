@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from .._fork import ForkGuard
-from .base import StateStore
+from .base import SentRecords, StateStore
 
 __all__ = ["MemoryStore"]
 
@@ -17,7 +17,7 @@ def _expired(expires: float | None) -> bool:
     return expires is not None and expires <= time.monotonic()
 
 
-class MemoryStore(StateStore):
+class MemoryStore(StateStore, SentRecords):
     """In-process state. Routes and per-line chat sets are bounded LRU maps (``max_routes``,
     ``max_members``), so a long-running process that talks to millions of chats keeps a
     flat footprint; what falls out is relearned from traffic."""
@@ -35,6 +35,8 @@ class MemoryStore(StateStore):
         self._counters: dict[str, int] = {}
         # (group, member) -> when it expires (time.monotonic()), None for never.
         self._members: OrderedDict[tuple[str, str], float | None] = OrderedDict()
+        # idempotency key -> (guid of the message it sent, when that is forgotten).
+        self._sent: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -109,6 +111,21 @@ class MemoryStore(StateStore):
         """Remove from a set (a webhook claim given up); nothing when absent."""
         with self._locked():
             self._members.pop((group, member), None)
+
+    def get_sent(self, key: str) -> str | None:
+        found = self._sent.get(key)
+        if found is None or _expired(found[1]):
+            return None
+        return found[0]
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        expires = None if ttl is None else time.monotonic() + ttl
+        with self._locked():
+            sent = self._sent
+            sent[key] = (guid, expires)
+            sent.move_to_end(key)
+            if len(sent) > self._max_members:
+                sent.popitem(last=False)
 
     def close(self) -> None:
         pass

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .._errors import ConfigurationError, StateStoreError, ValidationError
-from .base import StateStore
+from .base import SentRecords, StateStore
 from .leases import LeaseStore
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ class _Target:
 
 
 # The protocols it implements, named: their docstrings document its methods.
-class RedisStore(StateStore, LeaseStore):
+class RedisStore(StateStore, SentRecords, LeaseStore):
     """State shared through Redis by every process and host of a project (see the module
     docstring for the key layout), with the receiver registry and line leases of
     :class:`~spectrum_sync._state.leases.LeaseStore`.
@@ -600,6 +600,13 @@ class RedisStore(StateStore, LeaseStore):
             return pipe.execute()
 
         self._call(remove)
+
+    def get_sent(self, key: str) -> str | None:
+        return self._call(lambda r: _optional_text(r.get(self._key("sent", key))))
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        px = _ms("ttl", ttl) or None
+        self._call(lambda r: r.set(self._key("sent", key), guid, px=px))
 
     def close(self) -> None:
         """Disconnect the pool (a client passed in is left open); later calls raise."""

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from .._errors import ConfigurationError, StateStoreError
 from .._fork import ForkGuard
-from .base import StateStore
+from .base import SentRecords, StateStore
 
 __all__ = ["SQLiteStore"]
 
@@ -27,6 +27,7 @@ T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (line TEXT PRIMARY KEY, sequence INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS routes (chat_guid TEXT PRIMARY KEY, phone TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, guid TEXT NOT NULL, expires REAL);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (grp TEXT NOT NULL, member TEXT NOT NULL,
                                     expires REAL, PRIMARY KEY (grp, member));
@@ -51,7 +52,7 @@ def _cause(exc: BaseException) -> str:
     return text
 
 
-class SQLiteStore(StateStore):
+class SQLiteStore(StateStore, SentRecords):
     """State in one SQLite file (WAL mode; atomic counter updates across processes).
 
     The connection is reopened in a forked child (SQLite handles must not cross processes).
@@ -247,6 +248,17 @@ class SQLiteStore(StateStore):
         """Remove from a set (a webhook claim given up); nothing when absent."""
         with self._session() as conn:
             conn.execute("DELETE FROM members WHERE grp = ? AND member = ?", (group, member))
+
+    def get_sent(self, key: str) -> str | None:
+        row = self._one("SELECT guid FROM sent WHERE key = ? AND "
+                        "(expires IS NULL OR expires > ?)", (key, time.time()))
+        return None if row is None else str(row[0])
+
+    def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
+        expires = None if ttl is None else time.time() + ttl
+        self._one("INSERT INTO sent (key, guid, expires) VALUES (?, ?, ?) "
+                  "ON CONFLICT(key) DO UPDATE SET guid = excluded.guid, "
+                  "expires = excluded.expires", (key, guid, expires))
 
     def close(self) -> None:
         if self._fork.forked():

@@ -2,9 +2,10 @@
 
 Instead of a chain of gRPC interceptors (each costs 10-15 µs per call), one small wrapper
 around the method callable adds the bearer token (refreshing it first when due), the
-``x-idempotency-key`` of mutating calls (the same key on every retry, also used as the
-request's ``client_message_id``), the whole-call deadline, the retry policy, and the
-translation of failures into :mod:`spectrum_sync` errors. See docs/behaviour.md, "Calls".
+``x-idempotency-key`` of mutating calls (one key per logical call, the same on every
+retry), the request's ``client_message_id`` when the caller gave an idempotency key, the
+whole-call deadline, the retry policy, and the translation of failures into
+:mod:`spectrum_sync` errors. See docs/behaviour.md, "Calls" and "Idempotency".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from .._backoff import jittered
 from .._errors import (
+    AlreadySent,
     AuthenticationError,
     ClientClosed,
     ConnectionError,
@@ -27,7 +29,7 @@ from .._errors import (
     SpectrumError,
 )
 from .._validate import positive_number
-from .._wire.errors import classify
+from .._wire.errors import classify, heals_by_refresh
 from .._wire.rpc import Rpc, rpc_for
 from .credentials import Credentials
 from .lines import LineConnection
@@ -118,24 +120,22 @@ class Invoker:
     ) -> Any:
         """Run the unary method that takes ``request`` on ``line``; returns its response.
 
-        A mutating call gets one idempotency key for all its attempts (the caller's, or a
-        new UUID), sent as ``x-idempotency-key`` and as ``client_message_id`` when the
-        request has that field. Errors carry ``idempotency_key`` and ``outcome``
-        (``"not_sent"``, ``"rejected"`` or ``"unknown"``)."""
+        A mutating call gets one ``x-idempotency-key`` for all its attempts: the caller's
+        ``idempotency_key``, else a new UUID. Only a caller's key also becomes the request's
+        ``client_message_id`` (dedupe across restarts: the service answers a repeat with
+        ``duplicateMessage``, raised as :class:`AlreadySent`), as the official clients do.
+        Errors carry ``idempotency_key`` and ``outcome`` (``"not_sent"``, ``"rejected"``,
+        ``"unknown"`` or ``"sent"``)."""
         rpc = rpc_for(request)
         budget = self.default_timeout if timeout is None else timeout
         deadline = self._clock() + budget
         extra: tuple[tuple[str, str], ...] = ()
         key = None
         if rpc.mutating:
-            has_id = rpc.sets_client_message_id and request.HasField("client_message_id")
-            # A request that already has an id (a repeat of the same logical call) keeps it.
-            key = idempotency_key or (
-                request.client_message_id if has_id else None  # type: ignore[attr-defined]
-            ) or new_uuid()
+            key = idempotency_key or new_uuid()
             extra = (("x-idempotency-key", key),)
-            if rpc.sets_client_message_id and not has_id:
-                request.client_message_id = key  # type: ignore[attr-defined]
+            if idempotency_key is not None and rpc.sets_client_message_id:
+                request.client_message_id = idempotency_key  # type: ignore[attr-defined]
         attempt = 0
         reconnects = 0
         reauthenticated = False
@@ -173,9 +173,13 @@ class Invoker:
                 self._sleep(pause)
                 continue
             reached_server = True
+            if isinstance(error, AlreadySent):
+                error.message = (f"{rpc.name}: the service already carried out the call with "
+                                 f"idempotency_key={key!r} (duplicateMessage): the original "
+                                 "went through and nothing new was sent")
+                raise error
             error.outcome = "rejected" if failure.from_service else "unknown"
-            if (isinstance(error, AuthenticationError)
-                    and error.grpc_code == grpc.StatusCode.UNAUTHENTICATED
+            if (isinstance(error, AuthenticationError) and heals_by_refresh(error)
                     and not reauthenticated and self.credentials is not None
                     and self.credentials.reject(generation)):
                 # The server forgot or revoked the token (restart, rotation, clock skew):

@@ -90,20 +90,34 @@ def _decode(body: bytes) -> Any:
         return None
 
 
+def camel_code(rest_code: str) -> str:
+    """The REST API's ``UPPER_SNAKE`` code in the camelCase every other code uses
+    (``INVALID_CREDENTIALS`` -> ``invalidCredentials``); camelCase input is kept."""
+    if not rest_code.isupper():
+        return rest_code
+    first, *rest = rest_code.lower().split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 def _rest_error(status: int, body: bytes) -> CloudError | AuthenticationError:
     payload = _decode(body)
-    code, message = "UNKNOWN", f"token exchange failed with HTTP {status}"
+    rest_code, message = "UNKNOWN", f"token exchange failed with HTTP {status}"
     if isinstance(payload, dict):
-        code = str(payload.get("code") or code)[:100]
+        rest_code = str(payload.get("code") or rest_code)[:100]
         detail = payload.get("message")
         if isinstance(detail, str) and detail:
             message = f"token exchange failed: {detail[:500]} (HTTP {status})"
+    error: CloudError | AuthenticationError
     if status in (401, 403):
-        return AuthenticationError(
+        error = AuthenticationError(
             message + "; check SPECTRUM_PROJECT_ID / SPECTRUM_PROJECT_SECRET",
-            code=code, http_status=status,
+            code=camel_code(rest_code), http_status=status,
         )
-    return CloudError(message, code=code, http_status=status, retryable=status >= 500)
+    else:
+        error = CloudError(message, code=camel_code(rest_code), http_status=status,
+                           retryable=status >= 500)
+    error.rest_code = rest_code  # the REST API's own spelling, as earlier versions gave it
+    return error
 
 
 def _ttl(raw: object) -> float:

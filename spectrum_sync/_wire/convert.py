@@ -24,8 +24,24 @@ from .._events import (
     PollOption,
     StickerPlaced,
 )
-from .._models import Attachment, Mention, Message, Reaction, Space, TextFormat, User
-from .._proto import attachments_pb2, common_pb2, groups_pb2, messages_pb2, polls_pb2
+from .._models import (
+    Attachment,
+    FriendLocation,
+    Mention,
+    Message,
+    Reaction,
+    Space,
+    TextFormat,
+    User,
+)
+from .._proto import (
+    attachments_pb2,
+    common_pb2,
+    groups_pb2,
+    locations_pb2,
+    messages_pb2,
+    polls_pb2,
+)
 
 if TYPE_CHECKING:
     from .._polls import Poll
@@ -36,9 +52,11 @@ __all__ = [
     "decode_event",
     "emoji_from_wire",
     "formatting_to_wire",
+    "location_from_proto",
     "message_from_proto",
     "poll_from_proto",
     "reaction_to_wire",
+    "service_to_wire",
     "user_from_info",
 ]
 
@@ -65,6 +83,14 @@ def service_name(services: Sequence[int]) -> str:
         if kind in services:
             return name
     return "unknown"
+
+
+def service_to_wire(name: str) -> int:
+    """The ``ChatServiceType`` of a service name ("iMessage", "SMS", "RCS")."""
+    for kind, known in _SERVICE_PREFERENCE:
+        if known == name:
+            return kind
+    raise ValueError(f"unknown chat service {name!r}")
 
 
 def user_from_info(
@@ -270,6 +296,28 @@ def _poll_options(options: Sequence[polls_pb2.PollOption]) -> tuple[PollOption, 
         for o in options)
 
 
+# ----- friend locations ----------------------------------------------------------------------
+
+_LOCATION_KINDS = {1: "legacy", 2: "live", 3: "shallow"}
+
+
+def location_from_proto(location: locations_pb2.SharedFriendLocation,
+                        phone: str) -> FriendLocation:
+    """A shared friend location as the public type (``phone``: the line it is shared with)."""
+    has = location.HasField
+    return FriendLocation(
+        address=location.address, phone=phone, name=_opt(location, "name"),
+        latitude=location.latitude if has("latitude") else None,
+        longitude=location.longitude if has("longitude") else None,
+        accuracy=location.accuracy if has("accuracy") else None,
+        long_address=_opt(location, "long_address"),
+        short_address=_opt(location, "short_address"),
+        locating=location.is_locating_in_progress,
+        kind=_LOCATION_KINDS.get(location.location_type, "unknown"),
+        located_at=_when(location, "location_timestamp"),
+        expires_at=_when(location, "expires_at"))
+
+
 # ----- events ------------------------------------------------------------------------------
 
 
@@ -287,6 +335,18 @@ def decode_event(payload: Any, space: Space, sequence: int, receipt: Receipt) ->
 
 def _actor(event: Any) -> User | None:
     return _user(event.actor) if event.HasField("actor") else None
+
+
+def _reader(event: messages_pb2.MessageChangeEvent, space: Space) -> User | None:
+    """Who read our message. The live service names our own line as the ``actor`` of a DM's
+    receipt, so in a DM the reader is the other person, from the chat guid; in a group the
+    actor is the only attribution, trusted when it is not our line."""
+    if space.type == "dm":
+        peer = space.id.split(";", 2)[-1]
+        service = event.actor.service if event.HasField("actor") else 0
+        return _sender(peer, service, None) if peer else None
+    actor = _actor(event)
+    return actor if actor is not None and actor.address != space.phone else None
 
 
 def _message_change(
@@ -320,8 +380,11 @@ def _message_change(
             unsent_at=_when(unsent, "retracted_at") or _when(event, "occurred_at"), **common)
     if change == "message_read":
         read = event.message_read
+        # On this change ``is_from_me`` describes the message read, not who read it: a
+        # receipt for our message is someone else's action (docs/behaviour.md, "Receiving").
+        common["is_from_me"] = not mine
         return MessageRead(
-            message_guid=read.message_guid, reader=_actor(event),
+            message_guid=read.message_guid, reader=_reader(event, space) if mine else None,
             read_at=_when(read, "read_at") or _when(event, "occurred_at"), **common)
     if change == "sticker_placed":
         return StickerPlaced(

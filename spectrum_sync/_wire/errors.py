@@ -9,20 +9,82 @@ safe to do next.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
 
 import grpc
 
 from .._errors import (
+    AlreadySent,
     AuthenticationError,
     ConnectionError,
     NotFoundError,
     RateLimitError,
     SpectrumError,
+    UnsupportedError,
     ValidationError,
 )
 
-__all__ = ["RpcFailure", "classify"]
+__all__ = ["ERROR_CODES", "CodeInfo", "RpcFailure", "classify", "heals_by_refresh"]
+
+
+class CodeInfo(NamedTuple):
+    """What one of the service's error codes means here (docs/errors.md is its table)."""
+
+    error: type[SpectrumError]
+    #: For throttles: what the limit holds back (see :class:`RateLimitError`).
+    scope: str | None = None
+    #: An authentication failure a fresh token may heal (the library refreshes once).
+    refresh: bool = False
+
+
+_AUTH, _RATE, _MISSING = AuthenticationError, RateLimitError, NotFoundError
+
+#: Every code of the official ``ErrorCode`` list (31), with its class here.
+ERROR_CODES: dict[str, CodeInfo] = {
+    "unauthenticated": CodeInfo(_AUTH, refresh=True),
+    "tokenExpired": CodeInfo(_AUTH, refresh=True),
+    "tokenBlocked": CodeInfo(_AUTH),  # refused on purpose: a new token would be too
+    "unauthorized": CodeInfo(_AUTH),
+    "dailyLimitExceeded": CodeInfo(_RATE, scope="line"),
+    "recipientLimitExceeded": CodeInfo(_RATE, scope="recipient"),
+    "uploadRateExceeded": CodeInfo(_RATE, scope="uploads"),
+    "contentDuplicateExceeded": CodeInfo(_RATE, scope="content"),
+    "recipientCoolingDown": CodeInfo(_RATE, scope="recipient"),
+    "recipientLocked": CodeInfo(_RATE, scope="recipient"),
+    "burstRateExceeded": CodeInfo(_RATE, scope="line"),
+    "newContactThrottled": CodeInfo(_RATE, scope="new_conversations"),
+    "sendReceiveRatioExceeded": CodeInfo(_RATE, scope="line"),
+    "duplicateMessage": CodeInfo(AlreadySent),
+    "chatNotFound": CodeInfo(_MISSING),
+    "messageNotFound": CodeInfo(_MISSING),
+    "attachmentNotFound": CodeInfo(_MISSING),
+    "addressNotFound": CodeInfo(_MISSING),
+    "sharedFriendLocationNotFound": CodeInfo(_MISSING),
+    "groupIconNotFound": CodeInfo(_MISSING),
+    "pollNotFound": CodeInfo(_MISSING),
+    "invalidArgument": CodeInfo(ValidationError),
+    "preconditionFailed": CodeInfo(ValidationError),
+    "operationNotSupported": CodeInfo(UnsupportedError),
+    "attachmentNotReady": CodeInfo(ValidationError),
+    "privateApiUnavailable": CodeInfo(UnsupportedError),
+    "serviceUnavailable": CodeInfo(ConnectionError),
+    "timeout": CodeInfo(ConnectionError),
+    "internalError": CodeInfo(SpectrumError),
+    "databaseError": CodeInfo(SpectrumError),
+    "networkError": CodeInfo(ConnectionError),
+}
+
+
+def heals_by_refresh(error: SpectrumError) -> bool:
+    """Whether a fresh token may cure this authentication failure: an UNAUTHENTICATED
+    answer whose code is not one refused on purpose (``tokenBlocked``, ``unauthorized``)."""
+    if error.grpc_code != grpc.StatusCode.UNAUTHENTICATED:
+        return False
+    info = ERROR_CODES.get(error.code)
+    return info is None or info.refresh
 
 _BY_STATUS: dict[grpc.StatusCode, type[SpectrumError]] = {
     grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
@@ -82,7 +144,10 @@ def classify(failure: grpc.RpcError) -> RpcFailure:
             context[key[len(_CONTEXT_PREFIX):]] = _text(value)
     from_service = code is not None
     never_sent = False
-    cls = _BY_STATUS.get(status, SpectrumError)
+    known = ERROR_CODES.get(code) if code is not None else None
+    # The code says more than the status (operationNotSupported and INVALID_ARGUMENT share
+    # FAILED_PRECONDITION's category): unknown codes fall back on the status.
+    cls = known.error if known is not None else _BY_STATUS.get(status, SpectrumError)
     message = details or status.name.lower().replace("_", " ")
     if not from_service:
         lowered = details.lower()
@@ -101,4 +166,42 @@ def classify(failure: grpc.RpcError) -> RpcFailure:
         else:
             code = "internalError"
     error = cls(message, code=code, retryable=retryable, grpc_code=status, context=context)
+    if isinstance(error, RateLimitError):
+        error.scope = known.scope if known is not None else None
+        error.resets_at = _moment(_first(context, "resetsat", "resetat", "reset_at"))
+        error.retry_after = _seconds(_first(context, "retryafter", "retry_after"))
     return RpcFailure(error, from_service, never_sent)
+
+
+def _first(context: Mapping[str, str], *names: str) -> str | None:
+    """The first of ``names`` present in a context map (metadata keys are lowercase)."""
+    lowered = {key.lower(): value for key, value in context.items()}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _moment(raw: str | None) -> datetime | None:
+    """An ISO 8601 time or epoch seconds from an error context, as an aware UTC datetime."""
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if not math.isfinite(seconds) or not 0 <= seconds < 1e11:
+        return None
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+
+
+def _seconds(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None

@@ -85,11 +85,12 @@ def all_rpcs() -> list[Rpc]:
         chats_pb2,
         events_pb2,
         groups_pb2,
+        locations_pb2,
         messages_pb2,
         polls_pb2,
     )
 
     for module in (addresses_pb2, attachments_pb2, chats_pb2, events_pb2, groups_pb2,
-                   messages_pb2, polls_pb2):
+                   locations_pb2, messages_pb2, polls_pb2):
         _register(module.DESCRIPTOR)
     return sorted(_table.values(), key=lambda rpc: rpc.path)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from spectrum_sync.emulator.emulator import Emulator, LineInfo, RecordedCall
 from spectrum_sync.emulator.errors import EmulatorError
+from spectrum_sync.emulator.quotas import Throttles
 from spectrum_sync.emulator.webhooks import WebhookDelivery
 
-__all__ = ["Emulator", "EmulatorError", "LineInfo", "RecordedCall", "WebhookDelivery"]
+__all__ = ["Emulator", "EmulatorError", "LineInfo", "RecordedCall", "Throttles",
+           "WebhookDelivery"]

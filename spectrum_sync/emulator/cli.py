@@ -104,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="messages per line per UTC day (default: %(default)s)")
     parser.add_argument("--daily-new-conversation-limit", type=_count, default=50, metavar="N",
                         help="new conversations per line per UTC day (default: %(default)s)")
+    limits = parser.add_argument_group(
+        "throttles", "the service's other limits, each off unless given (docs/errors.md)")
+    limits.add_argument("--burst-per-minute", type=_count, metavar="N",
+                        help="sends per line in any minute (burstRateExceeded)")
+    limits.add_argument("--per-recipient-per-day", type=_count, metavar="N",
+                        help="sends to one recipient per day (recipientLimitExceeded)")
+    limits.add_argument("--same-text-per-day", type=_count, metavar="N",
+                        help="sends of one text per day (contentDuplicateExceeded)")
+    limits.add_argument("--uploads-per-minute", type=_count, metavar="N",
+                        help="uploads per line in any minute (uploadRateExceeded)")
+    limits.add_argument("--unanswered-per-recipient", type=_count, metavar="N",
+                        help="sends in a row without an answer (recipientCoolingDown)")
+    limits.add_argument("--send-receive-ratio", type=_positive, metavar="R",
+                        help="sends per received message (sendReceiveRatioExceeded)")
+    limits.add_argument("--locked-recipient", action="append", default=[], metavar="ADDRESS",
+                        help="an address nobody may message (recipientLocked); repeatable")
+    limits.add_argument("--idempotency-window", type=_count, default=86400, metavar="SEC",
+                        help="how long a repeated x-idempotency-key gets the original answer")
+    limits.add_argument("--max-catchups", type=_count, default=16, metavar="N",
+                        help="CatchUpEvents served at once before one is refused")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--grpc-port", type=_port, default=0, help="0 picks a free port")
     parser.add_argument("--http-port", type=_port, default=0, help="0 picks a free port")
@@ -132,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def emulator_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
     """Translate parsed options into ``Emulator(...)`` keyword arguments."""
+    from spectrum_sync.emulator.quotas import Throttles  # the parser alone stays light
+
     if bool(ns.tls_cert) != bool(ns.tls_key):
         raise CliError("--tls-cert and --tls-key go together")
     if ns.webhook_secret is not None and ns.webhook_url is None:
@@ -155,6 +177,16 @@ def emulator_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
         "admin_token": ns.admin_token,
         "webhook_url": ns.webhook_url,
         "webhook_secret": ns.webhook_secret,
+        "idempotency_window": ns.idempotency_window,
+        "max_concurrent_catchups": max(ns.max_catchups, 1),
+        "throttles": Throttles(
+            burst_per_minute=ns.burst_per_minute or None,
+            per_recipient_per_day=ns.per_recipient_per_day or None,
+            same_text_per_day=ns.same_text_per_day or None,
+            uploads_per_minute=ns.uploads_per_minute or None,
+            unanswered_per_recipient=ns.unanswered_per_recipient or None,
+            send_receive_ratio=ns.send_receive_ratio,
+            locked_recipients=frozenset(ns.locked_recipient)),
     }
 
 

@@ -33,6 +33,7 @@ from spectrum_sync._proto import (
     chats_pb2,
     events_pb2,
     groups_pb2,
+    locations_pb2,
     messages_pb2,
     polls_pb2,
 )
@@ -44,12 +45,14 @@ from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
 from spectrum_sync.emulator.guids import parse_chat_guid
+from spectrum_sync.emulator.quotas import Throttles
 from spectrum_sync.emulator.rest import RestServer, is_loopback_host
 from spectrum_sync.emulator.services.addresses import AddressService
 from spectrum_sync.emulator.services.attachments import AttachmentService
 from spectrum_sync.emulator.services.chats import ChatService
 from spectrum_sync.emulator.services.events import EventService
 from spectrum_sync.emulator.services.groups import GroupService
+from spectrum_sync.emulator.services.locations import LocationService
 from spectrum_sync.emulator.services.messages import MessageService
 from spectrum_sync.emulator.services.polls import PollService
 from spectrum_sync.emulator.simulate import RemoteParties
@@ -66,6 +69,8 @@ log = logging.getLogger("spectrum_sync.emulator")
 SHARED_INSTANCE = "shared"
 _ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{8,256}$")
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+IDEMPOTENCY_WINDOW = 86_400.0  # a day: retries of one logical call come well within it
+MAX_CONCURRENT_CATCHUPS = 16  # the service's limit, per server
 _SERVICES = (
     (messages_pb2, "MessageService", MessageService),
     (chats_pb2, "ChatService", ChatService),
@@ -74,6 +79,7 @@ _SERVICES = (
     (attachments_pb2, "AttachmentService", AttachmentService),
     (addresses_pb2, "AddressService", AddressService),
     (events_pb2, "EventService", EventService),
+    (locations_pb2, "LocationService", LocationService),
 )
 
 
@@ -155,6 +161,10 @@ class Emulator:
         webhook_secret: str | None = None,
         webhook_retry_base: float = 0.5,
         webhook_timeout: float = 5.0,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
+        throttles: Throttles | None = None,
+        max_concurrent_catchups: int = MAX_CONCURRENT_CATCHUPS,
+        catchup_delay: float = 0.0,
     ) -> None:
         if plan not in ("shared", "dedicated"):
             raise ValueError("plan must be 'shared' or 'dedicated'")
@@ -172,6 +182,24 @@ class Emulator:
         self.event_log_size = event_log_size
         self.max_workers = max_workers
         self.max_message_bytes = max_message_bytes
+        if not idempotency_window >= 0:
+            raise ValueError("idempotency_window must be a number of seconds >= 0")
+        #: How long (emulator clock) a repeated ``x-idempotency-key`` gets the original
+        #: response; a repeated ``client_message_id`` is refused with duplicateMessage
+        #: for as long as the line remembers it.
+        self.idempotency_window = float(idempotency_window)
+        #: The service's throttles beyond the daily quotas (all off by default).
+        self.throttles = throttles or Throttles()
+        if isinstance(max_concurrent_catchups, bool) or max_concurrent_catchups < 1:
+            raise ValueError("max_concurrent_catchups must be an integer >= 1")
+        #: CatchUpEvents calls served at once, server-wide, before the next is refused.
+        self.max_concurrent_catchups = int(max_concurrent_catchups)
+        if not catchup_delay >= 0:
+            raise ValueError("catchup_delay must be a number of seconds >= 0")
+        #: Seconds each catch-up takes before its first frame (the service's are expensive).
+        self.catchup_delay = float(catchup_delay)
+        #: Catch-ups in flight now, the most at once so far, and how many were refused.
+        self.catchups_in_flight = self.catchups_peak = self.catchups_refused = 0
         self._id = uuid.uuid4().hex[:6]
         if admin_token is None:
             admin_token = secrets.token_urlsafe(24)
@@ -744,6 +772,42 @@ class Emulator:
 
     # ----- address directory --------------------------------------------------------------
 
+    def set_friend_location(
+        self, address: str, latitude: float | None = None, longitude: float | None = None, *,
+        name: str | None = None, accuracy: float | None = None,
+        long_address: str | None = None, short_address: str | None = None,
+        kind: str = "live", line: str | None = None,
+    ) -> None:
+        """``address`` shares its location with the line (Find My); without coordinates it
+        is still being located. ``kind``: live, legacy or shallow. Watchers get the update."""
+        kinds = {"legacy": 1, "live": 2, "shallow": 3}
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {sorted(kinds)}")
+        with self.lock, control_errors():
+            found = self.line(line)
+            who = normalize_address(address)
+            location = locations_pb2.SharedFriendLocation(
+                address=who, name=name, latitude=latitude, longitude=longitude,
+                accuracy=accuracy, long_address=long_address, short_address=short_address,
+                is_locating_in_progress=latitude is None or longitude is None,
+                location_type=kinds[kind])  # type: ignore[arg-type]
+            location.location_timestamp.CopyFrom(self.clock.timestamp())
+            found.friend_locations[who] = location
+            found.location_feed_total += 1
+            found.location_feed.append(locations_pb2.SharedFriendLocationUpdated(
+                source_sequence=found.location_feed_total, location=location))
+            found.cond.notify_all()
+
+    def remove_friend_location(self, address: str, line: str | None = None) -> None:
+        """``address`` stops sharing its location with the line."""
+        with self.lock, control_errors():
+            self.line(line).friend_locations.pop(normalize_address(address), None)
+
+    def location_requests(self, line: str | None = None) -> list[tuple[str, str]]:
+        """(chat guid, address) of every Find My request the line sent."""
+        with self.lock:
+            return list(self.line(line).location_requests)
+
     def set_address(self, address: str, services: Sequence[str] = ("iMessage",),
                     country: str | None = None, focused: bool = False) -> None:
         """Describe ``address`` in the directory: its services (iMessage, SMS, RCS; empty =
@@ -753,10 +817,11 @@ class Emulator:
 
     # ----- quotas and state ---------------------------------------------------------------
 
-    def charge(self, line: LineState, chat: ChatRecord) -> None:
-        """Count one sent message against the line's daily quotas (or raise)."""
+    def charge(self, line: LineState, chat: ChatRecord, text: str = "") -> None:
+        """Count one sent message against the line's daily quotas and throttles (or
+        raise)."""
         line.quota.charge(chat.recipient, self.clock, line.name, self.daily_message_limit,
-                          self.daily_new_conversation_limit)
+                          self.daily_new_conversation_limit, self.throttles, text)
 
     def quota_usage(self, line: str | None = None) -> dict[str, Any]:
         """Today's usage and limits of a line."""

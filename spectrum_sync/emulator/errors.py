@@ -93,6 +93,15 @@ def precondition(message: str, error_code: str = "preconditionFailed") -> Emulat
     return EmulatorError(grpc.StatusCode.FAILED_PRECONDITION, error_code, message)
 
 
+def duplicate_message(client_message_id: str) -> EmulatorError:
+    """ALREADY_EXISTS ``duplicateMessage``: this ``client_message_id`` was carried out
+    before (the original went through); not retryable."""
+    return EmulatorError(
+        grpc.StatusCode.ALREADY_EXISTS, "duplicateMessage",
+        "a request with this client_message_id was already carried out",
+        context={"clientMessageId": client_message_id})
+
+
 def unsupported(message: str) -> EmulatorError:
     """FAILED_PRECONDITION ``operationNotSupported`` (e.g. groups on the shared plan)."""
     return precondition(message, "operationNotSupported")

@@ -17,7 +17,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from google.protobuf.message_factory import GetMessageClass
 
-from spectrum_sync.emulator.errors import EmulatorError, invalid
+from spectrum_sync.emulator.errors import EmulatorError, duplicate_message, invalid
 from spectrum_sync.emulator.faults import FailRule
 from spectrum_sync.emulator.state import LineState
 
@@ -127,24 +127,31 @@ class Gateway:
 
     def _run_idempotent(self, impl: Callable[..., ProtoMessage], request: ProtoMessage,
                         call: Call) -> ProtoMessage:
-        """Replay the cached response of a repeated key / client_message_id, else run."""
+        """As the service dedupes writes: a repeated ``x-idempotency-key`` (a retry of one
+        logical call) gets the original response, within the emulator's
+        ``idempotency_window``; a repeated ``client_message_id`` (a new call that repeats
+        an earlier one, e.g. after a restart) is refused with ``duplicateMessage``, which
+        means the original went through."""
         if _is_read(call.method):
             return impl(request, call)
-        keys = []
+        line, now = call.line, self._emu.clock.now()
         header = call.metadata.get(IDEMPOTENCY_HEADER)
-        if header:
-            keys.append(("key", call.method, str(header)))
+        header_key = ("key", call.method, str(header)) if header else None
+        if header_key is not None:
+            cached = line.idempotency.get(header_key)
+            if cached is not None and now - cached[1] < self._emu.idempotency_window:
+                return cached[0]
+        cmid_key = None
         if "client_message_id" in request.DESCRIPTOR.fields_by_name and request.HasField(
                 "client_message_id"):
-            keys.append(("cmid", call.method, getattr(request, "client_message_id", "")))
-        line = call.line
-        for key in keys:
-            cached = line.idempotency.get(key)
-            if cached is not None:
-                return cached
+            cmid = str(getattr(request, "client_message_id", ""))
+            cmid_key = ("cmid", call.method, cmid)
+            if cmid_key in line.idempotency:
+                raise duplicate_message(cmid)
         response = impl(request, call)
-        for key in keys:
-            line.remember(key, response)
+        for key in (header_key, cmid_key):
+            if key is not None:
+                line.remember(key, response, now)
         return response
 
     def _streaming(self, method: str, impl: Callable[..., Any] | None,

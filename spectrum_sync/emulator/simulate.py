@@ -187,15 +187,23 @@ class RemoteParties:
 
     def simulate_read(self, message_guid: str, *, by: str | None = None,
                       line: str | None = None) -> None:
-        """A recipient reads one of our messages (a read receipt: ``message_read``)."""
+        """A recipient reads one of our messages (a read receipt: ``message_read``).
+
+        As the live service sends it: ``is_from_me`` describes the message read (ours), and
+        in a DM the ``actor`` is our own line, not the reader; in a group it is the reader.
+        """
         with self.lock, control_errors():
             ln, chat, message = self._locate(message_guid, line)
             reader = normalize_address(by) if by else (
                 chat.participants[0] if chat.participants else None)
-            actor = self.directory.sender_info(reader) if reader else None
+            if chat.is_group:
+                actor = self.directory.sender_info(reader) if reader else None
+            else:
+                actor = ln.self_info()
             now = self.clock.timestamp()
             message.date_read.CopyFrom(now)
-            ln.publish_change(eventlog.MESSAGE, chat.guid, now, actor, False, "message_read",
+            ln.publish_change(eventlog.MESSAGE, chat.guid, now, actor, message.is_from_me,
+                              "message_read",
                               messages_pb2.MessageRead(message_guid=message_guid, read_at=now))
 
     def simulate_typing(self, from_: str, *, chat: str | None = None, typing: bool = True,

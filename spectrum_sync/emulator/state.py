@@ -22,6 +22,7 @@ from spectrum_sync._proto import (
     chats_pb2,
     common_pb2,
     groups_pb2,
+    locations_pb2,
     messages_pb2,
     polls_pb2,
 )
@@ -60,6 +61,8 @@ class ChatRecord:
     has_left: bool = False
     unread: int = 0
     message_guids: list[str] = field(default_factory=list)
+    #: The ``ChatServiceType`` the chat was created on (iMessage unless asked otherwise).
+    service: int = common_pb2.CHAT_SERVICE_TYPE_IMESSAGE
 
     @property
     def is_group(self) -> bool:
@@ -110,10 +113,17 @@ class LineState:
         self.attachments: dict[str, AttachmentRecord] = {}
         self.polls: dict[str, PollRecord] = {}
         self.quota = QuotaCounter()
-        self.idempotency: collections.OrderedDict[tuple[str, str, str], ProtoMessage] = (
-            collections.OrderedDict()
-        )
+        # (kind, method, key) -> (response, when it was stored on the emulator's clock).
+        self.idempotency: collections.OrderedDict[
+            tuple[str, str, str], tuple[ProtoMessage, float]] = collections.OrderedDict()
         self.removed = False
+        #: Friends' shared locations (Find My), by address, and the live feed of their
+        #: updates (the last ones, with the total ever published).
+        self.friend_locations: dict[str, locations_pb2.SharedFriendLocation] = {}
+        self.location_feed: collections.deque[locations_pb2.SharedFriendLocationUpdated] = (
+            collections.deque(maxlen=1000))
+        self.location_feed_total = 0
+        self.location_requests: list[tuple[str, str]] = []
         #: Called with every event logged on this line, under the emulator's lock (webhooks).
         self.listener: Callable[[LineState, eventlog.Entry], None] | None = None
 
@@ -130,6 +140,8 @@ class LineState:
         self.polls.clear()
         self.quota = QuotaCounter()
         self.idempotency.clear()
+        self.friend_locations.clear()
+        self.location_requests.clear()
 
     @property
     def name(self) -> str:
@@ -203,11 +215,14 @@ class LineState:
         return record
 
     def chat_proto(self, chat: ChatRecord, directory: AddressDirectory) -> chats_pb2.Chat:
-        """The wire form of ``chat`` (a fresh message)."""
+        """The wire form of ``chat`` (a fresh message). Its participants include the line's
+        own number, as the service lists them (docs/behaviour.md, "Participants")."""
+        own = self.self_info()
         out = chats_pb2.Chat(
             guid=chat.guid, chat_identifier=chat.key.identifier, is_group=chat.is_group,
-            service=common_pb2.CHAT_SERVICE_TYPE_IMESSAGE, unread_count=chat.unread,
-            participants=[directory.sender_info(a) for a in chat.participants],
+            service=chat.service, unread_count=chat.unread,
+            participants=([own] if own is not None else [])
+            + [directory.sender_info(a) for a in chat.participants],
         )
         if chat.is_group:
             out.group_id = chat.key.identifier
@@ -237,6 +252,7 @@ class LineState:
         chat.message_guids.append(message.guid)
         if not message.is_from_me:
             chat.unread += 1
+            self.quota.note_inbound(chat.recipient)
         self.publish_change(eventlog.MESSAGE, chat.guid, message.date_created, actor,
                             message.is_from_me, "message_received",
                             messages_pb2.MessageReceived(message=message))
@@ -244,9 +260,10 @@ class LineState:
 
     # ----- idempotency --------------------------------------------------------------------
 
-    def remember(self, key: tuple[str, str, str], response: ProtoMessage) -> None:
+    def remember(self, key: tuple[str, str, str], response: ProtoMessage,
+                 now: float) -> None:
         """Cache a response for an idempotency key (bounded, oldest dropped first)."""
-        self.idempotency[key] = response
+        self.idempotency[key] = (response, now)
         while len(self.idempotency) > IDEMPOTENCY_CACHE_SIZE:
             self.idempotency.popitem(last=False)
 

@@ -106,6 +106,11 @@ class StreamHub:
         if every and sub.frames >= every:
             raise unavailable(_REASONS[CUT])
 
+    def ended(self, sub: Subscription) -> bool:
+        """For streams served outside this hub's loops: True when the client cancelled;
+        raises UNAVAILABLE when the server ended the stream (cut, stop, line removed)."""
+        return self._raise_if_ended(sub)
+
     @staticmethod
     def _raise_if_ended(sub: Subscription) -> bool:
         """True when the client cancelled; raise UNAVAILABLE for server-side ends."""

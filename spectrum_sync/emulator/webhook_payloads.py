@@ -57,7 +57,10 @@ def webhook_event(line: LineState, entry: Entry) -> WebhookEvent | None:
     """The webhook for a logged event, or ``None`` when the event has none (see the module
     docstring). Called under the emulator's lock: it reads the line's messages and polls."""
     event = entry.event
-    if event is None or getattr(event, "is_from_me", True):
+    # A receipt's is_from_me describes the message read (ours), not who read it.
+    receipt = (isinstance(event, messages_pb2.MessageChangeEvent)
+               and event.WhichOneof("change") == "message_read")
+    if event is None or (getattr(event, "is_from_me", True) and not receipt):
         return None
     if entry.family == eventlog.MESSAGE and isinstance(event, messages_pb2.MessageChangeEvent):
         built = _message_change(line, entry, event)
@@ -109,7 +112,16 @@ def _message_change(line: LineState, entry: Entry, event: messages_pb2.MessageCh
                                  "target": _target(line, added.message_guid)}
     if change == "message_read":
         read = event.message_read
-        return (f"{read.message_guid}:read:{entry.sequence}", actor,
+        key = line.chat_key(event.chat_guid)
+        if not event.is_from_me:
+            return None  # our own read of their message: not an inbound event
+        if key is not None and key.kind != GROUP:
+            # The live service names our line as a DM receipt's actor: the reader is the peer.
+            reader: Json | None = {"id": key.identifier, "platform": PLATFORM,
+                                   "address": key.identifier}
+        else:
+            reader = actor if actor is not None and actor.get("id") != line.number else None
+        return (f"{read.message_guid}:read:{entry.sequence}", reader,
                 {"type": "read", "target": _target(line, read.message_guid)})
     return None  # edits, unsends, removed tapbacks, stickers: not in the webhook model
 

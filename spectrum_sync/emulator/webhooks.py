@@ -4,7 +4,11 @@ Each delivery is a ``POST`` of the JSON body with the headers Spectrum Cloud sen
 ``Content-Type: application/json``, ``User-Agent: spectrum-webhook/...``,
 ``X-Spectrum-Event: messages``, ``X-Spectrum-Webhook-Id: <uuid>``, ``X-Spectrum-Timestamp:
 <unix seconds>`` and ``X-Spectrum-Signature: v0=<hex>``, the lowercase hex
-``HMAC-SHA256(secret, "v0:" + timestamp + ":" + body)`` over the exact body bytes.
+``HMAC-SHA256(secret, "v0:" + timestamp + ":" + body)`` over the exact body bytes. A
+``whsec_`` secret signs Standard Webhooks instead (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``: ``v1,`` and the base64 HMAC-SHA256, under the base64-decoded secret,
+of ``id.timestamp.body``). The emulator signs on its own, as the service does, so that the
+library's verification is checked against an independent signer.
 
 A small pool of worker threads sends them, so a slow or hanging receiver never holds up the
 emulator: :meth:`WebhookSender.submit` only queues. A non-2xx answer, a connection error or
@@ -18,6 +22,8 @@ deduplicate by message id, as with the cloud.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import contextlib
 import hashlib
@@ -90,18 +96,33 @@ class _Job:
                                self.last_status, self.last_error, self.state)
 
 
-@dataclass(order=True)
-class _Due:
-    at: float
-    order: int
-    job: _Job = field(compare=False)
-
-
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The ``X-Spectrum-Signature`` value for ``body`` sent at ``timestamp``."""
     mac = hmac.new(secret.encode("utf-8"), b"v0:" + timestamp.encode("ascii") + b":" + body,
                    hashlib.sha256)
     return "v0=" + mac.hexdigest()
+
+
+STANDARD_PREFIX = "whsec_"
+
+
+def signature_headers(secret: str, timestamp: str, body: bytes, message_id: str,
+                      ) -> dict[str, str]:
+    """The signature headers of one delivery, in the scheme the secret selects."""
+    if not secret.startswith(STANDARD_PREFIX):
+        return {"X-Spectrum-Timestamp": timestamp,
+                "X-Spectrum-Signature": sign(secret, timestamp, body)}
+    key = base64.b64decode(secret[len(STANDARD_PREFIX):])
+    mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return {"webhook-id": message_id, "webhook-timestamp": timestamp,
+            "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode("ascii")}
+
+
+@dataclass(order=True)
+class _Due:
+    at: float
+    order: int
+    job: _Job = field(compare=False)
 
 
 def check_url(url: str) -> urllib.parse.SplitResult:
@@ -127,6 +148,11 @@ class WebhookSender:
         self._url = check_url(url)
         if not secret:
             raise ValueError("the webhook secret must not be empty")
+        if secret.startswith(STANDARD_PREFIX):
+            try:
+                base64.b64decode(secret[len(STANDARD_PREFIX):], validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("a whsec_ webhook secret is base64 after its prefix") from None
         if not (math.isfinite(retry_base) and retry_base >= 0):
             raise ValueError("webhook_retry_base must be a finite number >= 0")
         if not (math.isfinite(timeout) and timeout > 0):
@@ -292,8 +318,7 @@ class WebhookSender:
             "User-Agent": USER_AGENT,
             "X-Spectrum-Event": str(job.envelope.get("event", "messages")),
             "X-Spectrum-Webhook-Id": self.webhook_id,
-            "X-Spectrum-Timestamp": timestamp,
-            "X-Spectrum-Signature": sign(self._secret, timestamp, job.body),
+            **signature_headers(self._secret, timestamp, job.body, job.event_id),
         }
         conn = self._connection()
         key = threading.get_ident()

@@ -24,7 +24,8 @@ def test_send_returns_the_message(emu: Emulator, space: spectrum.Space) -> None:
     assert message.is_from_me and message.sender is None
     assert message.created_at is not None and message.created_at.tzinfo is not None
     (send,) = calls(emu, "SendTextMessage")
-    assert send.request.chat_guid == space.id and send.request.client_message_id
+    assert send.request.chat_guid == space.id
+    assert not send.request.HasField("client_message_id")  # only with a caller's key
 
 
 def test_send_with_effect(emu: Emulator, space: spectrum.Space) -> None:

@@ -126,11 +126,13 @@ def test_bad_credentials_fail_with_authentication_error(
     with pytest.raises(spectrum.AuthenticationError) as info:
         client.space.create(ALICE)
     assert info.value.http_status == 401
+    # One style for codes: camelCase; the REST API's spelling stays readable.
+    assert (info.value.code, info.value.rest_code) == ("invalidCredentials", "INVALID_CREDENTIALS")
     assert "not-the-secret" not in str(info.value) + repr(info.value)
     assert calls(emu, "CreateChat") == []
 
 
-@pytest.mark.parametrize("error_code", ["tokenExpired", "unauthenticated", "tokenBlocked"])
+@pytest.mark.parametrize("error_code", ["tokenExpired", "unauthenticated"])
 def test_unauthenticated_on_the_wire_renews_the_token_once(
     make_emulator: EmulatorFactory, make_client: ClientFactory, error_code: str
 ) -> None:
@@ -145,15 +147,34 @@ def test_unauthenticated_on_the_wire_renews_the_token_once(
     assert _token_exchanges(emu) == exchanges + 1
 
 
+def test_a_blocked_token_is_not_renewed(
+    make_emulator: EmulatorFactory, make_client: ClientFactory
+) -> None:
+    """tokenBlocked: the service refuses this project's token on purpose; a new token from
+    the same credentials would be refused too, so the library does not fetch one."""
+    emu = make_emulator(plan="dedicated", lines=[LINE_1])
+    client = make_client(emu)
+    space = client.space.create(ALICE)
+    time.sleep(1.1)
+    emu.fail_next(1, code="UNAUTHENTICATED", retryable=False, method="SendTextMessage",
+                  error_code="tokenBlocked")
+    exchanges = _token_exchanges(emu)
+    with pytest.raises(spectrum.AuthenticationError) as info:
+        space.send("blocked")
+    assert (info.value.code, info.value.outcome) == ("tokenBlocked", "rejected")
+    assert _token_exchanges(emu) == exchanges
+    assert len(calls(emu, "SendTextMessage")) == 1
+
+
 @pytest.mark.parametrize(
     ("status", "body", "code", "retryable"),
     [
-        (200, '{"succeed": false, "code": "QUOTA", "message": "nope"}', "QUOTA", False),
-        (502, "<html>bad gateway</html>", "UNKNOWN", True),
+        (200, '{"succeed": false, "code": "QUOTA", "message": "nope"}', "quota", False),
+        (502, "<html>bad gateway</html>", "unknown", True),
         (200, '{"succeed": true, "data": {"type": "weird", "expiresIn": 5}}',
          "invalidResponse", False),
         (200, '{"succeed": true, "data": {"type": "shared"}}', "invalidResponse", False),
-        (400, '{"code": "BAD_REQUEST", "message": "no"}', "BAD_REQUEST", False),
+        (400, '{"code": "BAD_REQUEST", "message": "no"}', "badRequest", False),
     ],
 )
 def test_odd_token_exchange_answers_are_cloud_errors(

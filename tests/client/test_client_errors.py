@@ -29,8 +29,9 @@ def test_retryable_faults_are_retried_and_deliver_once(
     sends = calls(emu, "SendTextMessage")
     assert len(sends) == 3
     keys = {call.metadata["x-idempotency-key"] for call in sends}
-    ids = {call.request.client_message_id for call in sends}
-    assert len(keys) == 1 and len(ids) == 1 and ids != {""}
+    # One header key for the logical call; no client_message_id without a caller's key.
+    assert len(keys) == 1
+    assert not any(call.request.HasField("client_message_id") for call in sends)
     assert message_count(emu, space.id) == 1
     assert message.text == "exactly once"
 
@@ -41,10 +42,20 @@ def test_each_logical_send_has_its_own_keys(emu: Emulator, space: spectrum.Space
     space.send("two")
     sends = calls(emu, "SendTextMessage")
     keys = {c.metadata["x-idempotency-key"] for c in sends}
-    ids = {c.request.client_message_id for c in sends}
-    assert len(keys) == 2 and len(ids) == 2
-    for value in keys | ids:
+    assert len(keys) == 2
+    for value in keys:
         assert uuid.UUID(value).version == 4 and str(uuid.UUID(value)) == value
+    assert not any(c.request.HasField("client_message_id") for c in sends)
+
+
+def test_a_callers_key_is_the_client_message_id(emu: Emulator, space: spectrum.Space) -> None:
+    emu.clear_requests()
+    emu.fail_next(1, code="UNAVAILABLE", retryable=True, method="SendTextMessage", after=True)
+    space.send("keyed", idempotency_key="order-42")
+    sends = calls(emu, "SendTextMessage")
+    assert [c.request.client_message_id for c in sends] == ["order-42", "order-42"]
+    assert {c.metadata["x-idempotency-key"] for c in sends} == {"order-42"}
+    assert message_count(emu, space.id) == 1
 
 
 def test_non_retryable_faults_raise_at_once(emu: Emulator, space: spectrum.Space) -> None:
@@ -69,6 +80,9 @@ def test_non_retryable_faults_raise_at_once(emu: Emulator, space: spectrum.Space
         ("NOT_FOUND", "chatNotFound", spectrum.NotFoundError),
         ("RESOURCE_EXHAUSTED", "burstRateExceeded", spectrum.RateLimitError),
         ("FAILED_PRECONDITION", "preconditionFailed", spectrum.ValidationError),
+        ("FAILED_PRECONDITION", "operationNotSupported", spectrum.UnsupportedError),
+        ("FAILED_PRECONDITION", "privateApiUnavailable", spectrum.UnsupportedError),
+        ("ALREADY_EXISTS", "duplicateMessage", spectrum.AlreadySent),
         ("UNAVAILABLE", "serviceUnavailable", spectrum.ConnectionError),
         ("DEADLINE_EXCEEDED", "timeout", spectrum.ConnectionError),
         ("INTERNAL", "databaseError", spectrum.SpectrumError),

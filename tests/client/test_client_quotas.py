@@ -106,3 +106,45 @@ def test_quota_without_phone_needs_a_single_line(
         client.quota()
     with pytest.raises(spectrum.RoutingError):
         client.quota("+15559999999")
+
+
+def test_a_recipient_throttle_stops_only_that_recipient(
+    make_emulator: EmulatorFactory, make_client: ClientFactory
+) -> None:
+    """recipientLimitExceeded is scoped to one recipient: other people, new ones included,
+    still get messages, and the reset time comes from the error's context."""
+    emu = make_emulator(plan="dedicated", lines=[LINE_1])
+    client = make_client(emu)
+    alice = client.space.create(ALICE)
+    emu.fail_next(1, code="RESOURCE_EXHAUSTED", retryable=False, method="SendTextMessage",
+                  error_code="recipientLimitExceeded",
+                  context={"resetsAt": "2030-01-02T03:04:05Z", "retryAfter": "90"})
+    with pytest.raises(spectrum.RateLimitError) as info:
+        alice.send("too many")
+    error = info.value
+    assert not isinstance(error, spectrum.QuotaExceeded)
+    assert (error.code, error.scope, error.retry_after) == ("recipientLimitExceeded",
+                                                            "recipient", 90.0)
+    assert error.resets_at == datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    bob = client.space.create("+15552222222")  # a new conversation: not refused
+    assert bob.send("hello Bob").text == "hello Bob"
+    assert alice.send("later").text == "later"  # the next call goes to the server again
+
+
+def test_a_new_contact_throttle_keeps_existing_conversations(
+    make_emulator: EmulatorFactory, make_client: ClientFactory
+) -> None:
+    emu = make_emulator(plan="dedicated", lines=[LINE_1])
+    client = make_client(emu)
+    alice = client.space.create(ALICE)
+    alice.send("hi")
+    emu.fail_next(1, code="RESOURCE_EXHAUSTED", retryable=False, method="SendTextMessage",
+                  error_code="newContactThrottled")
+    with pytest.raises(spectrum.QuotaExceeded) as info:
+        client.space.create("+15552222222").send("hello")
+    assert (info.value.kind, info.value.scope) == ("new_conversations", "new_conversations")
+    assert alice.send("still fine").text == "still fine"
+    emu.clear_requests()
+    with pytest.raises(spectrum.QuotaExceeded):
+        client.space.get("any;-;+15553333333", phone=LINE_1).send("refused before a call")
+    assert calls(emu, "SendTextMessage") == []

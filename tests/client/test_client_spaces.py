@@ -9,6 +9,7 @@ from client_helpers import ALICE, BOB, LINE_1, LINE_2, ClientFactory, EmulatorFa
 
 import spectrum_sync as spectrum
 from spectrum_sync import Client
+from spectrum_sync._proto import common_pb2
 from spectrum_sync.emulator import Emulator
 
 
@@ -24,6 +25,26 @@ def test_dm_on_a_named_line(emu: Emulator, client: Client) -> None:
     (create,) = calls(emu, "CreateChat")
     assert list(create.request.addresses) == [ALICE]
     assert _line_of(emu, create) == LINE_2
+
+
+def test_create_sends_imessage_unless_asked(emu: Emulator, client: Client) -> None:
+    """The official client always names the service; UNSPECIFIED is never sent."""
+    client.space.create(ALICE, phone=LINE_1)
+    client.space.create(BOB, phone=LINE_1, service="SMS")
+    client.space.create("+15553333333", phone=LINE_1, service="rcs")
+    services = [c.request.service for c in calls(emu, "CreateChat")]
+    assert services == [common_pb2.CHAT_SERVICE_TYPE_IMESSAGE, common_pb2.CHAT_SERVICE_TYPE_SMS,
+                        common_pb2.CHAT_SERVICE_TYPE_RCS]
+    emu.clear_requests()
+    with pytest.raises(spectrum.ValidationError, match="service must be one of"):
+        client.space.create(ALICE, service="Carrier pigeon")
+    assert emu.requests == []
+
+
+def test_participants_are_the_other_people(emu: Emulator, client: Client) -> None:
+    """The service lists the line's own number; participants() leaves it out."""
+    dm = client.space.create(ALICE, phone=LINE_2)
+    assert [u.address for u in dm.participants()] == [ALICE]
 
 
 def test_group_creation(emu: Emulator, client: Client) -> None:

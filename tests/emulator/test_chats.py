@@ -21,8 +21,10 @@ def test_create_dm_is_idempotent(api: Api) -> None:
     first = _create(api, ALICE)
     assert first.chat.guid == f"any;-;{ALICE}"
     assert not first.chat.is_group
-    assert [p.address for p in first.chat.participants] == [ALICE]
-    assert first.chat.participants[0].service == common_pb2.CHAT_SERVICE_TYPE_IMESSAGE
+    # The service lists the line's own number among the participants.
+    assert [p.address for p in first.chat.participants] == [LINE_A, ALICE]
+    assert first.chat.participants[1].service == common_pb2.CHAT_SERVICE_TYPE_IMESSAGE
+    assert first.chat.service == common_pb2.CHAT_SERVICE_TYPE_IMESSAGE
     assert _create(api, ALICE).chat.guid == first.chat.guid
     assert api.chats.GetChatCount(chats_pb2.GetChatCountRequest(), metadata=api.md).count == 1
 
@@ -38,7 +40,16 @@ def test_create_group(api: Api) -> None:
     service, kind, ident = chat.guid.split(";")
     assert (service, kind) == ("any", "+") and ident.startswith("chat")
     assert chat.group_id == ident
-    assert {p.address for p in chat.participants} == {ALICE, BOB}
+    assert {p.address for p in chat.participants} == {LINE_A, ALICE, BOB}
+
+
+def test_create_keeps_the_service_asked_for(api: Api) -> None:
+    request = chats_pb2.CreateChatRequest(addresses=[ALICE],
+                                          service=common_pb2.CHAT_SERVICE_TYPE_SMS)
+    chat = api.chats.CreateChat(request, metadata=api.md).chat
+    assert chat.service == common_pb2.CHAT_SERVICE_TYPE_SMS
+    got = api.chats.GetChat(chats_pb2.GetChatRequest(chat_guid=chat.guid), metadata=api.md)
+    assert got.chat.service == common_pb2.CHAT_SERVICE_TYPE_SMS
 
 
 def test_shared_plan_refuses_groups(make_emu: Callable[..., Emulator],

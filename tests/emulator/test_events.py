@@ -182,6 +182,8 @@ def test_simulated_edit_unsend_read_and_reaction(emu: Emulator, api: Api,
     assert events[1].reaction_added.reaction.kind == messages_pb2.MESSAGE_REACTION_KIND_LIKE
     assert events[1].actor.address == ALICE and not events[1].is_from_me
     assert events[3].message_read.message_guid == mine.guid
+    # As the live service: a DM receipt's actor is our own line; is_from_me is our message's.
+    assert events[3].actor.address == LINE_A and events[3].is_from_me
     with pytest.raises(KeyError):
         emu.simulate_edit("NOPE", "x", line=LINE_A)
     with pytest.raises(ValueError):

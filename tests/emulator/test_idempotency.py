@@ -1,12 +1,14 @@
-"""Same x-idempotency-key or same client_message_id: same answer, one message."""
+"""Dedupe as the service does: a repeated x-idempotency-key gets the original answer; a
+repeated client_message_id is refused with duplicateMessage. Either way, one message."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 
+import grpc
 import pytest
-from emu_helpers import ALICE, LINE_A, Api, rpc_error
+from emu_helpers import ALICE, LINE_A, Api, rpc_error, trailers
 
 from spectrum_sync._proto import chats_pb2, messages_pb2
 from spectrum_sync.emulator import Emulator
@@ -14,10 +16,14 @@ from spectrum_sync.emulator import Emulator
 DM = f"any;-;{ALICE}"
 
 
-@pytest.fixture
 def dm(api: Api) -> str:
     api.chats.CreateChat(chats_pb2.CreateChatRequest(addresses=[ALICE]), metadata=api.md)
     return DM
+
+
+@pytest.fixture(name="dm")
+def dm_fixture(api: Api) -> str:
+    return dm(api)
 
 
 def messages_in(api: Api) -> int:
@@ -42,10 +48,31 @@ def test_same_idempotency_key_same_message(emu: Emulator, api: Api, dm: str) -> 
     assert emu.head_sequence(LINE_A) == 2  # no event for the replay
 
 
-def test_same_client_message_id_same_message(api: Api, dm: str) -> None:
+def test_same_client_message_id_is_a_duplicate_message(emu: Emulator, api: Api, dm: str
+                                                      ) -> None:
     cmid = str(uuid.uuid4())
-    first = send(api, "once", cmid=cmid)
-    assert send(api, "once", cmid=cmid, key=str(uuid.uuid4())).guid == first.guid
+    send(api, "once", cmid=cmid)
+    err = rpc_error(lambda: send(api, "once", cmid=cmid, key=str(uuid.uuid4())))
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert trailers(err)["error-code"] == "duplicateMessage"
+    assert trailers(err)["x-retryable"] == "false"
+    assert messages_in(api) == 1
+    assert emu.head_sequence(LINE_A) == 1
+
+
+def test_a_repeated_header_outside_the_window_meets_the_client_message_id(
+        make_emu: Callable[..., Emulator], make_api: Callable[..., Api]) -> None:
+    """Within the window a retry (same header) gets the original answer even with its
+    client_message_id; after it, only the client_message_id is remembered."""
+    emu = make_emu(idempotency_window=60)
+    api = make_api(emu, LINE_A)
+    dm(api)
+    key = cmid = str(uuid.uuid4())
+    first = send(api, "once", key=key, cmid=cmid)
+    assert send(api, "once", key=key, cmid=cmid) == first
+    emu.advance_clock(emu.idempotency_window + 1)
+    err = rpc_error(lambda: send(api, "once", key=key, cmid=cmid))
+    assert trailers(err)["error-code"] == "duplicateMessage"
     assert messages_in(api) == 1
 
 

@@ -91,7 +91,7 @@ def test_inbound_to_a_group_creates_it_on_the_first_line(emu: Emulator, api: Api
     chat = api.chats.GetChat(chats_pb2.GetChatRequest(chat_guid="any;+;chat42"),
                              metadata=api.md).chat
     assert chat.is_group and {p.address for p in chat.participants} == {
-        ALICE, "+15552222222"}
+        LINE_A, ALICE, "+15552222222"}
     assert chat.last_message.content.text == "hello"
     got = api.messages.GetMessage(messages_pb2.GetMessageRequest(message_guid=guid),
                                   metadata=api.md).message

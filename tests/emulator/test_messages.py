@@ -84,7 +84,7 @@ def test_first_send_to_an_unknown_dm_opens_it(api: Api) -> None:
     msg = send(api, "hello Bob", chat=guid)
     assert msg.chat_guids == [guid]
     chat = api.chats.GetChat(chats_pb2.GetChatRequest(chat_guid=guid), metadata=api.md).chat
-    assert [p.address for p in chat.participants] == [BOB]
+    assert [p.address for p in chat.participants] == [LINE_A, BOB]
     assert send(api, "again", chat=f"iMessage;-;{BOB}").chat_guids == [guid]  # same chat
 
 

@@ -62,7 +62,9 @@ def test_the_official_sdk_verifies_and_parses_every_webhook(
         emu.simulate_group_change("any;+;g1", "participant_left", participant="+15551111111")
         poll = emu.simulate_poll("+15552222222", "any;+;g1", "Q?", ["a", "b"])
         emu.simulate_poll_vote("+15552222222", poll, "a")
-        emu.simulate_read(guid, by="+15551111111")
+        with emu.client() as client:  # a receipt is for one of our messages
+            ours = client.space.get("any;-;+15551111111").send("ours")
+        emu.simulate_read(ours.guid, by="+15551111111")
         received = receiver.wait_for(9)
     finally:
         receiver.close()

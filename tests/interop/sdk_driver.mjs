@@ -12,6 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   ConnectionError,
   createGrpcClient,
+  IMessageError,
   NotFoundError,
   ValidationError,
 } from "@photon-ai/advanced-imessage";
@@ -152,8 +153,11 @@ async function main() {
     const sent = await im.messages.sendText(chat, "Hello interop", sendOptions);
     assert.ok(sent.guid);
     assert.equal(sent.isFromMe, true);
-    const again = await im.messages.sendText(chat, "Hello interop", sendOptions);
-    assert.equal(again.guid, sent.guid, "same clientMessageId must give the same message");
+    // A repeated clientMessageId: the service answers duplicateMessage (the original went
+    // through), as the SDK's README says; nothing new is sent.
+    out.duplicate = await expectError(
+      im.messages.sendText(chat, "Hello interop", sendOptions), IMessageError, "duplicateMessage",
+    );
     out.sent = sent.guid;
     const reply = await im.messages.sendText(chat, "a threaded reply", { replyTo: out.inbound[0] });
     assert.equal(reply.replyTargetGuid ?? reply.threadOriginatorGuid, out.inbound[0]);

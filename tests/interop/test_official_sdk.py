@@ -78,9 +78,14 @@ def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:
     assert token is not None and token.startswith("Bearer ")
     assert emu.line_for_token(token.split(" ", 1)[1]).number == LINE
 
-    # The formatted send: every field arrived under the right number; sent twice, one message.
+    # The formatted send: every field arrived under the right number; sent twice with one
+    # clientMessageId, one message: the repeat is answered duplicateMessage.
     hello = [(r, m) for r, m in _calls(emu, "SendTextMessage") if r.text == "Hello interop"]
     assert len(hello) == 2
+    assert [m["guid"] for m in emu.messages() if m["text"].startswith("Hello interop")] == [
+        out["sent"]]  # (edited to "Hello interop!" later)
+    assert out["duplicate"] == {"name": "IMessageError", "code": "duplicateMessage",
+                                "retryable": False}
     request, meta = hello[0]
     assert request.chat_guid == out["chat"]
     assert request.client_message_id == "interop-cmid-1"

@@ -20,6 +20,8 @@ PUBLIC = [
     "ReceiveOptions", "RedisStore", "RetryPolicy", "RoutingError", "SQLiteStore", "Space",
     "SpectrumError", "StateStore", "StateStoreError", "StickerPlaced", "TextFormat",
     "UnsupportedError", "User", "ValidationError", "__version__",
+    # fidelity to the service: duplicateMessage, group icons, friend locations
+    "AlreadySent", "FriendLocation", "Icon", "LocationRequest",
 ]
 PUBLIC_MODULES = {"spectrum_sync", "spectrum_sync.cli", "spectrum_sync.emulator"}
 

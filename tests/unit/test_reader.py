@@ -4,7 +4,7 @@ race, gaps, reconnects (no network)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -12,6 +12,7 @@ from support.fakes import FakeRpcError
 
 from spectrum_sync import ReceiveOptions
 from spectrum_sync._proto import events_pb2, messages_pb2
+from spectrum_sync._receive.heads import CatchUpRounds
 from spectrum_sync._receive.health import LineHealth
 from spectrum_sync._receive.ledger import Committer, Ledger
 from spectrum_sync._receive.options import family
@@ -102,8 +103,7 @@ class Engine:
     def open_stream(self, line: Any, request: Any) -> FakeCall:
         return self.invoker.open_stream(line, request)
 
-    def learn_head(self, line: Any, drain: Callable[[], int], stopped: Any) -> int:
-        return drain()
+    rounds: CatchUpRounds[Any] = CatchUpRounds()
 
     def force_refresh(self) -> None:
         pass
@@ -139,6 +139,7 @@ def live(*seqs: int, error: BaseException | None = None, on_headers: Any = None)
 
 
 def test_a_new_reader_starts_at_the_head_and_closes_the_subscribe_race() -> None:
+    """Events landing before the server registers the subscription are in the replay."""
     server = Server(head=5)  # 1..5 are history: not delivered
 
     def events_land_before_the_server_registers_us() -> None:
@@ -147,7 +148,8 @@ def test_a_new_reader_starts_at_the_head_and_closes_the_subscribe_race() -> None
     server.live.append(live(8, 9, on_headers=events_land_before_the_server_registers_us))
     engine, ledger, _health = run(server, stop_after=4)
     assert engine.delivered == [6, 7, 8, 9]
-    assert server.replays == [None, 5, 5]  # head, replay, replay after the headers
+    # The head, then one replay, started once the server confirmed the subscription.
+    assert server.replays == [None, 5]
     assert ledger.committed == 9
 
 

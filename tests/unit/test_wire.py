@@ -30,7 +30,7 @@ from spectrum_sync._wire.rpc import all_rpcs, rpc_for
 
 def test_the_table_knows_every_method_once() -> None:
     rpcs = all_rpcs()
-    assert len({r.path for r in rpcs}) == len(rpcs) == 46
+    assert len({r.path for r in rpcs}) == len(rpcs) == 50  # LocationService included
     send = rpc_for(messages_pb2.SendTextMessageRequest())
     assert (send.path, send.mutating, send.streaming, send.sets_client_message_id) == (
         "/photon.imessage.v1.MessageService/SendTextMessage", True, False, True)

@@ -62,6 +62,7 @@ class AttachmentService(Service):
                          ) -> attachments_pb2.UploadAttachmentResponse:
         if not request.data:
             raise invalid("data is empty", field="data")
+        call.line.quota.charge_upload(self.emu.clock, call.line.name, self.emu.throttles)
         companion = request.companion if request.HasField("companion") else None
         record = store_attachment(call.line, request.file_name, request.data, outgoing=True,
                                   companion=companion)

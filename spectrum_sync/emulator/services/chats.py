@@ -32,12 +32,15 @@ class ChatService(Service):
         wanted = [a for a in addresses(request.addresses) if a != line.number]
         if not wanted:
             raise unsupported("a chat needs someone other than the line itself")
+        known = len(line.chats)
         if len(wanted) == 1:
             chat = line.ensure_dm(wanted[0])
         elif self.emu.plan == "shared":
             raise unsupported("shared mode cannot create group chats")
         else:
             chat = line.new_group(wanted)
+        if len(line.chats) > known and request.service:
+            chat.service = request.service  # a new chat takes the service asked for
         out = chats_pb2.CreateChatResponse()
         if request.HasField("initial_message"):
             initial = request.initial_message

@@ -128,7 +128,7 @@ def outgoing_message(emu: Emulator, line: LineState, chat: ChatRecord,
     if sender is not None:
         message.sender.CopyFrom(sender)
         message.destination_caller_id = sender.address
-    emu.charge(line, chat)
+    emu.charge(line, chat, content.text)
     return line.add_message(chat, message, sender)
 
 

@@ -1,12 +1,19 @@
-"""EventService: finite replay of a line's event log (CatchUpEvents)."""
+"""EventService: finite replay of a line's event log (CatchUpEvents).
+
+Catch-ups are expensive for the service, which serves a limited number at once (16 per
+server); one more is refused with RESOURCE_EXHAUSTED ``serviceUnavailable``, retryable
+(a client should queue its catch-ups: docs/behaviour.md, "Receiving").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+import grpc
 from google.protobuf.message import Message as ProtoMessage
 
 from spectrum_sync._proto import events_pb2
+from spectrum_sync.emulator.errors import EmulatorError
 from spectrum_sync.emulator.eventlog import Entry
 from spectrum_sync.emulator.gateway import Call
 from spectrum_sync.emulator.services.common import Service
@@ -30,4 +37,24 @@ class EventService(Service):
     def CatchUpEvents(self, request: events_pb2.CatchUpEventsRequest, call: Call,
                       ) -> Iterable[ProtoMessage]:
         after = request.after_sequence if request.HasField("after_sequence") else None
-        return self.emu.hub.replay(call.line, call.context, after, _frame, _complete)
+        return self._limited(call, after)
+
+    def _limited(self, call: Call, after: int | None) -> Iterator[ProtoMessage]:
+        emu = self.emu
+        with emu.lock:
+            if emu.catchups_in_flight >= emu.max_concurrent_catchups:
+                emu.catchups_refused += 1
+                limit = emu.max_concurrent_catchups
+                raise EmulatorError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, "serviceUnavailable",
+                    f"too many concurrent catch-ups (limit {limit})", retryable=True,
+                    context={"limit": str(limit)})
+            emu.catchups_in_flight += 1
+            emu.catchups_peak = max(emu.catchups_peak, emu.catchups_in_flight)
+        try:
+            if emu.catchup_delay:
+                emu.sleep(emu.catchup_delay)  # an expensive replay, as on the service
+            yield from emu.hub.replay(call.line, call.context, after, _frame, _complete)
+        finally:
+            with emu.lock:
+                emu.catchups_in_flight -= 1
