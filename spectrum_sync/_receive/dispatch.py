@@ -16,7 +16,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .._telemetry import processing
+from .._logfields import fields
+from .._telemetry import mask, processing
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -35,8 +36,13 @@ POLL = 0.25
 
 def log_handler_error(exc: BaseException, event: Event | None) -> None:
     """The default ``on_error``: log with the traceback."""
-    where = f"{event.kind} event in {event.space.id}" if event is not None else "receiving"
-    log.error("handler failed for %s", where, exc_info=(type(exc), exc, exc.__traceback__))
+    if event is None:
+        log.error("handler failed while receiving", exc_info=(type(exc), exc, exc.__traceback__))
+        return
+    space = event.space
+    log.error("handler failed for a %s event in %s", event.kind, mask(space.id),
+              exc_info=(type(exc), exc, exc.__traceback__),
+              extra=fields(line=space.phone, chat=space.id))
 
 
 class _Fatal:

@@ -38,6 +38,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from .._backoff import jittered
 from .._errors import ClientClosed, RoutingError, SpectrumError
+from .._logfields import fields
 from .._transport.lines import LineConnection
 from .._wire.convert import decode_event
 from .engine import InFlight
@@ -128,7 +129,8 @@ class StreamReader:
             except Exception as exc:  # a bug must not end receiving silently
                 if self.stopped.is_set():
                     break
-                log.exception("receive: %s %s failed", self.line.phone, self.family.name)
+                log.exception("receive: %s %s failed", self.line.phone, self.family.name,
+                              extra=fields(line=self.line.phone, family=self.family.name))
                 self.health.last_error = type(exc).__name__
             if self.stopped.is_set():
                 break
@@ -312,11 +314,14 @@ class StreamReader:
             name = type(exc).__name__
         self.health.last_error = name
         log.info("receive: %s %s stream ended (%s); reconnecting", self.line.phone,
-                 self.family.name, name)
+                 self.family.name, name,
+                 extra=fields(line=self.line.phone, family=self.family.name, code=name))
 
     def _gap(self, why: str) -> None:
         log.warning("receive: %s %s: %s; events may have been missed, going live",
-                    self.line.phone, self.family.name, why)
+                    self.line.phone, self.family.name, why,
+                    extra=fields(line=self.line.phone, family=self.family.name,
+                                 sequence=self.covered))
         self.health.gaps.append({"family": self.family.name, "cursor": self.covered,
                                  "at": time.time(), "reason": why})
         self.ledger.reset()
@@ -358,7 +363,8 @@ class StreamReader:
         """Cancel the call when no frame (heartbeats included) came for too long."""
         call = self.call
         if call is not None and now - self.last_frame > self.engine.options.stall_timeout:
-            log.info("receive: %s %s stalled; reconnecting", self.line.phone, self.family.name)
+            log.info("receive: %s %s stalled; reconnecting", self.line.phone, self.family.name,
+                     extra=fields(line=self.line.phone, family=self.family.name))
             self.last_frame = now
             self._cancel(call)
 

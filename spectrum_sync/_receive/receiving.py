@@ -25,6 +25,7 @@ from .._errors import (
     ValidationError,
 )
 from .._fork import ForkGuard
+from .._logfields import fields
 from .._models import Space
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
@@ -145,11 +146,15 @@ class Receiving:
             event = delivery.reader.decode(payload, space, delivery.sequence, delivery.settle)
         except Exception:
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
-                        delivery.family, delivery.sequence, delivery.phone, exc_info=True)
+                        delivery.family, delivery.sequence, delivery.phone, exc_info=True,
+                        extra=fields(line=delivery.phone, family=delivery.family,
+                                     sequence=delivery.sequence))
             return None
         if event is None:
             log.warning("receive: skipping a %s event of a kind this version does not know "
-                        "(seq %d) on %s", delivery.family, delivery.sequence, delivery.phone)
+                        "(seq %d) on %s", delivery.family, delivery.sequence, delivery.phone,
+                        extra=fields(line=delivery.phone, family=delivery.family,
+                                     sequence=delivery.sequence))
         return event
 
     def _space(self, chat: str, phone: str) -> Space:

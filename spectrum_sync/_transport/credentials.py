@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 from .._backoff import jittered
 from .._errors import ClientClosed, CloudError, ConnectionError, SpectrumError
 from .._fork import ForkGuard
+from .._logfields import fields
 from .token_exchange import Grant
 
 __all__ = ["CloudAuth", "Credentials"]
@@ -131,7 +132,7 @@ class CloudAuth:
         self._refresh_at = retry_at
         self.refresh_due = min(retry_at, self.expires_at) if self.grant else 0.0
         log.warning("token refresh failed (%s, attempt %d); retrying in %.1f s",
-                    error.code, self._failures, backoff)
+                    error.code, self._failures, backoff, extra=fields(code=error.code))
 
     def _deliver(self, grant: Grant) -> None:
         """Hand a grant to the listener, outside the exchange lock and in order: a grant

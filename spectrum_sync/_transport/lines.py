@@ -23,6 +23,7 @@ import grpc
 from .._addresses import normalize_address
 from .._errors import ClientClosed, InvalidAddress, RoutingError
 from .._fork import ForkGuard
+from .._logfields import fields
 from .._wire.rpc import Rpc
 from .channels import ChannelFactory
 
@@ -209,11 +210,11 @@ class LineSet:
             self._by_phone = {line.phone: line for line in new.values()}
             listeners = self._listeners
         for line in removed:
-            log.info("line %s detached", line.phone)
+            log.info("line %s detached", line.phone, extra=fields(line=line.phone))
             line.close("removed")
         if old:
             for line in added:
-                log.info("line %s attached", line.phone)
+                log.info("line %s attached", line.phone, extra=fields(line=line.phone))
         if added or removed:
             for listener in listeners:
                 try:
