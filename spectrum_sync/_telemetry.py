@@ -99,6 +99,10 @@ class Instruments:
         meter.create_observable_counter(
             "spectrum.stream.reconnects", callbacks=[self._reconnects], unit="{reconnect}",
             description="Event stream reconnects per line")
+        meter.create_observable_counter(
+            "spectrum.catchup.events", callbacks=[self._replayed], unit="{event}",
+            description="Events that catch-ups replayed per line (missed while a stream "
+                        "was down)")
         meter.create_observable_gauge(
             "spectrum.line.live", callbacks=[self._live], unit="1",
             description="1 while every event stream of the line is live, else 0")
@@ -128,6 +132,10 @@ class Instruments:
 
     def _reconnects(self, _options: Any) -> Iterator[Any]:
         return self._each(lambda v: ((h.reconnects, {"spectrum.line": mask(phone)})
+                                     for phone, h in v.health().items()))
+
+    def _replayed(self, _options: Any) -> Iterator[Any]:
+        return self._each(lambda v: ((h.replayed, {"spectrum.line": mask(phone)})
                                      for phone, h in v.health().items()))
 
     def _live(self, _options: Any) -> Iterator[Any]:

@@ -22,7 +22,8 @@ class LineHealth:
     server to confirm the live subscription), ``live`` (the server holds the subscription:
     anything that happens from now on is delivered), ``backoff`` (waiting to reconnect),
     ``stopped``; ``idle`` when the client is not receiving. ``state`` is the worst of them.
-    ``gaps`` lists cursors the server rejected (events may have been missed);
+    ``replayed`` counts the events catch-ups handed out (what happened while a stream was
+    down); ``gaps`` lists cursors the server rejected (events may have been missed);
     ``store_error`` the last state-store failure (cursor commits, routing, quota
     bookkeeping), if any. With receivers sharing lines through Redis, ``held`` says whether
     this process reads the line (``standby``: another receiver does); None otherwise.
@@ -32,6 +33,7 @@ class LineHealth:
     streams: dict[str, str] = attrs.Factory(dict)
     last_frame_at: float | None = None
     reconnects: int = 0
+    replayed: int = 0
     consecutive_failures: int = 0
     last_error: str | None = None
     gaps: list[dict[str, Any]] = attrs.Factory(list)

@@ -263,6 +263,7 @@ class StreamReader:
     def _take(self, frame: Any, which: str) -> None:
         """A replayed frame: handed out if it is of this family and not covered yet."""
         if which == self.family.field and (self.covered is None or frame.sequence > self.covered):
+            self.health.replayed += 1
             self._hand_out(frame.sequence, getattr(frame, which))
 
     def _covered_to(self, head: int) -> None:

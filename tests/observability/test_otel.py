@@ -247,3 +247,19 @@ def test_with_the_api_and_no_sdk_sends_work_and_record_nothing() -> None:
     assert proc.returncode == 0, proc.stderr
     guid, provider, imported = proc.stdout.split()
     assert guid and provider == "ProxyTracerProvider" and imported == "True"
+
+
+def test_events_missed_while_down_are_counted_as_replayed(rec: Recorded, emu: Emulator,
+                                                          tmp_path: Any) -> None:
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    with emu.client(state=state) as client, client.messages() as inbox:
+        emu.simulate_inbound(ALICE, "before", line=LINE)
+        take(inbox, 1)
+    emu.simulate_inbound(ALICE, "while down", line=LINE)
+    with emu.client(state=state) as client, client.messages() as inbox:
+        [missed] = take(inbox, 1)
+        assert missed.text == "while down"
+        assert client.health()[LINE].replayed >= 1
+        replayed = _total(rec.points("spectrum.catchup.events"),
+                          **{"spectrum.line": "+*******0001"})
+    assert replayed >= 1
