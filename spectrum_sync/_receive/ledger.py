@@ -45,10 +45,13 @@ class Ledger:
         self._lock = threading.Lock()
 
     def load(self, stored: int | None) -> None:
-        """Start from the cursor read from the store."""
+        """Start from the cursor read from the store, or from the position this ledger was
+        given when that is further on (a line read here before: every event up to either
+        was handled)."""
         with self._lock:
             if not self.loaded:
-                self.committed = stored
+                if self.committed is None or (stored is not None and stored > self.committed):
+                    self.committed = stored
                 self.loaded = True
 
     def issue(self, sequence: int) -> Ack:
@@ -160,9 +163,9 @@ class Committer:
         for key in list(batch):
             held = fence(key)
             if held is None:
-                # This process no longer holds that line: its cursor is the new holder's.
+                # This process does not hold that line now: its commit waits (written under
+                # the new token if the line comes back here; superseded otherwise).
                 batch.pop(key)
-                self._known.pop(key, None)
                 continue
             fences[held[0]] = held[1]
         if batch and not self._store.set_cursors_fenced(batch, fences):  # type: ignore[attr-defined]
