@@ -10,8 +10,7 @@ count. A "new conversation" is the first message a line sends into a chat it nev
 The bookkeeping is on the send's path, so a store that is not in memory is asked within
 the time left in the send (``deadline``) and skipped for a while after a failure
 (:class:`~.._state.monitor.StoreMonitor`): a slow or unreachable store never holds a send
-past its deadline, and the send goes on uncounted (docs/behaviour.md, "State store
-failures").
+past its deadline, and the send goes on uncounted (docs/behaviour.md, "State stores").
 """
 
 from __future__ import annotations

@@ -5,8 +5,7 @@ by every process). In front of a store that is not in memory, a bounded LRU map 
 repeated lookups without a store round trip; learning a chat that is already known writes
 nothing. Store failures are logged and reported, never raised: a route is an optimisation
 of ``space.get``, not a reason to fail a receive or a send. A caller with a deadline gets
-the store's answer within it or goes on without (docs/behaviour.md, "State store
-failures").
+the store's answer within it or goes on without (docs/behaviour.md, "State stores").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Store failures that must not fail or block the caller (docs/behaviour.md, "State store
-failures"): bounded, skipped while the store is failing, logged once per burst, kept for
+"""Store failures that must not fail or block the caller (docs/behaviour.md, "State
+stores"): bounded, skipped while the store is failing, logged once per burst, kept for
 health().
 
 A send that the server accepted must return its message even when the quota bookkeeping
