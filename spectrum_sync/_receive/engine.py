@@ -258,7 +258,8 @@ class ReceiveEngine:
             self._source_ledgers.setdefault(source, []).append(name)
             found.committed = self._parked.pop(name, None)
         if found.committed is not None:
-            self.committer.mark(found)  # written under the new lease's token
+            self.committer.mark(found)  # written under the new lease's token...
+            self.committer.wake()  # ...now, not after a back-off from the outage
         return found
 
     def load_cursor(self, ledger: Ledger) -> int | None:
