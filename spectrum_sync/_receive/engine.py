@@ -89,7 +89,10 @@ class Reader(Protocol):
 
 class Tenure(Protocol):
     """The right to hand out a source's events (a line's lease held by this process, see
-    ``leases.py``); it may lapse while events read under it wait in the queue."""
+    ``leases.py``) from ``since`` (``time.monotonic()``); it may lapse while events read
+    under it wait in the queue."""
+
+    since: float
 
     def valid(self) -> bool: ...
 
@@ -323,7 +326,14 @@ class ReceiveEngine:
             if reader.stopped.wait(0.002):
                 return
             reader.last_frame = time.monotonic()  # waiting on the consumer is no stall
-        queue_.put(Delivery(reader, seq, payload, ack, self._tenures.get(reader)))
+        tenure = self._tenures.get(reader)
+        if tenure is not None:
+            # A lease taken from a store that lost its data: wait until it may be used.
+            while time.monotonic() < tenure.since:
+                if reader.stopped.wait(min(0.05, tenure.since - time.monotonic())):
+                    return
+                reader.last_frame = time.monotonic()
+        queue_.put(Delivery(reader, seq, payload, ack, tenure))
 
     def _watch(self) -> None:
         now = time.monotonic()

@@ -17,7 +17,9 @@ line is read by exactly one process at a time, under a lease with a fencing toke
    last holder committed, or from this process's own position when that is further on.
    For a while after an outage (the store unreachable, or this process paused) only the
    lines it held before are taken: the registry forgot every receiver meanwhile, and the
-   first one back must not take the others' lines before they heartbeat again.
+   first one back must not take the others' lines before they heartbeat again. A store
+   that lost its data forgot the leases too: a line taken there that this process did not
+   hold waits out a full TTL before its events are handed out.
 
 Each holding is a :class:`Tenure`, valid until ``ttl - margin`` after the start of its last
 successful renewal. Events are queued with the tenure they were read under, and the
@@ -76,18 +78,19 @@ def assign(lines: Sequence[str], receivers: Sequence[str], me: str) -> set[str]:
 
 
 class Tenure:
-    """One holding of a line's lease by this process: its fencing token, and until when
-    (``time.monotonic()``) this process may hand out the line's events."""
+    """One holding of a line's lease by this process: its fencing token, and from when
+    until when (``time.monotonic()``) this process may hand out the line's events."""
 
-    __slots__ = ("token", "until")
+    __slots__ = ("since", "token", "until")
 
-    def __init__(self, token: int, until: float) -> None:
+    def __init__(self, token: int, until: float, since: float = 0.0) -> None:
         self.token = token
         self.until = until
+        self.since = since
 
     def valid(self) -> bool:
-        """Whether events read under this tenure may still be handed out."""
-        return time.monotonic() < self.until
+        """Whether events read under this tenure may be handed out now."""
+        return self.since <= time.monotonic() < self.until
 
 
 class LineLeases:
@@ -180,12 +183,32 @@ class LineLeases:
                 self._store_down(exc)
                 return
             if token is not None:
-                tenure = Tenure(token, self._valid_until(asked_at))
+                since = self._wait_out(key, asked_at)
+                tenure = Tenure(token, self._valid_until(asked_at), since)
                 with self._lock:
                     self.held[key] = tenure
                 self._dropped.discard(key)
                 self.feed.take_line(key, tenure)
         self.last_error = None
+
+    def _wait_out(self, key: str, asked_at: float) -> float:
+        """When this process may start handing out a line it just took: at once, unless
+        the store knows the lease for less than a TTL (it lost its data, e.g. restarted
+        without persistence) and the line was not this process's own before: whoever held
+        it may still be handing out its events until its own lease lapses. The readers
+        start anyway (a new reader is anchored where it joined); their events wait."""
+        if key in self._dropped:
+            return 0.0
+        try:
+            age = self.store.lease_age(lease_name(key))
+        except Exception as exc:
+            self._store_down(exc)
+            age = 0.0  # unknown: the safe answer
+        if age is None or age >= self.ttl:
+            return 0.0
+        log.info("receive: the store has known the lease of line %s for %.1f s only (its "
+                 "data was lost?): its events wait until a lease TTL has passed", key, age)
+        return asked_at + self.ttl - age
 
     def _drop_lapsed(self) -> None:
         """Stop reading the lines whose lease was not renewed in time (see the module

@@ -24,6 +24,7 @@ class Store:
         self.leases: dict[str, tuple[str, int, float]] = {}  # name -> holder, fence, expiry
         self.receivers: dict[str, float] = {}
         self.fence = 100
+        self.age: float | None = None  # what lease_age answers
 
     def _check(self) -> None:
         if self.down:
@@ -77,6 +78,9 @@ class Store:
         self._check()
         current = self._lease(name)
         return None if current is None else current[0]
+
+    def lease_age(self, name: str) -> float | None:
+        return self.age
 
     def set_cursors_fenced(self, cursors: Mapping[str, int],
                            fences: Mapping[str, tuple[str, int]]) -> bool:
@@ -148,6 +152,26 @@ def test_a_lease_gone_from_the_store_is_taken_again_without_blaming_anyone(
         coordinator.round()
     assert feed.dropped == ["a"] and feed.taken[-1][1].token == 1001
     assert "expired in the store" in caplog.text and "has it" not in caplog.text
+
+
+def test_a_line_taken_from_a_store_that_lost_its_data_waits_out_a_ttl() -> None:
+    store, feed = Store(), Feed("a", "b")
+    coordinator = leases(store, feed, ttl=10.0)
+    store.age = 0.5  # the store has known these leases for half a second
+    before = time.monotonic()
+    coordinator.round()
+    tenures = dict(feed.taken)
+    for tenure in tenures.values():
+        assert not tenure.valid()  # a holder from before the loss may still hand out
+        assert before + 9.5 <= tenure.since <= time.monotonic() + 9.5
+    # A line this process held itself before the loss is taken back at once.
+    coordinator.held["a"].until = time.monotonic() - 0.001
+    coordinator.round()
+    assert feed.taken[-1][0] == "a" and feed.taken[-1][1].valid()
+    store.age, store.leases = None, {}  # no record of the age: nothing to wait for
+    other = Feed("a")
+    leases(store, other).round()
+    assert other.taken[-1][1].valid()
 
 
 def test_a_lease_taken_by_another_receiver_says_who(caplog: Any) -> None:
