@@ -169,7 +169,7 @@ class LineLeases:
             else:
                 log.warning("receive: lost the lease of line %s; receiver %s has it",
                             key, holder)
-            self._drop(key)
+            self._drop(key, mine_before=holder is None)
         with self._lock:
             still = set(self.held)
         wanted = mine - still
@@ -182,13 +182,15 @@ class LineLeases:
             except Exception as exc:
                 self._store_down(exc)
                 return
-            if token is not None:
-                since = self._wait_out(key, asked_at)
-                tenure = Tenure(token, self._valid_until(asked_at), since)
-                with self._lock:
-                    self.held[key] = tenure
-                self._dropped.discard(key)
-                self.feed.take_line(key, tenure)
+            if token is None:
+                self._dropped.discard(key)  # another holder has it: not ours any more
+                continue
+            since = self._wait_out(key, asked_at)
+            tenure = Tenure(token, self._valid_until(asked_at), since)
+            with self._lock:
+                self.held[key] = tenure
+            self._dropped.discard(key)
+            self.feed.take_line(key, tenure)
         self.last_error = None
 
     def _wait_out(self, key: str, asked_at: float) -> float:
@@ -224,11 +226,15 @@ class LineLeases:
                         key, self.ttl - self.margin)
             self._drop(key)
 
-    def _drop(self, key: str) -> None:
-        """Stop reading a line whose lease lapsed or was lost (its position is kept)."""
+    def _drop(self, key: str, *, mine_before: bool = True) -> None:
+        """Stop reading a line whose lease lapsed or was lost (its position is kept);
+        ``mine_before``: nobody else held it since, as far as this process knows."""
         with self._lock:
             self.held.pop(key, None)
-        self._dropped.add(key)
+        if mine_before:
+            self._dropped.add(key)
+        else:
+            self._dropped.discard(key)
         self.feed.drop_line(key, wait=False)
 
     def _give_up(self, key: str, tenure: Tenure) -> None:

@@ -168,9 +168,8 @@ def test_a_line_taken_from_a_store_that_lost_its_data_waits_out_a_ttl() -> None:
     coordinator.held["a"].until = time.monotonic() - 0.001
     coordinator.round()
     assert feed.taken[-1][0] == "a" and feed.taken[-1][1].valid()
-    store.age, store.leases = None, {}  # no record of the age: nothing to wait for
-    other = Feed("a")
-    leases(store, other).round()
+    unaged, other = Store(), Feed("a")  # no record of the age: nothing to wait for
+    leases(unaged, other).round()
     assert other.taken[-1][1].valid()
 
 
@@ -183,6 +182,11 @@ def test_a_lease_taken_by_another_receiver_says_who(caplog: Any) -> None:
         coordinator.round()
     assert feed.dropped == ["a"] and len(feed.taken) == 1
     assert "receiver other has it" in caplog.text
+    # Were the store to lose its data now, taking the line back would wait out a TTL.
+    store.leases.clear()
+    store.age = 0.1
+    coordinator.round()
+    assert feed.taken[-1][0] == "a" and not feed.taken[-1][1].valid()
 
 
 def test_after_an_outage_only_the_lines_held_before_are_taken_for_a_grace_period() -> None:
