@@ -60,8 +60,10 @@ class Routing:
         if self.known(chat_guid) == phone:
             return False
         self._remember(chat_guid, phone)
+        # A memory store (no cache in front) answers at once: asked inline.
+        bound = deadline if self._cache is not None else None
         self._monitor.guard("routing", lambda: self._store.set_route(chat_guid, phone), None,
-                            deadline)
+                            bound)
         return True
 
     def lookup(self, chat_guid: str, deadline: float | None = None) -> str | None:
