@@ -158,12 +158,13 @@ class CloudBackend:
         self.ready(timeout)
         if self.mode == "shared":
             return self.space(chat_guid, kind, SHARED)
+        deadline = self._deadline(timeout)
         if phone is not None:
             line = self.lines.get(phone)
             # The caller says which line serves the chat (e.g. from a webhook): remember it.
-            self.routing.learn(chat_guid, line.phone)
+            self.routing.learn(chat_guid, line.phone, deadline)
         else:
-            remembered = self.routing.lookup(chat_guid)
+            remembered = self.routing.lookup(chat_guid, deadline)
             found = self.lines.find(remembered) if remembered else None
             found = found or self.lines.only()
             if found is None:
@@ -235,7 +236,7 @@ class CloudBackend:
                     return empty_pb2.Empty()
                 raise
             except RateLimitError as exc:
-                raise self.quotas.translate(exc, line.phone) from None
+                raise self.quotas.translate(exc, line.phone, deadline) from None
             except RoutingError:
                 # The line was detached while we used it. If a line with the same number
                 # took its place (the cloud replaced the instance), carry on there.
@@ -361,16 +362,19 @@ class CloudBackend:
         subject: str | None, formatting: tuple[TextFormat, ...] = (),
         idempotency_key: str | None, timeout: float | None,
     ) -> Message:
+        deadline = self._deadline(timeout)
         line = self.line(space.phone, timeout)
         # Shared numbers are unknown: only the server can tell whether a quota is spent.
-        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared,
+                                          deadline=deadline)
         request = messages_pb2.SendTextMessageRequest(
             chat_guid=space.id, text=text, subject=subject, effect_id=effect)
         if formatting:
             request.formatting.extend(formatting_to_wire(formatting))
         if reply_to:
             request.reply_to.message_guid = reply_to
-        return self._send_message(line, reservation, request, space, timeout, idempotency_key)
+        return self._send_message(line, reservation, request, space, self._left(deadline),
+                                  idempotency_key)
 
     def set_typing(self, space: Space, typing: bool, *, timeout: float | None) -> None:
         line = self.line(space.phone, timeout)
@@ -457,7 +461,8 @@ class CloudBackend:
         work fails; ``build(line, deadline)`` makes the request within the call's budget."""
         deadline = self._deadline(timeout)
         line = self.line(space.phone, timeout)
-        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared,
+                                          deadline=deadline)
         try:
             request = build(line, deadline)
         except BaseException:
@@ -651,11 +656,14 @@ class CloudBackend:
 
     def create_poll(self, space: Space, title: str, options: list[str], *,
                     idempotency_key: str | None, timeout: float | None) -> Poll:
+        deadline = self._deadline(timeout)
         line = self.line(space.phone, timeout)
         # A poll is a message in the chat: it counts like one.
-        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared,
+                                          deadline=deadline)
         request = polls_pb2.CreatePollRequest(chat_guid=space.id, title=title, options=options)
-        response = self._reserved_call(line, reservation, request, timeout, idempotency_key)
+        response = self._reserved_call(line, reservation, request, self._left(deadline),
+                                       idempotency_key)
         return poll_from_proto(response.poll, space)
 
     def get_poll(self, space: Space, guid: str, *, timeout: float | None) -> Poll:

@@ -6,6 +6,11 @@ the call (messages, plus a new conversation when the line never wrote to the cha
 them back if the call fails without the service carrying it out; the reservation is then the
 count. A "new conversation" is the first message a line sends into a chat it never wrote to
 (inbound traffic also makes a chat known). See docs/behaviour.md, "Quotas".
+
+The bookkeeping is on the send's path, so a store that is not in memory is asked within
+the time left in the send (``deadline``) and skipped for a while after a failure
+(:class:`~.._state.monitor.StoreMonitor`): a slow or unreachable store never holds a send
+past its deadline, and the send goes on uncounted (docs/behaviour.md, "State stores").
 """
 
 from __future__ import annotations
@@ -92,24 +97,29 @@ class Reservation:
     """The units one send holds: released if the send fails without effect, kept (and the
     chat recorded as contacted) when it succeeds."""
 
-    __slots__ = ("_chat", "_contacted_key", "_keys", "_known", "_tracker")
+    __slots__ = ("_chat", "_contacted_key", "_deadline", "_keys", "_known", "_tracker")
 
     def __init__(self, tracker: QuotaTracker, keys: list[str], contacted_key: str,
-                 chat: str, known: bool = False) -> None:
+                 chat: str, known: bool = False, deadline: float | None = None) -> None:
         self._tracker = tracker
         self._keys = keys
         self._contacted_key = contacted_key
         self._chat = chat
         self._known = known  # the line had written to the chat already
+        self._deadline = deadline  # the end of the send (time.monotonic()), if bounded
 
     def release(self) -> None:
         """The send did not happen: give the units back (best effort)."""
         keys, self._keys = self._keys, []
-        try:
+        if not keys:
+            return
+        store = self._tracker.store
+
+        def give_back() -> None:
             for key in keys:
-                self._tracker.store.release(key)
-        except Exception as exc:
-            self._tracker.monitor.record("quota release", exc)
+                store.release(key)
+
+        self._tracker.monitor.guard("quota release", give_back, None, self._deadline)
 
     def commit(self) -> None:
         """The send happened: the units stay spent and the chat is now known to the line.
@@ -119,7 +129,7 @@ class Reservation:
         store = self._tracker.store
         self._tracker.monitor.guard(
             "quota bookkeeping", lambda: store.add_member(self._contacted_key, self._chat),
-            False)
+            False, self._deadline)
 
 
 class QuotaTracker:
@@ -136,6 +146,8 @@ class QuotaTracker:
         self.limits = limits
         self.monitor = monitor
         self.clock = clock
+        # A store in memory answers at once: asking it inline keeps sends cheap.
+        self._bounded = not getattr(store, "in_memory", False)
         self._today: tuple[float, str, datetime] = (-1.0, "", datetime.min)
 
     def _day(self) -> tuple[str, datetime]:
@@ -161,21 +173,35 @@ class QuotaTracker:
             kind=kind, limit=limit, line=phone, resets_at=resets_at, **kw,
         )
 
-    def reserve(self, phone: str, chat_guid: str, *, enforce: bool = True) -> Reservation:
+    def reserve(self, phone: str, chat_guid: str, *, enforce: bool = True,
+                deadline: float | None = None) -> Reservation:
         """Before a send: reserve its units, or raise :class:`QuotaExceeded`.
 
         ``enforce=False`` counts without refusing (shared mode: the numbers behind the pool
-        are unknown, so only the server can tell). A store failure never blocks the send:
-        it is logged and reported in health, and the send goes on uncounted."""
-        try:
-            return self._reserve(phone, chat_guid, enforce)
-        except QuotaExceeded:
-            raise
-        except Exception as exc:
-            self.monitor.record("quota check", exc)
-            return Reservation(self, [], f"contacted:{phone}", chat_guid)
+        are unknown, so only the server can tell). ``deadline`` (``time.monotonic()``) is
+        the end of the send: the store is asked within the time left, as are the release
+        and the record after the call. A store failure, or no answer in time, never blocks
+        the send: it is logged and reported in health, and the send goes on uncounted."""
+        bound = deadline if self._bounded else None
+        outcome = self.monitor.guard(
+            "quota check", lambda: self._reserve_or_refusal(phone, chat_guid, enforce, bound),
+            None, bound)
+        if isinstance(outcome, QuotaExceeded):
+            raise outcome
+        if outcome is None:
+            return Reservation(self, [], f"contacted:{phone}", chat_guid, deadline=bound)
+        return outcome
 
-    def _reserve(self, phone: str, chat_guid: str, enforce: bool) -> Reservation:
+    def _reserve_or_refusal(self, phone: str, chat_guid: str, enforce: bool,
+                            deadline: float | None) -> Reservation | QuotaExceeded:
+        # A refusal is an answer, not a store failure: returned, raised by the caller.
+        try:
+            return self._reserve(phone, chat_guid, enforce, deadline)
+        except QuotaExceeded as refusal:
+            return refusal
+
+    def _reserve(self, phone: str, chat_guid: str, enforce: bool,
+                 deadline: float | None) -> Reservation:
         day, resets_at = self._day()
         store = self.store
         contacted = f"contacted:{phone}"
@@ -191,18 +217,25 @@ class QuotaTracker:
             key = self._key(kind, phone, day)
             limit = self.limits.limit(kind) if enforce else None
             if not store.reserve(key, limit, _DAY_TTL):
-                Reservation(self, held, contacted, chat_guid).release()
+                for taken in held:  # already within the send's time (a worker thread)
+                    try:
+                        store.release(taken)
+                    except Exception as exc:
+                        self.monitor.record("quota release", exc)
                 raise self._exceeded(kind, phone, limit, resets_at, code="quotaSpent")
             held.append(key)
-        return Reservation(self, held, contacted, chat_guid, known=not is_new)
+        return Reservation(self, held, contacted, chat_guid, known=not is_new,
+                           deadline=deadline)
 
     def record_contact(self, phone: str, chat_guid: str) -> None:
         """Mark a chat as known to a line without counting a send (inbound traffic)."""
         self.monitor.guard("routing", lambda: self.store.add_member(
             f"contacted:{phone}", chat_guid), False)
 
-    def translate(self, error: RateLimitError, phone: str) -> RateLimitError:
-        """Turn a server quota error into :class:`QuotaExceeded` and mark the quota spent."""
+    def translate(self, error: RateLimitError, phone: str,
+                  deadline: float | None = None) -> RateLimitError:
+        """Turn a server quota error into :class:`QuotaExceeded` and mark the quota spent
+        (within the time left before ``deadline``, if given)."""
         kind = _KIND_BY_CODE.get(error.code)
         if kind is None or isinstance(error, QuotaExceeded):
             return error
@@ -213,7 +246,8 @@ class QuotaTracker:
             limit = int(server_limit)
         # Remember the quota as spent for today (with the server's limit, else ours).
         self.monitor.guard("quota bookkeeping", lambda: self.store.raise_counter(
-            self._key(f"{kind}:spent", phone, day), limit or 1, _DAY_TTL), 0)
+            self._key(f"{kind}:spent", phone, day), limit or 1, _DAY_TTL), 0,
+            deadline if self._bounded else None)
         translated = self._exceeded(
             kind, phone, limit, error.resets_at or resets_at, code=error.code, retryable=False,
             grpc_code=error.grpc_code, context=error.context,

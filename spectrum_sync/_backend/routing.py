@@ -4,7 +4,8 @@ The state store is the record (so that routing survives restarts and, with Redis
 by every process). In front of a store that is not in memory, a bounded LRU map answers
 repeated lookups without a store round trip; learning a chat that is already known writes
 nothing. Store failures are logged and reported, never raised: a route is an optimisation
-of ``space.get``, not a reason to fail a receive or a send.
+of ``space.get``, not a reason to fail a receive or a send. A caller with a deadline gets
+the store's answer within it or goes on without (docs/behaviour.md, "State stores").
 """
 
 from __future__ import annotations
@@ -53,20 +54,25 @@ class Routing:
             return self._store.get_route(chat_guid)
         return cache.get(chat_guid)
 
-    def learn(self, chat_guid: str, phone: str) -> bool:
-        """Remember that ``phone``'s line serves ``chat_guid``; True when that is news."""
+    def learn(self, chat_guid: str, phone: str, deadline: float | None = None) -> bool:
+        """Remember that ``phone``'s line serves ``chat_guid``; True when that is news.
+        ``deadline`` (``time.monotonic()``) bounds the store write."""
         if self.known(chat_guid) == phone:
             return False
         self._remember(chat_guid, phone)
-        self._monitor.guard("routing", lambda: self._store.set_route(chat_guid, phone), None)
+        # A memory store (no cache in front) answers at once: asked inline.
+        bound = deadline if self._cache is not None else None
+        self._monitor.guard("routing", lambda: self._store.set_route(chat_guid, phone), None,
+                            bound)
         return True
 
-    def lookup(self, chat_guid: str) -> str | None:
-        """The line remembered for a chat (cache, then store), or None."""
+    def lookup(self, chat_guid: str, deadline: float | None = None) -> str | None:
+        """The line remembered for a chat (cache, then store), or None; ``deadline``
+        bounds the store read."""
         phone = self.known(chat_guid)
         if phone is None and self._cache is not None:
             phone = self._monitor.guard(
-                "routing", lambda: self._store.get_route(chat_guid), None)
+                "routing", lambda: self._store.get_route(chat_guid), None, deadline)
             if phone is not None:
                 self._remember(chat_guid, phone)
         return phone

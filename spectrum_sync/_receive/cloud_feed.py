@@ -12,7 +12,7 @@ from .._state.leases import LeaseStore
 from .._transport.invoker import Invoker
 from .._transport.lines import LineConnection, LineSet
 from .heads import CatchUpRounds
-from .leases import LineLeases
+from .leases import LineLeases, Tenure
 from .options import GROUPS, family
 from .reader import StreamReader
 
@@ -71,18 +71,19 @@ class CloudFeed:
     def line_keys(self) -> list[str]:
         return [line.key for line in self.lines.all()]
 
-    def take_line(self, key: str) -> None:
-        """This process now holds the lease of a line: read it."""
+    def take_line(self, key: str, tenure: Tenure) -> None:
+        """This process now holds the lease of a line: read it, under ``tenure``."""
         for line in self.lines.all():
             if line.key == key:
-                self.add_line(line)
+                self.add_line(line, tenure)
 
     def drop_line(self, key: str, *, wait: bool) -> None:
-        """Stop reading a line (its lease goes elsewhere). With ``wait``, let the events of
-        that line being handled finish and commit them first."""
+        """Stop reading a line (its lease went elsewhere, or lapsed). With ``wait``, let the
+        events of that line being handled finish and commit them first. Its position and
+        unwritten commits are kept, for when this process takes the line again."""
         engine = self._engine
         if engine is not None:
-            engine.remove_readers(key, settle_within=5.0 if wait else 0.0)
+            engine.remove_readers(key, settle_within=5.0 if wait else 0.0, park=True)
         self.rounds.forget(key)
 
     def holder_of(self, line_key: str) -> bool | None:
@@ -103,8 +104,9 @@ class CloudFeed:
                 self.add_line(line)
         # Shared lines: the next lease round assigns the new ones.
 
-    def add_line(self, line: LineConnection) -> None:
-        """Read a line's families (the shared pool has no group stream)."""
+    def add_line(self, line: LineConnection, tenure: Tenure | None = None) -> None:
+        """Read a line's families (the shared pool has no group stream); with shared lines,
+        under the lease ``tenure`` of this process."""
         engine = self._engine
         if engine is None or engine.has_source(line.key):
             return
@@ -114,7 +116,7 @@ class CloudFeed:
                          engine.ledger(cursor_key(line.key, name), line.key), health)
             for name in engine.options.families if not (name == GROUPS and line.shared)]
         self.rounds.expect(line.key, readers)  # before their threads start: they go together
-        engine.add_readers(line.key, readers)
+        engine.add_readers(line.key, readers, tenure)
 
     # -- used by readers ---------------------------------------------------------------
 

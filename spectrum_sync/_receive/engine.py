@@ -23,7 +23,7 @@ from .health import LineHealth
 from .ledger import Ack, Committer, Ledger
 from .options import ReceiveOptions
 
-__all__ = ["Delivery", "Feed", "Reader", "ReceiveEngine"]
+__all__ = ["Delivery", "Feed", "Reader", "ReceiveEngine", "Tenure"]
 
 log = logging.getLogger("spectrum_sync.receive")
 
@@ -87,6 +87,16 @@ class Reader(Protocol):
     def stall_check(self, now: float) -> None: ...
 
 
+class Tenure(Protocol):
+    """The right to hand out a source's events (a line's lease held by this process, see
+    ``leases.py``) from ``since`` (``time.monotonic()``); it may lapse while events read
+    under it wait in the queue."""
+
+    since: float
+
+    def valid(self) -> bool: ...
+
+
 class Feed(Protocol):
     """Where an engine's readers come from."""
 
@@ -104,20 +114,24 @@ class Delivery:
     """One event handed to the consumer. The consumer calls ``take()`` when it starts on
     it and ``settle()`` once done with it (the commit point)."""
 
-    __slots__ = ("ack", "payload", "reader", "sequence", "state")
+    __slots__ = ("ack", "payload", "reader", "sequence", "state", "tenure")
 
-    def __init__(self, reader: Reader, sequence: int, payload: Any, ack: Ack) -> None:
+    def __init__(self, reader: Reader, sequence: int, payload: Any, ack: Ack,
+                 tenure: Tenure | None = None) -> None:
         self.reader = reader
         self.sequence = sequence
         self.payload = payload
         self.ack = ack
+        self.tenure = tenure
         self.state = 0  # 0 queued, 1 taken, 2 settled
 
     @property
     def stale(self) -> bool:
-        """Its reader was stopped (the line went to another receiver, or away): leave it
-        unacknowledged, so that whoever reads the line next delivers it again."""
-        return self.reader.stopped.is_set()
+        """Its reader was stopped (the line went to another receiver, or away), or the lease
+        it was read under lapsed (a pause, a store stall: another receiver may have the line
+        by now): leave it unacknowledged, so that whoever reads the line next delivers it."""
+        tenure = self.tenure
+        return self.reader.stopped.is_set() or (tenure is not None and not tenure.valid())
 
     def take(self) -> None:
         self.state = 1
@@ -163,8 +177,10 @@ class ReceiveEngine:
         self._bound = options.queue_size
         self.committer = Committer(store, options.commit_interval, on_store_error)
         self._readers: dict[str, list[Reader]] = {}
+        self._tenures: dict[Reader, Tenure] = {}  # readers of leased lines only
         self._retired: list[Reader] = []
         self._ledgers: dict[str, Ledger] = {}
+        self._parked: dict[str, int] = {}  # positions of streams of lines dropped for now
         self._source_ledgers: dict[str, list[str]] = {}
         self._health: dict[str, LineHealth] = {}
         self._lock = threading.Lock()
@@ -235,38 +251,55 @@ class ReceiveEngine:
 
     def ledger(self, name: str, source: str) -> Ledger:
         """The ledger of one cursor of a source (created on first use, loaded from the store
-        by its reader; a source read again after a pause loads it afresh)."""
+        by its reader; a source read again after a pause loads it afresh, and a parked one
+        starts from its own position when that is further on, its commit still due)."""
         with self._lock:
             found = self._ledgers.get(name)
-            if found is None:
-                found = self._ledgers[name] = Ledger(name, self.committer)
-                self._source_ledgers.setdefault(source, []).append(name)
-            return found
+            if found is not None:
+                return found
+            found = self._ledgers[name] = Ledger(name, self.committer)
+            self._source_ledgers.setdefault(source, []).append(name)
+            found.committed = self._parked.pop(name, None)
+        if found.committed is not None:
+            self.committer.mark(found)  # written under the new lease's token...
+            self.committer.wake()  # ...now, not after a back-off from the outage
+        return found
 
     def load_cursor(self, ledger: Ledger) -> int | None:
         """The stored cursor of a stream, read once per engine (by its reader's thread, so
-        that a failing store delays that stream, with retries, and nothing else)."""
+        that a failing store delays that stream, with retries, and nothing else); for a
+        parked ledger, the further of the stored cursor and its own position."""
         if not ledger.loaded:
             ledger.load(self.store.get_cursor(ledger.key))
         return ledger.committed
 
-    def add_readers(self, key: str, readers: list[Reader]) -> None:
-        """Start the readers of a source (ignored when the source is read already)."""
+    def add_readers(self, key: str, readers: list[Reader],
+                    tenure: Tenure | None = None) -> None:
+        """Start the readers of a source (ignored when the source is read already); their
+        events are handed out only while ``tenure`` (if any) is valid."""
         with self._lock:
             if key in self._readers or self.stopped.is_set():
                 return
             self._readers[key] = readers
+            if tenure is not None:
+                for reader in readers:
+                    self._tenures[reader] = tenure
         for reader in readers:
             reader.thread.start()
 
-    def remove_readers(self, key: str, *, settle_within: float = 0.0) -> None:
+    def remove_readers(self, key: str, *, settle_within: float = 0.0,
+                       park: bool = False) -> None:
         """Stop reading a source (its cursors stay in the store). With ``settle_within``,
         wait (bounded) for its events being handled right now and write their cursors, so
-        that the next reader of the source starts where this one stopped."""
+        that the next reader of the source starts where this one stopped. With ``park``
+        (a leased line), its ledgers keep their position and unwritten commits for when
+        this process reads the source again."""
         with self._lock:
             readers = self._readers.pop(key, [])
             self._health.pop(key, None)
             self._retired.extend(readers)  # joined by stop()
+            for reader in readers:
+                self._tenures.pop(reader, None)
         for reader in readers:
             reader.stop()
         if settle_within > 0 and readers:
@@ -278,7 +311,10 @@ class ReceiveEngine:
             ledgers = [self._ledgers.pop(name) for name in self._source_ledgers.pop(key, [])
                        if name in self._ledgers]
         for ledger in ledgers:
-            ledger.retire()  # the next reader of this source starts from the store
+            ledger.retire()  # the next reader of this source starts from the store...
+            if park and ledger.committed is not None:
+                with self._lock:  # ...or from here, if further on (see ``ledger``)
+                    self._parked[ledger.key] = ledger.committed
 
     # -- used by readers ---------------------------------------------------------------
 
@@ -290,7 +326,14 @@ class ReceiveEngine:
             if reader.stopped.wait(0.002):
                 return
             reader.last_frame = time.monotonic()  # waiting on the consumer is no stall
-        queue_.put(Delivery(reader, seq, payload, ack))
+        tenure = self._tenures.get(reader)
+        if tenure is not None:
+            # A lease taken from a store that lost its data: wait until it may be used.
+            while time.monotonic() < tenure.since:
+                if reader.stopped.wait(min(0.05, tenure.since - time.monotonic())):
+                    return
+                reader.last_frame = time.monotonic()
+        queue_.put(Delivery(reader, seq, payload, ack, tenure))
 
     def _watch(self) -> None:
         now = time.monotonic()

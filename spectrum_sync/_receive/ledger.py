@@ -45,10 +45,13 @@ class Ledger:
         self._lock = threading.Lock()
 
     def load(self, stored: int | None) -> None:
-        """Start from the cursor read from the store."""
+        """Start from the cursor read from the store, or from the position this ledger was
+        given when that is further on (a line read here before: every event up to either
+        was handled)."""
         with self._lock:
             if not self.loaded:
-                self.committed = stored
+                if self.committed is None or (stored is not None and stored > self.committed):
+                    self.committed = stored
                 self.loaded = True
 
     def issue(self, sequence: int) -> Ack:
@@ -120,6 +123,7 @@ class Committer:
         self._write_lock = threading.Lock()  # one write at a time: values never regress
         self._failures = 0
         self._signalled = False  # the thread was told there is work (cleared when it looks)
+        self._retry = threading.Event()  # cuts a retry's back-off short (see ``wake``)
         self.closed = False  # the engine stopped: no thread writes batches any more
         self.last_error: str | None = None
         #: With shared lines: the lease a cursor's commit is fenced by (None: not ours).
@@ -160,9 +164,9 @@ class Committer:
         for key in list(batch):
             held = fence(key)
             if held is None:
-                # This process no longer holds that line: its cursor is the new holder's.
+                # This process does not hold that line now: its commit waits (written under
+                # the new token if the line comes back here; superseded otherwise).
                 batch.pop(key)
-                self._known.pop(key, None)
                 continue
             fences[held[0]] = held[1]
         if batch and not self._store.set_cursors_fenced(batch, fences):  # type: ignore[attr-defined]
@@ -210,13 +214,17 @@ class Committer:
                 if self._interval:
                     stopped.wait(self._interval)  # gather more acknowledgements in one write
                 if not self.write_once():
-                    stopped.wait(jittered(self._failures - 1, 0.1, 5.0, floor=0.5))
+                    self._retry.wait(jittered(self._failures - 1, 0.1, 5.0, floor=0.5))
+                    self._retry.clear()
             now = time.monotonic()
             if now >= next_tick:
                 next_tick = now + tick_every
                 tick()
 
     def wake(self) -> None:
+        """Look for work now, even in the middle of a retry's back-off (the engine stops,
+        or a line was taken again and its commits may be written under its new lease)."""
+        self._retry.set()
         with self._cond:
             self._signalled = True
             self._cond.notify()

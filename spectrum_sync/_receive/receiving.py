@@ -132,7 +132,9 @@ class Receiving:
     def _store_error(self, exc: BaseException) -> None:
         self._monitor.record("cursor commit", exc)
         report = self._on_error
-        if report is not None:
+        # The committer logs its failures once per burst already: the default handler would
+        # add a traceback per retry, titled as if a handler had failed.
+        if report is not None and report is not log_handler_error:
             report(exc, None)
 
     # -- decoding (consumer side) ------------------------------------------------------

@@ -59,6 +59,11 @@ class LeaseStore(Protocol):
     def lease_holder(self, name: str) -> str | None:
         """Who holds the lease now, or None."""
 
+    def lease_age(self, name: str) -> float | None:
+        """Seconds since the store handed out its first token for ``name`` (None: unknown).
+        A store that lost its data (a restart without persistence) starts again from 0:
+        a holder from before may still be handing out the line's events for up to a TTL."""
+
     def set_cursors_fenced(
         self, cursors: Mapping[str, int], fences: Mapping[str, tuple[str, int]]
     ) -> bool:

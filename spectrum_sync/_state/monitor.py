@@ -1,17 +1,32 @@
-"""Store failures that must not fail the caller: logged once per burst, kept for health().
+"""Store failures that must not fail or block the caller (docs/behaviour.md, "State
+stores"): bounded, skipped while the store is failing, logged once per burst, kept for
+health().
 
 A send that the server accepted must return its message even when the quota bookkeeping
 after it fails (a full disk, Redis down): raising would invite a retry and a duplicate
-bubble. Routing learned from inbound traffic is likewise best effort. Such failures go
-through :meth:`StoreMonitor.guard`, which logs them and records the last one for
-``client.health()``.
+bubble. Routing learned from inbound traffic is likewise best effort. Such operations go
+through :meth:`StoreMonitor.guard`, which
+
+- bounds the operation by the time left in the caller's call (``deadline``): a store that
+  does not answer in time is left to finish on a worker thread, and the caller goes on
+  without it, so a stalled store never holds a call past its deadline;
+- skips the store for a back-off period after a failure (a circuit breaker: 1 s, doubling
+  up to 30 s while it keeps failing), then lets one call through to probe it (half-open)
+  while the others keep skipping it; the first success closes the breaker again;
+- logs the failure (at most every 30 s per kind of operation) and records the last one for
+  ``client.health()``.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
+
+from .._errors import StateStoreError
+from .._fork import ForkGuard
 
 __all__ = ["StoreMonitor"]
 
@@ -20,25 +35,181 @@ log = logging.getLogger("spectrum_sync.state")
 T = TypeVar("T")
 
 _LOG_EVERY = 30.0  # seconds between two log lines about the same kind of failure
+BACKOFF_INITIAL = 1.0  # seconds the store is skipped after a first failure
+BACKOFF_MAX = 30.0  # ...doubling while probes keep failing, up to this
+_MAX_WORKERS = 8  # store calls that may run past their caller's deadline at once
+
+
+class _NoTimeLeft(Exception):
+    """The caller's deadline had passed: its operation went on in the background."""
+
+
+class _Outcome:
+    """The result of one operation run on a worker thread."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class _Workers:
+    """Daemon threads that run store operations for callers that wait a bounded time (a
+    stuck store call must not keep the interpreter from exiting either)."""
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[tuple[Callable[[], Any], _Outcome]] = (
+            queue.SimpleQueue())
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._count = 0
+
+    def submit(self, action: Callable[[], Any]) -> _Outcome:
+        outcome = _Outcome()
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                spawn = False
+            elif self._count < _MAX_WORKERS:
+                self._count += 1
+                spawn = True
+            else:
+                raise StateStoreError(f"{_MAX_WORKERS} state-store calls are still under way "
+                                      "past their callers' deadlines", store="state")
+        if spawn:
+            threading.Thread(target=self._work, args=(action, outcome),
+                             name="spectrum-store", daemon=True).start()
+        else:
+            self._tasks.put((action, outcome))
+        return outcome
+
+    def _work(self, action: Callable[[], Any], outcome: _Outcome) -> None:
+        while True:
+            try:
+                outcome.value = action()
+            except BaseException as exc:  # handed to the caller, who decides
+                outcome.error = exc
+            outcome.done.set()
+            with self._lock:
+                self._idle += 1
+            action, outcome = self._tasks.get()
 
 
 class StoreMonitor:
-    """Runs best-effort store operations and remembers the last failure."""
+    """Runs best-effort store operations (bounded, behind a circuit breaker) and remembers
+    the last failure."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, backoff_initial: float = BACKOFF_INITIAL,
+                 backoff_max: float = BACKOFF_MAX) -> None:
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.failures = 0
+        #: Operations not tried because the store was being skipped (the breaker was open).
+        self.skipped = 0
         self._logged: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._open_until = 0.0  # time.monotonic() until which the store is skipped; 0: closed
+        self._backoff = 0.0
+        self._probing = False  # half-open: one call is finding out whether the store is back
+        self._workers: _Workers | None = None
+        self._fork = ForkGuard()
 
-    def guard(self, what: str, action: Callable[[], T], default: T) -> T:
-        """``action()``, or ``default`` when it raises (logged and recorded)."""
+    def guard(self, what: str, action: Callable[[], T], default: T,
+              deadline: float | None = None) -> T:
+        """``action()``, or ``default`` when it raises, when it has not answered by
+        ``deadline`` (a ``time.monotonic()`` value: the end of the caller's call; None runs
+        it inline, unbounded), or when the store is being skipped after a failure. With
+        the deadline already passed, the operation runs in the background, unawaited."""
+        admitted, probe = self._admit()
+        if not admitted:
+            self.skipped += 1
+            return default
         try:
-            result = action()
+            result = action() if deadline is None else self._bounded(what, action, deadline)
+        except _NoTimeLeft:
+            if probe:
+                with self._lock:
+                    self._probing = False
+            return default
         except Exception as exc:
+            self._failed(probe)
             self.record(what, exc)
             return default
+        except BaseException:
+            if probe:
+                with self._lock:
+                    self._probing = False  # no verdict: the next call probes
+            raise
+        self._succeeded()
         return result
+
+    @property
+    def skipping(self) -> bool:
+        """Whether the store is being skipped now (the breaker is open)."""
+        return time.monotonic() < self._open_until
+
+    def _admit(self) -> tuple[bool, bool]:
+        """(whether to try the store, whether that try is the half-open probe)."""
+        if self._open_until == 0.0:
+            return True, False  # closed: no lock on the common path
+        with self._lock:
+            if self._open_until == 0.0:
+                return True, False
+            if time.monotonic() < self._open_until or self._probing:
+                return False, False
+            self._probing = True
+            return True, True
+
+    def _failed(self, probe: bool) -> None:
+        with self._lock:
+            if probe:
+                self._probing = False
+                self._backoff = min(self._backoff * 2, self.backoff_max)
+            elif self._open_until == 0.0:
+                self._backoff = self.backoff_initial
+            else:
+                return  # already open: a call under way when it opened
+            self._open_until = time.monotonic() + self._backoff
+
+    def _succeeded(self) -> None:
+        if self._open_until == 0.0:
+            return
+        with self._lock:
+            self._open_until = 0.0
+            self._backoff = 0.0
+            self._probing = False
+        log.info("the state store answers again")
+        self.clear()
+
+    def _bounded(self, what: str, action: Callable[[], T], deadline: float) -> T:
+        if self._fork.forked() or self._workers is None:
+            self._workers = _Workers()  # a forked child has none of the parent's threads
+        left = deadline - time.monotonic()
+        if left <= 0:
+            # Nothing left to wait with: the operation still happens, in the background
+            # (bookkeeping after a call that used its whole budget), and is no store failure.
+            self._workers.submit(lambda: self._unattended(what, action))
+            raise _NoTimeLeft
+        outcome = self._workers.submit(action)
+        if not outcome.done.wait(left):
+            raise StateStoreError(
+                f"the state store did not answer within the {left:.2f} s left in the call",
+                store="state", retryable=True)
+        if outcome.error is not None:
+            raise outcome.error
+        result: T = outcome.value
+        return result
+
+    def _unattended(self, what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            self._failed(False)
+            self.record(what, exc)
 
     def record(self, what: str, exc: BaseException) -> None:
         """Note a store failure (logged at most every 30 s per operation kind)."""

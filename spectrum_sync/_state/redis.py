@@ -18,6 +18,7 @@ hash tag, so that the multi-key scripts below stay within one slot)::
     spectrum:{<ns>}:set:<group>       set     members (e.g. chats a line has written to)
     spectrum:{<ns>}:lease:<name>      hash    holder, fence; expires with the lease
     spectrum:{<ns>}:fence:<name>      string  last fencing token handed out for <name>
+    spectrum:{<ns>}:since:<name>      string  server time (ms) of the first token for <name>
     spectrum:{<ns>}:receivers         zset    receiver id -> expiry (server clock, ms)
 """
 
@@ -96,9 +97,10 @@ end
 return string.format('%.0f', value)
 """
 
-# KEYS[1] lease, KEYS[2] fence counter; ARGV[1] holder, ARGV[2] ttl in ms.
-# The fence counter starts at the server's clock in ms: if Redis loses its data (a restart
-# without persistence), tokens handed out afterwards are still larger than earlier ones.
+# KEYS[1] lease, KEYS[2] fence counter, KEYS[3] its start time; ARGV[1] holder, ARGV[2] ttl
+# in ms. The fence counter starts at the server's clock in ms: if Redis loses its data (a
+# restart without persistence), tokens handed out afterwards are still larger than earlier
+# ones; the start time tells a taker how long the store has known the lease (lease_age).
 _ACQUIRE = """
 local current = redis.call('HMGET', KEYS[1], 'holder', 'fence')
 if current[1] then
@@ -112,6 +114,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   local now = redis.call('TIME')
   local seed = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   redis.call('SET', KEYS[2], string.format('%.0f', seed))
+  redis.call('SET', KEYS[3], string.format('%.0f', seed))
 end
 local fence = string.format('%.0f', redis.call('INCR', KEYS[2]))
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'fence', fence)
@@ -162,6 +165,15 @@ redis.call('ZADD', KEYS[1], string.format('%.0f', ms + tonumber(ARGV[2])), ARGV[
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.ceil(tonumber(last[2]))))
 return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+# KEYS[1] the lease's start time.
+_AGE = """
+local since = redis.call('GET', KEYS[1])
+if not since then return false end
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+return string.format('%.0f', ms - tonumber(since))
 """
 
 # KEYS[1] receivers zset.
@@ -373,6 +385,7 @@ class RedisStore(StateStore, SentRecords, LeaseStore):
         self._set_fenced = client.register_script(_SET_CURSORS_FENCED)
         self._register = client.register_script(_REGISTER)
         self._live = client.register_script(_LIVE)
+        self._age = client.register_script(_AGE)
 
     def _read_ttls(self, options: Mapping[str, object]) -> None:
         self._route_ttl = _ms("route_ttl", self._float(options, "route_ttl"))
@@ -632,8 +645,14 @@ class RedisStore(StateStore, SentRecords, LeaseStore):
     def acquire_lease(self, name: str, holder: str, ttl: float) -> int | None:
         ttl_ms = _ms("ttl", ttl)
         return self._call(lambda r: _optional_int(self._acquire(
-            keys=[self._key("lease", name), self._key("fence", name)],
+            keys=[self._key("lease", name), self._key("fence", name),
+                  self._key("since", name)],
             args=[holder, ttl_ms], client=r)))
+
+    def lease_age(self, name: str) -> float | None:
+        millis = self._call(lambda r: _optional_int(self._age(
+            keys=[self._key("since", name)], client=r)))
+        return None if millis is None else millis / 1000
 
     def renew_lease(self, name: str, holder: str, fence: int, ttl: float) -> bool:
         ttl_ms = _ms("ttl", ttl)

@@ -1,0 +1,100 @@
+"""The guard around best-effort store operations (docs/behaviour.md, "State store
+failures"): bounded by the caller's deadline, skipped for a back-off period after a failure,
+one probe at a time once that period has passed. Plain callables stand in for the store:
+these tests are about the decision logic and run in milliseconds."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from spectrum_sync import StateStoreError
+from spectrum_sync._state.monitor import StoreMonitor
+
+
+def fail() -> int:
+    raise StateStoreError("down", store="test")
+
+
+def test_a_failure_is_recorded_and_the_store_skipped_until_the_back_off_passed() -> None:
+    monitor = StoreMonitor(backoff_initial=0.05)
+    calls: list[int] = []
+    assert monitor.guard("op", fail, -1) == -1
+    assert monitor.failures == 1 and (monitor.last_error or "").startswith("op: down")
+    assert monitor.skipping
+    assert monitor.guard("op", lambda: calls.append(1) or 1, -1) == -1  # skipped, not called
+    assert calls == [] and monitor.skipped == 1
+    time.sleep(0.06)
+    assert monitor.guard("op", lambda: calls.append(1) or 1, -1) == 1  # the probe
+    assert calls == [1] and not monitor.skipping and monitor.last_error is None
+
+
+def test_a_failed_probe_doubles_the_back_off_up_to_its_maximum() -> None:
+    monitor = StoreMonitor(backoff_initial=0.02, backoff_max=0.05)
+    monitor.guard("op", fail, None)
+    for expected in (0.04, 0.05, 0.05):
+        time.sleep(monitor._open_until - time.monotonic() + 0.005)
+        before = time.monotonic()
+        monitor.guard("op", fail, None)  # the probe fails
+        assert monitor._open_until - before == pytest.approx(expected, abs=0.01)
+
+
+def test_one_probe_at_a_time_while_half_open() -> None:
+    monitor = StoreMonitor(backoff_initial=0.01)
+    monitor.guard("op", fail, None)
+    time.sleep(0.02)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_probe() -> str:
+        entered.set()
+        release.wait(5)
+        return "probe"
+
+    probe = threading.Thread(target=lambda: monitor.guard("op", slow_probe, None))
+    probe.start()
+    assert entered.wait(5)
+    assert monitor.guard("op", lambda: "other", "skipped") == "skipped"  # not a 2nd probe
+    release.set()
+    probe.join(5)
+    assert monitor.guard("op", lambda: "other", "skipped") == "other"  # closed again
+
+
+def test_an_operation_is_bounded_by_the_time_left() -> None:
+    monitor = StoreMonitor()
+    gate = threading.Event()
+    started = time.monotonic()
+    assert monitor.guard("op", lambda: gate.wait(5), False,
+                         deadline=time.monotonic() + 0.05) is False
+    assert time.monotonic() - started < 1  # not the operation's 5 s
+    assert "did not answer" in (monitor.last_error or "") and monitor.skipping
+    gate.set()
+
+
+def test_answers_and_errors_come_back_through_the_bound() -> None:
+    monitor = StoreMonitor()
+    assert monitor.guard("op", lambda: 7, 0, deadline=time.monotonic() + 5) == 7
+    assert monitor.guard("op", fail, 0, deadline=time.monotonic() + 5) == 0
+    assert (monitor.last_error or "").startswith("op: down")
+
+
+def test_with_no_time_left_the_operation_runs_in_the_background() -> None:
+    monitor = StoreMonitor()
+    done = threading.Event()
+    assert monitor.guard("op", done.set, "late", deadline=time.monotonic() - 1) == "late"
+    assert done.wait(5)  # still carried out
+    assert not monitor.skipping and monitor.failures == 0  # no store failure
+
+
+def test_a_keyboard_interrupt_is_no_verdict_on_the_store() -> None:
+    monitor = StoreMonitor(backoff_initial=0.01)
+    monitor.guard("op", fail, None)
+    time.sleep(0.02)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        monitor.guard("op", interrupted, None)
+    assert monitor.guard("op", lambda: "again", None) == "again"  # the next call probes
