@@ -359,13 +359,14 @@ class CloudBackend:
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
         subject: str | None, formatting: tuple[TextFormat, ...] = (),
-        idempotency_key: str | None, timeout: float | None,
+        idempotency_key: str | None, timeout: float | None, link_preview: bool = False,
     ) -> Message:
         line = self.line(space.phone, timeout)
         # Shared numbers are unknown: only the server can tell whether a quota is spent.
         reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
         request = messages_pb2.SendTextMessageRequest(
-            chat_guid=space.id, text=text, subject=subject, effect_id=effect)
+            chat_guid=space.id, text=text, subject=subject, effect_id=effect,
+            enable_link_preview=link_preview or None)
         if formatting:
             request.formatting.extend(formatting_to_wire(formatting))
         if reply_to:
