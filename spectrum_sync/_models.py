@@ -353,6 +353,7 @@ class Space:
         from ._markdown import link_preview_option, text_body
 
         body, formats = text_body(text, markdown, formatting)
+        preview = link_preview_option(self, body, link_preview)
         return self._ops.send_text(
             self,
             body,
@@ -362,7 +363,7 @@ class Space:
             formatting=formats,
             idempotency_key=_key(idempotency_key),
             timeout=check_timeout(timeout),
-            **link_preview_option(self, body, link_preview),
+            **preview,
         )
 
     @traced_send
