@@ -68,5 +68,5 @@ class _Local:
 
 def test_local_mode_refuses_it_clearly() -> None:
     space = Space(id="iMessage;-;+15551111111", type="dm", phone="", ops=_Local())
-    with pytest.raises(spectrum.UnsupportedError, match="link previews.*local mode"):
+    with pytest.raises(spectrum.UnsupportedError, match=r"link previews.*local mode"):
         space.send("https://e.com", link_preview=True)
