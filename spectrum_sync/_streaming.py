@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ._errors import ValidationError
+from ._errors import UnsupportedError, ValidationError
 
 if TYPE_CHECKING:
     from ._models import Message, Space
@@ -135,6 +135,10 @@ def stream_text(space: Space, chunks: Iterable[Any], *, extract: Extract | None,
     if isinstance(chunks, (str, bytes)) or not isinstance(chunks, Iterable):
         raise ValidationError("send_stream takes an iterable of chunks (a generator, an SDK "
                               f"stream), not {type(chunks).__name__}")
+    if space._ops.mode == "local":
+        # Without edits the first chunk would stand alone: refused before anything is sent.
+        raise UnsupportedError("streamed text", "local", "Messages' scripting cannot edit a "
+                               "message; send the whole text with send()")
     if extract is not None and not callable(extract):
         raise ValidationError("extract= takes a function of a chunk returning its text")
     read = chunk_text if extract is None else extract

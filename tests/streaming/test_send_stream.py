@@ -260,3 +260,15 @@ def test_an_unknown_chunk_asks_for_extract(emu: Emulator, dm: Space) -> None:
     with pytest.raises(spectrum.ValidationError, match="chunk's text is a int"):
         dm.send_stream([NS(type="response.output_text.delta", delta=5)])
     assert sends(emu) == []
+
+
+class _Local:
+    """What a space's backend says of itself on a Mac (nothing else is reached)."""
+
+    mode = "local"
+
+
+def test_local_mode_refuses_streams_before_sending() -> None:
+    space = Space(id="iMessage;-;+15551111111", type="dm", phone="", ops=_Local())
+    with pytest.raises(spectrum.UnsupportedError, match=r"streamed text.*local mode"):
+        space.send_stream(["a", "b"])
