@@ -125,6 +125,17 @@ class _Bubble:
         self.changed_at = self.clock()
 
 
+def _close(*streams: object) -> None:
+    """Close the iterator and the stream it came from (an SDK's ``Stream`` object holds an
+    HTTP response open until closed): at the end of the text and after a failure alike."""
+    closed: list[object] = []
+    for stream in streams:
+        close = getattr(stream, "close", None)
+        if callable(close) and not any(stream is done for done in closed):
+            closed.append(stream)
+            close()
+
+
 def stream_text(space: Space, chunks: Iterable[Any], *, extract: Extract | None,
                 reply_to: str | None, idempotency_key: str | None, timeout: float | None,
                 clock: Callable[[], float] = time.monotonic) -> Message:
@@ -157,11 +168,7 @@ def stream_text(space: Space, chunks: Iterable[Any], *, extract: Extract | None,
             full += text
             bubble.offer(full)
     finally:
-        # An SDK stream holds an HTTP response open until closed; a failed edit must
-        # release it as much as the end of the text does.
-        close = getattr(iterator, "close", None)
-        if callable(close):
-            close()
+        _close(iterator, chunks)
     if bubble.message is None:
         raise ValidationError("the stream produced no text: nothing to send")
     bubble.edit(full)

@@ -243,6 +243,26 @@ def test_a_stream_that_ends_is_closed(emu: Emulator, dm: Space) -> None:
     assert chunks.closed
 
 
+class SdkStream:
+    """Like the SDKs' Stream: iterating gives a generator; the response is closed by the
+    Stream object itself."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[str]:
+        yield from ["x", "y"]
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_an_sdk_stream_object_is_closed_once(emu: Emulator, dm: Space) -> None:
+    stream = SdkStream()
+    assert dm.send_stream(stream).text == "xy"
+    assert stream.closed == 1
+
+
 @pytest.mark.parametrize("chunks", ["a string", b"bytes", 42, None])
 def test_not_a_stream(emu: Emulator, dm: Space, chunks: Any) -> None:
     with pytest.raises(spectrum.ValidationError, match="iterable of chunks"):
