@@ -326,8 +326,10 @@ class Space:
     @traced_send
     def send(
         self,
-        text: str,
+        text: str | None = None,
         *,
+        markdown: str | None = None,
+        link_preview: bool = False,
         reply_to: Message | str | None = None,
         effect: str | None = None,
         subject: str | None = None,
@@ -337,6 +339,9 @@ class Space:
     ) -> Message:
         """Send a text; blocks until the server accepted it and returns the message.
 
+        ``markdown`` instead of ``text`` sends markdown rendered as iMessage shows it (bold,
+        italic, strikethrough ranges; needs ``pip install "spectrum-sync[markdown]"``);
+        ``link_preview=True`` asks for a rich preview of the text's link.
         ``reply_to`` (a message or its guid) makes it a threaded reply; ``effect`` an
         expressive send effect (a name such as ``"confetti"``, see :meth:`send_file`, or an
         effect id); ``subject`` a subject line; ``formatting`` a list of
@@ -345,18 +350,45 @@ class Space:
         repeat from another process or a retried task: the server answers a repeat with the
         first message instead of sending a second bubble."""
         from ._effects import effect_id
+        from ._markdown import link_preview_option, text_body
 
-        checked = check_text("text", text)
+        body, formats = text_body(text, markdown, formatting)
+        preview = link_preview_option(self, body, link_preview)
         return self._ops.send_text(
             self,
-            checked,
+            body,
             reply_to=_target(reply_to),
             effect=effect_id(effect),
             subject=check_optional_text("subject", subject),
-            formatting=check_formatting(checked, formatting),
+            formatting=formats,
             idempotency_key=_key(idempotency_key),
             timeout=check_timeout(timeout),
+            **preview,
         )
+
+    @traced_send
+    def send_stream(
+        self,
+        chunks: Iterable[Any],
+        *,
+        extract: Callable[[Any], str | None] | None = None,
+        reply_to: Message | str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """Send a streamed text (an LLM's answer) as one message edited as it grows; returns
+        the message with the whole text.
+
+        ``chunks``: strings, or the stream events of the OpenAI (Responses, Chat
+        Completions) or Anthropic SDKs; ``extract`` reads the text of any other chunk (None:
+        no text). The first text is sent at once, then at most five edits (docs/behaviour.md,
+        "Streamed text"). :class:`ValidationError` for a stream without text; an exception
+        raised by ``chunks`` reaches you, and the message keeps the text it showed."""
+        from ._streaming import stream_text
+
+        return stream_text(self, chunks, extract=extract, reply_to=_target(reply_to),
+                           idempotency_key=_key(idempotency_key),
+                           timeout=check_timeout(timeout))
 
     @traced_send
     def send_file(
@@ -783,11 +815,23 @@ class Message(Received):
         return effect_name(self.effect)
 
     def reply(
-        self, text: str, *, idempotency_key: str | None = None, timeout: float | None = None
+        self, text: str | None = None, *, markdown: str | None = None,
+        link_preview: bool = False, idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> Message:
-        """Threaded reply to this message in its space."""
-        return self.space.send(text, reply_to=self.guid, idempotency_key=idempotency_key,
+        """Threaded reply to this message in its space (``markdown``, ``link_preview``: as
+        in :meth:`Space.send`)."""
+        return self.space.send(text, markdown=markdown, link_preview=link_preview,
+                               reply_to=self.guid, idempotency_key=idempotency_key,
                                timeout=timeout)
+
+    def reply_stream(
+        self, chunks: Iterable[Any], *, extract: Callable[[Any], str | None] | None = None,
+        idempotency_key: str | None = None, timeout: float | None = None,
+    ) -> Message:
+        """Threaded reply streamed into one message, as :meth:`Space.send_stream`."""
+        return self.space.send_stream(chunks, extract=extract, reply_to=self.guid,
+                                      idempotency_key=idempotency_key, timeout=timeout)
 
     def react(
         self, emoji: str, *, idempotency_key: str | None = None, timeout: float | None = None

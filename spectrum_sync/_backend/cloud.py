@@ -360,7 +360,7 @@ class CloudBackend:
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
         subject: str | None, formatting: tuple[TextFormat, ...] = (),
-        idempotency_key: str | None, timeout: float | None,
+        idempotency_key: str | None, timeout: float | None, link_preview: bool = False,
     ) -> Message:
         deadline = self._deadline(timeout)
         line = self.line(space.phone, timeout)
@@ -368,7 +368,8 @@ class CloudBackend:
         reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared,
                                           deadline=deadline)
         request = messages_pb2.SendTextMessageRequest(
-            chat_guid=space.id, text=text, subject=subject, effect_id=effect)
+            chat_guid=space.id, text=text, subject=subject, effect_id=effect,
+            enable_link_preview=link_preview or None)
         if formatting:
             request.formatting.extend(formatting_to_wire(formatting))
         if reply_to:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from spectrum_sync._cli.common import Session, UsageError
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 
 HELP = ("Send one message to a person (--to, a DM) or into an existing space (--space, e.g. a "
         "group's id as `listen` prints it): a text, a file (--file), or both in one message. "
-        "Prints the message guid, the space and the line. TEXT '-' reads the text from stdin.")
+        "Prints the message guid, the space and the line. TEXT '-' reads the text from stdin; "
+        "--stream sends stdin as it comes, line by line, into one message (e.g. an LLM's "
+        "answer piped in).")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--effect", metavar="NAME",
                         help=f"an expressive send effect: {', '.join(MESSAGE_EFFECTS)} "
                              "(or an effect id)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="TEXT is markdown: sent with bold, italic and strikethrough as "
+                             "iMessage shows them (needs spectrum-sync[markdown])")
+    parser.add_argument("--link-preview", action="store_true",
+                        help="ask for a rich preview of the link in TEXT")
+    parser.add_argument("--stream", action="store_true",
+                        help="send stdin line by line as it arrives, as one message edited "
+                             "as it grows (at most 5 edits)")
     parser.add_argument("--state", metavar="URL",
                         help="state store shared with your app (routing, quota counters), "
                              "e.g. sqlite:///spectrum.db")
@@ -45,7 +56,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, session: Session) -> int:
     session.configure_logging()
-    text = _text(args)
+    _check_modes(args)
+    text = None if args.stream else _text(args)
     file = _file(args.file)
     with session.client(state=args.state) as client:
         if args.to is not None:
@@ -55,9 +67,14 @@ def run(args: argparse.Namespace, session: Session) -> int:
             space = _existing_space(client, args.space, args.phone)
         options = {"reply_to": args.reply_to, "effect": args.effect,
                    "idempotency_key": args.idempotency_key}
-        if file is None:
+        if args.stream:
+            sent = space.send_stream(_stdin_lines(), reply_to=args.reply_to,
+                                     idempotency_key=args.idempotency_key)
+        elif file is None:
             assert text is not None
-            sent = space.send(text, **options)
+            sent = space.send(None if args.markdown else text,
+                              markdown=text if args.markdown else None,
+                              link_preview=args.link_preview, **options)
         elif text is None:
             sent = _send_file(session, space, file, options)
         else:
@@ -83,6 +100,31 @@ def _send_file(session: Session, space: Space, file: FileSource,
         return space.send_file(content, name=file.name, **options)
     with bar:
         return space.send_file(content, name=file.name, progress=bar, **options)
+
+
+def _check_modes(args: argparse.Namespace) -> None:
+    """Options that cannot go together: usage errors before connecting."""
+    if args.stream:
+        if args.text not in (None, "-"):
+            raise UsageError("--stream reads the text from stdin: give no TEXT (or '-')")
+        clashes = [name for name, given in (
+            ("--file", args.file is not None), ("--effect", args.effect is not None),
+            ("--link-preview", args.link_preview),
+            # As the official SDK: a streamed markdown text has no iMessage form.
+            ("--markdown", args.markdown)) if given]
+        if clashes:
+            raise UsageError(f"--stream does not go with {', '.join(clashes)}")
+    elif args.file is not None and (args.markdown or args.link_preview):
+        raise UsageError("--markdown and --link-preview go with a TEXT alone, not --file")
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Stdin's lines as they arrive, without the last newline (``echo`` adds one)."""
+    newline = ""
+    for line in sys.stdin:
+        body = line[:-1] if line.endswith("\n") else line
+        yield newline + body
+        newline = "\n"
 
 
 def _text(args: argparse.Namespace) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from google.protobuf import empty_pb2
@@ -28,6 +29,9 @@ from spectrum_sync.emulator.services.common import (
 from spectrum_sync.emulator.state import LineState, copy
 
 _KIND = messages_pb2.MessageReactionKind
+#: The balloon of a rich link preview, and the links it previews.
+URL_BALLOON = "com.apple.messages.URLBalloonProvider"
+_LINK = re.compile(r"https?://\S", re.IGNORECASE)
 
 
 def _reply(request: ProtoMessage) -> messages_pb2.ReplyTarget | None:
@@ -64,6 +68,9 @@ class MessageService(Service):
             raise invalid("text is empty", field="text")
         check_formatting(request.text, request.formatting, "formatting")
         content = messages_pb2.MessageContent(text=request.text, formatting=request.formatting)
+        if request.enable_link_preview and _LINK.search(request.text):
+            # A rich link is Apple's URL balloon (docs/behaviour.md, "Link previews").
+            content.balloon_bundle_id = URL_BALLOON
         message = outgoing_message(
             self.emu, call.line, chat, content, subject=request.subject or None,
             effect_id=request.effect_id or None, reply_to=_reply(request))
