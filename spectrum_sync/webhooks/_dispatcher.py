@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar, overload
 
+from .._envnames import WEBHOOK_SECRET
 from .._events import EVENT_KINDS
 from ._dedupe import Deduplicator
 from ._errors import WebhookError
@@ -126,8 +127,8 @@ class WebhookDispatcher:
             return WebhookResponse(413, "body-too-large")
         secret = self._resolve_secret()
         if not secret:
-            log.error("received a Spectrum webhook but no secret is configured "
-                      "(SPECTRUM_WEBHOOK_SECRET)")
+            log.error("received a Spectrum webhook but no secret is configured (%s)",
+                      WEBHOOK_SECRET)
             return WebhookResponse(500, "webhook secret not configured")
         try:
             verify(body, headers, secret, now=now)

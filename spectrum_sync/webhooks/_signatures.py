@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Union
 
+from .._envnames import WEBHOOK_SECRET
 from ._errors import WebhookError
 
 SIGNATURE_HEADER = "x-spectrum-signature"
@@ -107,7 +108,7 @@ def _secrets(secret: str | Sequence[str] | None) -> list[str]:
     chosen = [secret] if isinstance(secret, str) else list(secret or ())
     if not chosen or not all(isinstance(s, str) and s for s in chosen):
         raise WebhookError(500, "secret-not-configured",
-                           "no webhook secret configured (SPECTRUM_WEBHOOK_SECRET)")
+                           f"no webhook secret configured ({WEBHOOK_SECRET})")
     return chosen
 
 
