@@ -92,48 +92,79 @@ class _Content(NamedTuple):
     reply_to: str | None
 
 
+# The content types that make a Message, one function each: each adds its part to ``out``
+# and returns it, or returns None when the content cannot be part of a message.
+_Flattener = Callable[[Json, _Content, int], Optional[_Content]]
+
+
+def _flat_text(content: Json, out: _Content, depth: int) -> _Content | None:
+    out.texts.append(json_text(content.get("text")) or "")
+    return out
+
+
+def _flat_richlink(content: Json, out: _Content, depth: int) -> _Content | None:
+    out.texts.append(json_text(content.get("url")) or "")  # the URL is the text
+    return out
+
+
+def _flat_contact(content: Json, out: _Content, depth: int) -> _Content | None:
+    return out  # no text: the card stays in the envelope's raw content
+
+
+def _flat_file(content: Json, out: _Content, depth: int) -> _Content | None:
+    """``attachment`` and ``voice``: a file of the message."""
+    size = content.get("size")
+    voice = content.get("type") == "voice"
+    out.attachments.append(Attachment(
+        guid=json_text(content.get("id")) or "",
+        file_name=json_text(content.get("name")) or ("voice" if voice else "attachment"),
+        mime_type=json_text(content.get("mimeType")) or "application/octet-stream",
+        size=int(size) if isinstance(size, (int, float)) and not isinstance(size, bool)
+        and math.isfinite(size) else 0))
+    return out
+
+
+def _flat_reply(content: Json, out: _Content, depth: int) -> _Content | None:
+    """A reply: its inner content, answering ``target``."""
+    target = json_text(json_object(content.get("target")).get("id"))
+    inner = json_object(content.get("content"))
+    result = _message_content(inner, out, depth + 1) if inner else out
+    if result is None:
+        return None
+    return result._replace(reply_to=result.reply_to or target or None)
+
+
+def _flat_group(content: Json, out: _Content, depth: int) -> _Content | None:
+    """Several parts sent as one message: every item's content."""
+    items = content.get("items")
+    for item in items if isinstance(items, Sequence) else ():
+        inner = json_object(json_object(item).get("content"))
+        if inner and _message_content(inner, out, depth + 1) is None:
+            return None
+    return out
+
+
+_FLATTENERS: dict[str, _Flattener] = {
+    "text": _flat_text,
+    "richlink": _flat_richlink,
+    "contact": _flat_contact,
+    "attachment": _flat_file,
+    "voice": _flat_file,
+    "reply": _flat_reply,
+    "group": _flat_group,
+}
 #: The content types that make a Message (a ``reply`` or ``group`` made of them too).
-_MESSAGE_TYPES = ("text", "richlink", "contact", "attachment", "voice", "reply", "group")
+_MESSAGE_TYPES = tuple(_FLATTENERS)
 
 
 def _message_content(content: Json, found: _Content | None = None, depth: int = 0,
                      ) -> _Content | None:
     """Texts, files and reply target of message-like content; None for another type."""
     out = found or _Content([], [], None)
-    kind = content.get("type")
-    if depth > 16:
+    if depth > 16:  # nested deeper than any real message: the rest is left out
         return out
-    if kind == "text":
-        out.texts.append(json_text(content.get("text")) or "")
-    elif kind == "richlink":
-        out.texts.append(json_text(content.get("url")) or "")
-    elif kind == "contact":
-        pass  # no text: the card stays in the envelope's raw content
-    elif kind in ("attachment", "voice"):
-        size = content.get("size")
-        out.attachments.append(Attachment(
-            guid=json_text(content.get("id")) or "",
-            file_name=json_text(content.get("name")) or ("voice" if kind == "voice"
-                                                     else "attachment"),
-            mime_type=json_text(content.get("mimeType")) or "application/octet-stream",
-            size=int(size) if isinstance(size, (int, float)) and not isinstance(size, bool)
-            and math.isfinite(size) else 0))
-    elif kind == "reply":
-        target = json_text(json_object(content.get("target")).get("id"))
-        inner = json_object(content.get("content"))
-        result = _message_content(inner, out, depth + 1) if inner else out
-        if result is None:
-            return None
-        return result._replace(reply_to=result.reply_to or target or None)
-    elif kind == "group":
-        items = content.get("items")
-        for item in items if isinstance(items, Sequence) else ():
-            inner = json_object(json_object(item).get("content"))
-            if inner and _message_content(inner, out, depth + 1) is None:
-                return None
-    else:
-        return None
-    return out
+    flatten = _FLATTENERS.get(json_text(content.get("type")) or "")
+    return flatten(content, out, depth) if flatten is not None else None
 
 
 def space_from_json(space: Json, outer: Json, ops: SpaceOperations) -> Space:
