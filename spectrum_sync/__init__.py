@@ -15,8 +15,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._backend.quotas import QuotaLimits, QuotaUsage
+    from ._backend.quotas import QuotaUsage
     from ._client import Client
+    from ._config import Line, QuotaLimits, RetryPolicy
     from ._doctor import CheckResult
     from ._errors import (
         AlreadyReceiving,
@@ -71,8 +72,6 @@ if TYPE_CHECKING:
     from ._state.memory import MemoryStore
     from ._state.redis import RedisStore
     from ._state.sqlite import SQLiteStore
-    from ._transport.invoker import RetryPolicy
-    from ._transport.lines import Line
 
 # The one source of the version: pyproject.toml reads it from here, CHANGELOG.md names it.
 __version__ = "0.1.0"
@@ -125,14 +124,14 @@ _WHERE = {
     "LineHealth": "_receive.health",
     "Inbox": "_receive.inbox",
     "ReceiveOptions": "_receive.options",
-    "QuotaLimits": "_backend.quotas",
+    "QuotaLimits": "_config",
     "QuotaUsage": "_backend.quotas",
     "StateStore": "_state.base",
     "MemoryStore": "_state.memory",
     "RedisStore": "_state.redis",
     "SQLiteStore": "_state.sqlite",
-    "RetryPolicy": "_transport.invoker",
-    "Line": "_transport.lines",
+    "RetryPolicy": "_config",
+    "Line": "_config",
 }
 
 __all__ = [

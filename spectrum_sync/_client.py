@@ -1,4 +1,5 @@
-"""``Client``: configuration, wiring of the layers, lifecycle (docs/architecture.md).
+"""``Client``: reads its configuration (``_config.py``), has its parts wired (``_wiring.py``),
+keeps their lifecycle (docs/architecture.md, "Configuration").
 
 Importing this module is cheap: the layers are imported when a client is made. Nothing in the
 constructor touches the network or starts a thread: the first call exchanges the credentials,
@@ -21,14 +22,11 @@ import weakref
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from ._errors import ConfigurationError
-
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Iterator
 
-    from ._backend.base import Backend
-    from ._backend.quotas import QuotaLimits, QuotaUsage
+    from ._backend.quotas import QuotaUsage
+    from ._config import Line, QuotaLimits, RetryPolicy
     from ._doctor import CheckResult
     from ._events import Event
     from ._models import (
@@ -47,51 +45,14 @@ if TYPE_CHECKING:
     from ._receive.receiving import Receiving
     from ._spaces import SpaceAPI
     from ._state.base import StateStore
-    from ._state.monitor import StoreMonitor
-    from ._transport.credentials import CloudAuth
-    from ._transport.invoker import RetryPolicy
-    from ._transport.lines import Line, LineSet
-    from ._transport.token_exchange import Grant
     from ._users import CacheStats, UserDirectory
+    from ._wiring import ClientParts
 
 __all__ = ["Client"]
 
 log = logging.getLogger("spectrum_sync.client")
 
-DEFAULT_CLOUD_URL = "https://spectrum.photon.codes"
-DEFAULT_SHARED_ADDRESS = "imessage.spectrum.photon.codes:443"
-DEFAULT_ADDRESS_TEMPLATE = "{instanceId}.imsg.photon.codes:443"
-
-_ENV_ID = "SPECTRUM_PROJECT_ID"
-_ENV_SECRET = "SPECTRUM_PROJECT_SECRET"
-_ENV_CLOUD = "SPECTRUM_CLOUD_URL"
-_ENV_ADDRESS = "SPECTRUM_IMESSAGE_ADDRESS"
-_ENV_TEMPLATE = "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"
-_ENV_TLS = "SPECTRUM_IMESSAGE_TLS"
-_ENV_CA = "SPECTRUM_TLS_CA_FILE"
-
 H = TypeVar("H", bound=Callable[..., object])
-
-
-def _pick(name: str, arg: object, env: Mapping[str, str], env_name: str) -> str | None:
-    if arg is not None:
-        if not isinstance(arg, str):
-            raise ConfigurationError(f"{name} must be a string, not {type(arg).__name__}")
-        return arg or None
-    value = env.get(env_name)
-    return value if value else None
-
-
-class _Parts:
-    """What a mode builds for the client: its backend, token refresher and state store."""
-
-    def __init__(self, backend: Backend, auth: CloudAuth | None, store: StateStore,
-                 owns_store: bool, monitor: StoreMonitor) -> None:
-        self.backend = backend
-        self.auth = auth
-        self.store = store
-        self.owns_store = owns_store
-        self.monitor = monitor
 
 
 class _Resources:
@@ -100,7 +61,7 @@ class _Resources:
     Kept apart from the :class:`Client` object (and never referring to it), so that a client
     nobody holds any more can be collected, and closed, although its threads still run."""
 
-    def __init__(self, parts: _Parts, receiving: Receiving) -> None:
+    def __init__(self, parts: ClientParts, receiving: Receiving) -> None:
         self.parts = parts
         self.receiving = receiving
 
@@ -216,280 +177,62 @@ class Client:
         local: bool = False,
         chat_db: str | os.PathLike[str] | None = None,
     ) -> None:
-        from ._validate import check_config_timeout
+        from ._config import ClientConfig
+        from ._wiring import wire
 
-        environ: Mapping[str, str] = os.environ if env is None else env
-        self.timeout = check_config_timeout("timeout", timeout)
-        self._check_types(retry, quota_limits, receive, default_region, user_cache_ttl,
-                          user_cache_size, tls)
+        config = ClientConfig.read(
+            project_id=project_id, project_secret=project_secret, lines=lines,
+            cloud_url=cloud_url, address=address, address_template=address_template, tls=tls,
+            ca_file=ca_file, timeout=timeout, retry=retry, default_region=default_region,
+            user_cache_ttl=user_cache_ttl, user_cache_size=user_cache_size,
+            quota_limits=quota_limits, state=state, receive=receive, env=env, local=local,
+            chat_db=chat_db)
+        self.timeout = config.timeout
         self._close_lock = threading.Lock()
         self._closed = False
-        self.project_id: str | None = None
-        self.cloud_url: str | None = None
         self._closed_flag = [False]
-        if local or chat_db is not None:
-            if local is not True:
-                raise ConfigurationError(
-                    "chat_db= applies to local mode: pass local=True as well")
-            parts = self._build_local(chat_db, state, {
-                "project_id": project_id, "project_secret": project_secret, "lines": lines,
-                "cloud_url": cloud_url, "address": address,
-                "address_template": address_template, "tls": tls, "ca_file": ca_file,
-                "retry": retry, "quota_limits": quota_limits})
-        else:
-            parts = self._build_cloud(project_id, project_secret, lines, cloud_url, address,
-                                      address_template, tls, ca_file, retry, quota_limits,
-                                      state, environ)
-        self._assemble(parts, default_region, user_cache_ttl, user_cache_size, receive)
-
-    @staticmethod
-    def _check_types(retry: object, quota_limits: object, receive: object, region: object,
-                     cache_ttl: object, cache_size: object, tls: object) -> None:
-        from ._backend.quotas import QuotaLimits
-        from ._receive.options import ReceiveOptions
-        from ._transport.invoker import RetryPolicy
-        from ._validate import positive_number
-
-        for name, value, cls in (("retry", retry, RetryPolicy),
-                                 ("quota_limits", quota_limits, QuotaLimits),
-                                 ("receive", receive, ReceiveOptions)):
-            if value is not None and not isinstance(value, cls):
-                raise ConfigurationError(
-                    f"{name}= takes a {cls.__name__}, not {type(value).__name__}")
-        if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
-            raise ConfigurationError(
-                f"default_region must be a two-letter region code such as 'US', not {region!r}")
-        positive_number("user_cache_ttl", cache_ttl)
-        positive_number("user_cache_size", cache_size, integer=True)
-        if tls is not None and not isinstance(tls, bool):
-            raise ConfigurationError(f"tls must be True, False or None, not {tls!r}")
-
-    def _build_cloud(
-        self, project_id: str | None, project_secret: str | None, lines: Iterable[Line] | None,
-        cloud_url: str | None, address: str | None, address_template: str | None,
-        tls: bool | None, ca_file: str | None, retry: RetryPolicy | None,
-        quota_limits: QuotaLimits | None, state: StateStore | str | None,
-        environ: Mapping[str, str],
-    ) -> _Parts:
-        from ._backend.cloud import CloudBackend
-        from ._backend.quotas import QuotaLimits, QuotaTracker
-        from ._backend.routing import Routing
-        from ._state import open_store
-        from ._state.monitor import StoreMonitor
-        from ._transport.channels import ChannelFactory
-        from ._transport.invoker import Invoker, RetryPolicy
-        from ._transport.lines import LineSet
-
-        roots = self._root_certificates(ca_file, environ)
-        # The same roots are trusted for the token exchange over https.
-        self._ssl_context: ssl.SSLContext | None = None
-        if roots is not None:
-            import ssl
-
-            try:
-                self._ssl_context = ssl.create_default_context(cadata=roots.decode("ascii"))
-            except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
-                raise ConfigurationError(f"the CA file is not valid PEM: {exc}") from None
-        line_set = LineSet(ChannelFactory(root_certificates=roots))
-        auth: CloudAuth | None = None
-        if lines is not None:
-            self._setup_explicit(line_set, lines, project_id, project_secret, cloud_url,
-                                 address, address_template)
-        else:
-            auth = self._setup_cloud(line_set, project_id, project_secret, cloud_url,
-                                     address, address_template, tls, environ)
-        # Keys of a shared store (Redis) are prefixed per project, so that projects can
-        # share one server; explicit relay lines share the "relay" namespace.
-        store, owns_store = open_store(state, namespace=self.project_id or "relay")
-        monitor = StoreMonitor()
         closed = self._closed_flag
-        invoker = Invoker(auth, retry or RetryPolicy(), self.timeout,
-                          is_closed=lambda: closed[0])
-        quotas = QuotaTracker(store, quota_limits or QuotaLimits(), monitor)
-        backend = CloudBackend(line_set, invoker, Routing(store, monitor), quotas, monitor,
-                               auth)
-        return _Parts(backend, auth, store, owns_store, monitor)
+        parts = wire(config, lambda: closed[0])
+        self._adopt(parts)
 
-    def _build_local(self, chat_db: str | os.PathLike[str] | None,
-                     state: StateStore | str | None, cloud_only: Mapping[str, object]) -> _Parts:
-        from ._backend.local import LocalBackend
-        from ._state import open_store
-        from ._state.monitor import StoreMonitor
+    def _adopt(self, parts: ClientParts) -> None:
+        """Keep the wired parts, and start the lifecycle: owner, metrics, finalizer."""
+        from ._telemetry import watch
 
-        given = sorted(name for name, value in cloud_only.items() if value is not None)
-        if given:
-            raise ConfigurationError(
-                f"{', '.join(name + '=' for name in given)} apply to cloud mode, not to "
-                "local=True (the Mac's own Messages account)")
-        if chat_db is not None and not isinstance(chat_db, (str, os.PathLike)):
-            raise ConfigurationError(
-                f"chat_db= takes a path, not {type(chat_db).__name__}")
-        self.mode_hint = "local"
-        backend = LocalBackend(chat_db, self.timeout)  # opens chat.db: clear errors now
-        try:
-            store, owns_store = open_store(state, namespace="local")
-        except BaseException:
-            backend.close()
-            raise
-        return _Parts(backend, None, store, owns_store, StoreMonitor())
-
-    def _assemble(self, parts: _Parts, default_region: str, user_cache_ttl: float,
-                  user_cache_size: int, receive: ReceiveOptions | None) -> None:
-        from ._receive.options import ReceiveOptions
-        from ._receive.receiving import Receiving
-        from ._spaces import SpaceAPI
-        from ._users import UserDirectory
-
-        backend, store = parts.backend, parts.store
-        self._backend = backend
+        self.mode_hint = parts.mode_hint
+        self.project_id: str | None = parts.project_id
+        self.cloud_url: str | None = parts.cloud_url
+        self._ssl_context = parts.ssl_context  # read by the doctor's TLS check
+        self._backend = parts.backend
         self._auth = parts.auth  # read by the doctor's checks (token state, clock skew)
-        self._store = store
-        self._users: UserDirectory = UserDirectory(
-            backend.address_info, default_region=default_region.upper(), ttl=user_cache_ttl,
-            maxsize=user_cache_size)
-        self._receiving: Receiving = Receiving(backend, store, receive or ReceiveOptions(),
-                                               parts.monitor, self.timeout)
-        self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
-        backend.set_owner(self)
-        self._watch_metrics(parts)
+        self._store = parts.store
+        self._users: UserDirectory = parts.users
+        self._receiving: Receiving = parts.receiving
+        self.space: SpaceAPI = parts.space
+        parts.backend.set_owner(self)
+        # Reported in the OpenTelemetry metrics while this client lives (no-op without the
+        # package).
+        self._telemetry_view = parts.telemetry_view
+        watch(self._telemetry_view)
         resources = _Resources(parts, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
         self._finalizer.atexit = False  # our own exit hook closes quietly
         _open_resources.add(resources)
 
-    def _watch_metrics(self, parts: _Parts) -> None:
-        """Report this client in the OpenTelemetry metrics while it lives (no-op without
-        the package)."""
-        from ._telemetry import ClientView, watch
-
-        backend, auth, monitor = parts.backend, parts.auth, parts.monitor
-        self._telemetry_view = ClientView(
-            health=self._receiving.health,
-            quota=lambda phone: backend.quota_usage(phone, 2.0),
-            phones=lambda: [info.phone for info in backend.line_infos()],
-            store_failures=lambda: monitor.failures,
-            token_failures=lambda: auth.failures if auth is not None else 0,
-        )
-        watch(self._telemetry_view)
-
-    # ----- configuration --------------------------------------------------------------
-
-    @staticmethod
-    def _root_certificates(ca_file: str | None, env: Mapping[str, str]) -> bytes | None:
-        path = _pick("ca_file", ca_file, env, _ENV_CA)
-        if path is None:
-            return None
-        try:
-            with open(path, "rb") as handle:
-                return handle.read()
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot read the CA file {path!r} (ca_file= / {_ENV_CA}): {exc.strerror}"
-            ) from None
-
-    def _setup_explicit(self, line_set: LineSet, lines: Iterable[Line], project_id: object,
-                        project_secret: object, *cloud_only: object) -> None:
-        from ._transport.lines import Line, LineSpec
-
-        if project_id is not None or project_secret is not None:
-            raise ConfigurationError(
-                "pass either lines= (self-hosted relays) or project_id=/project_secret=, "
-                "not both")
-        if any(value is not None for value in cloud_only):
-            raise ConfigurationError(
-                "cloud_url=, address= and address_template= apply to cloud mode, not to lines=")
-        if isinstance(lines, (str, bytes, Line)) or not isinstance(lines, Iterable):
-            raise ConfigurationError("lines= takes a list of Line objects")
-        explicit = list(lines)
-        if not explicit:
-            raise ConfigurationError(
-                "lines= is empty: give at least one Line(address, token, phone)")
-        phones: set[str] = set()
-        for line in explicit:
-            if not isinstance(line, Line):
-                raise ConfigurationError(
-                    f"lines= takes Line objects, not {type(line).__name__}")
-            if not all(isinstance(v, str) and v for v in (line.address, line.token,
-                                                          line.phone)):
-                raise ConfigurationError("every Line needs an address, a token and a phone")
-            if line.phone in phones:
-                raise ConfigurationError(f"two lines have the phone number {line.phone}")
-            phones.add(line.phone)
-        self.mode_hint = "explicit"
-        line_set.reconcile(
-            LineSpec(key=ln.phone, phone=ln.phone, address=ln.address, tls=bool(ln.tls),
-                     token=ln.token)
-            for ln in explicit)
-
-    def _setup_cloud(self, line_set: LineSet, project_id: str | None,
-                     project_secret: str | None, cloud_url: str | None, address: str | None,
-                     address_template: str | None, tls: bool | None,
-                     env: Mapping[str, str]) -> CloudAuth:
-        from ._transport.credentials import CloudAuth
-        from ._transport.lines import SHARED, LineSpec
-        from ._transport.token_exchange import exchange_token, validate_cloud_url
-        from ._validate import parse_bool
-
-        pid = _pick("project_id", project_id, env, _ENV_ID)
-        secret = _pick("project_secret", project_secret, env, _ENV_SECRET)
-        missing = [n for n, v in ((f"project_id= or {_ENV_ID}", pid),
-                                  (f"project_secret= or {_ENV_SECRET}", secret)) if not v]
-        if missing:
-            raise ConfigurationError(
-                "missing Spectrum credentials: set " + " and ".join(missing)
-                + " (or pass lines=[Line(...)] for self-hosted relays)")
-        assert pid is not None and secret is not None
-        url = validate_cloud_url(_pick("cloud_url", cloud_url, env, _ENV_CLOUD)
-                                 or DEFAULT_CLOUD_URL)
-        shared_address = _pick("address", address, env, _ENV_ADDRESS) or DEFAULT_SHARED_ADDRESS
-        template = (_pick("address_template", address_template, env, _ENV_TEMPLATE)
-                    or DEFAULT_ADDRESS_TEMPLATE)
-        if tls is None:
-            tls_env = env.get(_ENV_TLS)
-            tls = True if not tls_env else parse_bool(_ENV_TLS, tls_env)
-        self.mode_hint = "cloud"
-        self.project_id = pid
-        self.cloud_url = url
-        ssl_context = self._ssl_context
-
-        def specs(grant: Grant) -> list[LineSpec]:
-            if grant.kind == "shared":
-                return [LineSpec(SHARED, SHARED, shared_address, tls, grant.tokens["shared"])]
-            result = []
-            for instance, token in grant.tokens.items():
-                phone = grant.numbers.get(instance)
-                if not phone:
-                    log.warning("line instance %s has no phone number yet; skipped", instance)
-                    continue
-                target = template.replace("{instanceId}", instance)
-                result.append(LineSpec(instance, phone, target, tls, token))
-            return result
-
-        def apply(grant: Grant) -> None:
-            line_set.reconcile(specs(grant))
-
-        return CloudAuth(
-            lambda timeout: exchange_token(url, pid, secret, timeout, ssl_context),
-            apply, timeout=self.timeout,
-        )
-
     @classmethod
     def connect_emulator(cls, emulator: Any, **kwargs: Any) -> Client:
         """A client bound to a running :class:`spectrum_sync.emulator.Emulator` (its
         ``env()``: cloud URL, addresses, credentials, TLS settings)."""
+        from ._config import CLIENT_ENV
+        from ._envnames import IMESSAGE_TLS
         from ._validate import parse_bool
 
         env = dict(emulator.env())
-        settings: dict[str, Any] = {
-            "project_id": env.get(_ENV_ID),
-            "project_secret": env.get(_ENV_SECRET),
-            "cloud_url": env.get(_ENV_CLOUD),
-            "address": env.get(_ENV_ADDRESS),
-            "address_template": env.get(_ENV_TEMPLATE),
-            "tls": parse_bool(_ENV_TLS, env.get(_ENV_TLS) or "false"),
-            "ca_file": env.get(_ENV_CA),
-        }
+        settings: dict[str, Any] = {keyword: env.get(name)
+                                    for name, keyword in CLIENT_ENV.items()}
+        # Without the variable the emulator has no TLS (the client's default is TLS on).
+        settings["tls"] = parse_bool(IMESSAGE_TLS, env.get(IMESSAGE_TLS) or "false")
         settings.update(kwargs)
         return cls(**settings)
 

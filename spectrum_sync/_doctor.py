@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._envnames import TLS_CA_FILE
 from ._errors import AuthenticationError, ConnectionError, SpectrumError
 
 if TYPE_CHECKING:
@@ -141,10 +142,10 @@ def _tls(client: Client) -> CheckResult:
 
     context = client._ssl_context or ssl.create_default_context()
     roots = context.cert_store_stats().get("x509_ca", 0)
-    source = "SPECTRUM_TLS_CA_FILE" if client._ssl_context is not None else "the system"
+    source = TLS_CA_FILE if client._ssl_context is not None else "the system"
     if roots == 0:
         return CheckResult("tls", False, f"no trusted root certificates from {source}",
-                     "install the ca-certificates package, or set SPECTRUM_TLS_CA_FILE to a "
+                     f"install the ca-certificates package, or set {TLS_CA_FILE} to a "
                      "PEM bundle")
     return CheckResult("tls", True, f"{roots} trusted root certificates from {source}; "
                               f"{len(secure)} of {len(lines)} lines use TLS")

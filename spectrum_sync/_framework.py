@@ -1,11 +1,12 @@
 """What the Flask and Django integrations share: settings → client arguments, and one lazily
 made client per process.
 
-Settings use the environment variables' names without the ``SPECTRUM_`` prefix
-(``PROJECT_ID``, ``PROJECT_SECRET``, ``CLOUD_URL``, ``IMESSAGE_ADDRESS``,
-``IMESSAGE_ADDRESS_TEMPLATE``, ``IMESSAGE_TLS``, ``TLS_CA_FILE``) plus ``STATE``, ``TIMEOUT``,
-``DEFAULT_REGION``, ``QUOTA_LIMITS``, ``RETRY``, ``RECEIVE``, ``LINES``, ``WEBHOOK_SECRET``;
-whatever a setting leaves out comes from the environment, as with a plain ``Client()``.
+Settings are the rows of the settings table (``_config.SETTINGS``), named like the
+environment variables without the ``SPECTRUM_`` prefix (``PROJECT_ID``, ``PROJECT_SECRET``,
+``CLOUD_URL``, ``IMESSAGE_ADDRESS``, ``IMESSAGE_ADDRESS_TEMPLATE``, ``IMESSAGE_TLS``,
+``TLS_CA_FILE``, ``STATE``, ``TIMEOUT``, ``DEFAULT_REGION``, ``QUOTA_LIMITS``, ``RETRY``,
+``RECEIVE``, ``LINES``, ``WEBHOOK_SECRET``, ...); whatever a setting leaves out comes from
+the environment, as with a plain ``Client()``.
 Nothing here imports a web framework.
 """
 
@@ -19,8 +20,8 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._config import BY_NAME, SETTINGS
 from ._errors import ConfigurationError
-from ._validate import parse_bool
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -30,61 +31,39 @@ __all__ = ["CLIENT_SETTINGS", "ClientHolder", "client_kwargs", "has_credentials"
 
 log = logging.getLogger("spectrum_sync.integrations")
 
-#: Setting name → ``Client`` keyword argument.
-CLIENT_SETTINGS = {
-    "PROJECT_ID": "project_id",
-    "PROJECT_SECRET": "project_secret",
-    "CLOUD_URL": "cloud_url",
-    "IMESSAGE_ADDRESS": "address",
-    "IMESSAGE_ADDRESS_TEMPLATE": "address_template",
-    "IMESSAGE_TLS": "tls",
-    "TLS_CA_FILE": "ca_file",
-    "STATE": "state",
-    "TIMEOUT": "timeout",
-    "DEFAULT_REGION": "default_region",
-    "QUOTA_LIMITS": "quota_limits",
-    "RETRY": "retry",
-    "RECEIVE": "receive",
-    "LINES": "lines",
-}
-#: Settings that are not client arguments.
-OTHER_SETTINGS = ("WEBHOOK_SECRET", "WEBHOOK_PATH", "HANDLERS")
-
-# Settings a plain Client() does not read from the environment, but an app's deployment
-# naturally sets there.
-_ENV_ONLY = {"STATE": "SPECTRUM_STATE", "TIMEOUT": "SPECTRUM_TIMEOUT"}
-
-
-def _timeout(value: object) -> float:
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            raise ConfigurationError(f"TIMEOUT must be a number of seconds, not {value!r}"
-                                     ) from None
-    return value  # type: ignore[return-value]  # the client validates it
+#: Setting name → ``Client`` keyword argument (from the one settings table, ``_config.py``).
+CLIENT_SETTINGS = {s.name: s.keyword for s in SETTINGS if s.keyword}
+#: Settings of Django's ``SPECTRUM`` dict that are not client arguments.
+OTHER_SETTINGS = tuple(s.name for s in SETTINGS if s.keyword is None and s.django)
 
 
 def client_kwargs(settings: Mapping[str, Any],
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``Client`` keyword arguments from settings (names without the prefix); absent ones
-    are left to the client, which reads the environment."""
+    are left to the client, which reads the environment. Settings a plain ``Client()`` does
+    not read from the environment (``STATE``, ``TIMEOUT``), but an app's deployment naturally
+    sets there, are read from it here."""
     environ = os.environ if env is None else env
     kwargs: dict[str, Any] = {}
-    for name, arg in CLIENT_SETTINGS.items():
-        value = settings.get(name)
-        if value is None and name in _ENV_ONLY:
-            value = environ.get(_ENV_ONLY[name]) or None
+    for setting in SETTINGS:
+        if setting.keyword is None:
+            continue
+        value = settings.get(setting.name)
+        if value is None and setting.env and not setting.client_env:
+            value = environ.get(setting.env) or None
         if value is None:
             continue
-        if name == "IMESSAGE_TLS":
-            value = parse_bool("IMESSAGE_TLS", value)
-        elif name == "TIMEOUT":
-            value = _timeout(value)
-        kwargs[arg] = value
+        if setting.parse is not None:
+            value = setting.parse(setting.name, value)
+        kwargs[setting.keyword] = value
     if env is not None:
         kwargs["env"] = env
     return kwargs
+
+
+def _from_env(name: str, environ: Mapping[str, str]) -> str | None:
+    env = BY_NAME[name].env
+    return (environ.get(env) or None) if env else None
 
 
 def has_credentials(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> bool:
@@ -93,19 +72,18 @@ def has_credentials(settings: Mapping[str, Any], env: Mapping[str, str] | None =
     environ = os.environ if env is None else env
     if settings.get("LINES"):
         return True
-    return all(settings.get(name) or environ.get(f"SPECTRUM_{name}")
+    return all(settings.get(name) or _from_env(name, environ)
                for name in ("PROJECT_ID", "PROJECT_SECRET"))
 
 
 def webhook_secret(settings: Mapping[str, Any],
                    env: Mapping[str, str] | None = None) -> str | list[str] | None:
-    """The webhook signing secret (a list during a rotation): the setting, else
-    ``SPECTRUM_WEBHOOK_SECRET``."""
+    """The webhook signing secret (a list during a rotation): the ``WEBHOOK_SECRET``
+    setting, else its environment variable."""
     value = settings.get("WEBHOOK_SECRET")
     if value:
         return value if isinstance(value, str) else [str(v) for v in value]
-    environ = os.environ if env is None else env
-    return environ.get("SPECTRUM_WEBHOOK_SECRET") or None
+    return _from_env("WEBHOOK_SECRET", os.environ if env is None else env)
 
 
 class ClientHolder:

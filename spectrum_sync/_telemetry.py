@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from ._envnames import OTEL_RAW_ADDRESSES
+
 if TYPE_CHECKING:
     from ._models import Space
 
@@ -34,7 +36,7 @@ __all__ = ["ClientView", "instruments", "mask", "processing", "received", "trace
 F = TypeVar("F", bound=Callable[..., Any])
 
 SYSTEM = "spectrum"
-RAW_ADDRESSES_ENV = "SPECTRUM_OTEL_RAW_ADDRESSES"
+RAW_ADDRESSES_ENV = OTEL_RAW_ADDRESSES
 _SCOPE = "spectrum_sync"
 _PHONE = re.compile(r"(\+?)(\d{5,})")
 _EMAIL = re.compile(r"[^\s;@]+@([^\s;@]+)")

@@ -48,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from . import webhooks
 from ._bodies import BodyTooLarge, read_limited
+from ._envnames import PREFIX as _PREFIX
 from ._framework import ClientHolder, client_kwargs, health_report, webhook_secret
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ __all__ = ["Spectrum", "health", "webhook"]
 log = logging.getLogger("spectrum_sync.flask")
 
 _EXTENSION = "spectrum"
-_PREFIX = "SPECTRUM_"
 #: The endpoint name of the webhook route.
 ENDPOINT = "spectrum_webhook"
 #: The endpoint name of the health route.
@@ -131,10 +131,10 @@ class Spectrum:
         if _EXTENSION in app.extensions:
             raise RuntimeError("spectrum_sync.flask.Spectrum is already attached to this app")
         app.extensions[_EXTENSION] = _AppState(self, app)
-        path = self.webhook_path or app.config.get("SPECTRUM_WEBHOOK_PATH")
+        path = self.webhook_path or _settings(app).get("WEBHOOK_PATH")
         if path:
             app.add_url_rule(path, endpoint=ENDPOINT, view_func=webhook, methods=["POST"])
-        health_path = self.health_path or app.config.get("SPECTRUM_HEALTH_PATH")
+        health_path = self.health_path or _settings(app).get("HEALTH_PATH")
         if health_path:
             app.add_url_rule(health_path, endpoint=HEALTH_ENDPOINT, view_func=health,
                              methods=["GET"])

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import pytest
 
+from spectrum_sync._envnames import EMULATOR_UI
+
 if TYPE_CHECKING:  # the emulator and the client load when a test asks for them
     from spectrum_sync import Client, Inbox, Message
     from spectrum_sync.emulator import Emulator
@@ -45,16 +47,8 @@ __all__ = [
 
 MARKER = "spectrum_emulator"
 
-# Client settings read from the environment that must not point a test at the real cloud.
-_CLIENT_VARIABLES = (
-    "SPECTRUM_PROJECT_ID", "SPECTRUM_PROJECT_SECRET", "SPECTRUM_CLOUD_URL",
-    "SPECTRUM_IMESSAGE_ADDRESS", "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE", "SPECTRUM_IMESSAGE_TLS",
-    "SPECTRUM_TLS_CA_FILE",
-)
-
-
 #: Set (to anything but empty or 0), the same as ``--spectrum-ui``.
-UI_VARIABLE = "SPECTRUM_EMULATOR_UI"
+UI_VARIABLE = EMULATOR_UI
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -141,8 +135,12 @@ def spectrum_env(spectrum_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
                  ) -> dict[str, str]:
     """Sets the ``SPECTRUM_*`` variables a ``Client()`` reads so that it reaches
     ``spectrum_emulator`` (restored after the test); returns them."""
+    # The client settings read from the environment (the settings table) must not point a
+    # test at the real cloud.
+    from spectrum_sync._config import CLIENT_ENV
+
     env = spectrum_emulator.env()
-    for name in _CLIENT_VARIABLES:
+    for name in CLIENT_ENV:
         if name not in env:
             monkeypatch.delenv(name, raising=False)
     for name, value in env.items():

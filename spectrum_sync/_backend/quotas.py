@@ -21,14 +21,13 @@ from typing import Any, Callable
 
 import attrs
 
+from .._config import MESSAGES, NEW_CONVERSATIONS, QuotaLimits
 from .._errors import QuotaExceeded, RateLimitError
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
 
 __all__ = ["MESSAGES", "NEW_CONVERSATIONS", "QuotaLimits", "QuotaTracker", "QuotaUsage"]
 
-MESSAGES = "messages"
-NEW_CONVERSATIONS = "new_conversations"
 _DAY_TTL = 2 * 86_400.0  # shared stores may drop a day's counters after this
 
 # Server error codes that mean a line-wide daily quota is spent, and which one. Throttles
@@ -38,26 +37,6 @@ _KIND_BY_CODE = {
     "dailyLimitExceeded": MESSAGES,
     "newContactThrottled": NEW_CONVERSATIONS,
 }
-
-
-def _limit(instance: Any, attribute: Any, value: Any) -> None:
-    from .._validate import positive_number
-
-    if value is not None:
-        positive_number(f"QuotaLimits.{attribute.name}", value, integer=True,
-                        allow_zero=True)
-
-
-@attrs.frozen
-class QuotaLimits:
-    """Daily limits per line (integers >= 0); ``None`` disables the client-side check."""
-
-    messages_per_day: int | None = attrs.field(default=5000, validator=_limit)
-    new_conversations_per_day: int | None = attrs.field(default=50, validator=_limit)
-
-    def limit(self, kind: str) -> int | None:
-        """The daily limit of ``kind`` ("messages" or "new_conversations"; None: no limit)."""
-        return self.messages_per_day if kind == MESSAGES else self.new_conversations_per_day
 
 
 @attrs.frozen

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from spectrum_sync._envnames import PROJECT_ID, PROJECT_SECRET
+
 if TYPE_CHECKING:
     from spectrum_sync import Client
     from spectrum_sync.emulator import Emulator
@@ -88,13 +90,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _environment_description() -> str:
+    """What the commands read from the environment, from the settings table: what a plain
+    ``Client()`` reads, and the webhook secret."""
+    from spectrum_sync._config import SETTINGS, environment_help
+
+    read = [s for s in SETTINGS if s.client_env or s.name == "WEBHOOK_SECRET"]
+    return "Settings come from the environment: " + environment_help(read) + "."
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """The options accepted before the subcommand and after it.
 
     Their defaults are SUPPRESS so that a subcommand's parser, which runs after the main
     one, never overwrites a value given before the subcommand; :class:`Session` applies the
     real defaults."""
-    group = parser.add_argument_group("common options")
+    group = parser.add_argument_group("common options", _environment_description())
     suppress = argparse.SUPPRESS
     group.add_argument("--emulator", action="store_true", default=suppress,
                        help="run against a throwaway embedded emulator instead of the cloud")
@@ -231,8 +242,7 @@ class Session:
     @staticmethod
     def _check_credentials() -> None:
         # Said here in the command line's words (the library names its Python arguments).
-        missing = [name for name in ("SPECTRUM_PROJECT_ID", "SPECTRUM_PROJECT_SECRET")
-                   if not os.environ.get(name)]
+        missing = [name for name in (PROJECT_ID, PROJECT_SECRET) if not os.environ.get(name)]
         if missing:
             raise UsageError(
                 f"missing credentials: set {' and '.join(missing)} (for a local emulator, "

@@ -7,9 +7,10 @@ import os
 import time
 
 from spectrum_sync._cli.common import Session, positive_float
+from spectrum_sync._envnames import EMULATOR_UI
 
 #: Set (to anything but empty or 0), the same as ``--ui``.
-UI_VARIABLE = "SPECTRUM_EMULATOR_UI"
+UI_VARIABLE = EMULATOR_UI
 
 #: The demo always runs against an emulator of its own.
 EMULATOR_ONLY = True

@@ -8,6 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from spectrum_sync._cli.common import Session, UsageError
+from spectrum_sync._envnames import CLOUD_URL
 
 if TYPE_CHECKING:
     from spectrum_sync._doctor import CheckResult
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
                         "set SPECTRUM_PROJECT_ID and SPECTRUM_PROJECT_SECRET, or add "
                         "--emulator to try a throwaway emulator")]
     except SpectrumError as exc:  # no client: the token exchange or a setting failed
-        checks = [failed_start(exc, os.environ.get("SPECTRUM_CLOUD_URL"))]
+        checks = [failed_start(exc, os.environ.get(CLOUD_URL))]
         checks.extend(_store_alone(args.state))
     failed = [check for check in checks if not check.ok]
     if args.json:

@@ -19,10 +19,11 @@ from typing import Any
 
 from spectrum_sync._bodies import BodyTooLarge, read_limited
 from spectrum_sync._cli.common import CommandError, Session, UsageError, add_common_options
+from spectrum_sync._envnames import WEBHOOK_SECRET
 
 HELP = ("Webhook tools. `webhook verify FILE` checks a saved delivery: its signature against "
         "the secret, its age, and prints the events it carries.")
-SECRET_ENV = "SPECTRUM_WEBHOOK_SECRET"
+SECRET_ENV = WEBHOOK_SECRET
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 _REQUEST_LINE = re.compile(rb"^[A-Z]+ \S+ HTTP/\d(\.\d)?\r?$")

@@ -15,11 +15,11 @@ import os
 import time
 from typing import Any, Callable
 
-import attrs
 import grpc
 from google.protobuf.message import Message as ProtoMessage
 
 from .._backoff import jittered
+from .._config import RetryPolicy
 from .._errors import (
     AlreadySent,
     AuthenticationError,
@@ -28,7 +28,6 @@ from .._errors import (
     RoutingError,
     SpectrumError,
 )
-from .._validate import positive_number
 from .._wire.errors import classify, heals_by_refresh
 from .._wire.rpc import Rpc, rpc_for
 from .credentials import Credentials
@@ -51,29 +50,6 @@ def new_uuid() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _attempts(instance: Any, attribute: Any, value: Any) -> None:
-    positive_number(f"RetryPolicy.{attribute.name}", value, integer=True, maximum=100)
-
-
-def _seconds(instance: Any, attribute: Any, value: Any) -> None:
-    positive_number(f"RetryPolicy.{attribute.name}", value, maximum=300)
-
-
-@attrs.frozen
-class RetryPolicy:
-    """Retries of calls the server marked ``x-retryable`` (or whose connection broke):
-    at most ``max_attempts`` attempts, full-jitter exponential backoff from ``base`` seconds,
-    capped at ``cap``, all within the call's deadline."""
-
-    max_attempts: int = attrs.field(default=4, validator=_attempts)
-    base: float = attrs.field(default=0.2, validator=_seconds)
-    cap: float = attrs.field(default=5.0, validator=_seconds)
-
-    def delay(self, attempt: int) -> float:
-        """Sleep before retry number ``attempt + 1`` (attempt counts from 0)."""
-        return jittered(attempt, self.base, self.cap)
 
 
 class Invoker:

@@ -1,6 +1,7 @@
 """Lines: one gRPC endpoint, one bearer token and one phone number each.
 
-* :class:`Line` is the public description of a self-hosted line (``Client(lines=[...])``).
+* :class:`Line` (defined in ``_config.py``) is the public description of a self-hosted line
+  (``Client(lines=[...])``).
 * :class:`LineConnection` is a live line: a unary channel and a separate stream channel
   (created on first use, never per call), the method callables on each (cached), and the
   current auth metadata, swapped atomically on token refresh so calls read it without a lock.
@@ -21,6 +22,7 @@ import attrs
 import grpc
 
 from .._addresses import normalize_address
+from .._config import Line
 from .._errors import ClientClosed, InvalidAddress, RoutingError
 from .._fork import ForkGuard
 from .._logfields import fields
@@ -40,17 +42,6 @@ _serialize = operator.methodcaller("SerializeToString")
 # Channels inherited from the parent after fork: kept referenced and never closed in the
 # child (tearing down the parent's connections from the child is not fork-safe).
 _inherited: list[grpc.Channel] = []
-
-
-@attrs.frozen
-class Line:
-    """A self-hosted line: gRPC ``address`` ("host:port"), static bearer ``token``, ``phone``
-    (its number), ``tls`` (False only for a local relay or the emulator)."""
-
-    address: str
-    token: str = attrs.field(repr=False)
-    phone: str
-    tls: bool = True
 
 
 @attrs.frozen

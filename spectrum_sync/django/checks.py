@@ -8,8 +8,15 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core import checks
 
+from .._config import BY_NAME
 from .._errors import ConfigurationError
-from .._framework import CLIENT_SETTINGS, OTHER_SETTINGS, client_kwargs, has_credentials
+from .._framework import (
+    CLIENT_SETTINGS,
+    OTHER_SETTINGS,
+    client_kwargs,
+    has_credentials,
+    webhook_secret,
+)
 
 _KNOWN = frozenset(CLIENT_SETTINGS) | frozenset(OTHER_SETTINGS)
 
@@ -40,13 +47,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         found.append(checks.Warning(
             "Spectrum credentials are not configured: sending and receiving will fail",
             hint="set SPECTRUM['PROJECT_ID'] and SPECTRUM['PROJECT_SECRET'] (or the "
-                 "SPECTRUM_PROJECT_ID / SPECTRUM_PROJECT_SECRET environment variables)",
+                 f"{BY_NAME['PROJECT_ID'].env} / {BY_NAME['PROJECT_SECRET'].env} environment "
+                 "variables)",
             id="spectrum_sync.W001"))
     if dispatcher.handlers and not (value.get("WEBHOOK_SECRET")
-                                    or os.environ.get("SPECTRUM_WEBHOOK_SECRET")):
+                                    or webhook_secret({}, os.environ)):
         found.append(checks.Warning(
             "webhook handlers are registered but no webhook secret is configured: the "
             "webhook view answers 500",
-            hint="set SPECTRUM['WEBHOOK_SECRET'] or SPECTRUM_WEBHOOK_SECRET",
+            hint=f"set SPECTRUM['WEBHOOK_SECRET'] or {BY_NAME['WEBHOOK_SECRET'].env}",
             id="spectrum_sync.W002"))
     return found

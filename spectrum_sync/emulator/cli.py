@@ -38,10 +38,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
+from spectrum_sync._envnames import EMULATOR_PID
+
 log = logging.getLogger(__name__)
 
 PROG = "spectrum-sync emulator"
-PID_VARIABLE = "SPECTRUM_EMULATOR_PID"
+PID_VARIABLE = EMULATOR_PID
 BACKGROUND_START_TIMEOUT = 15.0
 
 

@@ -458,20 +458,24 @@ class Emulator:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a client at this emulator."""
+        # The names come from the one list the client reads too (a leaf without imports:
+        # the emulator imports no client internals).
+        import spectrum_sync._envnames as names
+
         out = {
-            "SPECTRUM_IMESSAGE_ADDRESS": self.grpc_address,
-            "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE": self.grpc_address,
-            "SPECTRUM_PROJECT_ID": self.project_id,
-            "SPECTRUM_PROJECT_SECRET": self.project_secret,
-            "SPECTRUM_IMESSAGE_TLS": "true" if self.tls else "false",
-            "SPECTRUM_EMULATOR_ADMIN_TOKEN": self.admin_token,
+            names.IMESSAGE_ADDRESS: self.grpc_address,
+            names.IMESSAGE_ADDRESS_TEMPLATE: self.grpc_address,
+            names.PROJECT_ID: self.project_id,
+            names.PROJECT_SECRET: self.project_secret,
+            names.IMESSAGE_TLS: "true" if self.tls else "false",
+            names.EMULATOR_ADMIN_TOKEN: self.admin_token,
         }
         if self.webhook_secret is not None:
-            out["SPECTRUM_WEBHOOK_SECRET"] = self.webhook_secret
+            out[names.WEBHOOK_SECRET] = self.webhook_secret
         if self.rest is not None:
-            out["SPECTRUM_CLOUD_URL"] = self.cloud_url
+            out[names.CLOUD_URL] = self.cloud_url
         if self.tls is not None:
-            out["SPECTRUM_TLS_CA_FILE"] = self.tls[0]
+            out[names.TLS_CA_FILE] = self.tls[0]
         return out
 
     def client(self, **kwargs: Any) -> Client:
