@@ -135,10 +135,14 @@ def test_an_endless_stdin_is_refused_after_the_limit() -> None:
     # stdin that never ends (a stream piped in by mistake): read up to 16 MiB + 1 byte, then
     # one clear line; the writer sees the pipe close instead of filling memory.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTRUM_")}
-    code = ("import resource, sys\n"
+    # VmHWM, not getrusage's ru_maxrss: Linux carries the parent's peak across exec into
+    # ru_maxrss, so a child of a large pytest process would report pytest's memory.
+    code = ("import re, sys\n"
             "from spectrum_sync.cli import main\n"
             "status = main(['webhook', 'verify', '-', '--secret', 's'])\n"
-            "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+            "status_file = open('/proc/self/status').read()\n"
+            "peak = re.search(r'VmHWM:\\s+(\\d+) kB', status_file).group(1)\n"
+            "print('peak', peak, file=sys.stderr)\n"
             "sys.exit(status)\n")
     with subprocess.Popen(["yes", "x" * 1000], stdout=subprocess.PIPE) as endless:
         proc = subprocess.run([sys.executable, "-c", code], stdin=endless.stdout,
