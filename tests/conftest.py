@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,10 +21,14 @@ from spectrum_sync.emulator import Emulator
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A self-signed certificate for localhost / 127.0.0.1: (cert PEM path, key PEM path)."""
-    folder: Path = tmp_path_factory.mktemp("tls")
+_CERTIFICATE: list[tuple[str, str]] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Make the test certificate before any test runs gRPC: on Python 3.9 (fork, not vfork,
+    under subprocess) grpcio's fork handlers can abort a child started while gRPC threads
+    run, so openssl is started while none do."""
+    folder = Path(tempfile.mkdtemp(prefix="spectrum-tls-"))
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -29,7 +36,14 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )
-    return str(cert), str(key)
+    _CERTIFICATE.append((str(cert), str(key)))
+    atexit.register(shutil.rmtree, folder, True)
+
+
+@pytest.fixture(scope="session")
+def certificate() -> tuple[str, str]:
+    """A self-signed certificate for localhost / 127.0.0.1: (cert PEM path, key PEM path)."""
+    return _CERTIFICATE[0]
 
 
 @pytest.fixture
