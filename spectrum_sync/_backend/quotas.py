@@ -158,17 +158,24 @@ class QuotaTracker:
 
         ``enforce=False`` counts without refusing (shared mode: the numbers behind the pool
         are unknown, so only the server can tell). ``deadline`` (``time.monotonic()``) is
-        the end of the send: the store is asked within the time left, as are the release
-        and the record after the call. A store failure, or no answer in time, never blocks
+        the end of the send: the reservation waits for the store at most half the time
+        left (the call keeps the rest), the release or record after the call at most
+        what is left then. A store failure, or no answer in time, never blocks
         the send: it is logged and reported in health, and the send goes on uncounted."""
-        bound = deadline if self._bounded else None
+        bound = None
+        if deadline is not None and self._bounded:
+            # Half the time left at most: the call itself keeps the other half.
+            now = time.monotonic()
+            bound = now + max(deadline - now, 0.0) / 2
         outcome = self.monitor.guard(
-            "quota check", lambda: self._reserve_or_refusal(phone, chat_guid, enforce, bound),
+            "quota check", lambda: self._reserve_or_refusal(
+                phone, chat_guid, enforce, deadline if self._bounded else None),
             None, bound)
         if isinstance(outcome, QuotaExceeded):
             raise outcome
         if outcome is None:
-            return Reservation(self, [], f"contacted:{phone}", chat_guid, deadline=bound)
+            return Reservation(self, [], f"contacted:{phone}", chat_guid,
+                               deadline=deadline if self._bounded else None)
         return outcome
 
     def _reserve_or_refusal(self, phone: str, chat_guid: str, enforce: bool,

@@ -43,6 +43,7 @@ def test_a_frozen_holder_hands_out_nothing_it_read_before_when_it_wakes(
     # Handlers slower than the traffic: the holder has a queue of events when it is frozen.
     with Fleet(one_line, bare_redis.url, tmp_path, 2, ttl=TTL, work=0.03) as fleet:
         assert wait_until(lambda: fleet.holder_pid(LINE, bare_redis.url) is not None, 20)
+        fleet.warm_up((LINE,))
         fleet.inject((LINE,), gap=0.02)
         time.sleep(2.0)
         holder = fleet.holder_pid(LINE, bare_redis.url)
@@ -74,6 +75,7 @@ def test_a_redis_stall_past_the_lease_does_not_redeliver_what_was_handled(
     with Fleet(emu_process, bare_redis.url, tmp_path, 2, ttl=TTL) as fleet:
         assert wait_until(lambda: None not in fleet.holders(
             emu_process.env["SPECTRUM_PROJECT_ID"], bare_redis.url).values(), 20)
+        fleet.warm_up((LINE, LINE_2))
         fleet.inject((LINE, LINE_2), gap=0.01)
         time.sleep(2.0)
         assert bare_redis.process is not None
@@ -93,6 +95,7 @@ def test_a_redis_restart_without_data_loses_nothing_of_a_receiver_that_went_on(
     with Fleet(emu_process, bare_redis.url, tmp_path, 1, ttl=TTL) as fleet:
         assert wait_until(lambda: None not in fleet.holders(
             emu_process.env["SPECTRUM_PROJECT_ID"], bare_redis.url).values(), 20)
+        fleet.warm_up((LINE, LINE_2))
         fleet.inject((LINE, LINE_2), gap=0.01)
         time.sleep(2.0)
         bare_redis.kill()

@@ -47,6 +47,7 @@ def test_lease_soak(tmp_path: Path) -> None:
             Fleet(emu, redis.url + STORE_OPTIONS, tmp_path, 3, ttl=TTL) as fleet:
         project = emu.env["SPECTRUM_PROJECT_ID"]
         assert wait_until(lambda: None not in fleet.holders(project, redis.url).values(), 30)
+        fleet.warm_up(LINES)
         fleet.inject(LINES, gap=GAP)
         end = time.monotonic() + duration
         kinds = list(faults)
