@@ -15,8 +15,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    # the whole protocol: delivery state, cards, contacts, stickers, chat events
+    from ._app_cards import AppCard, CardLayout
     from ._backend.quotas import QuotaLimits, QuotaUsage
     from ._client import Client
+    from ._contacts import Contact
+    from ._delivery import DeliveryFailed, DeliveryTimeout
     from ._doctor import CheckResult
     from ._errors import (
         AlreadyReceiving,
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     )
     from ._events import (
         EVENT_KINDS,
+        ChatChanged,
         Event,
         GroupChanged,
         MessageEdited,
@@ -46,9 +51,11 @@ if TYPE_CHECKING:
         PollChanged,
         PollOption,
         StickerPlaced,
+        StickerPlacement,
     )
     from ._models import (
         Attachment,
+        EmbeddedMedia,
         FocusStatus,
         FriendLocation,
         Icon,
@@ -133,20 +140,36 @@ _WHERE = {
     "SQLiteStore": "_state.sqlite",
     "RetryPolicy": "_transport.invoker",
     "Line": "_transport.lines",
+    # the whole protocol: delivery state, cards, contacts, stickers, chat events
+    "AppCard": "_app_cards",
+    "CardLayout": "_app_cards",
+    "ChatChanged": "_events",
+    "Contact": "_contacts",
+    "DeliveryFailed": "_delivery",
+    "DeliveryTimeout": "_delivery",
+    "EmbeddedMedia": "_models",
+    "StickerPlacement": "_events",
 }
 
 __all__ = [
     "EVENT_KINDS",
     "AlreadyReceiving",
     "AlreadySent",
+    "AppCard",
     "Attachment",
     "AuthenticationError",
+    "CardLayout",
+    "ChatChanged",
     "CheckResult",
     "Client",
     "ClientClosed",
     "CloudError",
     "ConfigurationError",
     "ConnectionError",
+    "Contact",
+    "DeliveryFailed",
+    "DeliveryTimeout",
+    "EmbeddedMedia",
     "Event",
     "FocusStatus",
     "FriendLocation",
@@ -186,6 +209,7 @@ __all__ = [
     "StateStore",
     "StateStoreError",
     "StickerPlaced",
+    "StickerPlacement",
     "TextFormat",
     "UnsupportedError",
     "User",

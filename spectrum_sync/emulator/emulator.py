@@ -41,6 +41,7 @@ from spectrum_sync.emulator import eventlog, streams
 from spectrum_sync.emulator.addresses import AddressDirectory, normalize_address
 from spectrum_sync.emulator.auth import TokenRegistry
 from spectrum_sync.emulator.clock import Clock, ClockSource, iso_timestamp
+from spectrum_sync.emulator.controls import RichControls
 from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
@@ -103,7 +104,7 @@ class LineInfo(NamedTuple):
     number: str | None
 
 
-class Emulator:
+class Emulator(RichControls):
     """An in-process Spectrum Cloud: gRPC API, REST token exchange, control API for tests.
 
     Use as a context manager (``with Emulator(...) as emu``) or call :meth:`start` /
@@ -238,6 +239,9 @@ class Emulator:
         self._grpc_port = grpc_port
         self._http_port = http_port
         self.rest: RestServer | None = None
+        #: Outgoing messages are reported delivered at once; False leaves them undelivered
+        #: until ``mark_delivered`` / ``fail_delivery`` (docs/behaviour.md, "Delivery state").
+        self.deliver_sends = True
         self._simulator = RemoteParties(self.lock, self.clock, self.directory, self.line,
                                         self.note_typing)
         if plan == "shared":
