@@ -115,7 +115,7 @@ class ReceiveOptions:
         integer=True, maximum=1_000_000))
     dedupe_size: int = attrs.field(default=10_000, validator=_positive(integer=True,
                                                                        maximum=10_000_000))
-    families: tuple[str, ...] = attrs.field(default=(MESSAGES, GROUPS, POLLS),
+    families: tuple[str, ...] = attrs.field(default=(MESSAGES, GROUPS, POLLS, CHATS),
                                             converter=_families)
     history: bool = attrs.field(default=False, validator=_history)
     commit_interval: float = attrs.field(default=0.05, validator=_positive(
