@@ -91,7 +91,7 @@ class Contact:
             raise ValidationError("not a vCard: no BEGIN:VCARD")
         # Unfold continuation lines (RFC 6350 3.2) before reading properties.
         unfolded = re.sub(r"\r?\n[ \t]", "", text)
-        fields: dict[str, list[str]] = {}
+        fields: dict[str, list[str]] = {}  # raw (still escaped) values by property
         for line in unfolded.splitlines():
             head, sep, value = line.partition(":")
             if not sep:
@@ -99,23 +99,28 @@ class Contact:
             key = head.split(";", 1)[0].split(".")[-1].upper()
             if key == "END":
                 break
-            fields.setdefault(key, []).append(_unescape(value.strip()))
-        name = (fields.get("FN") or [""])[0] or _name_from_n(fields.get("N"))
-        phones = tuple(p for p in fields.get("TEL", []) if p)
-        emails = tuple(e for e in fields.get("EMAIL", []) if e)
-        org = (fields.get("ORG") or [""])[0].split(";")[0] or None
+            fields.setdefault(key, []).append(value.strip())
+
+        def first(key: str) -> str | None:
+            # Structured values (ORG, N) split on unescaped ";": their first component.
+            raw = (fields.get(key) or [""])[0]
+            return _unescape(re.split(r"(?<!\\);", raw)[0]) or None
+
+        name = _unescape((fields.get("FN") or [""])[0]) or _name_from_n(fields.get("N"))
+        phones = tuple(_unescape(p) for p in fields.get("TEL", []) if p)
+        emails = tuple(_unescape(e) for e in fields.get("EMAIL", []) if e)
         try:
-            return cls(name=name or None, phones=phones, emails=emails, organization=org,
-                       title=(fields.get("TITLE") or [""])[0] or None,
-                       note=(fields.get("NOTE") or [""])[0] or None)
+            return cls(name=name or None, phones=phones, emails=emails,
+                       organization=first("ORG"), title=first("TITLE"), note=first("NOTE"))
         except ValidationError as exc:
             raise ValidationError(f"the vCard holds no usable contact: {exc.message}") from None
 
 
 def _name_from_n(values: list[str] | None) -> str:
+    """"Given Family" from a raw N value (family;given;...)."""
     if not values:
         return ""
-    parts = values[0].split(";")
+    parts = [_unescape(p) for p in re.split(r"(?<!\\);", values[0])]
     return " ".join(p for p in (parts[1] if len(parts) > 1 else "", parts[0]) if p)
 
 
