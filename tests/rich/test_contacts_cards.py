@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 from rich_helpers import ALICE, LINE_1, PNG, calls
@@ -31,8 +32,8 @@ def test_send_a_contact_and_read_it_back(emu: Emulator, client: Client, dm: Spac
     # A card received from someone else parses the same way.
     card = sent.attachments[0]
     guid = emu.simulate_inbound(ALICE, attachment=("bob.vcf", (
-        "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Builder;Bob;;;\r\nTEL;TYPE=CELL:+1 555 222 2222\r\n"
-        "EMAIL:bob@example.com\r\nEND:VCARD\r\n").encode()), line=LINE_1)
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nN:Builder;Bob;;;\r\nTEL;TYPE=CELL:+1 555 222 2222\r\n"
+        b"EMAIL:bob@example.com\r\nEND:VCARD\r\n")), line=LINE_1)
     received = client.message(guid)
     assert received.contact() == Contact(name="Bob Builder", phones=["+1 555 222 2222"],
                                          emails=["bob@example.com"])
@@ -142,9 +143,9 @@ def test_inbound_cards_are_on_the_message(emu: Emulator, client: Client) -> None
 
 
 class _Site(http.server.BaseHTTPRequestHandler):
-    pages: dict[str, tuple[str, bytes]] = {}
+    pages: ClassVar[dict[str, tuple[str, bytes]]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         found = self.pages.get(self.path)
         if found is None:
             self.send_error(404)
@@ -166,10 +167,10 @@ def site() -> Iterator[str]:
     base = f"http://127.0.0.1:{server.server_address[1]}"
     _Site.pages = {
         "/article": ("text/html; charset=utf-8", (
-            '<html><head><title>Ignored</title><meta property="og:title" content="Big News">'
-            '<meta property="og:site_name" content="Daily"><meta property="og:description" '
-            'content="All about it"><meta property="og:image" content="/pic.jpg"></head>'
-            "</html>").encode()),
+            b'<html><head><title>Ignored</title><meta property="og:title" content="Big News">'
+            b'<meta property="og:site_name" content="Daily"><meta property="og:description" '
+            b'content="All about it"><meta property="og:image" content="/pic.jpg"></head>'
+            b"</html>")),
         "/pic.jpg": ("image/jpeg", JPEG),
         "/png-page": ("text/html", b'<meta property="og:title" content="PNG only">'
                                    b'<meta property="og:image" content="/pic.png">'),

@@ -93,3 +93,15 @@ def test_an_unknown_message_refresh_is_not_found(dm: Space) -> None:
     with pytest.raises(spectrum.NotFoundError):
         ghost.refresh()
     assert sent.refresh().guid == sent.guid
+
+
+def test_the_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    at = readme.index("## Delivery state")
+    block = re.search(r"```python\n(.*?)```", readme[at:], flags=re.S)
+    assert block is not None
+    exec(compile(block.group(1), "README.md", "exec"), {})
+    assert "sent by e-mail instead: Your table is ready" in capsys.readouterr().out
