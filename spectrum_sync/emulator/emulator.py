@@ -41,7 +41,6 @@ from spectrum_sync.emulator import eventlog, streams
 from spectrum_sync.emulator.addresses import AddressDirectory, normalize_address
 from spectrum_sync.emulator.auth import TokenRegistry
 from spectrum_sync.emulator.clock import Clock, ClockSource, iso_timestamp
-from spectrum_sync.emulator.controls import RichControls
 from spectrum_sync.emulator.errors import EmulatorError, control_errors
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
@@ -104,7 +103,7 @@ class LineInfo(NamedTuple):
     number: str | None
 
 
-class Emulator(RichControls):
+class Emulator:
     """An in-process Spectrum Cloud: gRPC API, REST token exchange, control API for tests.
 
     Use as a context manager (``with Emulator(...) as emu``) or call :meth:`start` /
@@ -691,6 +690,51 @@ class Emulator(RichControls):
         gives a frame with only a sequence). Returns its sequence."""
         return self._simulator.inject_raw_event(line, event, family=family,
                                                 chat_guid=chat_guid, poll_guid=poll_guid)
+
+    # ----- delivery state, stickers, cards, embedded media, chat events -------------------
+
+    def mark_delivered(self, message_guid: str, *, quietly: bool = False,
+                       line: str | None = None) -> None:
+        """Report one of our messages delivered (``quietly``: to a recipient in Focus)."""
+        self._simulator.set_delivery(message_guid, line=line, delivered=True, quietly=quietly)
+
+    def fail_delivery(self, message_guid: str, error_code: int = 22, *,
+                      line: str | None = None) -> None:
+        """Report an Apple send error for one of our messages (``send_error_code``)."""
+        if not isinstance(error_code, int) or error_code == 0:
+            raise ValueError("error_code must be a non-zero integer")
+        self._simulator.set_delivery(message_guid, line=line, error_code=error_code)
+
+    def mark_played(self, message_guid: str, *, line: str | None = None) -> None:
+        """Report one of our voice messages played."""
+        self._simulator.set_delivery(message_guid, line=line, played=True)
+
+    def simulate_sticker(self, from_: str, message_guid: str, image: tuple[str, bytes], *,
+                         part: int | None = None, x: float = 0.5, y: float = 0.5,
+                         line: str | None = None) -> None:
+        """``from_`` places the sticker ``image=(file_name, data)`` on a message."""
+        self._simulator.simulate_sticker(from_, message_guid, image, part=part, x=x, y=y,
+                                         line=line)
+
+    def simulate_app_card(self, from_: str, *, url: str, caption: str,
+                          team_id: str = "TEAM123456", bundle_id: str = "com.example.app",
+                          app_name: str = "Example", chat: str | None = None,
+                          line: str | None = None) -> str:
+        """``from_`` sends a mini-app card; returns the message guid."""
+        return self._simulator.simulate_app_card(
+            from_, url=url, caption=caption, team_id=team_id, bundle_id=bundle_id,
+            app_name=app_name, chat=chat, line=line)
+
+    def simulate_digital_touch(self, from_: str, data: bytes, mime_type: str = "image/png",
+                               *, chat: str | None = None, line: str | None = None) -> str:
+        """``from_`` sends a Digital Touch message (embedded media); returns its guid."""
+        return self._simulator.simulate_digital_touch(from_, data, mime_type, chat=chat,
+                                                      line=line)
+
+    def simulate_chat_event(self, chat: str, change: str, *, line: str | None = None) -> int:
+        """A chat is marked read, archived, unarchived, or its background set or removed on
+        one of the line's devices; returns the event's sequence."""
+        return self._simulator.simulate_chat_event(chat, change, line=line)
 
     # ----- faults -------------------------------------------------------------------------
 
