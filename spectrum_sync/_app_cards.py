@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html.parser
 import io
+import re
 import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from ._errors import SpectrumError, ValidationError
 if TYPE_CHECKING:
     from ._models import Message
 
-__all__ = ["AppCard", "CardLayout", "link_layout", "updated_card"]
+__all__ = ["AppCard", "CardLayout", "check_app", "check_url", "link_layout", "updated_card"]
 
 #: Spectrum's own iMessage extension, which opens a link card's URL on tap (the identity
 #: the official SDK gives link cards).
@@ -146,6 +147,22 @@ def updated_card(message: Message, layout: CardLayout | None, url: str | None,
     if (changes.get("layout") or card.layout) is None:
         raise ValidationError("the card has no layout to keep: give layout=")
     return attrs.evolve(card, **changes)
+
+
+_TEAM_ID = re.compile(r"[A-Z0-9]{10}")
+
+
+def check_app(team_id: object, bundle_id: object, app_name: object) -> None:
+    """An iMessage extension as the service names it: Apple's 10-character upper-case team
+    id, a bundle id without ``:`` (the service joins the two with ``:``), an app name."""
+    if not isinstance(team_id, str) or not _TEAM_ID.fullmatch(team_id):
+        raise ValidationError(f"team_id must be Apple's 10-character upper-case team id, "
+                              f"not {team_id!r}")
+    if not isinstance(bundle_id, str) or not bundle_id.strip() or ":" in bundle_id:
+        raise ValidationError(f"bundle_id must be a non-empty bundle identifier without ':', "
+                              f"not {bundle_id!r}")
+    if not isinstance(app_name, str) or not app_name.strip():
+        raise ValidationError(f"app_name must be a non-empty string, not {app_name!r}")
 
 
 def check_url(url: object) -> str:

@@ -492,16 +492,17 @@ class Space:
         idempotency_key: str | None = None, timeout: float | None = None,
     ) -> Message:
         """Send a mini-app card of your iMessage extension (``team_id``, ``bundle_id``,
-        ``app_name``; ``app_store_id`` points recipients without it at the App Store) that
+        ``app_name``; ``team_id`` is Apple's 10-character upper-case id, ``bundle_id`` has no
+        ``:``; ``app_store_id`` points recipients without it at the App Store) that
         opens ``url``; ``layout`` is what the bubble shows. Returns the message, whose
         ``app_card`` :meth:`Message.update_app_card` changes later."""
         from ._app_cards import AppCard, CardLayout, check_url
 
         if not isinstance(layout, CardLayout):
             raise ValidationError(f"layout must be a CardLayout, not {type(layout).__name__}")
-        for name, value in (("team_id", team_id), ("bundle_id", bundle_id),
-                            ("app_name", app_name)):
-            check_text(name, value)
+        from ._app_cards import check_app
+
+        check_app(team_id, bundle_id, app_name)
         if app_store_id is not None and (not isinstance(app_store_id, int)
                                          or isinstance(app_store_id, bool) or app_store_id < 1):
             raise ValidationError(f"app_store_id must be a positive integer, not {app_store_id!r}")

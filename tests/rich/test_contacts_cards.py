@@ -112,6 +112,7 @@ def test_bad_cards_are_refused_before_any_call(emu: Emulator, dm: Space) -> None
     layout = CardLayout(caption="x")
     emu.clear_requests()
     for bad in ({"url": "ftp://x"}, {"url": "not a url"}, {"app_name": ""},
+                {"team_id": "abcde12345"}, {"team_id": "SHORT"}, {"bundle_id": "a:b"},
                 {"app_store_id": 0}, {"layout": "caption"}):
         args = {"url": "https://x.example", "layout": layout, **APP, **bad}
         with pytest.raises(spectrum.ValidationError):
@@ -125,7 +126,7 @@ def test_the_emulator_checks_layouts_too(emu: Emulator, dm: Space) -> None:
     from spectrum_sync._proto import messages_pb2
 
     request = messages_pb2.SendCustomizedMiniAppMessageRequest(
-        chat_guid=dm.id, team_id="T", extension_bundle_id="b", app_name="a",
+        chat_guid=dm.id, team_id="ABCDE12345", extension_bundle_id="b", app_name="a",
         url="https://x.example", layout=messages_pb2.MiniAppLayout(summary="only"))
     with pytest.raises(spectrum.ValidationError, match="at least one"):
         dm._ops._call(dm._ops.line(dm.phone), request, 5)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -380,6 +381,11 @@ def check_card(request: messages_pb2.SendCustomizedMiniAppMessageRequest
     for name in ("extension_bundle_id", "app_name", "url"):
         if not getattr(request, name):
             raise invalid(f"{name} is required", field=name)
+    if not re.fullmatch(r"[A-Z0-9]{10}", request.team_id):
+        raise invalid("team_id must be a 10-character upper-case Apple team id",
+                      field="team_id")
+    if ":" in request.extension_bundle_id:
+        raise invalid("extension_bundle_id must not contain ':'", field="extension_bundle_id")
     if not request.HasField("layout"):
         raise invalid("layout is required", field="layout")
     layout: Any = request.layout
