@@ -261,57 +261,64 @@ _FLAGS = (
 )
 
 
+_DATES = (("date_delivered", "delivered_at"), ("date_read", "read_at"),
+          ("date_played", "played_at"), ("date_expressive_send_played", "effect_played_at"))
+
+
 def _delivery_fields(message: messages_pb2.Message, space: Space) -> dict[str, Any]:
     """The delivery state and the rarer fields of a wire message (docs/behaviour.md,
-    "Delivery state"); only what is set, so the common received text costs little."""
-    has: Callable[[str], bool] = message.HasField  # type: ignore[assignment]
+    "Delivery state"). This runs for every event: plain attribute reads (a C call each) and
+    ``HasField`` only where absence differs from the default."""
+    m: Any = message
+    has = m.HasField
     out: dict[str, Any] = {
-        "is_sent": message.is_sent, "is_delivered": message.is_delivered,
-        "delivered_quietly": message.is_delivered_quietly,
-        "notified": message.did_notify_recipient,
-        "send_error_code": message.send_error_code,
-        "service": _message_service(message, space),
+        "service": _message_service(message, space), "is_sent": m.is_sent,
+        "is_delivered": m.is_delivered, "delivered_quietly": m.is_delivered_quietly,
+        "notified": m.did_notify_recipient, "send_error_code": m.send_error_code,
+        "part_count": m.part_count or 1,
+        "destination": m.destination_caller_id if has("destination_caller_id") else None,
     }
-    for field, name in (("date_delivered", "delivered_at"), ("date_read", "read_at"),
-                        ("date_played", "played_at"),
-                        ("date_expressive_send_played", "effect_played_at")):
+    for field, name in _DATES:
         if has(field):
-            out[name] = _stamp(getattr(message, field))
-    if message.item_type:
-        out["item_type"] = _ITEM_TYPES.get(message.item_type, "unknown")
-    if has("group_title"):
-        out["group_title"] = message.group_title
-    if has("chat_action_type"):
-        out["chat_action"] = message.chat_action_type
-    flags = frozenset(name for field, name in _FLAGS if getattr(message, field))
+            out[name] = _stamp(getattr(m, field))
+    if m.item_type:
+        out["item_type"] = _ITEM_TYPES.get(m.item_type, "unknown")
+        if has("group_title"):
+            out["group_title"] = m.group_title
+        if has("chat_action_type"):
+            out["chat_action"] = m.chat_action_type
+    flags = frozenset(name for field, name in _FLAGS if getattr(m, field))
     if flags:
         out["flags"] = flags
-    if has("part_count"):
-        out["part_count"] = message.part_count
-    if has("destination_caller_id"):
-        out["destination"] = message.destination_caller_id
-    content = message.content
+    if m.applied_reactions:
+        out["reactions"] = tuple(_applied(r, m.guid, space) for r in m.applied_reactions)
+    if m.placed_stickers:
+        out["stickers"] = tuple(_placed(p, m.guid, space) for p in m.placed_stickers)
+    content = m.content
     if content.HasField("balloon_bundle_id"):
         out["balloon_bundle_id"] = content.balloon_bundle_id
     if content.HasField("mini_app"):
         out["app_card"] = app_card_from_proto(content.mini_app)
-    if message.applied_reactions:
-        out["reactions"] = tuple(
-            Reaction(message_guid=r.message_guid or message.guid,
-                     emoji=emoji_from_wire(r.reaction), space=space,
-                     sender=_user(r.sender) if r.HasField("sender") and not r.is_from_me
-                     else None, is_from_me=r.is_from_me,
-                     part_index=r.target_part_index if r.HasField("target_part_index")
-                     else None, occurred_at=_when(r, "date_created"))
-            for r in message.applied_reactions)
-    if message.placed_stickers:
-        out["stickers"] = tuple(
-            StickerPlaced(message_guid=p.message_guid or message.guid, space=space,
-                          sender=_user(p.sender) if p.HasField("sender") and not p.is_from_me
-                          else None, is_from_me=p.is_from_me,
-                          occurred_at=_when(p, "date_created"), **_sticker_parts(p, space))
-            for p in message.placed_stickers)
     return out
+
+
+def _applied(r: messages_pb2.MessageAppliedReaction, guid: str, space: Space) -> Reaction:
+    """A reaction applied to a message (``Message.reactions``)."""
+    return Reaction(
+        message_guid=r.message_guid or guid, emoji=emoji_from_wire(r.reaction), space=space,
+        sender=_user(r.sender) if r.HasField("sender") and not r.is_from_me else None,
+        is_from_me=r.is_from_me,
+        part_index=r.target_part_index if r.HasField("target_part_index") else None,
+        occurred_at=_when(r, "date_created"))
+
+
+def _placed(p: messages_pb2.MessagePlacedSticker, guid: str, space: Space) -> StickerPlaced:
+    """A sticker placed on a message (``Message.stickers``)."""
+    return StickerPlaced(
+        message_guid=p.message_guid or guid, space=space,
+        sender=_user(p.sender) if p.HasField("sender") and not p.is_from_me else None,
+        is_from_me=p.is_from_me, occurred_at=_when(p, "date_created"),
+        **_sticker_parts(p, space))
 
 
 def _sticker_parts(body: Any, space: Space) -> dict[str, Any]:
