@@ -22,12 +22,8 @@ from ._errors import SpectrumError, ValidationError
 if TYPE_CHECKING:
     from ._models import Message
 
-__all__ = ["AppCard", "CardLayout", "check_app", "check_url", "link_layout", "updated_card"]
-
-#: Spectrum's own iMessage extension, which opens a link card's URL on tap (the identity
-#: the official SDK gives link cards).
-SPECTRUM_APP = {"app_name": "Spectrum", "bundle_id": "codes.photon.Spectrum.MessagesExtension",
-                "team_id": "P8XT6232SL", "app_store_id": 6777616651}
+__all__ = ["AppCard", "CardLayout", "check_app", "check_url", "link_layout", "new_card",
+           "updated_card"]
 
 _TEXT_FIELDS = ("caption", "subcaption", "trailing_caption", "trailing_subcaption",
                 "image_title", "image_subtitle", "summary")
@@ -99,6 +95,29 @@ class AppCard:
     layout: CardLayout | None = None
     #: The guid of the card's first message (an updated card points at it).
     target_guid: str | None = None
+
+
+#: Spectrum's own iMessage extension, which opens a link card's URL on tap (the identity
+#: the official SDK gives link cards).
+SPECTRUM_APP = AppCard(team_id="P8XT6232SL", bundle_id="codes.photon.Spectrum.MessagesExtension",
+                       app_name="Spectrum", app_store_id=6777616651)
+
+
+def new_card(url: object, layout: object, team_id: object, bundle_id: object,
+             app_name: object, app_store_id: object, live: object) -> AppCard:
+    """A card to send, every argument checked (see :meth:`Space.send_app_card`)."""
+    if not isinstance(layout, CardLayout):
+        raise ValidationError(f"layout must be a CardLayout, not {type(layout).__name__}")
+    check_app(team_id, bundle_id, app_name)
+    if app_store_id is not None and (not isinstance(app_store_id, int)
+                                     or isinstance(app_store_id, bool) or app_store_id < 1):
+        raise ValidationError(f"app_store_id must be a positive integer, not {app_store_id!r}")
+    if live is not None and not isinstance(live, bool):
+        raise ValidationError(f"live must be True, False or None, not {live!r}")
+    assert isinstance(team_id, str) and isinstance(bundle_id, str) and isinstance(app_name, str)
+    return AppCard(team_id=team_id, bundle_id=bundle_id, app_name=app_name,
+                   url=check_url(url), app_store_id=app_store_id, live=bool(live),
+                   layout=layout)
 
 
 def is_jpeg(data: bytes) -> bool:

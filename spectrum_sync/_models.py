@@ -496,19 +496,9 @@ class Space:
         ``:``; ``app_store_id`` points recipients without it at the App Store) that
         opens ``url``; ``layout`` is what the bubble shows. Returns the message, whose
         ``app_card`` :meth:`Message.update_app_card` changes later."""
-        from ._app_cards import AppCard, CardLayout, check_url
+        from ._app_cards import new_card
 
-        if not isinstance(layout, CardLayout):
-            raise ValidationError(f"layout must be a CardLayout, not {type(layout).__name__}")
-        from ._app_cards import check_app
-
-        check_app(team_id, bundle_id, app_name)
-        if app_store_id is not None and (not isinstance(app_store_id, int)
-                                         or isinstance(app_store_id, bool) or app_store_id < 1):
-            raise ValidationError(f"app_store_id must be a positive integer, not {app_store_id!r}")
-        card = AppCard(team_id=team_id, bundle_id=bundle_id, app_name=app_name,
-                       url=check_url(url), app_store_id=app_store_id, live=bool(live),
-                       layout=layout)
+        card = new_card(url, layout, team_id, bundle_id, app_name, app_store_id, live)
         return self._ops.send_app_card(self, card, idempotency_key=_key(idempotency_key),
                                        timeout=check_timeout(timeout))
 
@@ -524,9 +514,11 @@ class Space:
         checked = check_url(url)
         layout = link_layout(checked, check_interval("fetch_timeout", fetch_timeout,
                                                      minimum=0.01))
-        return self.send_app_card(checked, layout, live=live,
-                                  idempotency_key=idempotency_key, timeout=timeout,
-                                  **SPECTRUM_APP)  # type: ignore[arg-type]
+        return self.send_app_card(checked, layout, team_id=SPECTRUM_APP.team_id,
+                                  bundle_id=SPECTRUM_APP.bundle_id,
+                                  app_name=SPECTRUM_APP.app_name or "Spectrum",
+                                  app_store_id=SPECTRUM_APP.app_store_id, live=live,
+                                  idempotency_key=idempotency_key, timeout=timeout)
 
     def set_background(self, image: FileInput, *, timeout: float | None = None) -> None:
         """Set the chat's background picture (a path, bytes or a binary file object)."""
