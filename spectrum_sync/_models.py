@@ -837,7 +837,15 @@ class Message(Received):
     """A message in a space. ``sender`` is None for our own messages; ``attachments`` lists
     the files it carries (metadata; ``attachment.download(to=...)`` fetches one);
     ``formatting`` and ``mentions`` describe ranges of ``text``; ``effect`` is the effect id
-    (``effect_name`` its name); ``is_audio`` marks a voice message."""
+    (``effect_name`` its name); ``is_audio`` marks a voice message.
+
+    Delivery state as the service last reported it: ``is_sent``, ``is_delivered``,
+    ``delivered_quietly``, ``notified``, ``send_error_code``, ``delivered_at``, ``read_at``
+    (``is_read``), ``played_at``, ``effect_played_at``, ``service``; :meth:`refresh` reads it
+    again and :meth:`wait_delivered` waits for delivery. ``part_count`` bubbles (actions take
+    ``part=``), ``reactions`` and ``stickers`` applied to it, ``app_card`` (a mini-app card),
+    ``flags`` (``auto_reply``, ``forward``, ``spam``...), ``item_type`` and the rest of the
+    protocol's fields: docs/behaviour.md, "Every field of the protocol's Message"."""
 
     kind: ClassVar[str] = "message"
 
