@@ -15,9 +15,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    # the whole protocol: delivery state, cards, contacts, stickers, chat events
+    from ._app_cards import AppCard, CardLayout
     from ._backend.quotas import QuotaUsage
     from ._client import Client
     from ._config import Line, QuotaLimits, RetryPolicy
+    from ._contacts import Contact
+    from ._delivery import DeliveryFailed, DeliveryTimeout
     from ._doctor import CheckResult
     from ._errors import (
         AlreadyReceiving,
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     )
     from ._events import (
         EVENT_KINDS,
+        ChatChanged,
         Event,
         GroupChanged,
         MessageEdited,
@@ -47,9 +52,11 @@ if TYPE_CHECKING:
         PollChanged,
         PollOption,
         StickerPlaced,
+        StickerPlacement,
     )
     from ._models import (
         Attachment,
+        EmbeddedMedia,
         FocusStatus,
         FriendLocation,
         Icon,
@@ -132,20 +139,36 @@ _WHERE = {
     "SQLiteStore": "_state.sqlite",
     "RetryPolicy": "_config",
     "Line": "_config",
+    # the whole protocol: delivery state, cards, contacts, stickers, chat events
+    "AppCard": "_app_cards",
+    "CardLayout": "_app_cards",
+    "ChatChanged": "_events",
+    "Contact": "_contacts",
+    "DeliveryFailed": "_delivery",
+    "DeliveryTimeout": "_delivery",
+    "EmbeddedMedia": "_models",
+    "StickerPlacement": "_events",
 }
 
 __all__ = [
     "EVENT_KINDS",
     "AlreadyReceiving",
     "AlreadySent",
+    "AppCard",
     "Attachment",
     "AuthenticationError",
+    "CardLayout",
+    "ChatChanged",
     "CheckResult",
     "Client",
     "ClientClosed",
     "CloudError",
     "ConfigurationError",
     "ConnectionError",
+    "Contact",
+    "DeliveryFailed",
+    "DeliveryTimeout",
+    "EmbeddedMedia",
     "Event",
     "FocusStatus",
     "FriendLocation",
@@ -185,6 +208,7 @@ __all__ = [
     "StateStore",
     "StateStoreError",
     "StickerPlaced",
+    "StickerPlacement",
     "TextFormat",
     "UnsupportedError",
     "User",

@@ -337,6 +337,15 @@ class Client:
         silenced = self._backend.focus_silenced(normalized, check_timeout(timeout))
         return FocusStatus(address=normalized, silenced=silenced)
 
+    def chat_count(self, *, include_archived: bool = False, phone: str | None = None,
+                   timeout: float | None = None) -> int:
+        """How many chats the line ``phone`` holds (every line's, summed, without it);
+        archived chats count with ``include_archived=True`` (GetChatCount)."""
+        from ._validate import check_bool, check_phone, check_timeout
+
+        return self._backend.chat_count(check_bool("include_archived", include_archived),
+                                        check_phone(phone), check_timeout(timeout))
+
     # ----- friend locations (Find My: LocationService) --------------------------------
 
     def friend_locations(self, *, phone: str | None = None,

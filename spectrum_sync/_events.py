@@ -10,17 +10,19 @@ protobuf type appears here; decoding lives in :mod:`._wire.convert`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import attrs
 
-from ._models import Message, Reaction, Received, Space, User
+from ._errors import ValidationError
+from ._models import Attachment, Message, Reaction, Received, Space, User
 
 if TYPE_CHECKING:
     from ._polls import Poll
 
 __all__ = [
     "EVENT_KINDS",
+    "ChatChanged",
     "Event",
     "GroupChanged",
     "MessageEdited",
@@ -29,6 +31,7 @@ __all__ = [
     "PollChanged",
     "PollOption",
     "StickerPlaced",
+    "StickerPlacement",
 ]
 
 
@@ -72,15 +75,64 @@ class MessageRead(Received):
     read_at: datetime | None = None
 
 
+def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if attribute.name in ("x", "y"):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            0.0 <= value <= 1.0)
+        if not ok:
+            raise ValidationError(f"sticker {attribute.name} must be a number from 0 to 1, "
+                                  f"not {value!r}")
+        return
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or (
+            attribute.name != "rotation" and value <= 0):
+        raise ValidationError(f"sticker {attribute.name} must be a "
+                              f"{'' if attribute.name == 'rotation' else 'positive '}number, "
+                              f"not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class StickerPlacement:
+    """Where a sticker sits on its bubble: ``x``/``y`` as fractions of the bubble (0 to 1),
+    ``scale``, ``rotation`` (radians) and ``width`` (points) when given."""
+
+    x: float = attrs.field(default=0.5, validator=_fraction)
+    y: float = attrs.field(default=0.5, validator=_fraction)
+    scale: float | None = attrs.field(default=None, validator=_fraction)
+    rotation: float | None = attrs.field(default=None, validator=_fraction)
+    width: float | None = attrs.field(default=None, validator=_fraction)
+
+
 @attrs.frozen(kw_only=True)
 class StickerPlaced(Received):
-    """A sticker was placed on a message."""
+    """A sticker was placed on a message (bubble ``part_index`` of a multipart one);
+    ``sticker`` is its image (download it like any attachment), ``placement`` where it
+    sits. Also the items of ``Message.stickers``."""
 
     kind: ClassVar[str] = "sticker"
 
     message_guid: str
     space: Space
     sender: User | None = None
+    is_from_me: bool = False
+    occurred_at: datetime | None = None
+    part_index: int | None = None
+    sticker: Attachment | None = None
+    placement: StickerPlacement | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChatChanged(Received):
+    """A chat changed. ``change`` is one of ``marked_read`` (read on one of the line's
+    devices), ``archived``, ``unarchived``, ``background_changed``,
+    ``background_removed``."""
+
+    kind: ClassVar[str] = "chat"
+
+    space: Space
+    change: str
+    actor: User | None = None
     is_from_me: bool = False
     occurred_at: datetime | None = None
 
@@ -136,11 +188,11 @@ class PollChanged(Received):
 
 Event = Union[
     Message, Reaction, MessageEdited, MessageUnsent, MessageRead, StickerPlaced,
-    GroupChanged, PollChanged,
+    GroupChanged, PollChanged, ChatChanged,
 ]
 
 #: Every event kind, as accepted by ``client.on_event(kind)`` and ``events(kinds=...)``.
 EVENT_KINDS = tuple(cls.kind for cls in (
     Message, Reaction, MessageEdited, MessageUnsent, MessageRead, StickerPlaced,
-    GroupChanged, PollChanged,
+    GroupChanged, PollChanged, ChatChanged,
 ))

@@ -29,12 +29,16 @@ from ._validate import (
 )
 
 if TYPE_CHECKING:
+    from ._app_cards import AppCard, CardLayout
     from ._attachments import FileInput, FileSource, Folder, Target
+    from ._contacts import Contact
+    from ._events import StickerPlaced, StickerPlacement
     from ._parts import Part
     from ._polls import Poll
 
 __all__ = [
-    "Attachment", "FocusStatus", "FriendLocation", "Icon", "LineInfo", "LocationRequest",
+    "Attachment", "EmbeddedMedia", "FocusStatus", "FriendLocation", "Icon", "LineInfo",
+    "LocationRequest",
     "Mention", "Message", "Reaction", "Received", "Space", "SpaceOperations", "TextFormat",
     "User", "check_formatting",
 ]
@@ -237,7 +241,7 @@ class SpaceOperations(Protocol):
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
         subject: str | None, formatting: tuple[TextFormat, ...],
-        idempotency_key: str | None, timeout: float | None,
+        idempotency_key: str | None, timeout: float | None, reply_part: int | None = None,
     ) -> Message: ...
 
     def send_file(
@@ -296,18 +300,41 @@ class SpaceOperations(Protocol):
     def get_chat(self, space: Space, *, timeout: float | None) -> tuple[Space, list[User]]: ...
 
     def edit(
-        self, message: Message, text: str, *, idempotency_key: str | None,
-        timeout: float | None,
+        self, message: Message, text: str, *, part: int | None = None,
+        idempotency_key: str | None, timeout: float | None,
     ) -> Message: ...
 
     def unsend(
-        self, message: Message, *, idempotency_key: str | None, timeout: float | None
+        self, message: Message, *, part: int | None = None, idempotency_key: str | None,
+        timeout: float | None,
     ) -> None: ...
 
     def react(
-        self, message: Message, reaction: str, on: bool, *, idempotency_key: str | None,
-        timeout: float | None,
+        self, message: Message, reaction: str, on: bool, *, part: int | None = None,
+        idempotency_key: str | None, timeout: float | None,
     ) -> None: ...
+
+    def refresh_message(self, message: Message, *, timeout: float | None) -> Message: ...
+
+    def place_sticker(self, message: Message, source: FileSource, part: int | None,
+                      placement: StickerPlacement, *, idempotency_key: str | None,
+                      timeout: float | None) -> Message: ...
+
+    def notify_anyway(self, message: Message, *, idempotency_key: str | None,
+                      timeout: float | None) -> None: ...
+
+    def embedded_media(self, message: Message, *, timeout: float | None) -> EmbeddedMedia: ...
+
+    def send_app_card(self, space: Space, card: AppCard, *, idempotency_key: str | None,
+                      timeout: float | None) -> Message: ...
+
+    def update_app_card(self, message: Message, card: AppCard, *,
+                        idempotency_key: str | None, timeout: float | None) -> Message: ...
+
+    def set_background(self, space: Space, data: bytes | None, *,
+                       timeout: float | None) -> None: ...
+
+    def has_background(self, space: Space, *, timeout: float | None) -> bool: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -323,7 +350,6 @@ class Space:
     # The client behind ``ops``: a space in use keeps its client open.
     _owner: object = attrs.field(default=None, eq=False, repr=False, alias="owner")
 
-    @traced_send
     def send(
         self,
         text: str | None = None,
@@ -349,11 +375,28 @@ class Space:
         ``idempotency_key`` (your own, e.g. ``"order-42-shipped"``) makes the send safe to
         repeat from another process or a retried task: the server answers a repeat with the
         first message instead of sending a second bubble."""
+        return self._send_text(text, markdown=markdown, link_preview=link_preview,
+                               reply_to=reply_to, effect=effect, subject=subject,
+                               formatting=formatting, idempotency_key=idempotency_key,
+                               timeout=timeout)
+
+    @traced_send
+    def _send_text(
+        self, text: str | None, *, markdown: str | None = None, link_preview: bool = False,
+        reply_to: Message | str | None = None, reply_part: int | None = None,
+        effect: str | None = None, subject: str | None = None,
+        formatting: Iterable[TextFormat] | None = None, idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """:meth:`send`, and a reply to one part of a message (``reply_part``)."""
         from ._effects import effect_id
         from ._markdown import link_preview_option, text_body
 
         body, formats = text_body(text, markdown, formatting)
         preview = link_preview_option(self, body, link_preview)
+        extra: dict[str, Any] = dict(preview)
+        if reply_part is not None:
+            extra["reply_part"] = reply_part
         return self._ops.send_text(
             self,
             body,
@@ -363,7 +406,7 @@ class Space:
             formatting=formats,
             idempotency_key=_key(idempotency_key),
             timeout=check_timeout(timeout),
-            **preview,
+            **extra,
         )
 
     @traced_send
@@ -477,6 +520,68 @@ class Space:
         """Share the line's own contact card (name and photo) with the space."""
         self._ops.share_contact(self, idempotency_key=_key(idempotency_key),
                                 timeout=check_timeout(timeout))
+
+    # ----- contact cards, app cards, backgrounds (see docs/behaviour.md) ----------------
+
+    def send_contact(self, contact: Contact, *, idempotency_key: str | None = None,
+                     timeout: float | None = None) -> Message:
+        """Send someone's contact card (a :class:`Contact`) as a vCard; returns the message.
+        (:meth:`share_contact` shares the line's own card instead.)"""
+        from ._contacts import Contact
+
+        if not isinstance(contact, Contact):
+            raise ValidationError(f"send_contact takes a Contact, not {type(contact).__name__}")
+        return self.send_file(contact.to_vcard().encode(), name=contact.file_name,
+                              idempotency_key=idempotency_key, timeout=timeout)
+
+    def send_app_card(
+        self, url: str, layout: CardLayout, *, team_id: str, bundle_id: str, app_name: str,
+        app_store_id: int | None = None, live: bool | None = None,
+        idempotency_key: str | None = None, timeout: float | None = None,
+    ) -> Message:
+        """Send a mini-app card of your iMessage extension (``team_id``, ``bundle_id``,
+        ``app_name``; ``team_id`` is Apple's 10-character upper-case id, ``bundle_id`` has no
+        ``:``; ``app_store_id`` points recipients without it at the App Store) that
+        opens ``url``; ``layout`` is what the bubble shows. Returns the message, whose
+        ``app_card`` :meth:`Message.update_app_card` changes later."""
+        from ._app_cards import new_card
+
+        card = new_card(url, layout, team_id, bundle_id, app_name, app_store_id, live)
+        return self._ops.send_app_card(self, card, idempotency_key=_key(idempotency_key),
+                                       timeout=check_timeout(timeout))
+
+    def send_link_card(self, url: str, *, live: bool | None = None, fetch_timeout: float = 5.0,
+                       idempotency_key: str | None = None,
+                       timeout: float | None = None) -> Message:
+        """Send ``url`` as a card of Spectrum's mini app, its layout built from the page's
+        Open Graph tags (fetched with a ``fetch_timeout``; a page that cannot be read gives
+        a card with its host name; the image must be a JPEG unless Pillow is installed)."""
+        from ._app_cards import SPECTRUM_APP, check_url, link_layout
+        from ._validate import check_interval
+
+        checked = check_url(url)
+        layout = link_layout(checked, check_interval("fetch_timeout", fetch_timeout,
+                                                     minimum=0.01))
+        return self.send_app_card(checked, layout, team_id=SPECTRUM_APP.team_id,
+                                  bundle_id=SPECTRUM_APP.bundle_id,
+                                  app_name=SPECTRUM_APP.app_name or "Spectrum",
+                                  app_store_id=SPECTRUM_APP.app_store_id, live=live,
+                                  idempotency_key=idempotency_key, timeout=timeout)
+
+    def set_background(self, image: FileInput, *, timeout: float | None = None) -> None:
+        """Set the chat's background picture (a path, bytes or a binary file object)."""
+        from ._attachments import file_source
+
+        data = file_source(image, what="background").read_all()
+        self._ops.set_background(self, data, timeout=check_timeout(timeout))
+
+    def remove_background(self, *, timeout: float | None = None) -> None:
+        """Remove the chat's background picture."""
+        self._ops.set_background(self, None, timeout=check_timeout(timeout))
+
+    def has_background(self, *, timeout: float | None = None) -> bool:
+        """Whether the chat has a background picture."""
+        return self._ops.has_background(self, timeout=check_timeout(timeout))
 
     def history(self, limit: int | None = None, before: datetime | None = None,
                 after: datetime | None = None, *, timeout: float | None = None,
@@ -780,7 +885,15 @@ class Message(Received):
     """A message in a space. ``sender`` is None for our own messages; ``attachments`` lists
     the files it carries (metadata; ``attachment.download(to=...)`` fetches one);
     ``formatting`` and ``mentions`` describe ranges of ``text``; ``effect`` is the effect id
-    (``effect_name`` its name); ``is_audio`` marks a voice message."""
+    (``effect_name`` its name); ``is_audio`` marks a voice message.
+
+    Delivery state as the service last reported it: ``is_sent``, ``is_delivered``,
+    ``delivered_quietly``, ``notified``, ``send_error_code``, ``delivered_at``, ``read_at``
+    (``is_read``), ``played_at``, ``effect_played_at``, ``service``; :meth:`refresh` reads it
+    again and :meth:`wait_delivered` waits for delivery. ``part_count`` bubbles (actions take
+    ``part=``), ``reactions`` and ``stickers`` applied to it, ``app_card`` (a mini-app card),
+    ``flags`` (``auto_reply``, ``forward``, ``spam``...), ``item_type`` and the rest of the
+    protocol's fields: docs/behaviour.md, "Every field of the protocol's Message"."""
 
     kind: ClassVar[str] = "message"
 
@@ -800,6 +913,29 @@ class Message(Received):
     formatting: tuple[TextFormat, ...] = ()
     mentions: tuple[Mention, ...] = ()
     is_audio: bool = False
+    # Delivery state and the rest of the wire fields: see docs/behaviour.md, "Delivery
+    # state" (values that change as the message travels are left out of equality).
+    is_sent: bool = attrs.field(default=False, eq=False)
+    is_delivered: bool = attrs.field(default=False, eq=False)
+    delivered_quietly: bool = attrs.field(default=False, eq=False)
+    notified: bool = attrs.field(default=False, eq=False)
+    send_error_code: int = attrs.field(default=0, eq=False)
+    #: "iMessage", "SMS" or "RCS" (the sender's service, else the chat's); None if unknown.
+    service: str | None = None
+    delivered_at: datetime | None = attrs.field(default=None, eq=False)
+    read_at: datetime | None = attrs.field(default=None, eq=False)
+    played_at: datetime | None = attrs.field(default=None, eq=False)
+    effect_played_at: datetime | None = attrs.field(default=None, eq=False)
+    item_type: str = "normal"
+    group_title: str | None = None
+    chat_action: int | None = None
+    flags: frozenset[str] = frozenset()
+    part_count: int = 1
+    destination: str | None = None
+    balloon_bundle_id: str | None = None
+    app_card: AppCard | None = attrs.field(default=None, eq=False)
+    reactions: tuple[Reaction, ...] = attrs.field(default=(), eq=False)
+    stickers: tuple[StickerPlaced, ...] = attrs.field(default=(), eq=False)
 
     @property
     def id(self) -> str:
@@ -814,16 +950,49 @@ class Message(Received):
 
         return effect_name(self.effect)
 
+    @property
+    def is_read(self) -> bool:
+        """Whether the recipient read it (``read_at`` is known)."""
+        return self.read_at is not None
+
+    def refresh(self, *, timeout: float | None = None) -> Message:
+        """The message as the server holds it now (delivery state, edits, reactions): a new
+        :class:`Message` (GetMessage)."""
+        return self.space._ops.refresh_message(self, timeout=check_timeout(timeout))
+
+    def wait_delivered(self, timeout: float = 30.0, *,
+                       interval: float = 0.25) -> Message:
+        """Block until the server reports the message delivered; returns the delivered
+        :class:`Message`. Polls ``GetMessage`` from every ``interval`` seconds, backing off
+        to 5 s. Raises :class:`DeliveryFailed` when Apple reports a send error (e.g. the
+        recipient has no iMessage: fall back to SMS or e-mail) and :class:`DeliveryTimeout`
+        when ``timeout`` passes first (docs/behaviour.md, "Delivery state")."""
+        from ._delivery import wait_delivered
+
+        return wait_delivered(self, timeout, interval)
+
     def reply(
         self, text: str | None = None, *, markdown: str | None = None,
-        link_preview: bool = False, idempotency_key: str | None = None,
-        timeout: float | None = None,
+        link_preview: bool = False, part: int | None = None,
+        idempotency_key: str | None = None, timeout: float | None = None,
     ) -> Message:
         """Threaded reply to this message in its space (``markdown``, ``link_preview``: as
-        in :meth:`Space.send`)."""
-        return self.space.send(text, markdown=markdown, link_preview=link_preview,
-                               reply_to=self.guid, idempotency_key=idempotency_key,
-                               timeout=timeout)
+        in :meth:`Space.send`; ``part``: to one bubble of a multipart message, counted
+        from 0)."""
+        return self.space._send_text(
+            text, markdown=markdown, link_preview=link_preview, reply_to=self.guid,
+            reply_part=self._part(part), idempotency_key=idempotency_key, timeout=timeout)
+
+    def _part(self, part: int | None) -> int | None:
+        """A bubble index of this message, checked against ``part_count``."""
+        if part is None:
+            return None
+        if not isinstance(part, int) or isinstance(part, bool) or not (
+                0 <= part < max(self.part_count, 1)):
+            raise ValidationError(
+                f"part must be a bubble index from 0 to {max(self.part_count, 1) - 1} "
+                f"(the message has {self.part_count} part(s)), not {part!r}")
+        return part
 
     def reply_stream(
         self, chunks: Iterable[Any], *, extract: Callable[[Any], str | None] | None = None,
@@ -834,41 +1003,111 @@ class Message(Received):
                                       idempotency_key=idempotency_key, timeout=timeout)
 
     def react(
-        self, emoji: str, *, idempotency_key: str | None = None, timeout: float | None = None
+        self, emoji: str, *, part: int | None = None, idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Add a tapback: ❤️ 👍 👎 😂 ‼️ ❓ (or their names: love, like, dislike, laugh,
-        emphasize, question) or any single emoji."""
-        self._react(emoji, True, idempotency_key, timeout)
+        emphasize, question) or any single emoji; ``part`` puts it on one bubble of a
+        multipart message (counted from 0)."""
+        self._react(emoji, True, part, idempotency_key, timeout)
 
     def unreact(
-        self, emoji: str, *, idempotency_key: str | None = None, timeout: float | None = None
+        self, emoji: str, *, part: int | None = None, idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> None:
-        """Remove a tapback added with :meth:`react`."""
-        self._react(emoji, False, idempotency_key, timeout)
+        """Remove a tapback added with :meth:`react` (the same ``part``)."""
+        self._react(emoji, False, part, idempotency_key, timeout)
 
     def _react(
-        self, emoji: str, on: bool, idempotency_key: str | None, timeout: float | None
+        self, emoji: str, on: bool, part: int | None, idempotency_key: str | None,
+        timeout: float | None,
     ) -> None:
         from ._reactions import check_reaction
 
-        self.space._ops.react(self, check_reaction(emoji), on,
+        self.space._ops.react(self, check_reaction(emoji), on, part=self._part(part),
                               idempotency_key=_key(idempotency_key),
                               timeout=check_timeout(timeout))
 
     def edit(
-        self, text: str, *, idempotency_key: str | None = None, timeout: float | None = None
+        self, text: str, *, part: int | None = None, idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> Message:
-        """Replace the text; returns the edited message."""
-        return self.space._ops.edit(self, check_text("text", text),
+        """Replace the text (of bubble ``part`` of a multipart message); returns the edited
+        message."""
+        return self.space._ops.edit(self, check_text("text", text), part=self._part(part),
                                     idempotency_key=_key(idempotency_key),
                                     timeout=check_timeout(timeout))
 
     def unsend(
-        self, *, idempotency_key: str | None = None, timeout: float | None = None
+        self, *, part: int | None = None, idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> None:
-        """Retract the message."""
-        self.space._ops.unsend(self, idempotency_key=_key(idempotency_key),
+        """Retract the message (or only bubble ``part`` of a multipart message)."""
+        self.space._ops.unsend(self, part=self._part(part),
+                               idempotency_key=_key(idempotency_key),
                                timeout=check_timeout(timeout))
+
+    def place_sticker(
+        self, image: FileInput, *, part: int | None = None, x: float = 0.5, y: float = 0.5,
+        scale: float | None = None, rotation: float | None = None,
+        width: float | None = None, idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """Stick an image (a path, bytes or a binary file object; PNG or HEIC with
+        transparency looks best) on the message at ``x``/``y`` (fractions of the bubble,
+        0 to 1), optionally scaled (``scale`` > 0), rotated (``rotation``, radians) and
+        sized (``width``, points); ``part`` picks a bubble of a multipart message. Returns
+        the message as it is now, with the sticker in ``stickers``."""
+        from ._attachments import file_source
+        from ._events import StickerPlacement
+
+        placement = StickerPlacement(x=x, y=y, scale=scale, rotation=rotation, width=width)
+        source = file_source(image)
+        return self.space._ops.place_sticker(
+            self, source, self._part(part), placement, idempotency_key=_key(idempotency_key),
+            timeout=check_timeout(timeout))
+
+    def notify_anyway(self, *, idempotency_key: str | None = None,
+                      timeout: float | None = None) -> None:
+        """"Notify anyway": alert a recipient whose Focus silenced this message (see
+        ``client.focus_status()``); only for messages this line sent."""
+        self.space._ops.notify_anyway(self, idempotency_key=_key(idempotency_key),
+                                      timeout=check_timeout(timeout))
+
+    def embedded_media(self, *, timeout: float | None = None) -> EmbeddedMedia:
+        """The media embedded in the message itself rather than attached (a Digital Touch
+        sketch, a handwritten message): its bytes and MIME type (GetEmbeddedMedia)."""
+        return self.space._ops.embedded_media(self, timeout=check_timeout(timeout))
+
+    def contact(self, *, timeout: float | None = None) -> Contact | None:
+        """The contact card (vCard) the message carries, parsed; None when it carries
+        none. Downloads the card (see :meth:`Space.send_contact`)."""
+        from ._contacts import contact_of
+
+        return contact_of(self, check_timeout(timeout))
+
+    def update_app_card(
+        self, layout: CardLayout | None = None, *, url: str | None = None,
+        live: bool | None = None, idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """Change an app card this line sent (:meth:`Space.send_app_card`): a new
+        ``layout`` and/or ``url``; the card keeps its app. Returns the updated card's
+        message."""
+        from ._app_cards import updated_card
+
+        card = updated_card(self, layout, url, live)
+        return self.space._ops.update_app_card(self, card, idempotency_key=_key(
+            idempotency_key), timeout=check_timeout(timeout))
+
+
+@attrs.frozen(kw_only=True)
+class EmbeddedMedia:
+    """Media carried inside a message (a Digital Touch sketch...): ``data`` and
+    ``mime_type``."""
+
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    mime_type: str
 
 
 @attrs.frozen(kw_only=True)

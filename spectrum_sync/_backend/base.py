@@ -70,6 +70,9 @@ class Backend(SpaceOperations, Protocol):
 
     def focus_silenced(self, address: str, timeout: float | None) -> bool: ...
 
+    def chat_count(self, include_archived: bool, phone: str | None,
+                   timeout: float | None) -> int: ...
+
     def friend_locations(self, address: str | None, phone: str | None,
                          timeout: float | None) -> list[FriendLocation]: ...
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
+import attrs
 import grpc
 from google.protobuf import empty_pb2
 
@@ -33,6 +34,7 @@ from .._errors import (
 )
 from .._models import (
     Attachment,
+    EmbeddedMedia,
     FriendLocation,
     Icon,
     LineInfo,
@@ -58,6 +60,7 @@ from .._transport.invoker import Invoker
 from .._transport.lines import SHARED, LineConnection, LineSet
 from .._validate import MAX_PAYLOAD_BYTES
 from .._wire.convert import (
+    app_card_to_wire,
     attachment_from_info,
     datetime_to_wire,
     formatting_to_wire,
@@ -66,6 +69,7 @@ from .._wire.convert import (
     poll_from_proto,
     reaction_to_wire,
     service_to_wire,
+    sticker_placement_to_wire,
     user_from_info,
 )
 from .._wire.errors import classify
@@ -74,7 +78,9 @@ from .base import Pager, SpaceMaker
 from .quotas import QuotaTracker, QuotaUsage, Reservation
 
 if TYPE_CHECKING:
+    from .._app_cards import AppCard
     from .._attachments import FileSource
+    from .._events import StickerPlacement
     from .._parts import Part
     from .._polls import Poll
     from .._receive.cloud_feed import CloudFeed
@@ -360,7 +366,8 @@ class CloudBackend:
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
         subject: str | None, formatting: tuple[TextFormat, ...] = (),
-        idempotency_key: str | None, timeout: float | None, link_preview: bool = False,
+        idempotency_key: str | None, timeout: float | None, reply_part: int | None = None,
+        link_preview: bool = False,
     ) -> Message:
         deadline = self._deadline(timeout)
         line = self.line(space.phone, timeout)
@@ -374,6 +381,8 @@ class CloudBackend:
             request.formatting.extend(formatting_to_wire(formatting))
         if reply_to:
             request.reply_to.message_guid = reply_to
+            if reply_part is not None:
+                request.reply_to.target_part_index = reply_part
         return self._send_message(line, reservation, request, space, self._left(deadline),
                                   idempotency_key)
 
@@ -397,13 +406,18 @@ class CloudBackend:
         return fresh, [user_from_info(p) for p in chat.participants if p.address != line.phone]
 
     @staticmethod
-    def _target(message: Message) -> messages_pb2.MessageTarget:
-        return messages_pb2.MessageTarget(chat_guid=message.space.id, message_guid=message.guid)
+    def _target(message: Message, part: int | None = None) -> messages_pb2.MessageTarget:
+        target = messages_pb2.MessageTarget(chat_guid=message.space.id,
+                                            message_guid=message.guid)
+        if part is not None:
+            target.target_part_index = part
+        return target
 
-    def edit(self, message: Message, text: str, *, idempotency_key: str | None,
-             timeout: float | None) -> Message:
+    def edit(self, message: Message, text: str, *, part: int | None = None,
+             idempotency_key: str | None, timeout: float | None) -> Message:
         line = self.line(message.space.phone, timeout)
-        request = messages_pb2.EditMessageRequest(target=self._target(message), new_text=text)
+        request = messages_pb2.EditMessageRequest(target=self._target(message, part),
+                                                  new_text=text)
         deadline = self._deadline(timeout)
         try:
             response = self._call(line, request, timeout, idempotency_key)
@@ -413,20 +427,114 @@ class CloudBackend:
                 message_guid=message.guid), self._left(deadline))
         return message_from_proto(response.message, message.space)
 
-    def unsend(self, message: Message, *, idempotency_key: str | None,
-               timeout: float | None) -> None:
+    def unsend(self, message: Message, *, part: int | None = None,
+               idempotency_key: str | None, timeout: float | None) -> None:
         line = self.line(message.space.phone, timeout)
-        request = messages_pb2.UnsendMessageRequest(target=self._target(message))
+        request = messages_pb2.UnsendMessageRequest(target=self._target(message, part))
         self._call(line, request, timeout, idempotency_key)
 
-    def react(self, message: Message, reaction: str, on: bool, *,
+    def react(self, message: Message, reaction: str, on: bool, *, part: int | None = None,
               idempotency_key: str | None, timeout: float | None) -> None:
         line = self.line(message.space.phone, timeout)
         request = messages_pb2.SetReactionRequest(
-            target=self._target(message), reaction=reaction_to_wire(reaction), is_set=on)
+            target=self._target(message, part), reaction=reaction_to_wire(reaction), is_set=on)
         # duplicateMessage: this reaction was set (or removed) before: done.
         with contextlib.suppress(AlreadySent):
             self._call(line, request, timeout, idempotency_key)
+
+    # ----- delivery state, stickers, embedded media, app cards, backgrounds -----------
+
+    def refresh_message(self, message: Message, *, timeout: float | None) -> Message:
+        """GetMessage on the message's line, in the message's space."""
+        line = self.line(message.space.phone, timeout)
+        response = self._call(line, messages_pb2.GetMessageRequest(message_guid=message.guid),
+                              timeout)
+        return message_from_proto(response.message, message.space)
+
+    def place_sticker(self, message: Message, source: FileSource, part: int | None,
+                      placement: StickerPlacement, *, idempotency_key: str | None,
+                      timeout: float | None) -> Message:
+        """Upload the image, then PlaceSticker; returns the message with its stickers."""
+        deadline = self._deadline(timeout)
+        line = self.line(message.space.phone, timeout)
+        info = self._upload(line, source, self._left(deadline))
+        request = messages_pb2.PlaceStickerRequest(
+            target=self._target(message, part),
+            sticker=messages_pb2.AttachmentRef(attachment_guid=info.guid),
+            placement=sticker_placement_to_wire(placement))
+        # duplicateMessage: placed before; the message below shows it.
+        with contextlib.suppress(AlreadySent):
+            self._call(line, request, self._left(deadline), idempotency_key)
+        # The answer is the sticker's own row; the caller wants the message it sits on.
+        return self.refresh_message(message, timeout=self._left(deadline))
+
+    def notify_anyway(self, message: Message, *, idempotency_key: str | None,
+                      timeout: float | None) -> None:
+        line = self.line(message.space.phone, timeout)
+        request = messages_pb2.NotifySilencedMessageRequest(chat_guid=message.space.id,
+                                                            message_guid=message.guid)
+        self._call(line, request, timeout, idempotency_key)
+
+    def embedded_media(self, message: Message, *, timeout: float | None) -> EmbeddedMedia:
+        line = self.line(message.space.phone, timeout)
+        request = messages_pb2.GetEmbeddedMediaRequest(chat_guid=message.space.id,
+                                                       message_guid=message.guid)
+        media = self._call(line, request, timeout).media
+        return EmbeddedMedia(data=bytes(media.data), mime_type=media.mime_type)
+
+    def _card_message(self, response: Any, space: Space, target: str | None) -> Message:
+        """A card's message with the session the service opened for it (update needs it)."""
+        from .._wire.convert import app_card_from_proto
+
+        message = message_from_proto(response.message, space)
+        session = (response.mini_app_card_session
+                   if response.HasField("mini_app_card_session") else None)
+        card = message.app_card
+        if session is not None and response.message.content.HasField("mini_app"):
+            card = app_card_from_proto(response.message.content.mini_app,
+                                       session.target_message_guid or target or message.guid)
+            card = attrs.evolve(card, session_id=session.session_id or card.session_id)
+        return attrs.evolve(message, app_card=card)
+
+    def send_app_card(self, space: Space, card: AppCard, *, idempotency_key: str | None,
+                      timeout: float | None) -> Message:
+        line = self.line(space.phone, timeout)
+        reservation = self.quotas.reserve(line.phone, space.id, enforce=not line.shared)
+        request = messages_pb2.SendCustomizedMiniAppMessageRequest(
+            chat_guid=space.id, **app_card_to_wire(card))
+        response = self._reserved_call(line, reservation, request, timeout, idempotency_key)
+        return self._card_message(response, space, None)
+
+    def update_app_card(self, message: Message, card: AppCard, *,
+                        idempotency_key: str | None, timeout: float | None) -> Message:
+        line = self.line(message.space.phone, timeout)
+        session = messages_pb2.MiniAppCardSession(
+            message_guid=message.guid, chat_guid=message.space.id,
+            session_id=card.session_id or "", target_message_guid=card.target_guid or message.guid)
+        request = messages_pb2.UpdateCustomizedMiniAppMessageRequest(
+            session=session, **app_card_to_wire(card))
+        response = self._call(line, request, timeout, idempotency_key)
+        return self._card_message(response, message.space, card.target_guid)
+
+    def set_background(self, space: Space, data: bytes | None, *,
+                       timeout: float | None) -> None:
+        line = self.line(space.phone, timeout)
+        request: Any = (chats_pb2.RemoveBackgroundRequest(chat_guid=space.id) if data is None
+                        else chats_pb2.SetBackgroundRequest(chat_guid=space.id, data=data))
+        self._call(line, request, timeout)
+
+    def has_background(self, space: Space, *, timeout: float | None) -> bool:
+        line = self.line(space.phone, timeout)
+        request = chats_pb2.HasBackgroundRequest(chat_guid=space.id)
+        return bool(self._call(line, request, timeout).background_present)
+
+    def chat_count(self, include_archived: bool, phone: str | None,
+                   timeout: float | None) -> int:
+        """GetChatCount on the named line, else summed over every line."""
+        deadline = self._deadline(timeout)
+        request = chats_pb2.GetChatCountRequest(include_archived=include_archived)
+        return sum(int(self._call(line, request, self._left(deadline)).count)
+                   for line in self.lines_for(phone, timeout))
 
     # ----- rich messaging: files, multipart, history, groups, polls --------------------
 

@@ -39,6 +39,7 @@ from .._local.chatdb import ChatDB, LocalAttachment, LocalEvent
 from .._local.convert import attachment_from_local, local_user, message_from_local
 from .._models import (
     Attachment,
+    EmbeddedMedia,
     FriendLocation,
     LineInfo,
     LocationRequest,
@@ -50,7 +51,9 @@ from .._models import (
 from .base import Pager, SpaceMaker
 
 if TYPE_CHECKING:
+    from .._app_cards import AppCard
     from .._attachments import FileSource
+    from .._events import StickerPlacement
     from .._parts import Part
     from .._polls import Poll
     from .._receive.local_feed import ChatDBFeed
@@ -318,7 +321,7 @@ class LocalBackend:
     def send_text(
         self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
         subject: str | None, formatting: tuple[TextFormat, ...],
-        idempotency_key: str | None, timeout: float | None,
+        idempotency_key: str | None, timeout: float | None, reply_part: int | None = None,
     ) -> Message:
         """Send through Messages; returns the message as chat.db recorded it (its ``guid``
         is "" when Messages did not record it within ``ECHO_WAIT`` seconds)."""
@@ -468,21 +471,66 @@ class LocalBackend:
         """Accepted and ignored: Messages' scripting cannot mark a chat read."""
         self.ready()
 
-    def edit(self, message: Message, text: str, *, idempotency_key: str | None,
-             timeout: float | None) -> Message:
+    def edit(self, message: Message, text: str, *, part: int | None = None,
+             idempotency_key: str | None, timeout: float | None) -> Message:
         self.ready()
         _unsupported("editing a message", "Messages' scripting cannot edit; send a new message")
 
-    def unsend(self, message: Message, *, idempotency_key: str | None,
-               timeout: float | None) -> None:
+    def unsend(self, message: Message, *, part: int | None = None,
+               idempotency_key: str | None, timeout: float | None) -> None:
         self.ready()
         _unsupported("unsending a message", "Messages' scripting cannot unsend")
 
-    def react(self, message: Message, reaction: str, on: bool, *,
+    def react(self, message: Message, reaction: str, on: bool, *, part: int | None = None,
               idempotency_key: str | None, timeout: float | None) -> None:
         self.ready()
         _unsupported("sending a tapback", "Messages' scripting cannot react; tapbacks from "
                                           "others are received as Reaction events")
+
+    # ----- what only the cloud's private API does (docs/behaviour.md, "Local mode") ---
+
+    def refresh_message(self, message: Message, *, timeout: float | None) -> Message:
+        self.ready()
+        _unsupported("message.refresh() and wait_delivered()", _NO_HISTORY)
+
+    def place_sticker(self, message: Message, source: FileSource, part: int | None,
+                      placement: StickerPlacement, *, idempotency_key: str | None,
+                      timeout: float | None) -> Message:
+        self.ready()
+        _unsupported("placing a sticker", "Messages' scripting cannot place stickers")
+
+    def notify_anyway(self, message: Message, *, idempotency_key: str | None,
+                      timeout: float | None) -> None:
+        self.ready()
+        _unsupported("notify anyway", "Messages' scripting cannot break through Focus")
+
+    def embedded_media(self, message: Message, *, timeout: float | None) -> EmbeddedMedia:
+        self.ready()
+        _unsupported("embedded media", "chat.db does not hold it in a readable form")
+
+    def send_app_card(self, space: Space, card: AppCard, *, idempotency_key: str | None,
+                      timeout: float | None) -> Message:
+        self.ready()
+        _unsupported("app cards", "Messages' scripting cannot send app cards")
+
+    def update_app_card(self, message: Message, card: AppCard, *,
+                        idempotency_key: str | None, timeout: float | None) -> Message:
+        self.ready()
+        _unsupported("app cards", "Messages' scripting cannot send app cards")
+
+    def set_background(self, space: Space, data: bytes | None, *,
+                       timeout: float | None) -> None:
+        self.ready()
+        _unsupported("chat backgrounds", "Messages' scripting cannot change them")
+
+    def has_background(self, space: Space, *, timeout: float | None) -> bool:
+        self.ready()
+        _unsupported("chat backgrounds", "Messages' scripting cannot read them")
+
+    def chat_count(self, include_archived: bool, phone: str | None,
+                   timeout: float | None) -> int:
+        self.ready()
+        _unsupported("chat_count()", _NO_HISTORY)
 
     # ----- attachments: the files Messages keeps on disk -----------------------------
 

@@ -29,6 +29,8 @@ class DetachedOps:
     send_file = send_parts = attachment_info = download_attachment = share_contact = _refuse
     history_page = rename_group = change_members = leave_group = set_group_icon = _refuse
     group_icon = create_poll = get_poll = change_poll = _refuse
+    refresh_message = place_sticker = notify_anyway = embedded_media = _refuse
+    send_app_card = update_app_card = set_background = has_background = _refuse
 
 
 DETACHED = DetachedOps()
@@ -40,6 +42,17 @@ def _forward(name: str) -> Callable[..., Any]:
     def forward(self: ClientOps, space: Space, *args: Any, **kwargs: Any) -> Any:
         real = self._real(space, kwargs.get("timeout"))
         return getattr(real._ops, name)(real, *args, **kwargs)
+
+    forward.__name__ = name
+    return forward
+
+
+def _forward_message(name: str) -> Callable[..., Any]:
+    """An operation on a webhook's message, carried out in the client's own space."""
+
+    def forward(self: ClientOps, message: Message, *args: Any, **kwargs: Any) -> Any:
+        real = self._message(message, kwargs.get("timeout"))
+        return getattr(real.space._ops, name)(real, *args, **kwargs)
 
     forward.__name__ = name
     return forward
@@ -64,11 +77,13 @@ class ClientOps:
 
     def send_text(self, space: Space, text: str, *, reply_to: str | None, effect: str | None,
                   subject: str | None, formatting: tuple[TextFormat, ...] = (),
-                  idempotency_key: str | None, timeout: float | None) -> Message:
+                  idempotency_key: str | None, timeout: float | None,
+                  reply_part: int | None = None) -> Message:
         real = self._real(space, timeout)
         return real._ops.send_text(real, text, reply_to=reply_to, effect=effect,
                                    subject=subject, formatting=formatting,
-                                   idempotency_key=idempotency_key, timeout=timeout)
+                                   idempotency_key=idempotency_key, timeout=timeout,
+                                   reply_part=reply_part)
 
     send_file = _forward("send_file")
     send_parts = _forward("send_parts")
@@ -83,6 +98,14 @@ class ClientOps:
     group_icon = _forward("group_icon")
     create_poll = _forward("create_poll")
     get_poll = _forward("get_poll")
+    send_app_card = _forward("send_app_card")
+    set_background = _forward("set_background")
+    has_background = _forward("has_background")
+    refresh_message = _forward_message("refresh_message")
+    place_sticker = _forward_message("place_sticker")
+    notify_anyway = _forward_message("notify_anyway")
+    embedded_media = _forward_message("embedded_media")
+    update_app_card = _forward_message("update_app_card")
 
     def change_poll(self, poll: Any, action: str, value: str | None, *,
                     idempotency_key: str | None, timeout: float | None) -> Any:
@@ -103,19 +126,20 @@ class ClientOps:
         real = self._real(space, timeout)
         return real._ops.get_chat(real, timeout=timeout)
 
-    def edit(self, message: Message, text: str, *, idempotency_key: str | None,
-             timeout: float | None) -> Message:
+    def edit(self, message: Message, text: str, *, part: int | None = None,
+             idempotency_key: str | None, timeout: float | None) -> Message:
         real = self._message(message, timeout)
-        return real.space._ops.edit(real, text, idempotency_key=idempotency_key,
+        return real.space._ops.edit(real, text, part=part, idempotency_key=idempotency_key,
                                     timeout=timeout)
 
-    def unsend(self, message: Message, *, idempotency_key: str | None,
-               timeout: float | None) -> None:
+    def unsend(self, message: Message, *, part: int | None = None,
+               idempotency_key: str | None, timeout: float | None) -> None:
         real = self._message(message, timeout)
-        real.space._ops.unsend(real, idempotency_key=idempotency_key, timeout=timeout)
+        real.space._ops.unsend(real, part=part, idempotency_key=idempotency_key,
+                               timeout=timeout)
 
-    def react(self, message: Message, reaction: str, on: bool, *,
+    def react(self, message: Message, reaction: str, on: bool, *, part: int | None = None,
               idempotency_key: str | None, timeout: float | None) -> None:
         real = self._message(message, timeout)
-        real.space._ops.react(real, reaction, on, idempotency_key=idempotency_key,
+        real.space._ops.react(real, reaction, on, part=part, idempotency_key=idempotency_key,
                               timeout=timeout)

@@ -10,9 +10,10 @@ from google.protobuf.message import Message as ProtoMessage
 from .._errors import ConfigurationError
 from .._validate import positive_number
 
-__all__ = ["FAMILIES", "GROUPS", "MESSAGES", "POLLS", "Family", "ReceiveOptions", "family"]
+__all__ = ["CHATS", "FAMILIES", "GROUPS", "MESSAGES", "POLLS", "Family", "ReceiveOptions",
+           "family"]
 
-MESSAGES, GROUPS, POLLS = "messages", "groups", "polls"
+MESSAGES, GROUPS, POLLS, CHATS = "messages", "groups", "polls", "chats"
 
 
 @attrs.frozen
@@ -37,6 +38,12 @@ def _group_request() -> ProtoMessage:
     return groups_pb2.SubscribeGroupEventsRequest()
 
 
+def _chat_request() -> ProtoMessage:
+    from .._proto import chats_pb2
+
+    return chats_pb2.SubscribeChatEventsRequest()
+
+
 def _poll_request() -> ProtoMessage:
     from .._proto import polls_pb2
 
@@ -47,6 +54,7 @@ FAMILIES: dict[str, Family] = {
     MESSAGES: Family(MESSAGES, _message_request, "message_changed"),
     GROUPS: Family(GROUPS, _group_request, "group_changed"),
     POLLS: Family(POLLS, _poll_request, "poll_changed"),
+    CHATS: Family(CHATS, _chat_request, "chat_changed"),
 }
 
 
@@ -107,7 +115,7 @@ class ReceiveOptions:
         integer=True, maximum=1_000_000))
     dedupe_size: int = attrs.field(default=10_000, validator=_positive(integer=True,
                                                                        maximum=10_000_000))
-    families: tuple[str, ...] = attrs.field(default=(MESSAGES, GROUPS, POLLS),
+    families: tuple[str, ...] = attrs.field(default=(MESSAGES, GROUPS, POLLS, CHATS),
                                             converter=_families)
     history: bool = attrs.field(default=False, validator=_history)
     commit_interval: float = attrs.field(default=0.05, validator=_positive(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._events import (
+    ChatChanged,
     Event,
     GroupChanged,
     MessageEdited,
@@ -23,6 +24,7 @@ from .._events import (
     PollChanged,
     PollOption,
     StickerPlaced,
+    StickerPlacement,
 )
 from .._models import (
     Attachment,
@@ -36,6 +38,7 @@ from .._models import (
 )
 from .._proto import (
     attachments_pb2,
+    chats_pb2,
     common_pb2,
     groups_pb2,
     locations_pb2,
@@ -44,9 +47,11 @@ from .._proto import (
 )
 
 if TYPE_CHECKING:
+    from .._app_cards import AppCard
     from .._polls import Poll
 
 __all__ = [
+    "app_card_to_wire",
     "attachment_from_info",
     "datetime_to_wire",
     "decode_event",
@@ -57,6 +62,7 @@ __all__ = [
     "poll_from_proto",
     "reaction_to_wire",
     "service_to_wire",
+    "sticker_placement_to_wire",
     "user_from_info",
 ]
 
@@ -230,7 +236,167 @@ def message_from_proto(
         is_audio=message.is_audio_message,
         sequence=sequence,
         receipt=receipt,
+        **_delivery_fields(message, space),
     )
+
+
+_CHAT_SERVICES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS"}
+
+
+def _message_service(message: messages_pb2.Message, space: Space) -> str | None:
+    """The sender's service when the wire names one, else the one the chat guid names."""
+    if message.HasField("sender") and message.sender.service:
+        return service_name((message.sender.service,))
+    return _CHAT_SERVICES.get(space.id.split(";", 1)[0].lower())
+
+
+_ITEM_TYPES = {0: "normal", 1: "participant_change", 2: "group_name_change", 3: "chat_action"}
+#: Wire flags of a message and the names ``Message.flags`` gives them.
+_FLAGS = (
+    ("is_auto_reply", "auto_reply"), ("is_system_message", "system"),
+    ("is_forward", "forward"), ("is_delayed", "delayed"), ("is_spam", "spam"),
+    ("data_detector_results_present", "data_detected"), ("is_archived", "archived"),
+    ("is_service_message", "service_message"), ("is_corrupt", "corrupt"),
+    ("is_expirable", "expirable"),
+)
+
+
+_DATES = (("date_delivered", "delivered_at"), ("date_read", "read_at"),
+          ("date_played", "played_at"), ("date_expressive_send_played", "effect_played_at"))
+
+
+def _delivery_fields(message: messages_pb2.Message, space: Space) -> dict[str, Any]:
+    """The delivery state and the rarer fields of a wire message (docs/behaviour.md,
+    "Delivery state"). This runs for every event: plain attribute reads (a C call each) and
+    ``HasField`` only where absence differs from the default."""
+    m: Any = message
+    has = m.HasField
+    out: dict[str, Any] = {
+        "service": _message_service(message, space), "is_sent": m.is_sent,
+        "is_delivered": m.is_delivered, "delivered_quietly": m.is_delivered_quietly,
+        "notified": m.did_notify_recipient, "send_error_code": m.send_error_code,
+        "part_count": m.part_count or 1,
+        "destination": m.destination_caller_id if has("destination_caller_id") else None,
+    }
+    for field, name in _DATES:
+        if has(field):
+            out[name] = _stamp(getattr(m, field))
+    if m.item_type:
+        out["item_type"] = _ITEM_TYPES.get(m.item_type, "unknown")
+        if has("group_title"):
+            out["group_title"] = m.group_title
+        if has("chat_action_type"):
+            out["chat_action"] = m.chat_action_type
+    flags = frozenset(name for field, name in _FLAGS if getattr(m, field))
+    if flags:
+        out["flags"] = flags
+    if m.applied_reactions:
+        out["reactions"] = tuple(_applied(r, m.guid, space) for r in m.applied_reactions)
+    if m.placed_stickers:
+        out["stickers"] = tuple(_placed(p, m.guid, space) for p in m.placed_stickers)
+    content = m.content
+    if content.HasField("balloon_bundle_id"):
+        out["balloon_bundle_id"] = content.balloon_bundle_id
+    if content.HasField("mini_app"):
+        out["app_card"] = app_card_from_proto(content.mini_app)
+    return out
+
+
+def _applied(r: messages_pb2.MessageAppliedReaction, guid: str, space: Space) -> Reaction:
+    """A reaction applied to a message (``Message.reactions``)."""
+    return Reaction(
+        message_guid=r.message_guid or guid, emoji=emoji_from_wire(r.reaction), space=space,
+        sender=_user(r.sender) if r.HasField("sender") and not r.is_from_me else None,
+        is_from_me=r.is_from_me,
+        part_index=r.target_part_index if r.HasField("target_part_index") else None,
+        occurred_at=_when(r, "date_created"))
+
+
+def _placed(p: messages_pb2.MessagePlacedSticker, guid: str, space: Space) -> StickerPlaced:
+    """A sticker placed on a message (``Message.stickers``)."""
+    return StickerPlaced(
+        message_guid=p.message_guid or guid, space=space,
+        sender=_user(p.sender) if p.HasField("sender") and not p.is_from_me else None,
+        is_from_me=p.is_from_me, occurred_at=_when(p, "date_created"),
+        **_sticker_parts(p, space))
+
+
+def _sticker_parts(body: Any, space: Space) -> dict[str, Any]:
+    """Part index, image and placement of a placed sticker (event or aggregate)."""
+    has = body.HasField
+    placement = None
+    if has("placement"):
+        p = body.placement
+        placement = StickerPlacement(
+            x=min(max(p.x, 0.0), 1.0), y=min(max(p.y, 0.0), 1.0),
+            scale=p.scale if p.HasField("scale") and p.scale > 0 else None,
+            rotation=p.rotation if p.HasField("rotation") else None,
+            width=p.width if p.HasField("width") and p.width > 0 else None)
+    return {"part_index": body.target_part_index if has("target_part_index") else None,
+            "sticker": attachment_from_info(body.sticker, space) if has("sticker") else None,
+            "placement": placement}
+
+
+def sticker_placement_to_wire(placement: StickerPlacement) -> messages_pb2.StickerPlacement:
+    """The wire placement of a validated :class:`StickerPlacement`."""
+    wire = messages_pb2.StickerPlacement(x=placement.x, y=placement.y)
+    for name in ("scale", "rotation", "width"):
+        value = getattr(placement, name)
+        if value is not None:
+            setattr(wire, name, value)
+    return wire
+
+
+# ----- app cards ---------------------------------------------------------------------------
+
+_LAYOUT_TEXT = ("caption", "subcaption", "trailing_caption", "trailing_subcaption",
+                "image_title", "image_subtitle", "summary")
+
+
+def app_card_from_proto(mini_app: messages_pb2.MiniAppContent,
+                        target_guid: str | None = None) -> AppCard:
+    """A received (or sent) card. A received layout is shown as is, so it is not held to
+    the rules of an outgoing one: a layout that breaks them is left out."""
+    from .._app_cards import AppCard, CardLayout
+    from .._errors import ValidationError
+
+    layout = None
+    if mini_app.HasField("layout"):
+        shown: Any = mini_app.layout
+        values = {name: getattr(shown, name) for name in _LAYOUT_TEXT
+                  if shown.HasField(name) and getattr(shown, name)}
+        values.pop("image_title", None)  # the received layout carries no image bytes
+        values.pop("image_subtitle", None)
+        try:
+            layout = CardLayout(**values)
+        except ValidationError:
+            layout = None
+    return AppCard(team_id=mini_app.team_id, bundle_id=mini_app.extension_bundle_id,
+                   app_name=_opt(mini_app, "app_name"), url=_opt(mini_app, "url"),
+                   session_id=_opt(mini_app, "session_id"),
+                   app_store_id=(mini_app.app_store_id if mini_app.HasField("app_store_id")
+                                 else None), live=mini_app.live, layout=layout,
+                   target_guid=target_guid)
+
+
+def app_card_to_wire(card: AppCard) -> dict[str, Any]:
+    """The fields a Send/UpdateCustomizedMiniAppMessageRequest shares, from a checked card."""
+    assert card.layout is not None
+    layout = messages_pb2.MiniAppLayout()
+    for name in _LAYOUT_TEXT:
+        value = getattr(card.layout, name)
+        if value is not None:
+            setattr(layout, name, value)
+    if card.layout.image is not None:
+        layout.image = card.layout.image
+    out: dict[str, Any] = {"team_id": card.team_id, "extension_bundle_id": card.bundle_id,
+                           "app_name": card.app_name or "", "url": card.url or "",
+                           "layout": layout}
+    if card.app_store_id is not None:
+        out["app_store_id"] = card.app_store_id
+    if card.live:
+        out["live"] = True
+    return out
 
 
 # ----- attachments, formatting, polls ------------------------------------------------------
@@ -322,7 +488,7 @@ def location_from_proto(location: locations_pb2.SharedFriendLocation,
 
 
 def decode_event(payload: Any, space: Space, sequence: int, receipt: Receipt) -> Event | None:
-    """The typed event of a wire change event (message, group or poll family); None for a
+    """The typed event of a wire change event (message, group, poll or chat family); None for a
     change this version does not know."""
     if isinstance(payload, messages_pb2.MessageChangeEvent):
         return _message_change(payload, space, sequence, receipt)
@@ -330,6 +496,8 @@ def decode_event(payload: Any, space: Space, sequence: int, receipt: Receipt) ->
         return _group_change(payload, space, sequence, receipt)
     if isinstance(payload, polls_pb2.PollChangeEvent):
         return _poll_change(payload, space, sequence, receipt)
+    if isinstance(payload, chats_pb2.ChatChangeEvent):
+        return _chat_change(payload, space, sequence, receipt)
     return None
 
 
@@ -387,10 +555,22 @@ def _message_change(
             message_guid=read.message_guid, reader=_reader(event, space) if mine else None,
             read_at=_when(read, "read_at") or _when(event, "occurred_at"), **common)
     if change == "sticker_placed":
+        placed = event.sticker_placed
         return StickerPlaced(
-            message_guid=event.sticker_placed.message_guid, sender=_actor(event),
-            occurred_at=_when(event, "occurred_at"), **common)
+            message_guid=placed.message_guid, sender=_actor(event),
+            occurred_at=_when(event, "occurred_at"), **_sticker_parts(placed, space), **common)
     return None
+
+
+def _chat_change(
+    event: chats_pb2.ChatChangeEvent, space: Space, sequence: int, receipt: Receipt
+) -> ChatChanged | None:
+    which = event.WhichOneof("change")
+    if which is None:
+        return None
+    return ChatChanged(space=space, change=which, actor=_actor(event),
+                       is_from_me=event.is_from_me, occurred_at=_when(event, "occurred_at"),
+                       sequence=sequence, receipt=receipt)
 
 
 _GROUP_CHANGES = {

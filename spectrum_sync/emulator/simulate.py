@@ -15,6 +15,7 @@ from typing import Optional
 from google.protobuf.message import Message as ProtoMessage
 
 from spectrum_sync._proto import (
+    chats_pb2,
     common_pb2,
     groups_pb2,
     messages_pb2,
@@ -28,7 +29,7 @@ from spectrum_sync.emulator.guids import DM, new_guid, parse_chat_guid
 from spectrum_sync.emulator.reactions import reaction_for
 from spectrum_sync.emulator.services.attachments import store_attachment
 from spectrum_sync.emulator.services.common import apply_reply
-from spectrum_sync.emulator.services.messages import apply_reaction
+from spectrum_sync.emulator.services.messages import apply_reaction, place_sticker
 from spectrum_sync.emulator.services.polls import poll_info, publish_poll_change
 from spectrum_sync.emulator.state import ChatRecord, LineState, PollRecord
 
@@ -333,6 +334,101 @@ class RemoteParties:
         with self.lock, control_errors():
             ln = self._line(line)
             return poll_info(self._poll(ln, poll_guid), ln, self.directory)
+
+    # ----- delivery state (no event: clients poll GetMessage) ------------------------------
+
+    def set_delivery(self, message_guid: str, *, line: str | None = None,
+                     delivered: bool = False, quietly: bool = False,
+                     error_code: int | None = None, played: bool = False) -> None:
+        """Change the delivery state of one of our messages, as Apple reports it."""
+        with self.lock, control_errors():
+            _, _, message = self._locate(message_guid, line)
+            if not message.is_from_me:
+                raise ValueError("delivery state belongs to messages the line sent")
+            now = self.clock.timestamp()
+            if delivered:
+                message.is_delivered = True
+                message.is_delivered_quietly = quietly
+                message.date_delivered.CopyFrom(now)
+            if error_code is not None:
+                message.send_error_code = error_code
+            if played:
+                message.date_played.CopyFrom(now)
+
+    # ----- stickers, cards, embedded media, chat events ----------------------------------
+
+    def simulate_sticker(self, from_: str, message_guid: str, image: tuple[str, bytes], *,
+                         part: int | None = None, x: float = 0.5, y: float = 0.5,
+                         line: str | None = None) -> None:
+        """``from_`` places the sticker ``image=(file_name, data)`` on a message."""
+        _, info = self._sender(from_)
+        with self.lock, control_errors():
+            ln, chat, message = self._locate(message_guid, line)
+            stored = store_attachment(ln, image[0], image[1], outgoing=False)
+            stored.info.is_sticker = True
+            place_sticker(self.clock.timestamp(), ln, chat.guid, message, stored.info,
+                          messages_pb2.StickerPlacement(x=x, y=y), part, info)
+
+    def simulate_app_card(self, from_: str, *, url: str, caption: str,
+                          team_id: str = "TEAM123456", bundle_id: str = "com.example.app",
+                          app_name: str = "Example", chat: str | None = None,
+                          line: str | None = None) -> str:
+        """``from_`` sends a mini-app card; returns the message guid."""
+        sender, info = self._sender(from_)
+        with self.lock, control_errors():
+            ln = self._line(line)
+            record = self._chat_for(ln, sender, chat)
+            now = self.clock.timestamp()
+            message = messages_pb2.Message(
+                guid=new_guid(), date_created=now, sender=info, part_count=1,
+                is_delivered=True, date_delivered=now)
+            message.content.balloon_bundle_id = (
+                f"com.apple.messages.MSMessageExtensionBalloonPlugin:{team_id}:{bundle_id}")
+            message.content.mini_app.CopyFrom(messages_pb2.MiniAppContent(
+                team_id=team_id, extension_bundle_id=bundle_id, app_name=app_name, url=url,
+                session_id=new_guid(), layout=messages_pb2.MiniAppLayoutInfo(caption=caption)))
+            ln.add_message(record, message, info)
+            return message.guid
+
+    def simulate_digital_touch(self, from_: str, data: bytes, mime_type: str = "image/png",
+                               *, chat: str | None = None, line: str | None = None) -> str:
+        """``from_`` sends a Digital Touch message (media embedded in the message, read
+        with GetEmbeddedMedia); returns its guid."""
+        sender, info = self._sender(from_)
+        with self.lock, control_errors():
+            ln = self._line(line)
+            record = self._chat_for(ln, sender, chat)
+            now = self.clock.timestamp()
+            message = messages_pb2.Message(
+                guid=new_guid(), date_created=now, sender=info, part_count=1,
+                is_delivered=True, date_delivered=now)
+            message.content.balloon_bundle_id = "com.apple.DigitalTouchBalloonProvider"
+            ln.embedded_media[message.guid] = (bytes(data), mime_type)
+            ln.add_message(record, message, info)
+            return message.guid
+
+    def simulate_chat_event(self, chat: str, change: str, *, line: str | None = None) -> int:
+        """A chat changes on one of the line's devices: ``change`` is marked_read,
+        archived, unarchived, background_changed or background_removed. Returns its
+        sequence."""
+        payloads = {"marked_read": chats_pb2.ChatMarkedRead, "archived": chats_pb2.ChatArchived,
+                    "unarchived": chats_pb2.ChatUnarchived,
+                    "background_changed": chats_pb2.ChatBackgroundChanged,
+                    "background_removed": chats_pb2.ChatBackgroundRemoved}
+        if change not in payloads:
+            raise ValueError(f"change must be one of {sorted(payloads)}")
+        with self.lock, control_errors():
+            ln = self._line(line)
+            record = self._chat_for(ln, None, chat)
+            if change in ("archived", "unarchived"):
+                record.archived = change == "archived"
+            elif change == "background_changed":
+                record.background = record.background or b"background"
+            elif change == "background_removed":
+                record.background = None
+            ln.publish_change(eventlog.CHAT, record.guid, self.clock.timestamp(),
+                              ln.self_info(), True, change, payloads[change]())
+            return ln.log.head
 
     # ----- raw events ---------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ class ChatRecord:
     icon: bytes | None = None
     icon_mime: str = ""
     background: bytes | None = None
+    archived: bool = False
     has_left: bool = False
     unread: int = 0
     message_guids: list[str] = field(default_factory=list)
@@ -124,6 +125,12 @@ class LineState:
             collections.deque(maxlen=1000))
         self.location_feed_total = 0
         self.location_requests: list[tuple[str, str]] = []
+        #: The bubbles of multipart messages (text, "" for a file), for part-indexed edits.
+        self.parts: dict[str, list[str]] = {}
+        #: Media embedded in messages (Digital Touch...), as (data, MIME type).
+        self.embedded_media: dict[str, tuple[bytes, str]] = {}
+        #: App-card sessions: session id -> guid of the card's first message.
+        self.card_sessions: dict[str, str] = {}
         #: Called with every event logged on this line, under the emulator's lock (webhooks).
         self.listener: Callable[[LineState, eventlog.Entry], None] | None = None
 
@@ -142,6 +149,9 @@ class LineState:
         self.idempotency.clear()
         self.friend_locations.clear()
         self.location_requests.clear()
+        self.parts.clear()
+        self.embedded_media.clear()
+        self.card_sessions.clear()
 
     @property
     def name(self) -> str:

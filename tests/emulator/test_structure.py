@@ -16,7 +16,8 @@ SIMULATE_METHODS = [
     "simulate_inbound", "simulate_reaction", "simulate_edit", "simulate_unsend",
     "simulate_read", "simulate_typing", "simulate_group_change", "simulate_poll",
     "simulate_poll_vote", "simulate_poll_unvote", "simulate_poll_option", "poll_info",
-    "inject_raw_event",
+    "inject_raw_event", "simulate_sticker", "simulate_app_card", "simulate_digital_touch",
+    "simulate_chat_event",
 ]
 
 

@@ -283,7 +283,7 @@ def test_concurrent_first_consumers_get_one_engine(emu: Emulator) -> None:
             thread.join(20)
         assert (len(won), len(refused)) == (1, 4)
         recv = [t for t in threading.enumerate() if t.name.startswith("spectrum-recv-+")]
-        assert len(recv) == 6  # one set of streams: 2 lines x 3 families
+        assert len(recv) == 8  # one set of streams: 2 lines x 4 families
         won[0].close()
 
 

@@ -320,7 +320,40 @@ async function rich(im, chat) {
   // Lookups and the contact card.
   r.focus = await im.addresses.isFocusSilenced(peer);
   await im.chats.shareContactInfo(chat);
+  r.protocol = await protocol(im, chat, multi.guid, uploaded.attachment.guid);
   return r;
+}
+
+// The rest of the protocol: backgrounds, chat count, stickers, notify anyway, part-indexed
+// reactions and mini-app cards.
+async function protocol(im, chat, multipart, attachment) {
+  const p = {};
+  assert.equal(await im.chats.hasBackground(chat), false);
+  await im.chats.setBackground(chat, Uint8Array.from([0xff, 0xd8, 0xff, 1, 2, 3]));
+  assert.equal(await im.chats.hasBackground(chat), true);
+  await im.chats.removeBackground(chat);
+  assert.equal(await im.chats.hasBackground(chat), false);
+  p.count = await im.chats.count();
+  p.countArchived = await im.chats.count({ includeArchived: true });
+  const sticker = await im.messages.placeSticker(chat, multipart, attachment, { x: 0.25, y: 0.75, scale: 2 }, { partIndex: 0 });
+  p.stickerRow = sticker.guid;
+  await im.messages.notifySilenced(chat, multipart);
+  await im.messages.setReaction(chat, multipart, { kind: "like" }, true, { partIndex: 2 });
+  const card = await im.messages.sendCustomizedMiniApp(chat, {
+    appName: "Pizza", teamId: "ABCDE12345", extensionBundleId: "com.example.pizza.ext",
+    url: "https://pizza.example/o/42", layout: { caption: "Order #42", subcaption: "In the oven" },
+  });
+  assert.ok(card.miniAppCardSession.sessionId);
+  assert.equal(card.miniAppCardSession.targetMessageGuid, card.guid);
+  const updated = await im.messages.updateCustomizedMiniApp(card.miniAppCardSession, {
+    appName: "Pizza", teamId: "ABCDE12345", extensionBundleId: "com.example.pizza.ext",
+    url: "https://pizza.example/o/42", layout: { caption: "Order #42", subcaption: "On its way" },
+  });
+  assert.equal(updated.miniAppCardSession.sessionId, card.miniAppCardSession.sessionId);
+  assert.equal(updated.miniAppCardSession.targetMessageGuid, card.guid);
+  p.card = card.guid;
+  p.session = card.miniAppCardSession.sessionId;
+  return p;
 }
 
 main().catch((error) => {

@@ -108,7 +108,7 @@ def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:
 
     reactions = [
         (r.target.message_guid, r.reaction.kind, r.reaction.emoji, r.is_set)
-        for r, _ in _calls(emu, "SetReaction")
+        for r, _ in _calls(emu, "SetReaction") if r.target.message_guid == out["inbound"][0]
     ]
     assert reactions == [
         (out["inbound"][0], 0, "", True),  # LOVE is 0: nothing on the wire
@@ -177,3 +177,34 @@ def _check_rich(emu: Emulator, out: dict[str, Any]) -> None:
     assert rich["focus"] is True
     assert [r.address for r, _ in _calls(emu, "GetFocusStatus")] == [PEER]
     assert [r.chat_guid for r, _ in _calls(emu, "ShareContactInfo")] == [chat]
+    _check_protocol(emu, out)
+
+
+def _check_protocol(emu: Emulator, out: dict[str, Any]) -> None:
+    """The RPCs added for the whole protocol, as the official SDK sends them."""
+    rich, chat = out["rich"], out["chat"]
+    protocol = rich["protocol"]
+    [(background, meta)] = _calls(emu, "SetBackground")
+    assert background.chat_guid == chat and background.data[:2] == b"\xff\xd8"
+    assert meta.get("x-idempotency-key")  # a write
+    assert [r.chat_guid for r, _ in _calls(emu, "RemoveBackground")] == [chat]
+    assert [r.chat_guid for r, _ in _calls(emu, "HasBackground")] == [chat] * 3
+    assert [r.include_archived for r, _ in _calls(emu, "GetChatCount")] == [False, True]
+    assert protocol["count"] == protocol["countArchived"] == 2  # the DM and the group
+    [(sticker, _)] = _calls(emu, "PlaceSticker")
+    assert (sticker.target.message_guid, sticker.target.target_part_index) == (
+        rich["multipart"], 0)
+    assert sticker.sticker.attachment_guid == rich["upload"]
+    assert (sticker.placement.x, sticker.placement.y, sticker.placement.scale) == (
+        0.25, 0.75, 2.0)
+    assert [(r.chat_guid, r.message_guid) for r, _ in _calls(emu, "NotifySilencedMessage")] == [
+        (chat, rich["multipart"])]
+    like = [r for r, _ in _calls(emu, "SetReaction") if r.target.message_guid == rich["multipart"]]
+    assert [(r.reaction.kind, r.target.target_part_index) for r in like] == [(1, 2)]
+    [(card, _)] = _calls(emu, "SendCustomizedMiniAppMessage")
+    assert (card.team_id, card.extension_bundle_id, card.app_name, card.layout.caption) == (
+        "ABCDE12345", "com.example.pizza.ext", "Pizza", "Order #42")
+    [(update, _)] = _calls(emu, "UpdateCustomizedMiniAppMessage")
+    assert (update.session.session_id, update.session.target_message_guid) == (
+        protocol["session"], protocol["card"])
+    assert update.layout.subcaption == "On its way"

@@ -399,6 +399,18 @@ def test_every_unsupported_operation_names_local_mode(client: Client, mac: Mac) 
         "reply": lambda: message.reply("threaded"),
         "effect": lambda: space.send("boom", effect="com.apple.MobileSMS.expressivesend.impact"),
         "subject": lambda: space.send("body", subject="subject"),
+        "refresh": lambda: message.refresh(),
+        "wait_delivered": lambda: message.wait_delivered(timeout=1),
+        "place_sticker": lambda: message.place_sticker(b"\x89PNG\r\n\x1a\n"),
+        "notify_anyway": lambda: message.notify_anyway(),
+        "embedded_media": lambda: message.embedded_media(),
+        "send_app_card": lambda: space.send_app_card(
+            "https://x.example", spectrum.CardLayout(caption="x"), team_id="ABCDE12345",
+            bundle_id="com.example.ext", app_name="X"),
+        "set_background": lambda: space.set_background(b"\xff\xd8\xff"),
+        "remove_background": lambda: space.remove_background(),
+        "has_background": lambda: space.has_background(),
+        "chat_count": lambda: client.chat_count(),
     }
     for name, attempt in attempts.items():
         with pytest.raises(spectrum.UnsupportedError) as info:

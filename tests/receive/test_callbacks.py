@@ -16,7 +16,7 @@ from spectrum_sync.emulator import Emulator
 
 LINES = ["+15550000001", "+15550000002"]
 ALICE, BOB = "+15551111111", "+15552222222"
-STREAMS = 6  # 2 dedicated lines x (messages, groups, polls)
+STREAMS = 8  # 2 dedicated lines x (messages, groups, polls, chats)
 
 
 def test_on_message_and_on_event_with_start_and_stop(

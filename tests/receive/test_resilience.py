@@ -20,7 +20,7 @@ from spectrum_sync.emulator import Emulator
 
 LINES = ["+15550000001", "+15550000002"]
 ALICE = "+15551111111"
-STREAMS = 6
+STREAMS = 8  # 2 dedicated lines x (messages, groups, polls, chats)
 FAST = ReceiveOptions(backoff_initial=0.02, backoff_max=0.2)
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,19 +145,19 @@ def test_rejected_cursor_is_a_logged_gap_then_live(tmp_path: Path, kit: Any) -> 
                   event_log_size=5) as emu:
         with emu.client(state=store_url) as client:
             threading.Thread(target=lambda: (
-                kit.receiving(emu, 3), emu.simulate_inbound(ALICE, "first", line=LINES[0])
+                kit.receiving(emu, 4), emu.simulate_inbound(ALICE, "first", line=LINES[0])
             )).start()
             kit.take(client.messages(), 1, stop=client.close)
         for n in range(20):  # the log keeps 5: our cursor falls out of it
             emu.simulate_inbound(ALICE, f"lost {n}", line=LINES[0])
         with emu.client(state=store_url) as client, client.messages() as inbox:
-            # Each family's stream finds its cursor gone: wait for all three, not the first.
-            assert kit.wait_until(lambda: len(client.health()[LINES[0]].gaps) == 3, 10)
+            # Each family's stream finds its cursor gone: wait for all four, not the first.
+            assert kit.wait_until(lambda: len(client.health()[LINES[0]].gaps) == 4, 10)
             emu.simulate_inbound(ALICE, "after the gap", line=LINES[0])
             [msg] = kit.take(inbox, 1, stop=client.close)
             assert msg.text == "after the gap"
             gaps = client.health()[LINES[0]].gaps
-            assert sorted(gap["family"] for gap in gaps) == ["groups", "messages", "polls"]
+            assert sorted(gap["family"] for gap in gaps) == ["chats", "groups", "messages", "polls"]
 
 
 def test_repeated_failures_force_a_token_refresh(kit: Any) -> None:
@@ -295,7 +295,8 @@ def test_health_reports_each_line(emu: Emulator, client: Client, kit: Any) -> No
         [msg] = kit.take(inbox, 1, stop=client.close)
         health = client.health()
         assert sorted(health) == LINES
-        assert all(set(h.streams) == {"messages", "groups", "polls"} for h in health.values())
+        assert all(set(h.streams) == {"messages", "groups", "polls", "chats"}
+                   for h in health.values())
         assert health[LINES[0]].last_frame_at is not None
         assert msg.text == "x"
     assert {h.state for h in client.health().values()} == {"idle"}

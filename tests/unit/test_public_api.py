@@ -22,6 +22,9 @@ PUBLIC = [
     "UnsupportedError", "User", "ValidationError", "__version__",
     # fidelity to the service: duplicateMessage, group icons, friend locations
     "AlreadySent", "FriendLocation", "Icon", "LocationRequest",
+    # the whole protocol: delivery state, cards, contacts, stickers, chat events
+    "AppCard", "CardLayout", "ChatChanged", "Contact", "DeliveryFailed", "DeliveryTimeout",
+    "EmbeddedMedia", "StickerPlacement",
 ]
 PUBLIC_MODULES = {"spectrum_sync", "spectrum_sync.cli", "spectrum_sync.emulator"}
 

@@ -58,7 +58,9 @@ class ChatService(Service):
 
     def GetChatCount(self, request: chats_pb2.GetChatCountRequest, call: Call,
                      ) -> chats_pb2.GetChatCountResponse:
-        return chats_pb2.GetChatCountResponse(count=len(call.line.chats))
+        chats = call.line.chats.values()
+        return chats_pb2.GetChatCountResponse(count=sum(
+            1 for chat in chats if request.include_archived or not chat.archived))
 
     def MarkChatRead(self, request: chats_pb2.MarkChatReadRequest, call: Call,
                      ) -> empty_pb2.Empty:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message as ProtoMessage
@@ -26,7 +27,7 @@ from spectrum_sync.emulator.services.common import (
     page,
     writable_chat,
 )
-from spectrum_sync.emulator.state import LineState, copy
+from spectrum_sync.emulator.state import ChatRecord, LineState, copy
 
 _KIND = messages_pb2.MessageReactionKind
 #: The balloon of a rich link preview, and the links it previews.
@@ -115,6 +116,8 @@ class MessageService(Service):
             self.emu, call.line, chat, content, subject=request.subject or None,
             effect_id=request.effect_id or None, part_count=len(request.parts),
             reply_to=_reply(request))
+        call.line.parts[message.guid] = [p.text if p.HasField("text") else ""
+                                         for p in request.parts]
         return messages_pb2.MessageResponse(message=message)
 
     def _own_message(self, call: Call, target: messages_pb2.MessageTarget,
@@ -125,6 +128,7 @@ class MessageService(Service):
             raise precondition("only messages sent by this line can be changed")
         if message.HasField("date_retracted"):
             raise precondition("the message was unsent")
+        target_part(message, target)
         return chat.guid, message
 
     def EditMessage(self, request: messages_pb2.EditMessageRequest, call: Call,
@@ -133,7 +137,15 @@ class MessageService(Service):
             raise invalid("new_text is empty", field="new_text")
         chat_guid, message = self._own_message(call, request.target)
         now = self.emu.clock.timestamp()
-        message.content.text = request.new_text
+        part = target_part(message, request.target)
+        bubbles = call.line.parts.get(message.guid)
+        if part is not None and bubbles is not None:
+            if not bubbles[part]:
+                raise precondition(f"part {part} is not a text bubble (or was unsent)")
+            bubbles[part] = request.new_text
+            message.content.text = "".join(bubbles)
+        else:
+            message.content.text = request.new_text
         message.date_edited.CopyFrom(now)
         call.line.publish_change(
             eventlog.MESSAGE, chat_guid, now, call.line.self_info(), True, "message_edited",
@@ -145,6 +157,18 @@ class MessageService(Service):
                       ) -> empty_pb2.Empty:
         chat_guid, message = self._own_message(call, request.target)
         now = self.emu.clock.timestamp()
+        part = target_part(message, request.target)
+        bubbles = call.line.parts.get(message.guid)
+        if part is not None and bubbles is not None and sum(map(bool, bubbles)) > 1:
+            # One bubble retracted: the others stay, seen as an edit of the message.
+            bubbles[part] = ""
+            message.content.text = "".join(bubbles)
+            message.date_edited.CopyFrom(now)
+            call.line.publish_change(
+                eventlog.MESSAGE, chat_guid, now, call.line.self_info(), True,
+                "message_edited", messages_pb2.MessageEdited(
+                    message_guid=message.guid, content=message.content, edited_at=now))
+            return empty_pb2.Empty()
         message.content.Clear()
         message.date_retracted.CopyFrom(now)
         call.line.publish_change(
@@ -164,10 +188,86 @@ class MessageService(Service):
         target = request.target
         chat = chat_of(call.line, target.chat_guid)
         message = message_in_chat(call.line, chat, target.message_guid)
-        part = target.target_part_index if target.HasField("target_part_index") else None
+        part = target_part(message, target)
         row = apply_reaction(self.emu.clock.timestamp(), call.line, chat.guid, message,
                              reaction, part, request.is_set)
         return messages_pb2.MessageResponse(message=row)
+
+    def PlaceSticker(self, request: messages_pb2.PlaceStickerRequest, call: Call,
+                     ) -> messages_pb2.MessageResponse:
+        target = request.target
+        chat = chat_of(call.line, target.chat_guid)
+        message = message_in_chat(call.line, chat, target.message_guid)
+        part = target_part(message, target)
+        if not request.HasField("placement"):
+            raise invalid("placement is required", field="placement")
+        info = attachment_for(call.line, request.sticker)
+        info.is_sticker = True
+        row = place_sticker(self.emu.clock.timestamp(), call.line, chat.guid, message, info,
+                            request.placement, part)
+        return messages_pb2.MessageResponse(message=row)
+
+    def NotifySilencedMessage(self, request: messages_pb2.NotifySilencedMessageRequest,
+                              call: Call) -> empty_pb2.Empty:
+        chat = chat_of(call.line, request.chat_guid)
+        message = message_in_chat(call.line, chat, request.message_guid)
+        if not message.is_from_me:
+            raise precondition("only messages sent by this line can notify anyway")
+        message.did_notify_recipient = True
+        return empty_pb2.Empty()
+
+    def GetEmbeddedMedia(self, request: messages_pb2.GetEmbeddedMediaRequest, call: Call,
+                         ) -> messages_pb2.GetEmbeddedMediaResponse:
+        chat = chat_of(call.line, request.chat_guid)
+        message = message_in_chat(call.line, chat, request.message_guid)
+        media = call.line.embedded_media.get(message.guid)
+        if media is None:
+            raise precondition(f"message {message.guid!r} carries no embedded media")
+        return messages_pb2.GetEmbeddedMediaResponse(
+            media=messages_pb2.EmbeddedMedia(data=media[0], mime_type=media[1]))
+
+    def SendCustomizedMiniAppMessage(
+        self, request: messages_pb2.SendCustomizedMiniAppMessageRequest, call: Call,
+    ) -> messages_pb2.MessageResponse:
+        chat = writable_chat(call.line, request.chat_guid)
+        return self._card(call, chat, request, None)
+
+    def UpdateCustomizedMiniAppMessage(
+        self, request: messages_pb2.UpdateCustomizedMiniAppMessageRequest, call: Call,
+    ) -> messages_pb2.MessageResponse:
+        session = request.session
+        chat = writable_chat(call.line, session.chat_guid)
+        first = call.line.card_sessions.get(session.session_id)
+        if first is None or first != (session.target_message_guid or first):
+            raise not_found("messageNotFound", f"no app card session {session.session_id!r}",
+                            sessionId=session.session_id)
+        message_in_chat(call.line, chat, session.message_guid)
+        return self._card(call, chat, request, session.session_id)
+
+    def _card(self, call: Call, chat: ChatRecord,
+              request: messages_pb2.SendCustomizedMiniAppMessageRequest
+              | messages_pb2.UpdateCustomizedMiniAppMessageRequest,
+              session_id: str | None) -> messages_pb2.MessageResponse:
+        check_card(request)
+        session = session_id or new_guid()
+        layout: Any = request.layout
+        shown = messages_pb2.MiniAppLayoutInfo(**{
+            name: getattr(layout, name) for name in _LAYOUT_TEXT if layout.HasField(name)})
+        mini_app = messages_pb2.MiniAppContent(
+            team_id=request.team_id, extension_bundle_id=request.extension_bundle_id,
+            app_name=request.app_name, url=request.url, session_id=session,
+            live=request.live, layout=shown)
+        if request.HasField("app_store_id"):
+            mini_app.app_store_id = request.app_store_id
+        content = messages_pb2.MessageContent(
+            mini_app=mini_app, balloon_bundle_id=(
+                f"{_BALLOON_PLUGIN}:{request.team_id}:{request.extension_bundle_id}"))
+        message = outgoing_message(self.emu, call.line, chat, content)
+        first = call.line.card_sessions.setdefault(session, message.guid)
+        return messages_pb2.MessageResponse(
+            message=message, mini_app_card_session=messages_pb2.MiniAppCardSession(
+                message_guid=message.guid, chat_guid=chat.guid, session_id=session,
+                target_message_guid=first))
 
     def GetMessage(self, request: messages_pb2.GetMessageRequest, call: Call,
                    ) -> messages_pb2.GetMessageResponse:
@@ -270,6 +370,91 @@ def apply_reaction(now: Timestamp, line: LineState, chat_guid: str,
         row.reaction_target_part_index = part
     if sender is not None:
         row.sender.CopyFrom(sender)
+    line.messages[row.guid] = row
+    line.message_chat[row.guid] = chat_guid
+    return copy(row)
+
+
+_LAYOUT_TEXT = ("caption", "subcaption", "trailing_caption", "trailing_subcaption",
+                "image_title", "image_subtitle", "summary")
+_BALLOON_PLUGIN = "com.apple.messages.MSMessageExtensionBalloonPlugin"
+
+
+def check_card(request: messages_pb2.SendCustomizedMiniAppMessageRequest
+               | messages_pb2.UpdateCustomizedMiniAppMessageRequest) -> None:
+    """The service's rules for a card: its app named, a URL, and a layout with a caption or
+    an image (JPEG), ``image`` with ``image_title``, ``image_subtitle`` only with an image."""
+    for name in ("extension_bundle_id", "app_name", "url"):
+        if not getattr(request, name):
+            raise invalid(f"{name} is required", field=name)
+    if not re.fullmatch(r"[A-Z0-9]{10}", request.team_id):
+        raise invalid("team_id must be a 10-character upper-case Apple team id",
+                      field="team_id")
+    if ":" in request.extension_bundle_id:
+        raise invalid("extension_bundle_id must not contain ':'", field="extension_bundle_id")
+    if not request.HasField("layout"):
+        raise invalid("layout is required", field="layout")
+    layout: Any = request.layout
+    for name in _LAYOUT_TEXT:
+        if layout.HasField(name) and not getattr(layout, name):
+            raise invalid(f"layout.{name} is empty", field=f"layout.{name}")
+    has_image = layout.HasField("image")
+    if not (has_image or any(layout.HasField(n) for n in (
+            "caption", "subcaption", "trailing_caption", "trailing_subcaption"))):
+        raise invalid("layout must set at least one of caption, subcaption, "
+                      "trailing_caption, trailing_subcaption, image", field="layout")
+    if has_image != layout.HasField("image_title"):
+        raise invalid("layout.image and layout.image_title must be set together",
+                      field="layout.image_title")
+    if layout.HasField("image_subtitle") and not has_image:
+        raise invalid("layout.image_subtitle requires layout.image",
+                      field="layout.image_subtitle")
+    if has_image and not layout.image.startswith(b"\xff\xd8"):
+        raise invalid("layout.image must be a JPEG", field="layout.image")
+
+
+def target_part(message: messages_pb2.Message,
+                target: messages_pb2.MessageTarget) -> int | None:
+    """The bubble a target names (INVALID_ARGUMENT past the message's parts)."""
+    if not target.HasField("target_part_index"):
+        return None
+    part = target.target_part_index
+    count = message.part_count if message.HasField("part_count") else 1
+    if not 0 <= part < max(count, 1):
+        raise invalid(f"target_part_index {part} is outside the message's {count} part(s)",
+                      field="target_part_index")
+    return part
+
+
+def place_sticker(now: Timestamp, line: LineState, chat_guid: str,
+                  message: messages_pb2.Message, sticker: attachments_pb2.AttachmentInfo,
+                  placement: messages_pb2.StickerPlacement, part: int | None,
+                  sender: common_pb2.SingleServiceAddressInfo | None = None,
+                  ) -> messages_pb2.Message:
+    """Put a sticker on ``message`` (by the line, or by ``sender``); publish the event;
+    return the sticker's own row."""
+    if not (0.0 <= placement.x <= 1.0 and 0.0 <= placement.y <= 1.0):
+        raise invalid("placement x and y must be between 0 and 1", field="placement")
+    from_me = sender is None
+    who = line.self_info() if sender is None else sender
+    placed = message.placed_stickers.add(message_guid=message.guid, is_from_me=from_me,
+                                         date_created=now, sticker=sticker,
+                                         placement=placement)
+    body = messages_pb2.StickerPlaced(message_guid=message.guid, sticker=sticker,
+                                      placement=placement)
+    if part is not None:
+        placed.target_part_index = part
+        body.target_part_index = part
+    if who is not None:
+        placed.sender.CopyFrom(who)
+    line.publish_change(eventlog.MESSAGE, chat_guid, now, who, from_me, "sticker_placed", body)
+    row = messages_pb2.Message(
+        guid=new_guid(), content=messages_pb2.MessageContent(attachments=[sticker]),
+        date_created=now, is_from_me=from_me, is_sent=from_me, chat_guids=[chat_guid],
+        reaction_target_guid=message.guid, reaction=messages_pb2.MessageReaction(
+            kind=_KIND.MESSAGE_REACTION_KIND_STICKER), reaction_selected=True)
+    if who is not None:
+        row.sender.CopyFrom(who)
     line.messages[row.guid] = row
     line.message_chat[row.guid] = chat_guid
     return copy(row)
