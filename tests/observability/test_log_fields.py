@@ -32,7 +32,7 @@ def test_a_stream_cut_is_logged_with_its_line_family_and_code(
                                       for r in caplog.records), 20)
     record = next(r for r in caplog.records if "stream ended" in r.getMessage())
     assert record.spectrum_line == LINE  # type: ignore[attr-defined]
-    assert record.spectrum_family in ("messages", "groups", "polls")  # type: ignore[attr-defined]
+    assert record.spectrum_family in ("messages", "groups", "polls", "chats")  # type: ignore[attr-defined]
     assert record.spectrum_code  # type: ignore[attr-defined]
 
 
