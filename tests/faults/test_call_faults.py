@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from support.emulator_process import EmulatorProcess
-from support.receiving import ALICE, BOB, LINE
+from support.receiving import ALICE, BOB, LINE, wait_until
 
 import spectrum_sync as spectrum
 from spectrum_sync import Client, MemoryStore
@@ -59,14 +59,15 @@ def test_connection_refused_is_retryable_and_says_not_sent() -> None:
 def test_a_deadline_after_the_request_left_says_the_outcome_is_unknown(emu: Emulator) -> None:
     with emu.client() as client:
         space = client.space.create(ALICE, phone=LINE)
-        emu.delay(1.5, method="SendTextMessage")
+        emu.delay(0.8, method="SendTextMessage")
         with pytest.raises(spectrum.ConnectionError) as info:
             space.send("slow", timeout=0.5)
         error = info.value
         assert (error.code, error.outcome) == ("timeout", "unknown")
         assert error.idempotency_key and error.idempotency_key in str(error)
         emu.delay(0)
-        time.sleep(1.2)  # the server finishes the slow send meanwhile
+        # The server finishes the slow send meanwhile.
+        assert wait_until(lambda: any(m["text"] == "slow" for m in emu.messages()), 5)
         again = space.send("slow", idempotency_key=error.idempotency_key)
         assert again.text == "slow"
         assert len([m for m in emu.messages() if m["text"] == "slow"]) == 1
