@@ -18,6 +18,7 @@ from support.receiving import ALICE, FAST, LINE, all_live, take, wait_until
 
 import spectrum_sync as spectrum
 from spectrum_sync import Client
+from spectrum_sync._transport import credentials
 from spectrum_sync.emulator import Emulator
 
 
@@ -193,12 +194,15 @@ def test_absurd_lifetimes_neither_flood_nor_kill_the_refresher(
         assert caplog.text.count(text) >= count, text
 
 
-def test_revoked_tokens_heal_within_seconds(emu: Emulator) -> None:
+def test_revoked_tokens_heal_within_seconds(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(credentials, "EXCHANGE_DEBOUNCE", 0.2)  # 1 s in production
     with emu.client(receive=FAST) as client, client.messages() as inbox:
         space = client.space.create(ALICE, phone=LINE)
         space.send("before")
         assert wait_until(lambda: all_live(client))
-        time.sleep(1.1)  # a forced refresh right after an exchange would be pointless
+        time.sleep(0.3)  # a forced refresh right after an exchange would be pointless
         emu.revoke_tokens()  # a secret rotation: every token is unknown from now on
         started = time.monotonic()
         assert space.send("after the revocation").text == "after the revocation"
@@ -209,13 +213,14 @@ def test_revoked_tokens_heal_within_seconds(emu: Emulator) -> None:
 
 
 def test_a_cloud_restart_that_forgets_everything_heals(
-    emu_process: EmulatorProcess,
+    emu_process: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(credentials, "EXCHANGE_DEBOUNCE", 0.2)  # 1 s in production
     with Client(env=emu_process.env, receive=FAST) as client, client.messages() as inbox:
         space = client.space.create(ALICE, phone=LINE)
         space.send("before the crash")
         assert wait_until(lambda: all_live(client))
-        time.sleep(1.1)
+        time.sleep(0.3)  # past the debounce: the refused token may be thrown away
         emu_process.kill()  # SIGKILL: tokens, chats, event log: all gone
         emu_process.start()  # same ports
         started = time.monotonic()
