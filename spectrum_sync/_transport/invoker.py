@@ -6,6 +6,11 @@ around the method callable adds the bearer token (refreshing it first when due),
 retry), the request's ``client_message_id`` when the caller gave an idempotency key, the
 whole-call deadline, the retry policy, and the translation of failures into
 :mod:`spectrum_sync` errors. See docs/behaviour.md, "Calls" and "Idempotency".
+
+The wrapper keeps the interceptors' steps apart: the key step (:meth:`Invoker._key`), the
+deadline (one for all attempts, :meth:`_RetryState.timed_out` when it passes) and the retry
+step (:meth:`Invoker._retry`). The retry state is built on a call's first failure, so a call
+that succeeds at once pays for none of it.
 """
 
 from __future__ import annotations
