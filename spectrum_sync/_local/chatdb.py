@@ -246,6 +246,52 @@ def _is_group(style: int, guid: str) -> bool:
     return ";+;" in guid
 
 
+def _str(row: sqlite3.Row, name: str) -> str:
+    """A text column of ``row``, "" when NULL or empty."""
+    return _text(row[name]) or ""
+
+
+def _message_text(row: sqlite3.Row) -> str | None:
+    """A message row's text, else what its ``attributedBody`` holds (newer macOS versions
+    leave ``text`` empty)."""
+    text = _text(row["text"])
+    if not text:
+        decoded = decode_attributed_body(row["attributedBody"])
+        if decoded is not None:
+            return decoded
+    return text
+
+
+# associated_message_type // 1000 of a tapback (its % 1000 a key of TAPBACKS) -> its kind.
+_TAPBACK_KINDS: dict[int, EventKind] = {2: "reaction_added", 3: "reaction_removed"}
+
+
+def _kind(row: sqlite3.Row, associated: int, item_type: int
+          ) -> tuple[EventKind, str | None, str | None, str | None, int | None]:
+    """A message row's kind and, for a tapback, its name, emoji, target guid and part."""
+    kind = _TAPBACK_KINDS.get(associated // 1000) if associated % 1000 in TAPBACKS else None
+    if kind is None:
+        return ("other" if associated or item_type else "message"), None, None, None, None
+    reaction, emoji = TAPBACKS[associated % 1000]
+    if associated % 1000 == 6:
+        emoji = _text(row["associated_message_emoji"])
+    target, part = split_reaction_target(_text(row["associated_message_guid"]) or "")
+    return kind, reaction, emoji, target, part
+
+
+# The middle of a chat guid ("iMessage;-;+1555...", "iMessage;+;chat123") -> is a group.
+_GUID_KINDS = {"-": False, "+": True}
+
+
+def _identifier_and_kind(ref: str) -> tuple[str, bool | None]:
+    """The chat identifier in a chat guid (or ``ref`` itself) and whether the guid names a
+    group (None: ``ref`` is no guid)."""
+    parts = ref.split(";", 2)
+    if len(parts) == 3 and parts[1] in _GUID_KINDS:
+        return parts[2], _GUID_KINDS[parts[1]]
+    return ref, None
+
+
 def _is_busy(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
     if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
@@ -589,56 +635,31 @@ class ChatDB:
         self, row: sqlite3.Row, attachments: tuple[LocalAttachment, ...]
     ) -> tuple[LocalEvent, str]:
         """The event for ``row`` and what it still lacks ("" when complete)."""
-        missing = []
         chat_guid = _text(row["chat_guid"])
-        if chat_guid is None and self._has_chats():
-            missing.append("chat")
-        if (_int(row["cache_has_attachments"]) and not attachments
-                and self._attachment_sql is not None):
-            missing.append("attachments")
-
-        text = _text(row["text"])
-        if not text:
-            decoded = decode_attributed_body(row["attributedBody"])
-            if decoded is not None:
-                text = decoded
-
+        missing = self._missing(row, chat_guid, attachments)
         is_from_me = bool(_int(row["is_from_me"]))
-        handle = _text(row["handle_row_id"]) or ""
+        handle = _str(row, "handle_row_id")
         account = _own_address(_text(row["destination_caller_id"]), _text(row["account"]))
         chat_guid = chat_guid or ""
-        service = (_text(row["handle_row_service"]) or _text(row["service"])
-                   or _service_from_guid(chat_guid))
-
         associated = _int(row["associated_message_type"])
         item_type = _int(row["item_type"])
-        kind: EventKind = "message"
-        reaction = emoji = target = None
-        part: int | None = None
-        if 2000 <= associated <= 2007 or 3000 <= associated <= 3007:
-            kind = "reaction_added" if associated < 3000 else "reaction_removed"
-            reaction, emoji = TAPBACKS[associated % 1000]
-            if associated % 1000 == 6:
-                emoji = _text(row["associated_message_emoji"])
-            target, part = split_reaction_target(_text(row["associated_message_guid"]) or "")
-        elif associated or item_type:
-            kind = "other"
-
+        kind, reaction, emoji, target, part = _kind(row, associated, item_type)
         event = LocalEvent(
             rowid=_int(row["rowid"]),
-            guid=_text(row["guid"]) or "",
+            guid=_str(row, "guid"),
             kind=kind,
-            text=text,
+            text=_message_text(row),
             date=from_apple_date(row["date"]),
             is_from_me=is_from_me,
             sender=account if is_from_me else handle,
             handle=handle,
-            service=service,
+            service=(_text(row["handle_row_service"]) or _text(row["service"])
+                     or _service_from_guid(chat_guid)),
             account=account,
             chat_guid=chat_guid,
-            chat_identifier=_text(row["chat_chat_identifier"]) or "",
+            chat_identifier=_str(row, "chat_chat_identifier"),
             is_group=_is_group(_int(row["chat_style"]), chat_guid),
-            display_name=_text(row["chat_display_name"]) or "",
+            display_name=_str(row, "chat_display_name"),
             reply_to_guid=_text(row["thread_originator_guid"]) or None,
             edited_at=from_apple_date(row["date_edited"]),
             retracted_at=from_apple_date(row["date_retracted"]),
@@ -652,7 +673,18 @@ class ChatDB:
             group_title=_text(row["group_title"]),
             balloon_bundle_id=_text(row["balloon_bundle_id"]),
         )
-        return event, " and ".join(missing)
+        return event, missing
+
+    def _missing(self, row: sqlite3.Row, chat_guid: str | None,
+                 attachments: tuple[LocalAttachment, ...]) -> str:
+        """What a row still lacks ("" when complete): its chat, its attachments, or both."""
+        missing = []
+        if chat_guid is None and self._has_chats():
+            missing.append("chat")
+        if (_int(row["cache_has_attachments"]) and not attachments
+                and self._attachment_sql is not None):
+            missing.append("attachments")
+        return " and ".join(missing)
 
     # -- chats -----------------------------------------------------------------------------
 
@@ -676,41 +708,47 @@ class ChatDB:
             row = self._conn.execute(
                 f"SELECT {fields} FROM chat c WHERE c.guid = ?", (ref,)).fetchone()
         if row is None and self.has_column("chat", "chat_identifier"):
-            parts = ref.split(";", 2)
-            identifier, style = ref, None
-            if len(parts) == 3 and parts[1] in ("-", "+"):
-                identifier, style = parts[2], STYLE_DM if parts[1] == "-" else STYLE_GROUP
-            order = "c.ROWID DESC"
-            if self.has_column("chat", "service_name"):
-                order = "(c.service_name = 'iMessage') DESC, " + order
-            for candidate in self._conn.execute(
-                    f"SELECT {fields} FROM chat c WHERE c.chat_identifier = ? ORDER BY {order}",
-                    (identifier,)):
-                guid = _text(candidate["guid"]) or ""
-                if style is None or _is_group(_int(candidate["style"]), guid) == (
-                        style == STYLE_GROUP):
-                    row = candidate
-                    break
+            row = self._chat_by_identifier(ref, fields)
         if row is None:
             return None
-        participants: tuple[LocalHandle, ...] = ()
-        if self._columns["chat_handle_join"] and self._columns["handle"]:
-            service_field = "h.service" if self.has_column("handle", "service") else "NULL"
-            participants = tuple(
-                LocalHandle(_text(p[0]) or "", _text(p[1]) or "")
-                for p in self._conn.execute(
-                    f"SELECT h.id, {service_field} FROM chat_handle_join j"
-                    " JOIN handle h ON h.ROWID = j.handle_id WHERE j.chat_id = ?"
-                    " ORDER BY h.ROWID", (row["rowid"],)))
-        guid = _text(row["guid"]) or ""
+        participants = self._participants(row["rowid"])
+        guid = _str(row, "guid")
         return LocalChat(
             guid=guid,
-            chat_identifier=_text(row["chat_identifier"]) or "",
+            chat_identifier=_str(row, "chat_identifier"),
             is_group=_is_group(_int(row["style"]), guid),
-            display_name=_text(row["display_name"]) or "",
+            display_name=_str(row, "display_name"),
             service=_text(row["service_name"]) or _service_from_guid(guid),
             participants=participants,
         )
+
+    def _chat_by_identifier(self, ref: str, fields: str) -> sqlite3.Row | None:
+        """The newest chat (an iMessage one first) with the identifier ``ref`` names, of the
+        kind (DM or group) a guid-shaped ``ref`` names."""
+        identifier, group = _identifier_and_kind(ref)
+        order = "c.ROWID DESC"
+        if self.has_column("chat", "service_name"):
+            order = "(c.service_name = 'iMessage') DESC, " + order
+        candidate: sqlite3.Row
+        for candidate in self._conn.execute(
+                f"SELECT {fields} FROM chat c WHERE c.chat_identifier = ? ORDER BY {order}",
+                (identifier,)):
+            if group is None or group == _is_group(_int(candidate["style"]),
+                                                    _str(candidate, "guid")):
+                return candidate
+        return None
+
+    def _participants(self, chat_rowid: object) -> tuple[LocalHandle, ...]:
+        """The handles of a chat (empty when chat.db has no handle tables)."""
+        if not (self._columns["chat_handle_join"] and self._columns["handle"]):
+            return ()
+        service_field = "h.service" if self.has_column("handle", "service") else "NULL"
+        return tuple(
+            LocalHandle(_text(p[0]) or "", _text(p[1]) or "")
+            for p in self._conn.execute(
+                f"SELECT h.id, {service_field} FROM chat_handle_join j"
+                " JOIN handle h ON h.ROWID = j.handle_id WHERE j.chat_id = ?"
+                " ORDER BY h.ROWID", (chat_rowid,)))
 
     def attachment(self, guid: str) -> LocalAttachment | None:
         """The attachment row with this guid (None when there is none, or no such table)."""

@@ -6,6 +6,11 @@ around the method callable adds the bearer token (refreshing it first when due),
 retry), the request's ``client_message_id`` when the caller gave an idempotency key, the
 whole-call deadline, the retry policy, and the translation of failures into
 :mod:`spectrum_sync` errors. See docs/behaviour.md, "Calls" and "Idempotency".
+
+The wrapper keeps the interceptors' steps apart: the key step (:meth:`Invoker._key`), the
+deadline (one for all attempts, :meth:`_RetryState.timed_out` when it passes) and the retry
+step (:meth:`Invoker._retry`). The retry state is built on a call's first failure, so a call
+that succeeds at once pays for none of it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from .._errors import (
     RoutingError,
     SpectrumError,
 )
-from .._wire.errors import classify, heals_by_refresh
+from .._wire.errors import RpcFailure, classify, heals_by_refresh
 from .._wire.rpc import Rpc, rpc_for
 from .credentials import Credentials
 from .lines import LineConnection
@@ -50,6 +55,48 @@ def new_uuid() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _RetryState:
+    """What the retry step remembers of one call that failed at least once."""
+
+    __slots__ = ("attempt", "budget", "deadline", "key", "last", "reached_server",
+                 "reauthenticated", "reconnects", "rpc")
+
+    def __init__(self, rpc: Rpc, budget: float, key: str | None, deadline: float) -> None:
+        self.rpc = rpc
+        self.budget = budget
+        self.key = key
+        self.deadline = deadline
+        self.attempt = 0  # failures that reached the server, counted by the retry policy
+        self.reconnects = 0  # failures that never left this process
+        self.reauthenticated = False
+        self.last: SpectrumError | None = None
+        self.reached_server = False
+
+    def timed_out(self) -> SpectrumError:
+        """The error of a call whose deadline passed: not sent when no attempt reached
+        the server, else of unknown outcome (with the key to retry safely)."""
+        rpc, budget, key, last = self.rpc, self.budget, self.key, self.last
+        if last is not None and last.outcome == "not_sent" and not self.reached_server:
+            error = ConnectionError(
+                f"{rpc.name}: could not reach the server within {budget:g} s "
+                f"({last.message}); the request was not sent",
+                code="serviceUnavailable", retryable=True, grpc_code=last.grpc_code,
+            )
+            error.outcome = "not_sent"
+        else:
+            outcome = ""
+            if key is not None:
+                outcome = (f"; the outcome is unknown: retry with idempotency_key={key!r} "
+                           "to avoid a duplicate")
+            error = ConnectionError(
+                f"{rpc.name} did not complete within {budget:g} s{outcome}", code="timeout",
+                retryable=True, grpc_code=grpc.StatusCode.DEADLINE_EXCEEDED,
+            )
+            error.outcome = "unknown" if key is not None else None
+        error.idempotency_key = key
+        return error
 
 
 class Invoker:
@@ -101,27 +148,24 @@ class Invoker:
         ``client_message_id`` (dedupe across restarts: the service answers a repeat with
         ``duplicateMessage``, raised as :class:`AlreadySent`), as the official clients do.
         Errors carry ``idempotency_key`` and ``outcome`` (``"not_sent"``, ``"rejected"``,
-        ``"unknown"`` or ``"sent"``)."""
+        ``"unknown"`` or ``"sent"``).
+
+        The steps are those of a chain of interceptors, outermost first: the key (once per
+        logical call, :meth:`_key`), one deadline for every attempt, and after each failure
+        the retry step (:meth:`_retry`), which returns the pause or raises."""
         rpc = rpc_for(request)
+        key = self._key(rpc, request, idempotency_key)
+        extra = () if key is None else (("x-idempotency-key", key),)
         budget = self.default_timeout if timeout is None else timeout
         deadline = self._clock() + budget
-        extra: tuple[tuple[str, str], ...] = ()
-        key = None
-        if rpc.mutating:
-            key = idempotency_key or new_uuid()
-            extra = (("x-idempotency-key", key),)
-            if idempotency_key is not None and rpc.sets_client_message_id:
-                request.client_message_id = idempotency_key  # type: ignore[attr-defined]
-        attempt = 0
-        reconnects = 0
-        reauthenticated = False
-        last: SpectrumError | None = None
-        reached_server = False
+        # Built on the first failure: a call that succeeds at once allocates no retry state.
+        state: _RetryState | None = None
         while True:
             remaining = deadline - self._clock()
             if remaining <= 0:
-                raise self._timed_out(rpc, budget, key, last, reached_server)
-            generation = self.credentials.generation if self.credentials is not None else 0.0
+                raise (state or _RetryState(rpc, budget, key, deadline)).timed_out()
+            credentials = self.credentials
+            generation = credentials.generation if credentials is not None else 0.0
             try:
                 metadata = self.metadata(line, remaining)
                 method = line.unary(rpc)
@@ -133,68 +177,78 @@ class Invoker:
                 if closed is None:
                     raise
                 raise closed from None
-            closed = self._closed_error(line)
-            if closed is not None:
-                raise closed  # calls in flight when close() runs end with ClientClosed
-            error = failure.error
-            error.idempotency_key = key
-            last = error
-            if failure.never_sent:
-                # Nothing left this process: retry until the deadline, whatever the policy.
-                error.outcome = "not_sent"
-                pause = jittered(reconnects, RECONNECT_BASE, RECONNECT_CAP, floor=0.5)
-                reconnects += 1
-                if self._clock() + pause >= deadline:
-                    raise self._timed_out(rpc, budget, key, error, reached_server)
+            if state is None:
+                state = _RetryState(rpc, budget, key, deadline)
+            pause = self._retry(line, state, failure, generation)
+            if pause is not None:
                 self._sleep(pause)
-                continue
-            reached_server = True
-            if isinstance(error, AlreadySent):
-                error.message = (f"{rpc.name}: the service already carried out the call with "
-                                 f"idempotency_key={key!r} (duplicateMessage): the original "
-                                 "went through and nothing new was sent")
-                raise error
-            error.outcome = "rejected" if failure.from_service else "unknown"
-            if (isinstance(error, AuthenticationError) and heals_by_refresh(error)
-                    and not reauthenticated and self.credentials is not None
-                    and self.credentials.reject(generation)):
-                # The server forgot or revoked the token (restart, rotation, clock skew):
-                # fetch a new one and try once more, with the same idempotency key.
-                reauthenticated = True
-                continue
-            if error.code == "timeout" and not failure.from_service:
-                raise self._timed_out(rpc, budget, key, error, reached_server)
-            attempt += 1
-            if not error.retryable or attempt >= self.retry.max_attempts:
-                raise error
-            pause = self.retry.delay(attempt - 1)
-            if self._clock() + pause >= deadline:
-                raise error
-            log.debug("retrying %s after %s (attempt %d)", rpc.name, error.code, attempt)
-            self._sleep(pause)
 
     @staticmethod
-    def _timed_out(rpc: Rpc, budget: float, key: str | None, last: SpectrumError | None,
-                   reached_server: bool) -> SpectrumError:
-        if last is not None and last.outcome == "not_sent" and not reached_server:
-            error = ConnectionError(
-                f"{rpc.name}: could not reach the server within {budget:g} s "
-                f"({last.message}); the request was not sent",
-                code="serviceUnavailable", retryable=True, grpc_code=last.grpc_code,
-            )
-            error.outcome = "not_sent"
-        else:
-            outcome = ""
-            if key is not None:
-                outcome = (f"; the outcome is unknown: retry with idempotency_key={key!r} "
-                           "to avoid a duplicate")
-            error = ConnectionError(
-                f"{rpc.name} did not complete within {budget:g} s{outcome}", code="timeout",
-                retryable=True, grpc_code=grpc.StatusCode.DEADLINE_EXCEEDED,
-            )
-            error.outcome = "unknown" if key is not None else None
-        error.idempotency_key = key
-        return error
+    def _key(rpc: Rpc, request: ProtoMessage, idempotency_key: str | None) -> str | None:
+        """The key step: the ``x-idempotency-key`` of a mutating call (None for a read),
+        chosen once for all its attempts; a caller's key also goes into the request."""
+        if not rpc.mutating:
+            return None
+        if idempotency_key is not None and rpc.sets_client_message_id:
+            request.client_message_id = idempotency_key  # type: ignore[attr-defined]
+        return idempotency_key or new_uuid()
+
+    def _retry(self, line: LineConnection, state: _RetryState, failure: RpcFailure,
+               generation: float) -> float | None:
+        """The retry step, after a failed attempt: the pause before the next attempt (None:
+        try again at once), or raises the error that ends the call."""
+        closed = self._closed_error(line)
+        if closed is not None:
+            raise closed  # calls in flight when close() runs end with ClientClosed
+        error = failure.error
+        error.idempotency_key = state.key
+        state.last = error
+        if failure.never_sent:
+            return self._reconnect_pause(state, error)
+        state.reached_server = True
+        if isinstance(error, AlreadySent):
+            error.message = (f"{state.rpc.name}: the service already carried out the call "
+                             f"with idempotency_key={state.key!r} (duplicateMessage): the "
+                             "original went through and nothing new was sent")
+            raise error
+        error.outcome = "rejected" if failure.from_service else "unknown"
+        if self._reauthenticates(state, error, generation):
+            return None
+        if error.code == "timeout" and not failure.from_service:
+            raise state.timed_out()
+        return self._backoff(state, error)
+
+    def _reconnect_pause(self, state: _RetryState, error: SpectrumError) -> float:
+        # Nothing left this process: retry until the deadline, whatever the policy.
+        error.outcome = "not_sent"
+        pause = jittered(state.reconnects, RECONNECT_BASE, RECONNECT_CAP, floor=0.5)
+        state.reconnects += 1
+        if self._clock() + pause >= state.deadline:
+            raise state.timed_out()
+        return pause
+
+    def _reauthenticates(self, state: _RetryState, error: SpectrumError,
+                         generation: float) -> bool:
+        # The server forgot or revoked the token (restart, rotation, clock skew): fetch a
+        # new one and try once more, with the same idempotency key.
+        if (isinstance(error, AuthenticationError) and heals_by_refresh(error)
+                and not state.reauthenticated and self.credentials is not None
+                and self.credentials.reject(generation)):
+            state.reauthenticated = True
+            return True
+        return False
+
+    def _backoff(self, state: _RetryState, error: SpectrumError) -> float:
+        # The retry policy, for errors that reached the server.
+        state.attempt += 1
+        if not error.retryable or state.attempt >= self.retry.max_attempts:
+            raise error
+        pause = self.retry.delay(state.attempt - 1)
+        if self._clock() + pause >= state.deadline:
+            raise error
+        log.debug("retrying %s after %s (attempt %d)", state.rpc.name, error.code,
+                  state.attempt)
+        return pause
 
     def open_stream(self, line: LineConnection, request: ProtoMessage,
                     timeout: float | None = None) -> Any:

@@ -125,13 +125,37 @@ def _text(value: str | bytes) -> str:
 
 def classify(failure: grpc.RpcError) -> RpcFailure:
     """Translate a failed call (a ``grpc.RpcError``) into an :class:`RpcFailure`."""
-    status = grpc.StatusCode.UNKNOWN
-    details = ""
-    trailers: Any = None
-    if isinstance(failure, grpc.Call):
-        status = failure.code() or grpc.StatusCode.UNKNOWN
-        details = failure.details() or ""
-        trailers = failure.trailing_metadata()
+    status, details, trailers = _status(failure)
+    code, retryable, context = _read_trailers(trailers)
+    from_service = code is not None
+    known = ERROR_CODES.get(code) if code is not None else None
+    # The code says more than the status (operationNotSupported and INVALID_ARGUMENT share
+    # FAILED_PRECONDITION's category): unknown codes fall back on the status.
+    cls = known.error if known is not None else _BY_STATUS.get(status, SpectrumError)
+    message = details or status.name.lower().replace("_", " ")
+    never_sent = False
+    if code is None:
+        cls, code, retryable, never_sent = _grpc_own(status, details, cls, retryable)
+    error = cls(message, code=code, retryable=retryable, grpc_code=status, context=context)
+    if isinstance(error, RateLimitError):
+        error.scope = known.scope if known is not None else None
+        error.resets_at = _moment(_first(context, "resetsat", "resetat", "reset_at"))
+        error.retry_after = _seconds(_first(context, "retryafter", "retry_after"))
+    return RpcFailure(error, from_service, never_sent)
+
+
+def _status(failure: grpc.RpcError) -> tuple[grpc.StatusCode, str, Any]:
+    """The status code, details and trailing metadata of a failure (a bare
+    ``grpc.RpcError`` that is no ``grpc.Call`` has none: UNKNOWN)."""
+    if not isinstance(failure, grpc.Call):
+        return grpc.StatusCode.UNKNOWN, "", None
+    return (failure.code() or grpc.StatusCode.UNKNOWN, failure.details() or "",
+            failure.trailing_metadata())
+
+
+def _read_trailers(trailers: Any) -> tuple[str | None, bool, dict[str, str]]:
+    """The service's ``error-code`` (None when absent), ``x-retryable`` and the
+    ``error-context-*`` entries of trailing metadata."""
     code: str | None = None
     retryable = False
     context: dict[str, str] = {}
@@ -142,35 +166,31 @@ def classify(failure: grpc.RpcError) -> RpcFailure:
             retryable = _text(value) == "true"
         elif key.startswith(_CONTEXT_PREFIX):
             context[key[len(_CONTEXT_PREFIX):]] = _text(value)
-    from_service = code is not None
-    never_sent = False
-    known = ERROR_CODES.get(code) if code is not None else None
-    # The code says more than the status (operationNotSupported and INVALID_ARGUMENT share
-    # FAILED_PRECONDITION's category): unknown codes fall back on the status.
-    cls = known.error if known is not None else _BY_STATUS.get(status, SpectrumError)
-    message = details or status.name.lower().replace("_", " ")
-    if not from_service:
-        lowered = details.lower()
-        if status == grpc.StatusCode.UNAVAILABLE:
-            # No connection, or the connection broke: with the same idempotency key a retry
-            # is always safe, whether or not the request had reached the server.
-            never_sent = any(pattern in lowered for pattern in _NOT_CONNECTED)
-            code, retryable = "serviceUnavailable", True
-        elif status == grpc.StatusCode.DEADLINE_EXCEEDED:
-            code = "timeout"
-        elif status == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in lowered:
-            # gRPC's own message size limit, not the service throttling us.
-            cls, code = ValidationError, "messageTooLarge"
-        elif status == grpc.StatusCode.CANCELLED:
-            code = "cancelled"
-        else:
-            code = "internalError"
-    error = cls(message, code=code, retryable=retryable, grpc_code=status, context=context)
-    if isinstance(error, RateLimitError):
-        error.scope = known.scope if known is not None else None
-        error.resets_at = _moment(_first(context, "resetsat", "resetat", "reset_at"))
-        error.retry_after = _seconds(_first(context, "retryafter", "retry_after"))
-    return RpcFailure(error, from_service, never_sent)
+    return code, retryable, context
+
+
+#: The codes of gRPC's own failures (no ``error-code`` trailer) that have a name of their
+#: own; the others are ``internalError``.
+_GRPC_OWN_CODES: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
+    grpc.StatusCode.CANCELLED: "cancelled",
+}
+
+
+def _grpc_own(status: grpc.StatusCode, details: str, cls: type[SpectrumError],
+              retryable: bool) -> tuple[type[SpectrumError], str, bool, bool]:
+    """A failure of gRPC itself rather than the service's handlers: its class, code,
+    retryability and whether the request never left this process."""
+    lowered = details.lower()
+    if status == grpc.StatusCode.UNAVAILABLE:
+        # No connection, or the connection broke: with the same idempotency key a retry is
+        # always safe, whether or not the request had reached the server.
+        never_sent = any(pattern in lowered for pattern in _NOT_CONNECTED)
+        return cls, "serviceUnavailable", True, never_sent
+    if status == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in lowered:
+        # gRPC's own message size limit, not the service throttling us.
+        return ValidationError, "messageTooLarge", retryable, False
+    return cls, _GRPC_OWN_CODES.get(status, "internalError"), retryable, False
 
 
 def _first(context: Mapping[str, str], *names: str) -> str | None:

@@ -109,5 +109,5 @@ def test_bad_input(emu: Emulator, env: dict[str, str]) -> None:
     assert_error(run_cli("listen", env=unreachable), 1, "cannot reach")
     # The cloud answers, the line's gRPC address does not.
     no_line = base_env({**emu.env(), "SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE": "127.0.0.1:1"})
-    assert_error(run_cli("--timeout", "2", "listen", env=no_line), 1, "cannot receive",
+    assert_error(run_cli("--timeout", "1", "listen", env=no_line), 1, "cannot receive",
                  f"{LINES[0]} at 127.0.0.1:1", f"{LINES[1]} at 127.0.0.1:1")

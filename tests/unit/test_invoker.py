@@ -139,3 +139,89 @@ def test_unauthenticated_rejects_the_token_and_retries_once() -> None:
         invoker(clock, credentials=credentials).call(line, send_request())  # type: ignore[arg-type]
     assert len(line.calls) == 2 and credentials.rejected == [1.0]
     assert len({c["metadata"]["x-idempotency-key"] for c in line.calls}) == 1
+
+
+def failing(*errors: Exception) -> FakeLine:
+    """A line that raises ``errors`` in turn, then answers."""
+    answers = iter(errors)
+
+    def answer(*args: Any) -> Any:
+        error = next(answers, None)
+        if error is not None:
+            raise error
+        return messages_pb2.MessageResponse()
+
+    return FakeLine(answer)
+
+
+def test_a_deadline_spent_before_the_first_attempt_sends_nothing() -> None:
+    clock = Clock()
+    line = failing()
+    with pytest.raises(spectrum.ConnectionError) as info:
+        invoker(clock).call(line, send_request(), timeout=0.0, idempotency_key="k-0")  # type: ignore[arg-type]
+    assert line.calls == []
+    assert (info.value.code, info.value.outcome, info.value.idempotency_key) == (
+        "timeout", "unknown", "k-0")
+    with pytest.raises(spectrum.ConnectionError) as info:
+        invoker(clock).call(line, chats_pb2.GetChatRequest(chat_guid="x"), timeout=0.0)  # type: ignore[arg-type]
+    assert (info.value.outcome, info.value.idempotency_key) == (None, None)
+
+
+def test_a_retry_pause_that_would_pass_the_deadline_raises_the_services_error() -> None:
+    clock = Clock()
+    start = clock.now
+    line = FakeLine(lambda *a: (_ for _ in ()).throw(
+        service_error("UNAVAILABLE", "serviceUnavailable", True)))
+    policy = RetryPolicy(max_attempts=100, base=5.0, cap=5.0)
+    with pytest.raises(spectrum.ConnectionError) as info:
+        invoker(clock, policy, timeout=6.0).call(line, send_request())  # type: ignore[arg-type]
+    # The policy allowed more attempts: the budget ended them, before the deadline, with
+    # the service's own error rather than a timeout.
+    assert (info.value.code, info.value.outcome) == ("serviceUnavailable", "rejected")
+    assert len(line.calls) == len(clock.sleeps) + 1 < 100 and clock.now - start < 6.0
+
+
+def test_a_lost_connection_after_the_server_answered_times_out_as_unknown() -> None:
+    clock = Clock()
+    refused = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect; Connection refused")
+    line = failing(service_error("UNAVAILABLE", "serviceUnavailable", True), *[refused] * 100)
+    with pytest.raises(spectrum.ConnectionError) as info:
+        invoker(clock, timeout=2.0).call(line, send_request())  # type: ignore[arg-type]
+    # The first attempt reached the server: the request may have gone through.
+    assert (info.value.code, info.value.outcome) == ("timeout", "unknown")
+    assert info.value.idempotency_key == line.calls[0]["metadata"]["x-idempotency-key"]
+
+
+def test_a_duplicate_is_raised_as_already_sent_naming_the_key() -> None:
+    clock = Clock()
+    line = failing(service_error("ALREADY_EXISTS", "duplicateMessage"))
+    with pytest.raises(spectrum.AlreadySent) as info:
+        invoker(clock).call(line, send_request(), idempotency_key="order-9")  # type: ignore[arg-type]
+    assert len(line.calls) == 1 and info.value.outcome == "sent"
+    assert info.value.idempotency_key == "order-9" and "'order-9'" in str(info.value)
+
+
+def test_a_call_failing_after_close_or_removal_says_so() -> None:
+    clock = Clock()
+    closed = [False]
+    calls = Invoker(None, RetryPolicy(), 10.0, is_closed=lambda: closed[0],
+                    sleep=clock.sleep, clock=clock)
+    unavailable = service_error("UNAVAILABLE", "serviceUnavailable", True)
+    line = failing(unavailable)
+    closed[0] = True
+    with pytest.raises(spectrum.ClientClosed):
+        calls.call(line, send_request())  # type: ignore[arg-type]
+    closed[0] = False
+    line = failing(unavailable)
+    line.closed = True
+    with pytest.raises(spectrum.RoutingError):
+        calls.call(line, send_request())  # type: ignore[arg-type]
+    # grpcio raises ValueError on a channel closed meanwhile: the line's removal is the cause.
+    line = failing(ValueError("Cannot invoke RPC on closed channel!"))
+    line.closed = True
+    with pytest.raises(spectrum.RoutingError):
+        calls.call(line, send_request())  # type: ignore[arg-type]
+    # A ValueError with nothing closed is not ours to explain.
+    with pytest.raises(ValueError, match="bad request"):
+        calls.call(failing(ValueError("bad request")), send_request())  # type: ignore[arg-type]
+    assert clock.sleeps == []
