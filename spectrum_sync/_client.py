@@ -197,6 +197,7 @@ class Client:
 
     def _adopt(self, parts: ClientParts) -> None:
         """Keep the wired parts, and start the lifecycle: owner, metrics, finalizer."""
+        from ._spaces import SpaceAPI
         from ._telemetry import watch
 
         self.mode_hint = parts.mode_hint
@@ -208,7 +209,11 @@ class Client:
         self._store = parts.store
         self._users: UserDirectory = parts.users
         self._receiving: Receiving = parts.receiving
-        self.space: SpaceAPI = parts.space
+        backend = parts.backend
+        # Built here, not with the other parts: it refers to this client (its _normalize),
+        # so that ``Client().space.create(...)`` keeps the client open until it returns;
+        # the parts, which the finalizer keeps, must not refer to the client.
+        self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
         parts.backend.set_owner(self)
         # Reported in the OpenTelemetry metrics while this client lives (no-op without the
         # package).

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from ._backend.base import Backend
     from ._config import ClientConfig
     from ._receive.receiving import Receiving
-    from ._spaces import SpaceAPI
     from ._state.base import StateStore
     from ._state.monitor import StoreMonitor
     from ._telemetry import ClientView
@@ -55,13 +54,13 @@ class ClientParts:
     ssl_context: ssl.SSLContext | None = None
     users: UserDirectory = attrs.field(init=False)
     receiving: Receiving = attrs.field(init=False)
-    space: SpaceAPI = attrs.field(init=False)
     telemetry_view: ClientView = attrs.field(init=False)
 
 
 def wire(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientParts:
     """The parts of a client: its backend (cloud, explicit lines or local), token refresher,
-    state store, user directory, receive component and ``client.space``. ``is_closed`` tells
+    state store, user directory and receive component (``client.space`` is the client's own,
+    as it refers to the client). ``is_closed`` tells
     the call wrapper that the client was closed."""
     from ._receive.options import ReceiveOptions
 
@@ -140,7 +139,6 @@ def _wire_front(parts: ClientParts, config: ClientConfig) -> None:
     """The parts every mode shares, above the backend."""
     from ._receive.options import ReceiveOptions
     from ._receive.receiving import Receiving
-    from ._spaces import SpaceAPI
     from ._telemetry import ClientView
     from ._users import UserDirectory
 
@@ -151,7 +149,6 @@ def _wire_front(parts: ClientParts, config: ClientConfig) -> None:
                           config.timeout)
     parts.users = users
     parts.receiving = receiving
-    parts.space = SpaceAPI(lambda: backend, lambda address: users.user(address, resolve=False))
     # What the OpenTelemetry metrics report of this client while it lives.
     parts.telemetry_view = ClientView(
         health=receiving.health,
