@@ -98,17 +98,38 @@ class _Resources:
     """What a client must release; closed once, by ``close()``, at exit or by the GC.
 
     Kept apart from the :class:`Client` object (and never referring to it), so that a client
-    nobody holds any more can be collected, and closed, although its threads still run."""
+    nobody holds any more can be collected, and closed, although its threads still run.
 
-    def __init__(self, parts: _Parts, receiving: Receiving) -> None:
+    The receive component is made on first use (``make_receiving``): a process that only
+    sends never imports the receive machinery."""
+
+    def __init__(self, parts: _Parts, make_receiving: Callable[[], Receiving]) -> None:
         self.parts = parts
-        self.receiving = receiving
+        self._make_receiving = make_receiving
+        self._receiving: Receiving | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def receiving(self) -> Receiving:
+        found = self._receiving
+        if found is None:
+            with self._lock:
+                if self._receiving is None:
+                    self._receiving = self._make_receiving()
+                    if self._closed:  # refuses consumers, as it would have after close()
+                        self._receiving.close(0.0)
+                found = self._receiving
+        return found
 
     def close(self, timeout: float) -> None:
         # One budget for the whole close: the parts share what is left of it.
         deadline = time.monotonic() + timeout
         parts = self.parts
-        self.receiving.close(min(timeout, 2.0))
+        with self._lock:
+            self._closed = True
+            receiving = self._receiving
+        if receiving is not None:
+            receiving.close(min(timeout, 2.0))
         if parts.auth is not None:
             parts.auth.close(max(0.0, deadline - time.monotonic()))
         parts.backend.close()
@@ -335,24 +356,29 @@ class Client:
 
     def _assemble(self, parts: _Parts, default_region: str, user_cache_ttl: float,
                   user_cache_size: int, receive: ReceiveOptions | None) -> None:
-        from ._receive.options import ReceiveOptions
-        from ._receive.receiving import Receiving
         from ._spaces import SpaceAPI
         from ._users import UserDirectory
 
         backend, store = parts.backend, parts.store
+        timeout = self.timeout
+
+        def make_receiving() -> Receiving:
+            from ._receive.options import ReceiveOptions
+            from ._receive.receiving import Receiving
+
+            return Receiving(backend, store, receive or ReceiveOptions(), parts.monitor,
+                             timeout)
+
         self._backend = backend
         self._auth = parts.auth  # read by the doctor's checks (token state, clock skew)
         self._store = store
         self._users: UserDirectory = UserDirectory(
             backend.address_info, default_region=default_region.upper(), ttl=user_cache_ttl,
             maxsize=user_cache_size)
-        self._receiving: Receiving = Receiving(backend, store, receive or ReceiveOptions(),
-                                               parts.monitor, self.timeout)
+        resources = self._resources = _Resources(parts, make_receiving)
         self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
         backend.set_owner(self)
         self._watch_metrics(parts)
-        resources = _Resources(parts, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
         self._finalizer.atexit = False  # our own exit hook closes quietly
@@ -364,8 +390,9 @@ class Client:
         from ._telemetry import ClientView, watch
 
         backend, auth, monitor = parts.backend, parts.auth, parts.monitor
+        resources = self._resources
         self._telemetry_view = ClientView(
-            health=self._receiving.health,
+            health=lambda: resources.receiving().health(),
             quota=lambda phone: backend.quota_usage(phone, 2.0),
             phones=lambda: [info.phone for info in backend.line_infos()],
             store_failures=lambda: monitor.failures,
@@ -735,6 +762,11 @@ class Client:
         return self._receiving.queue_depths()
 
     # ----- lifecycle ------------------------------------------------------------------
+
+    @property
+    def _receiving(self) -> Receiving:
+        """The receive component (made on the first receive call)."""
+        return self._resources.receiving()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop receiving and the refresher, close the channels (idempotent). Calls in
