@@ -131,6 +131,9 @@ def official_receive_round(folder: Path, env: dict[str, str], count: int) -> flo
 
 
 def measure_receive(events: int, rounds: int) -> list[Figure]:
+    if not shutil.which("openssl"):  # for the TLS emulator's certificate
+        print("official SDK receive comparison skipped: openssl is not installed")
+        return []
     folder = _sdk_folder("bench-spectrum-ts", RECEIVE_PACKAGES, RECEIVE_DRIVER)
     if folder is None:
         print("official SDK receive comparison skipped: node and npm are not installed")
