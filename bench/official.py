@@ -7,7 +7,9 @@ Sends: the official low-level SDK (``@photon-ai/advanced-imessage``, which the o
 ``for await (... of app.messages)`` and ``for msg in client.messages()`` each read one burst
 of N inbound messages, rounds alternated, over a TLS emulator (spectrum-ts always dials TLS)
 in its own process; the rate is N over the time from the burst's injection to the last
-message read (both sides started live first). Skipped, with a line saying so, without Node."""
+message read (both sides started live first). A raw grpcio stream on the same emulator is
+measured in the same rounds: the ceiling that the emulator and TLS set on this machine.
+Skipped, with a line saying so, without Node."""
 
 from __future__ import annotations
 
@@ -141,11 +143,17 @@ def measure_receive(events: int, rounds: int) -> list[Figure]:
     with certificate() as pem, emulator_process((LINE,), tls=pem) as env:
         official_receive_round(folder, env, 50)  # warm-up
         receives.client_round(env, 50)
-        theirs, mine = alternate(rounds, lambda: official_receive_round(folder, env, events),
-                                 lambda: receives.client_round(env, events).rate)
+        receives.raw_round(env, 50)
+        theirs, mine, raw = alternate(
+            rounds, lambda: official_receive_round(folder, env, events),
+            lambda: receives.client_round(env, events).rate,
+            lambda: receives.raw_round(env, events).rate)
     return [Figure("spectrum-ts app.messages receive rate", theirs, "msgs/s"),
             Figure("client.messages() receive rate (TLS)", mine, "msgs/s"),
-            ratios("receive rate vs official spectrum-ts", mine, theirs, ">= 2.5")]
+            ratios("receive rate vs official spectrum-ts", mine, theirs, ">= 2.5"),
+            # The ceiling: a raw grpcio stream on the same TLS emulator, same burst.
+            ratios("raw TLS stream rate vs official spectrum-ts", raw, theirs),
+            ratios("receive rate vs raw TLS stream", mine, raw)]
 
 
 def measure(env: dict[str, str], calls: int, rounds: int) -> list[Figure]:

@@ -112,8 +112,14 @@ def raw_round(env: dict[str, str], count: int, paced: float | None = None,
     result = Round(count)
     auth = (("authorization", f"Bearer {line_token(env)}"),)
     options = [(SINGLE_THREADED_STREAMS, 1)] if single_threaded else []
-    with grpc.insecure_channel(env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"],
-                               options=options) as channel:
+    address = env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"]
+    if env.get("SPECTRUM_IMESSAGE_TLS") == "true":  # as the client does, on a TLS emulator
+        with open(env["SPECTRUM_TLS_CA_FILE"], "rb") as pem:
+            credentials = grpc.ssl_channel_credentials(root_certificates=pem.read())
+        opened = grpc.secure_channel(address, credentials, options=options)
+    else:
+        opened = grpc.insecure_channel(address, options=options)
+    with opened as channel:
         wait_streams(env, 0)
         call = messages_pb2_grpc.MessageServiceStub(channel).SubscribeMessageEvents(
             messages_pb2.SubscribeMessageEventsRequest(), metadata=auth)
