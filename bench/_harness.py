@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import statistics
 import subprocess
 import sys
@@ -25,13 +26,20 @@ LINE = "+15550000001"
 PEER = "+15551111111"
 
 
+#: The CA to trust per emulator URL (a TLS emulator's admin API is HTTPS too).
+_CONTEXTS: dict[str, ssl.SSLContext] = {}
+
+
 @contextmanager
-def emulator_process(lines: Sequence[str] = (LINE,)) -> Iterator[dict[str, str]]:
-    """Run ``spectrum-sync emulator`` in a child process; yields the env it printed."""
+def emulator_process(lines: Sequence[str] = (LINE,),
+                     tls: tuple[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """Run ``spectrum-sync emulator`` in a child process; yields the env it printed.
+    ``tls``: (certificate, key) PEM files to serve TLS with."""
+    extra = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "spectrum_sync.emulator.cli", "--plan", "dedicated",
          "--lines", ",".join(lines), "--daily-message-limit", "100000000",
-         "--daily-new-conversation-limit", "100000000", "--heartbeat", "5"],
+         "--daily-new-conversation-limit", "100000000", "--heartbeat", "5", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
@@ -46,10 +54,31 @@ def emulator_process(lines: Sequence[str] = (LINE,)) -> Iterator[dict[str, str]]
                 raise RuntimeError("the emulator process exited early")
             name, _, value = line.removeprefix("export ").strip().partition("=")
             env[name] = value.strip("'")
+        if tls:
+            env["SPECTRUM_TLS_CA_FILE"] = tls[0]
+            _CONTEXTS[env["SPECTRUM_CLOUD_URL"]] = ssl.create_default_context(cafile=tls[0])
         yield env
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@contextmanager
+def certificate() -> Iterator[tuple[str, str]]:
+    """A self-signed certificate for localhost and 127.0.0.1: (certificate, key) paths."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = f"{folder}/cert.pem", f"{folder}/key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+        yield cert, key
+
+
+def _context(url: str) -> ssl.SSLContext | None:
+    return next((c for base, c in _CONTEXTS.items() if url.startswith(base)), None)
 
 
 @contextmanager
@@ -95,12 +124,12 @@ def post(url: str, body: Any = None, auth: tuple[str, str] | None = None) -> Any
         headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
     data = json.dumps({} if body is None else body).encode()
     req = urllib.request.Request(url, data=data, method="POST", headers=headers)
-    with urllib.request.urlopen(req, timeout=120) as resp:
+    with urllib.request.urlopen(req, timeout=120, context=_context(url)) as resp:
         return json.loads(resp.read())
 
 
 def get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as resp:
+    with urllib.request.urlopen(url, timeout=30, context=_context(url)) as resp:
         return json.loads(resp.read())
 
 

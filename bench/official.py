@@ -1,8 +1,15 @@
-"""Sequential send rate against the official SDK on the same emulator (when Node is here).
+"""Against the official SDKs on the same emulator (when Node is here): the sequential send
+rate, and the receive rate on one burst of inbound messages.
 
-The official low-level SDK (``@photon-ai/advanced-imessage``, which the official
+Sends: the official low-level SDK (``@photon-ai/advanced-imessage``, which the official
 ``spectrum-ts`` iMessage provider drives) sends N messages one after the other from Node;
-``space.send()`` does the same from Python. Skipped, with a line saying so, without Node."""
+``space.send()`` does the same from Python. Receiving: spectrum-ts's
+``for await (... of app.messages)`` and ``for msg in client.messages()`` each read one burst
+of N inbound messages, rounds alternated, over a TLS emulator (spectrum-ts always dials TLS)
+in its own process; the rate is N over the time from the burst's injection to the last
+message read (both sides started live first). A raw grpcio stream on the same emulator is
+measured in the same rounds: the ceiling that the emulator and TLS set on this machine.
+Skipped, with a line saying so, without Node."""
 
 from __future__ import annotations
 
@@ -13,12 +20,26 @@ import subprocess
 import time
 from pathlib import Path
 
+import receives
+
 from spectrum_sync import Client, QuotaLimits
 
-from _harness import LINE, PEER, Figure, alternate, line_token, ratios
+from _harness import (
+    LINE,
+    PEER,
+    Figure,
+    alternate,
+    certificate,
+    emulator_process,
+    get,
+    line_token,
+    post,
+    ratios,
+)
 
 PACKAGES = ("@photon-ai/advanced-imessage@2.2.0", "nice-grpc@2.1.18",
             "nice-grpc-common@2.0.4", "@grpc/grpc-js@1.14.7")
+RECEIVE_PACKAGES = ("@spectrum-ts/core@12.8.0", "@spectrum-ts/imessage@12.8.0")
 DRIVER = """
 import { createGrpcClient } from "@photon-ai/advanced-imessage";
 const [address, token, chat, count] = process.argv.slice(2);
@@ -33,21 +54,106 @@ process.exit(0);
 """
 
 
-def _sdk_folder() -> Path | None:
+RECEIVE_DRIVER = """
+import { Spectrum } from "@spectrum-ts/core";
+import { imessage } from "@spectrum-ts/imessage";
+const [address, token, phone, count] = process.argv.slice(2);
+const app = await Spectrum({
+  providers: [imessage.config({ clients: [{ address, token, phone }] })], telemetry: false });
+const stream = app.messages[Symbol.asyncIterator]();
+let seen = 0;
+const first = stream.next();  // subscribes
+console.log(JSON.stringify({ ready: true }));
+for (let next = first; ; next = stream.next()) {
+  const { value } = await next;
+  const [, message] = value;
+  if (message.direction !== "outbound" && ++seen === Number(count)) break;
+}
+const done = (performance.timeOrigin + performance.now()) / 1000;
+console.log(JSON.stringify({ done }));
+process.exit(0);
+"""
+
+
+def _sdk_folder(name: str = "bench-official-sdk", packages: tuple[str, ...] = PACKAGES,
+                driver: str = DRIVER) -> Path | None:
     npm = shutil.which("npm")
     if not npm or not shutil.which("node"):
         return None
     base = os.environ.get("SPECTRUM_INTEROP_CACHE") or str(
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spectrum_sync")
-    folder = Path(base) / "bench-official-sdk"
+    folder = Path(base) / name
     if not (folder / "installed.ok").exists():
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "package.json").write_text('{"private": true, "type": "module"}\n')
         subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
-                        *PACKAGES], cwd=folder, check=True, timeout=600)
-        (folder / "installed.ok").write_text("\n".join(PACKAGES))
-    (folder / "driver.mjs").write_text(DRIVER)
+                        *packages], cwd=folder, check=True, timeout=600)
+        (folder / "installed.ok").write_text("\n".join(packages))
+    (folder / "driver.mjs").write_text(driver)
     return folder
+
+
+def _settled_streams(env: dict[str, str]) -> None:
+    """Wait until some streams are open and their number has not changed for 0.3 s."""
+    deadline = time.monotonic() + 60
+    last, since = -1, time.monotonic()
+    while True:
+        count = int(get(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/state")["open_streams"])
+        if count != last:
+            last, since = count, time.monotonic()
+        elif count > 0 and time.monotonic() - since > 0.3:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the official SDK's streams did not open")
+        time.sleep(0.01)
+
+
+def official_receive_round(folder: Path, env: dict[str, str], count: int) -> float:
+    """Messages per second spectrum-ts's ``app.messages`` loop reads from one burst."""
+    address = env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"].replace("127.0.0.1", "localhost")
+    node_env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": env["SPECTRUM_TLS_CA_FILE"],
+                "NODE_EXTRA_CA_CERTS": env["SPECTRUM_TLS_CA_FILE"]}
+    receives.wait_streams(env, 0)
+    proc = subprocess.Popen(["node", str(folder / "driver.mjs"), address, line_token(env),
+                             LINE, str(count)], cwd=folder, env=node_env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = iter(proc.stdout.readline, "")
+        next(line for line in lines if line.startswith('{"ready"'))
+        _settled_streams(env)
+        start = time.time()
+        post(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/inbound",
+             {"from": PEER, "text": "load", "line": LINE, "count": count})
+        done = next(line for line in lines if line.startswith('{"done"'))
+        return count / (float(json.loads(done)["done"]) - start)
+    finally:
+        if proc.wait(120) != 0:
+            raise RuntimeError("the official SDK's receive driver failed")
+
+
+def measure_receive(events: int, rounds: int) -> list[Figure]:
+    if not shutil.which("openssl"):  # for the TLS emulator's certificate
+        print("official SDK receive comparison skipped: openssl is not installed")
+        return []
+    folder = _sdk_folder("bench-spectrum-ts", RECEIVE_PACKAGES, RECEIVE_DRIVER)
+    if folder is None:
+        print("official SDK receive comparison skipped: node and npm are not installed")
+        return []
+    with certificate() as pem, emulator_process((LINE,), tls=pem) as env:
+        official_receive_round(folder, env, 50)  # warm-up
+        receives.client_round(env, 50)
+        receives.raw_round(env, 50)
+        theirs, mine, raw = alternate(
+            rounds, lambda: official_receive_round(folder, env, events),
+            lambda: receives.client_round(env, events).rate,
+            lambda: receives.raw_round(env, events).rate)
+    return [Figure("spectrum-ts app.messages receive rate", theirs, "msgs/s"),
+            Figure("client.messages() receive rate (TLS)", mine, "msgs/s"),
+            ratios("receive rate vs official spectrum-ts", mine, theirs, ">= 2.5"),
+            # The ceiling: a raw grpcio stream on the same TLS emulator, same burst.
+            ratios("raw TLS stream rate vs official spectrum-ts", raw, theirs),
+            ratios("receive rate vs raw TLS stream", mine, raw)]
 
 
 def measure(env: dict[str, str], calls: int, rounds: int) -> list[Figure]:

@@ -41,7 +41,7 @@ def _open_streams(env: dict[str, str]) -> int:
     return int(get(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/state")["open_streams"])
 
 
-def _wait_streams(env: dict[str, str], count: int) -> None:
+def wait_streams(env: dict[str, str], count: int) -> None:
     deadline = time.monotonic() + 30
     while _open_streams(env) != count:
         if time.monotonic() > deadline:
@@ -112,9 +112,15 @@ def raw_round(env: dict[str, str], count: int, paced: float | None = None,
     result = Round(count)
     auth = (("authorization", f"Bearer {line_token(env)}"),)
     options = [(SINGLE_THREADED_STREAMS, 1)] if single_threaded else []
-    with grpc.insecure_channel(env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"],
-                               options=options) as channel:
-        _wait_streams(env, 0)
+    address = env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"]
+    if env.get("SPECTRUM_IMESSAGE_TLS") == "true":  # as the client does, on a TLS emulator
+        with open(env["SPECTRUM_TLS_CA_FILE"], "rb") as pem:
+            credentials = grpc.ssl_channel_credentials(root_certificates=pem.read())
+        opened = grpc.secure_channel(address, credentials, options=options)
+    else:
+        opened = grpc.insecure_channel(address, options=options)
+    with opened as channel:
+        wait_streams(env, 0)
         call = messages_pb2_grpc.MessageServiceStub(channel).SubscribeMessageEvents(
             messages_pb2.SubscribeMessageEventsRequest(), metadata=auth)
         idle = [  # opened as a client does; their frames are not read here
@@ -122,7 +128,7 @@ def raw_round(env: dict[str, str], count: int, paced: float | None = None,
                 groups_pb2.SubscribeGroupEventsRequest(), metadata=auth),
             polls_pb2_grpc.PollServiceStub(channel).SubscribePollEvents(
                 polls_pb2.SubscribePollEventsRequest(), metadata=auth)]
-        _wait_streams(env, 3)
+        wait_streams(env, 3)
         feeder = _feed(env, result, paced, call.cancel)
         frames: Iterator[messages_pb2.SubscribeMessageEventsResponse] = call
         for frame in frames:
@@ -148,7 +154,7 @@ def client_round(env: dict[str, str], count: int, paced: float | None = None,
             # A fresh namespace per round: every round starts live, as with a new file.
             state = RedisStore(store, namespace=uuid.uuid4().hex)
             stack.callback(state.close)
-        _wait_streams(env, 0)
+        wait_streams(env, 0)
         with Client(env=env, state=state) as client, client.messages() as inbox:
             # As the raw round waits for its subscriptions: start with every stream live, so
             # that the readers' start-up catch-ups (which replay whatever arrives meanwhile,

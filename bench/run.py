@@ -24,9 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import footprint
 import memory
 import official
+import oneshot
 import paths
 import receives
 import sends
+import startup
 
 from _harness import LINE, Figure, emulator_process, redis_process, report
 
@@ -40,12 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["sends", "receives", "paths", "footprint", "memory",
-                                 "official"],
+                                 "official", "oneshot", "startup"],
                         help="run some sections only")
     args = parser.parse_args(argv)
     quick = args.quick
     wanted = set(args.only or ["sends", "receives", "paths", "footprint", "memory",
-                               "official"])
+                               "official", "oneshot", "startup"])
     started = time.monotonic()
     sections: dict[str, list[Figure]] = {}
     with emulator_process(LINES) as env, redis_process() as redis_url:
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             sections["paths"] = (paths.imports(3 if quick else 15) + paths.users(
                 env, 3 if quick else 7) + paths.routing(
                 (1_000, 10_000) if quick else (1_000, 100_000, 300_000)))
+        if "oneshot" in wanted:
+            sections["oneshot"] = oneshot.measure(env, 5 if quick else 15)
         if "footprint" in wanted:
             sections["footprint"] = footprint.measure(env, (1, 4) if quick else (1, 4, 16))
         if "memory" in wanted:
@@ -74,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         if "official" in wanted:
             sections["official"] = official.measure(env, calls=50 if quick else 300,
                                                     rounds=2 if quick else 5)
+            sections["official"] += official.measure_receive(
+                events=300 if quick else 2000, rounds=2 if quick else 5)
+    if "startup" in wanted:  # its own emulator, in this process: it reads the recorded calls
+        sections["startup"] = startup.measure(LINES, 2 if quick else 5)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     if args.json:
         out: dict[str, Any] = {"machine": machine, "quick": quick,

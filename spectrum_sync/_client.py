@@ -59,17 +59,37 @@ class _Resources:
     """What a client must release; closed once, by ``close()``, at exit or by the GC.
 
     Kept apart from the :class:`Client` object (and never referring to it), so that a client
-    nobody holds any more can be collected, and closed, although its threads still run."""
+    nobody holds any more can be collected, and closed, although its threads still run.
+    The receive component is made on first use (``make_receiving``): a process that only
+    sends never imports the receive machinery."""
 
-    def __init__(self, parts: ClientParts, receiving: Receiving) -> None:
+    def __init__(self, parts: ClientParts, make_receiving: Callable[[], Receiving]) -> None:
         self.parts = parts
-        self.receiving = receiving
+        self._make_receiving = make_receiving
+        self._receiving: Receiving | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def receiving(self) -> Receiving:
+        found = self._receiving
+        if found is None:
+            with self._lock:
+                if self._receiving is None:
+                    self._receiving = self._make_receiving()
+                    if self._closed:  # refuses consumers, as it would have after close()
+                        self._receiving.close(0.0)
+                found = self._receiving
+        return found
 
     def close(self, timeout: float) -> None:
         # One budget for the whole close: the parts share what is left of it.
         deadline = time.monotonic() + timeout
         parts = self.parts
-        self.receiving.close(min(timeout, 2.0))
+        with self._lock:
+            self._closed = True
+            receiving = self._receiving
+        if receiving is not None:
+            receiving.close(min(timeout, 2.0))
         if parts.auth is not None:
             parts.auth.close(max(0.0, deadline - time.monotonic()))
         parts.backend.close()
@@ -198,7 +218,7 @@ class Client:
     def _adopt(self, parts: ClientParts) -> None:
         """Keep the wired parts, and start the lifecycle: owner, metrics, finalizer."""
         from ._spaces import SpaceAPI
-        from ._telemetry import watch
+        from ._telemetry import ClientView, watch
 
         self.mode_hint = parts.mode_hint
         self.project_id: str | None = parts.project_id
@@ -208,18 +228,24 @@ class Client:
         self._auth = parts.auth  # read by the doctor's checks (token state, clock skew)
         self._store = parts.store
         self._users: UserDirectory = parts.users
-        self._receiving: Receiving = parts.receiving
         backend = parts.backend
         # Built here, not with the other parts: it refers to this client (its _normalize),
         # so that ``Client().space.create(...)`` keeps the client open until it returns;
         # the parts, which the finalizer keeps, must not refer to the client.
         self.space: SpaceAPI = SpaceAPI(lambda: backend, self._normalize)
         parts.backend.set_owner(self)
+        resources = self._resources = _Resources(parts, parts.make_receiving)
         # Reported in the OpenTelemetry metrics while this client lives (no-op without the
-        # package).
-        self._telemetry_view = parts.telemetry_view
+        # package); the view refers to the parts, never to the client.
+        auth, monitor = parts.auth, parts.monitor
+        self._telemetry_view = ClientView(
+            health=lambda: resources.receiving().health(),
+            quota=lambda phone: backend.quota_usage(phone, 2.0),
+            phones=lambda: [info.phone for info in backend.line_infos()],
+            store_failures=lambda: monitor.failures,
+            token_failures=lambda: auth.failures if auth is not None else 0,
+        )
         watch(self._telemetry_view)
-        resources = _Resources(parts, self._receiving)
         self._close_request = _CloseRequest()
         self._finalizer = weakref.finalize(self, _finalize, resources, self._close_request)
         self._finalizer.atexit = False  # our own exit hook closes quietly
@@ -492,6 +518,11 @@ class Client:
         return self._receiving.queue_depths()
 
     # ----- lifecycle ------------------------------------------------------------------
+
+    @property
+    def _receiving(self) -> Receiving:
+        """The receive component (made on the first receive call)."""
+        return self._resources.receiving()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop receiving and the refresher, close the channels (idempotent). Calls in

@@ -1,10 +1,14 @@
 """OpenTelemetry traces and metrics, when the application has the API installed.
 
 The library depends on the OpenTelemetry *API* only (the ``otel`` extra) and configures
-nothing: without an SDK set up by the application the API's no-op tracer and meter answer, and
-without the package nothing of OpenTelemetry is imported at all (a cached look-up says it is
-missing, and every hook returns at once). Names follow the messaging semantic conventions; see
-docs/observability.md for the list.
+nothing: without an SDK set up by the application the API's no-op tracer and meter answer.
+OpenTelemetry is imported only once the process uses it (something imported
+``opentelemetry.trace`` or ``opentelemetry.metrics``, as configuring an SDK or an
+instrumentation does, or ``OTEL_PYTHON_TRACER_PROVIDER`` / ``OTEL_PYTHON_METER_PROVIDER``
+name a provider): importing it costs tens of milliseconds, which a one-shot script that
+records nothing should not pay. Until then, and without the package, every hook returns at
+once. Names follow the messaging semantic conventions; see docs/observability.md for the
+list.
 
 What goes into attributes: chat guids and phone numbers masked (the last 4 digits kept) and
 e-mail addresses masked unless ``SPECTRUM_OTEL_RAW_ADDRESSES`` is true; message guids; error
@@ -17,6 +21,7 @@ import functools
 import importlib.util
 import os
 import re
+import sys
 import threading
 import time
 import weakref
@@ -97,7 +102,7 @@ class Instruments:
         self.lag = meter.create_histogram(
             "spectrum.receive.lag", unit="s",
             description="From the event's time at the service to its delivery here")
-        self.views: weakref.WeakSet[ClientView] = weakref.WeakSet()
+        self.views = _views
         meter.create_observable_counter(
             "spectrum.stream.reconnects", callbacks=[self._reconnects], unit="{reconnect}",
             description="Event stream reconnects per line")
@@ -157,27 +162,51 @@ class Instruments:
         return self._each(lambda v: [(v.token_failures(), {})])
 
 
-_UNKNOWN = object()
-_loaded: Any = _UNKNOWN
+#: Every client's view, held weakly from its construction on: instruments made later (once
+#: the process starts using OpenTelemetry) observe the clients made before.
+_views: weakref.WeakSet[ClientView] = weakref.WeakSet()
+_loaded: Instruments | None = None
+_missing = False  # the package is not installed (decided once)
 _load_lock = threading.Lock()
+_API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics")
+
+
+@functools.lru_cache(maxsize=1)
+def _provider_named_by_environment() -> bool:
+    return bool(os.environ.get("OTEL_PYTHON_TRACER_PROVIDER")
+                or os.environ.get("OTEL_PYTHON_METER_PROVIDER"))
+
+
+def _in_use() -> bool:
+    """Whether this process uses OpenTelemetry: an application that sets up an SDK (or an
+    instrumentation) has imported the API's ``trace`` or ``metrics`` module; without either
+    no SDK can be receiving anything yet (two dictionary look-ups)."""
+    modules = sys.modules
+    return (_API_MODULES[0] in modules or _API_MODULES[1] in modules
+            or _provider_named_by_environment())
 
 
 def instruments() -> Instruments | None:
-    """The instruments, or None when OpenTelemetry is not installed (decided once)."""
-    global _loaded
-    if _loaded is _UNKNOWN:
-        with _load_lock:
-            if _loaded is _UNKNOWN:
-                available = importlib.util.find_spec("opentelemetry") is not None
-                _loaded = Instruments() if available else None
-    return _loaded  # type: ignore[no-any-return]
+    """The instruments, or None while the process does not use OpenTelemetry (checked at
+    each hook until it does) or when the package is not installed (decided once)."""
+    global _loaded, _missing
+    tools = _loaded
+    if tools is not None or _missing or not _in_use():
+        return tools
+    with _load_lock:
+        if _loaded is None and not _missing:
+            if importlib.util.find_spec("opentelemetry") is None:
+                _missing = True
+            else:
+                _loaded = Instruments()
+    return _loaded
 
 
 def watch(view: ClientView) -> None:
-    """Report ``view``'s client in the observed metrics while it lives."""
-    tools = instruments()
-    if tools is not None:
-        tools.views.add(view)
+    """Report ``view``'s client in the observed metrics while it lives (also when the
+    instruments are made after it)."""
+    _views.add(view)
+    instruments()  # a client made after the SDK was set up is observed from now on
 
 
 def _error_type(exc: BaseException) -> str:

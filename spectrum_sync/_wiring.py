@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from ._receive.receiving import Receiving
     from ._state.base import StateStore
     from ._state.monitor import StoreMonitor
-    from ._telemetry import ClientView
     from ._transport.credentials import CloudAuth
     from ._transport.lines import LineSet, LineSpec
     from ._transport.token_exchange import Grant
@@ -53,8 +52,7 @@ class ClientParts:
     cloud_url: str | None = None
     ssl_context: ssl.SSLContext | None = None
     users: UserDirectory = attrs.field(init=False)
-    receiving: Receiving = attrs.field(init=False)
-    telemetry_view: ClientView = attrs.field(init=False)
+    make_receiving: Callable[[], Receiving] = attrs.field(init=False)
 
 
 def wire(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientParts:
@@ -136,27 +134,23 @@ def _wire_local(config: ClientConfig) -> ClientParts:
 
 
 def _wire_front(parts: ClientParts, config: ClientConfig) -> None:
-    """The parts every mode shares, above the backend."""
-    from ._receive.options import ReceiveOptions
-    from ._receive.receiving import Receiving
-    from ._telemetry import ClientView
+    """The parts every mode shares, above the backend. The receive component is only
+    described (``make_receiving``): a process that only sends never imports it."""
     from ._users import UserDirectory
 
-    backend, auth, monitor = parts.backend, parts.auth, parts.monitor
-    users = UserDirectory(backend.address_info, default_region=config.default_region.upper(),
-                          ttl=config.user_cache_ttl, maxsize=config.user_cache_size)
-    receiving = Receiving(backend, parts.store, config.receive or ReceiveOptions(), monitor,
-                          config.timeout)
-    parts.users = users
-    parts.receiving = receiving
-    # What the OpenTelemetry metrics report of this client while it lives.
-    parts.telemetry_view = ClientView(
-        health=receiving.health,
-        quota=lambda phone: backend.quota_usage(phone, 2.0),
-        phones=lambda: [info.phone for info in backend.line_infos()],
-        store_failures=lambda: monitor.failures,
-        token_failures=lambda: auth.failures if auth is not None else 0,
-    )
+    backend, store, monitor = parts.backend, parts.store, parts.monitor
+    parts.users = UserDirectory(backend.address_info,
+                                default_region=config.default_region.upper(),
+                                ttl=config.user_cache_ttl, maxsize=config.user_cache_size)
+    options, timeout = config.receive, config.timeout
+
+    def make_receiving() -> Receiving:
+        from ._receive.options import ReceiveOptions
+        from ._receive.receiving import Receiving
+
+        return Receiving(backend, store, options or ReceiveOptions(), monitor, timeout)
+
+    parts.make_receiving = make_receiving
 
 
 def _root_certificates(config: ClientConfig) -> bytes | None:

@@ -26,13 +26,18 @@ def test_the_benchmark_runs_and_reports_every_figure() -> None:
                  "receive rate ratio (memory)", "receive rate ratio (SQLite)",
                  "CPU per event ratio (memory)", "added p99 at 500/s",
                  "import ratio (vs grpc + protobuf)", "cached user / phonenumbers parse",
-                 "idle client: threads", "receiving on 4 lines: threads"):
+                 "idle client: threads", "receiving on 4 lines: threads",
+                 "one-shot script ratio (vs raw)",
+                 "receiver start-up, 16 lines: messages() to all live",
+                 "catch-ups per line at start-up (16 lines), most"):
         assert name in figures, sorted(figures)
         figure = figures[name]
         assert figure["min"] <= figure["median"] <= figure["max"]
     assert any(name.startswith("learn cost") for name in figures)
     assert any(name.startswith("RSS peak above that") for name in figures)
     assert "raw CPU per event, single-threaded stream" in figures
+    if shutil.which("node") and shutil.which("npm") and shutil.which("openssl"):
+        assert "receive rate vs official spectrum-ts" in figures, sorted(figures)
     # CI installs redis-server: the Redis figures must be there, not silently missing.
     if os.environ.get("CI") or shutil.which("redis-server"):
         for name in ("send latency ratio (redis store)",

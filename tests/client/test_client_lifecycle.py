@@ -124,3 +124,30 @@ def test_first_use_from_many_threads_exchanges_once(
     assert len(results) == 16
     exchanges = [r for r in emu.rest.requests[before:] if r[1].endswith("/imessage/tokens")]
     assert len(exchanges) == 1
+
+
+def test_a_sending_process_never_loads_the_receive_machinery(emu: Emulator) -> None:
+    # The receive component is made on the first receive call: a one-shot sender does not
+    # pay for importing it. Receiving after that works as usual.
+    code = textwrap.dedent(f"""
+        import sys
+        from spectrum_sync import Client
+        with Client(project_id="proj", project_secret="secret",
+                    cloud_url={emu.cloud_url!r}, address={emu.grpc_address!r},
+                    address_template={emu.grpc_address!r}, tls=False) as client:
+            client.space.create(client.user({ALICE!r}), phone={LINE_1!r}).send("hi")
+            print(sorted(m for m in sys.modules if m.startswith("spectrum_sync._receive.")
+                         and m != "spectrum_sync._receive.options"))
+            inbox = client.messages(idle_timeout=0.5)
+            print(list(inbox), "spectrum_sync._receive.receiving" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.splitlines()
+    assert out == ["[]", "[] True"]
+
+
+def test_receiving_after_close_is_refused(emu: Emulator, make_client: ClientFactory) -> None:
+    client = make_client(emu)
+    client.close()
+    with pytest.raises(spectrum.ClientClosed):
+        client.messages()

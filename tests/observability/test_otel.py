@@ -263,3 +263,57 @@ def test_events_missed_while_down_are_counted_as_replayed(rec: Recorded, emu: Em
         replayed = _total(rec.points("spectrum.catchup.events"),
                           **{"spectrum.line": "+*******0001"})
     assert replayed >= 1
+
+
+_UNUSED = """
+import sys
+from spectrum_sync.emulator import Emulator
+with Emulator(lines=["+15550000001"]) as emu, emu.client() as client:
+    message = client.space.create(client.user("+15551111111")).send("hi")
+print(message.guid, sorted(m for m in sys.modules if m.startswith("opentelemetry")))
+"""
+
+
+def test_installed_but_unused_it_is_not_imported() -> None:
+    # A one-shot script that configures no SDK does not pay for importing OpenTelemetry.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_PYTHON_")}
+    proc = subprocess.run([sys.executable, "-c", _UNUSED], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    guid, modules = proc.stdout.strip().split(" ", 1)
+    assert guid and modules == "[]"
+
+
+_SET_UP_LATER = """
+import sys
+from spectrum_sync.emulator import Emulator
+with Emulator(lines=["+15550000001"]) as emu, emu.client() as client:
+    space = client.space.create(client.user("+15551111111", resolve=False))
+    space.send("before")
+    assert "opentelemetry.trace" not in sys.modules
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    trace.set_tracer_provider(provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    space.send("after")
+    names = {m.name for r in reader.get_metrics_data().resource_metrics
+             for s in r.scope_metrics for m in s.metrics}
+print(len(spans.get_finished_spans()), "spectrum.line.live" in names,
+      "messaging.client.sent.messages" in names)
+"""
+
+
+def test_an_sdk_set_up_after_the_client_is_made_records_it() -> None:
+    # The instruments are made when the process starts using OpenTelemetry: the client
+    # made before is observed (line state) and its next send is traced.
+    proc = subprocess.run([sys.executable, "-c", _SET_UP_LATER], capture_output=True,
+                          text=True, timeout=60, env=os.environ)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "True", "True"]

@@ -147,8 +147,8 @@ def test_wiring_returns_its_parts_and_sets_nothing_on_a_client() -> None:
         assert parts.mode_hint == "explicit" and parts.auth is None
         assert parts.project_id is None and parts.ssl_context is None
         assert parts.backend.phones() == ["+15550000001"]
-        assert parts.space is not None and parts.receiving is not None
+        assert parts.users is not None and callable(parts.make_receiving)
+        assert not hasattr(parts, "space")  # client.space refers to the client: its own
     finally:
-        parts.receiving.close(1.0)
         parts.backend.close()
         parts.store.close()
