@@ -9,6 +9,7 @@ import threading
 import warnings
 
 import pytest
+from support.emulator_process import EmulatorProcess
 from support.receiving import ALICE, LINE, wait_until
 
 import spectrum_sync as spectrum
@@ -73,10 +74,17 @@ def test_a_closed_client_refuses_everything_clearly(emu: Emulator) -> None:
     assert len(exchanges) == 1  # refresh_credentials() on a closed client exchanged nothing
 
 
-def test_a_fork_without_pythons_fork_hooks(emu: Emulator) -> None:
+def test_a_fork_without_pythons_fork_hooks() -> None:
     """uWSGI forks its workers from C without running Python's fork hooks: the pid checks
-    alone must give the child its own channels, threads and locks."""
-    client = emu.client()
+    alone must give the child its own channels, threads and locks. The emulator runs in its
+    own process: its server threads, always inside gRPC, would make gRPC skip its own fork
+    handlers, which a uWSGI worker's parent (a client only) does not do."""
+    with EmulatorProcess(lines=LINE) as emu:
+        _fork_and_send(emu)
+
+
+def _fork_and_send(emu: EmulatorProcess) -> None:
+    client = spectrum.Client(env=emu.env)
     space = client.space.create(ALICE, phone=LINE)
     space.send("before the fork")
     read, write = os.pipe()
@@ -100,7 +108,7 @@ def test_a_fork_without_pythons_fork_hooks(emu: Emulator) -> None:
     assert os.WEXITSTATUS(status) == 0
     assert child_guid and child_guid != parent.guid
     assert space.send("the parent still works").text
-    texts = sorted(m["text"] for m in emu.messages())
+    texts = sorted(m["text"] for m in emu.admin("messages", method="GET")["messages"])
     assert texts == ["before the fork", "from the child", "from the parent",
                      "the parent still works"]
     client.close()
