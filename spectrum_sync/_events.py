@@ -3,7 +3,7 @@
 ``client.messages()`` yields :class:`~spectrum_sync.Message` objects; ``client.events()``
 yields every kind below too. Each event has a ``kind`` (the string accepted by
 ``@client.on_event(kind)`` and ``events(kinds=...)``), the ``space`` it happened in,
-``is_from_me``, a ``sequence`` and ``ack()`` (from :class:`~._models.Received`). No generated
+``is_from_me``, a ``sequence`` and ``ack()`` (from :class:`~._values.Received`). No generated
 protobuf type appears here; decoding lives in :mod:`._wire.convert`.
 """
 

@@ -1,11 +1,12 @@
-"""Public value types: users, spaces, messages, reactions, attachments, text formats.
+"""The handles: spaces, messages, reactions and attachments, which act through their backend.
 
-They hold no generated protobuf type (conversion lives in :mod:`._wire.convert`). A
-:class:`Space` carries a hidden reference to the backend operations (:class:`SpaceOperations`:
-the cloud or the local backend), so that its actions and those of its messages run on the line
-that serves the chat. Every received event has a ``kind``, a ``sequence`` (the line's event
-sequence; 0 for objects that did not come from a stream) and ``ack()`` (see docs/behaviour.md,
-"Commit points").
+They sit above the plain values (:mod:`._values`) and the helpers they call, all imported at
+module level (docs/architecture.md, "Layers"). They hold no generated protobuf type
+(conversion lives in :mod:`._wire.convert`). A :class:`Space` carries a hidden reference to
+the backend operations (:class:`SpaceOperations`: the cloud or the local backend), so that its
+actions and those of its messages run on the line that serves the chat. Every received event
+has a ``kind``, a ``sequence`` (the line's event sequence; 0 for objects that did not come
+from a stream) and ``ack()`` (see docs/behaviour.md, "Commit points").
 """
 
 from __future__ import annotations

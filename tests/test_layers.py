@@ -308,3 +308,15 @@ def test_the_checker_sees_function_level_and_upward_imports() -> None:
     assert cycles([Import("_errors", "_client", 1, False, False),
                    Import("_client", "_errors", 1, False, False)]) == [
         frozenset({"_errors", "_client"})]
+
+
+def test_the_architecture_diagram_follows_the_table() -> None:
+    # docs/architecture.md draws the same layers, top first: every module of the table is in
+    # the diagram, and each layer's first module is drawn above the layers below it.
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    diagram = section.split("```", 2)[1]
+    missing = [p for _, prefixes in LAYERS for p in prefixes if p not in diagram]
+    assert not missing, f"not in docs/architecture.md's diagram: {missing}"
+    drawn_at = [diagram.index(prefixes[0]) for _, prefixes in LAYERS]
+    assert drawn_at == sorted(drawn_at, reverse=True), "layers drawn out of order"
