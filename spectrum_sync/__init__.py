@@ -50,27 +50,11 @@ if TYPE_CHECKING:
         MessageRead,
         MessageUnsent,
         PollChanged,
-        PollOption,
         StickerPlaced,
-        StickerPlacement,
     )
-    from ._models import (
-        Attachment,
-        EmbeddedMedia,
-        FocusStatus,
-        FriendLocation,
-        Icon,
-        LineInfo,
-        LocationRequest,
-        Mention,
-        Message,
-        Reaction,
-        Space,
-        TextFormat,
-        User,
-    )
+    from ._models import Attachment, Message, Reaction, Space
     from ._parts import Part
-    from ._polls import Poll, PollVote
+    from ._polls import Poll
     from ._receive.dispatch import Handle
     from ._receive.health import LineHealth
     from ._receive.inbox import Inbox
@@ -79,7 +63,20 @@ if TYPE_CHECKING:
     from ._state.memory import MemoryStore
     from ._state.redis import RedisStore
     from ._state.sqlite import SQLiteStore
-
+    from ._values import (
+        EmbeddedMedia,
+        FocusStatus,
+        FriendLocation,
+        Icon,
+        LineInfo,
+        LocationRequest,
+        Mention,
+        PollOption,
+        PollVote,
+        StickerPlacement,
+        TextFormat,
+        User,
+    )
 # The one source of the version: pyproject.toml reads it from here, CHANGELOG.md names it.
 __version__ = "0.1.0"
 
@@ -109,24 +106,24 @@ _WHERE = {
     "MessageRead": "_events",
     "MessageUnsent": "_events",
     "PollChanged": "_events",
-    "PollOption": "_events",
+    "PollOption": "_values",
     "StickerPlaced": "_events",
     "CheckResult": "_doctor",
     "Attachment": "_models",
-    "FocusStatus": "_models",
-    "FriendLocation": "_models",
-    "Icon": "_models",
-    "LineInfo": "_models",
-    "LocationRequest": "_models",
-    "Mention": "_models",
+    "FocusStatus": "_values",
+    "FriendLocation": "_values",
+    "Icon": "_values",
+    "LineInfo": "_values",
+    "LocationRequest": "_values",
+    "Mention": "_values",
     "Message": "_models",
     "Reaction": "_models",
     "Space": "_models",
-    "TextFormat": "_models",
-    "User": "_models",
+    "TextFormat": "_values",
+    "User": "_values",
     "Part": "_parts",
     "Poll": "_polls",
-    "PollVote": "_polls",
+    "PollVote": "_values",
     "Handle": "_receive.dispatch",
     "LineHealth": "_receive.health",
     "Inbox": "_receive.inbox",
@@ -146,8 +143,8 @@ _WHERE = {
     "Contact": "_contacts",
     "DeliveryFailed": "_delivery",
     "DeliveryTimeout": "_delivery",
-    "EmbeddedMedia": "_models",
-    "StickerPlacement": "_events",
+    "EmbeddedMedia": "_values",
+    "StickerPlacement": "_values",
 }
 
 __all__ = [

@@ -29,15 +29,7 @@ if TYPE_CHECKING:
     from ._config import Line, QuotaLimits, RetryPolicy
     from ._doctor import CheckResult
     from ._events import Event
-    from ._models import (
-        FocusStatus,
-        FriendLocation,
-        LineInfo,
-        LocationRequest,
-        Message,
-        Space,
-        User,
-    )
+    from ._models import Message, Space
     from ._receive.dispatch import ErrorHandler, Handle
     from ._receive.health import LineHealth
     from ._receive.inbox import Inbox
@@ -46,6 +38,7 @@ if TYPE_CHECKING:
     from ._spaces import SpaceAPI
     from ._state.base import StateStore
     from ._users import CacheStats, UserDirectory
+    from ._values import FocusStatus, FriendLocation, LineInfo, LocationRequest, User
     from ._wiring import ClientParts
 
 __all__ = ["Client"]
@@ -361,8 +354,8 @@ class Client:
 
     def focus_status(self, address: str, *, timeout: float | None = None) -> FocusStatus:
         """Whether Focus (Do Not Disturb) on the line's device silences ``address``."""
-        from ._models import FocusStatus
         from ._validate import check_timeout
+        from ._values import FocusStatus
 
         normalized = self._normalize(address).address
         silenced = self._backend.focus_silenced(normalized, check_timeout(timeout))
@@ -401,8 +394,8 @@ class Client:
                          timeout: float | None = None) -> LocationRequest:
         """Send ``user`` (a participant of ``space``) a Find My request to share their
         location; returns the service's answer."""
-        from ._models import User
         from ._validate import check_idempotency_key, check_timeout
+        from ._values import User
 
         address = user.address if isinstance(user, User) else self._normalize(user).address
         return self._backend.request_location(

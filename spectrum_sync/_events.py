@@ -3,19 +3,19 @@
 ``client.messages()`` yields :class:`~spectrum_sync.Message` objects; ``client.events()``
 yields every kind below too. Each event has a ``kind`` (the string accepted by
 ``@client.on_event(kind)`` and ``events(kinds=...)``), the ``space`` it happened in,
-``is_from_me``, a ``sequence`` and ``ack()`` (from :class:`~._models.Received`). No generated
+``is_from_me``, a ``sequence`` and ``ack()`` (from :class:`~._values.Received`). No generated
 protobuf type appears here; decoding lives in :mod:`._wire.convert`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar, Union
 
 import attrs
 
-from ._errors import ValidationError
-from ._models import Attachment, Message, Reaction, Received, Space, User
+from ._models import Attachment, Message, Reaction, Space
+from ._values import PollOption, Received, StickerPlacement, User
 
 if TYPE_CHECKING:
     from ._polls import Poll
@@ -75,35 +75,6 @@ class MessageRead(Received):
     read_at: datetime | None = None
 
 
-def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if attribute.name in ("x", "y"):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
-            0.0 <= value <= 1.0)
-        if not ok:
-            raise ValidationError(f"sticker {attribute.name} must be a number from 0 to 1, "
-                                  f"not {value!r}")
-        return
-    if value is None:
-        return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or (
-            attribute.name != "rotation" and value <= 0):
-        raise ValidationError(f"sticker {attribute.name} must be a "
-                              f"{'' if attribute.name == 'rotation' else 'positive '}number, "
-                              f"not {value!r}")
-
-
-@attrs.frozen(kw_only=True)
-class StickerPlacement:
-    """Where a sticker sits on its bubble: ``x``/``y`` as fractions of the bubble (0 to 1),
-    ``scale``, ``rotation`` (radians) and ``width`` (points) when given."""
-
-    x: float = attrs.field(default=0.5, validator=_fraction)
-    y: float = attrs.field(default=0.5, validator=_fraction)
-    scale: float | None = attrs.field(default=None, validator=_fraction)
-    rotation: float | None = attrs.field(default=None, validator=_fraction)
-    width: float | None = attrs.field(default=None, validator=_fraction)
-
-
 @attrs.frozen(kw_only=True)
 class StickerPlaced(Received):
     """A sticker was placed on a message (bubble ``part_index`` of a multipart one);
@@ -151,15 +122,6 @@ class GroupChanged(Received):
     actor: User | None = None
     is_from_me: bool = False
     occurred_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class PollOption:
-    """One option of a poll."""
-
-    id: str
-    text: str
-    creator: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -11,20 +11,32 @@ import heapq
 import itertools
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import Callable
-
-from ._models import Message
+from typing import Callable, Optional, Protocol, TypeVar
 
 __all__ = ["PAGE_SIZE", "merge_newest_first", "page_through"]
 
 #: The service's largest page (its lists take a page size of 1 to 100).
 PAGE_SIZE = 100
 
-Fetch = Callable[[int, "str | None"], "tuple[list[Message], str | None]"]
+
+
+class Dated(Protocol):
+    """What merging needs of a message: when it was created (None when not told)."""
+
+    @property
+    def created_at(self) -> datetime | None: ...
+
+
+#: A message (or anything paged through); this module never imports the handles it pages.
+Item = TypeVar("Item")
+DatedItem = TypeVar("DatedItem", bound=Dated)
+
+#: ``fetch(page_size, page_token) -> (items, next_token)``.
+Fetch = Callable[[int, Optional[str]], "tuple[list[Item], str | None]"]
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 
 
-def page_through(fetch: Fetch, limit: int | None) -> Iterator[Message]:
+def page_through(fetch: Fetch[Item], limit: int | None) -> Iterator[Item]:
     """Messages from ``fetch(page_size, page_token) -> (messages, next_token)``, at most
     ``limit`` of them, requesting each page only when the previous one is used up."""
     remaining = limit
@@ -43,8 +55,8 @@ def page_through(fetch: Fetch, limit: int | None) -> Iterator[Message]:
             return
 
 
-def merge_newest_first(sources: Iterable[Iterator[Message]],
-                       limit: int | None) -> Iterator[Message]:
+def merge_newest_first(sources: Iterable[Iterator[DatedItem]],
+                       limit: int | None) -> Iterator[DatedItem]:
     """Several newest-first streams (one per line) as one, still newest first."""
     merged = heapq.merge(*sources, key=lambda m: m.created_at or _OLDEST, reverse=True)
     return merged if limit is None else itertools.islice(merged, limit)

@@ -20,9 +20,10 @@ import attrs
 
 from ._errors import ConfigurationError, UnsupportedError, ValidationError
 from ._validate import check_text, utf16_length
+from ._values import TextFormat, check_formatting
 
 if TYPE_CHECKING:
-    from ._models import Space, TextFormat
+    from ._models import Space
 
 __all__ = ["link_preview_option", "render_markdown", "text_body", "to_monospace"]
 
@@ -57,7 +58,6 @@ def text_body(text: object, markdown: object, formatting: Iterable[TextFormat] |
               ) -> tuple[str, tuple[TextFormat, ...]]:
     """The text and formats to send: ``text`` with ``formatting``, or ``markdown`` rendered
     (exactly one of the two)."""
-    from ._models import check_formatting
 
     if markdown is None:
         if text is None:
@@ -274,8 +274,6 @@ def _trim(spans: Spans) -> Spans:
 
 def _finalize(spans: Spans) -> tuple[str, tuple[TextFormat, ...]]:
     """The text and one range per run of a style (offsets in UTF-16 code units)."""
-    from ._models import TextFormat
-
     text: list[str] = []
     offset = 0
     opened: dict[str, int] = {}

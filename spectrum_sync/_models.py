@@ -1,11 +1,12 @@
-"""Public value types: users, spaces, messages, reactions, attachments, text formats.
+"""The handles: spaces, messages, reactions and attachments, which act through their backend.
 
-They hold no generated protobuf type (conversion lives in :mod:`._wire.convert`). A
-:class:`Space` carries a hidden reference to the backend operations (:class:`SpaceOperations`:
-the cloud or the local backend), so that its actions and those of its messages run on the line
-that serves the chat. Every received event has a ``kind``, a ``sequence`` (the line's event
-sequence; 0 for objects that did not come from a stream) and ``ack()`` (see docs/behaviour.md,
-"Commit points").
+They sit above the plain values (:mod:`._values`) and the helpers they call, all imported at
+module level (docs/architecture.md, "Layers"). They hold no generated protobuf type
+(conversion lives in :mod:`._wire.convert`). A :class:`Space` carries a hidden reference to
+the backend operations (:class:`SpaceOperations`: the cloud or the local backend), so that its
+actions and those of its messages run on the line that serves the chat. Every received event
+has a ``kind``, a ``sequence`` (the line's event sequence; 0 for objects that did not come
+from a stream) and ``ack()`` (see docs/behaviour.md, "Commit points").
 """
 
 from __future__ import annotations
@@ -14,220 +15,76 @@ import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 import attrs
 
+from ._addresses import normalize_address
+from ._app_cards import (
+    SPECTRUM_APP,
+    AppCard,
+    CardLayout,
+    check_url,
+    link_layout,
+    new_card,
+    updated_card,
+)
+from ._attachments import (
+    FileInput,
+    FileSource,
+    Folder,
+    Target,
+    check_progress,
+    check_target,
+    file_source,
+    report_sent,
+    reporting,
+    safe_file_name,
+    save,
+    target_in,
+)
+from ._contacts import Contact, contact_of
+from ._delivery import wait_delivered
+from ._effects import effect_id, effect_name
 from ._errors import ValidationError
+from ._history import page_through
+from ._markdown import link_preview_option, text_body
+from ._parts import Part, resolve_parts
+from ._reactions import check_reaction
+from ._responding import responding
+from ._streaming import stream_text
 from ._telemetry import traced_send
 from ._validate import (
+    check_aware_datetime,
+    check_bool,
+    check_count,
+    check_guid,
     check_idempotency_key,
+    check_interval,
     check_optional_text,
-    check_range,
+    check_poll_options,
+    check_poll_title,
     check_text,
     check_timeout,
 )
+from ._values import (
+    EmbeddedMedia,
+    Mention,
+    Received,
+    StickerPlacement,
+    TextFormat,
+    User,
+    UserLike,
+)
 
 if TYPE_CHECKING:
-    from ._app_cards import AppCard, CardLayout
-    from ._attachments import FileInput, FileSource, Folder, Target
-    from ._contacts import Contact
-    from ._events import StickerPlaced, StickerPlacement
-    from ._parts import Part
+    # Above this module (they hold spaces and messages): named in annotations only.
+    from ._events import StickerPlaced
     from ._polls import Poll
 
-__all__ = [
-    "Attachment", "EmbeddedMedia", "FocusStatus", "FriendLocation", "Icon", "LineInfo",
-    "LocationRequest",
-    "Mention", "Message", "Reaction", "Received", "Space", "SpaceOperations", "TextFormat",
-    "User", "check_formatting",
-]
+__all__ = ["Attachment", "Message", "Reaction", "Space", "SpaceOperations"]
 
 log = logging.getLogger("spectrum_sync")
-
-Receipt = Callable[[], None]
-
-
-@attrs.frozen
-class User:
-    """A handle: ``address`` (E.164 or lower-case e-mail), ``country`` (ISO alpha-2 or None),
-    ``service`` ("iMessage", "SMS", "RCS" or "unknown")."""
-
-    address: str
-    country: str | None = None
-    service: str = "unknown"
-
-
-_STYLES = ("bold", "italic", "underline", "strikethrough")
-_FORMAT_TYPES = (*_STYLES, "effect")
-
-
-def _format_type(instance: Any, attribute: Any, value: Any) -> None:
-    if value not in _FORMAT_TYPES:
-        raise ValidationError(
-            f"text format type must be one of {', '.join(_FORMAT_TYPES)}, not {value!r}")
-
-
-def _offset(instance: Any, attribute: Any, value: Any) -> None:
-    bottom = 1 if attribute.name == "length" else 0
-    if not isinstance(value, int) or isinstance(value, bool) or not bottom <= value < 2**31:
-        raise ValidationError(f"text format {attribute.name} must be an integer >= {bottom}, "
-                              f"not {value!r}")
-
-
-def _text_effect(instance: Any, attribute: Any, value: Any) -> None:
-    from ._effects import TEXT_EFFECTS
-
-    if instance.type == "effect":
-        if value not in TEXT_EFFECTS:
-            raise ValidationError(
-                f"a text effect must be one of {', '.join(TEXT_EFFECTS)}, not {value!r}")
-    elif value is not None:
-        raise ValidationError(f"effect= goes with type 'effect', not {instance.type!r}")
-
-
-@attrs.frozen
-class TextFormat:
-    """A styled range of a text: ``type`` is bold, italic, underline or strikethrough (or
-    ``"effect"``, an animation named by ``effect``: big, small, shake, nod, explode, ripple,
-    bloom, jitter). ``start`` and ``length`` count UTF-16 code units, as on the wire: the
-    same as string indices unless the text holds emoji or other characters beyond U+FFFF
-    (:meth:`find` computes them for you)."""
-
-    type: str = attrs.field(validator=_format_type)
-    start: int = attrs.field(validator=_offset)
-    length: int = attrs.field(validator=_offset)
-    effect: str | None = attrs.field(default=None, validator=_text_effect)
-
-    @classmethod
-    def bold(cls, start: int, length: int) -> TextFormat:
-        """Bold over ``length`` UTF-16 code units from ``start``.
-
-        Raises :class:`ValidationError` for a negative start or a length below 1."""
-        return cls("bold", start, length)
-
-    @classmethod
-    def italic(cls, start: int, length: int) -> TextFormat:
-        """Italic over ``length`` UTF-16 code units from ``start``.
-
-        Raises :class:`ValidationError` for a negative start or a length below 1."""
-        return cls("italic", start, length)
-
-    @classmethod
-    def underline(cls, start: int, length: int) -> TextFormat:
-        """Underline over ``length`` UTF-16 code units from ``start``.
-
-        Raises :class:`ValidationError` for a negative start or a length below 1."""
-        return cls("underline", start, length)
-
-    @classmethod
-    def strikethrough(cls, start: int, length: int) -> TextFormat:
-        """Strikethrough over ``length`` UTF-16 code units from ``start``.
-
-        Raises :class:`ValidationError` for a negative start or a length below 1."""
-        return cls("strikethrough", start, length)
-
-    @classmethod
-    def find(cls, text: str, part: str, type: str = "bold", *,
-             effect: str | None = None) -> TextFormat:
-        """The format of the first ``part`` of ``text`` (offsets in UTF-16 code units);
-        :class:`ValidationError` when ``part`` is not in ``text``."""
-        from ._validate import utf16_length
-
-        if not isinstance(text, str) or not isinstance(part, str) or not part:
-            raise ValidationError("TextFormat.find needs a text and a non-empty part of it")
-        index = text.find(part)
-        if index < 0:
-            raise ValidationError(f"{part!r} does not occur in the text")
-        return cls(type, utf16_length(text[:index]), utf16_length(part), effect)
-
-
-def check_formatting(text: str, formatting: Iterable[TextFormat] | None) -> tuple[
-        TextFormat, ...]:
-    """Formats of ``text``: TextFormat values whose ranges lie inside it."""
-    if formatting is None:
-        return ()
-    if isinstance(formatting, TextFormat) or not isinstance(formatting, Iterable):
-        raise ValidationError("formatting takes a list of TextFormat values")
-    out = tuple(formatting)
-    for item in out:
-        if not isinstance(item, TextFormat):
-            raise ValidationError(
-                f"formatting takes TextFormat values, not {type(item).__name__}")
-        check_range(f"{item.type} format", item.start, item.length, text)
-    return out
-
-
-@attrs.frozen(kw_only=True)
-class Mention:
-    """A mention in a received text: ``address`` shown by the range ``start``/``length``
-    (UTF-16 code units)."""
-
-    address: str
-    start: int
-    length: int
-
-
-class Icon(bytes):
-    """A group's photo: its bytes (an ``Icon`` is a ``bytes``), with ``mime_type`` as the
-    service gave it (``"image/png"``; ``""`` when unknown)."""
-
-    mime_type: str
-
-    def __new__(cls, data: bytes, mime_type: str = "") -> Icon:
-        icon = super().__new__(cls, data)
-        icon.mime_type = mime_type
-        return icon
-
-    def __repr__(self) -> str:
-        return f"Icon({len(self)} bytes, mime_type={self.mime_type!r})"
-
-
-@attrs.frozen(kw_only=True)
-class FriendLocation:
-    """A friend's location shared with a line through Find My.
-
-    ``latitude``/``longitude`` (degrees) and ``accuracy`` (metres) are None while the
-    device is still being located (``locating``); ``kind`` is ``"live"``, ``"legacy"`` (a
-    cached last-known fix), ``"shallow"`` (a low-power estimate) or ``"unknown"``;
-    ``phone`` is the line it is shared with."""
-
-    address: str
-    phone: str
-    name: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    accuracy: float | None = None
-    long_address: str | None = None
-    short_address: str | None = None
-    locating: bool = False
-    kind: str = "unknown"
-    located_at: datetime | None = None
-    expires_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class LocationRequest:
-    """The answer to a Find My request sent to ``address``: the service's ``status``, its
-    ``reason`` when it gives one, and the guid of the request card when one was sent."""
-
-    address: str
-    status: str
-    reason: str | None = None
-    message_guid: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class FocusStatus:
-    """Whether Focus (Do Not Disturb) silences notifications from ``address`` on the line's
-    device (``silenced``)."""
-
-    address: str
-    silenced: bool
-
-
-UserLike = Union[User, str]
-
 
 class SpaceOperations(Protocol):
     """What a backend (cloud or local) does for a space and its messages.
@@ -389,8 +246,6 @@ class Space:
         timeout: float | None = None,
     ) -> Message:
         """:meth:`send`, and a reply to one part of a message (``reply_part``)."""
-        from ._effects import effect_id
-        from ._markdown import link_preview_option, text_body
 
         body, formats = text_body(text, markdown, formatting)
         preview = link_preview_option(self, body, link_preview)
@@ -427,7 +282,6 @@ class Space:
         no text). The first text is sent at once, then at most five edits (docs/behaviour.md,
         "Streamed text"). :class:`ValidationError` for a stream without text; an exception
         raised by ``chunks`` reaches you, and the message keeps the text it showed."""
-        from ._streaming import stream_text
 
         return stream_text(self, chunks, extract=extract, reply_to=_target(reply_to),
                            idempotency_key=_key(idempotency_key),
@@ -466,9 +320,6 @@ class Space:
 
         Raises :class:`ValidationError` for bad arguments, and what any send raises
         (:class:`QuotaExceeded`, :class:`CloudError`, :class:`ConnectionError`...)."""
-        from ._attachments import check_progress, file_source, report_sent
-        from ._effects import effect_id
-        from ._validate import check_bool
 
         report = check_progress(progress)
         source = file_source(file, name=name, mime=mime)
@@ -502,8 +353,6 @@ class Space:
         ``str`` needs ``Part.file``, since a ``str`` is text). Files are uploaded first;
         every part is checked before anything is uploaded. The other arguments are those of
         :meth:`send`."""
-        from ._effects import effect_id
-        from ._parts import resolve_parts
 
         return self._ops.send_parts(
             self,
@@ -527,7 +376,6 @@ class Space:
                      timeout: float | None = None) -> Message:
         """Send someone's contact card (a :class:`Contact`) as a vCard; returns the message.
         (:meth:`share_contact` shares the line's own card instead.)"""
-        from ._contacts import Contact
 
         if not isinstance(contact, Contact):
             raise ValidationError(f"send_contact takes a Contact, not {type(contact).__name__}")
@@ -544,7 +392,6 @@ class Space:
         ``:``; ``app_store_id`` points recipients without it at the App Store) that
         opens ``url``; ``layout`` is what the bubble shows. Returns the message, whose
         ``app_card`` :meth:`Message.update_app_card` changes later."""
-        from ._app_cards import new_card
 
         card = new_card(url, layout, team_id, bundle_id, app_name, app_store_id, live)
         return self._ops.send_app_card(self, card, idempotency_key=_key(idempotency_key),
@@ -556,8 +403,6 @@ class Space:
         """Send ``url`` as a card of Spectrum's mini app, its layout built from the page's
         Open Graph tags (fetched with a ``fetch_timeout``; a page that cannot be read gives
         a card with its host name; the image must be a JPEG unless Pillow is installed)."""
-        from ._app_cards import SPECTRUM_APP, check_url, link_layout
-        from ._validate import check_interval
 
         checked = check_url(url)
         layout = link_layout(checked, check_interval("fetch_timeout", fetch_timeout,
@@ -570,7 +415,6 @@ class Space:
 
     def set_background(self, image: FileInput, *, timeout: float | None = None) -> None:
         """Set the chat's background picture (a path, bytes or a binary file object)."""
-        from ._attachments import file_source
 
         data = file_source(image, what="background").read_all()
         self._ops.set_background(self, data, timeout=check_timeout(timeout))
@@ -591,8 +435,6 @@ class Space:
         ``limit`` caps how many (pages are sized to it: the first 5 cost one small request);
         ``before``/``after`` (timezone-aware datetimes, e.g. a message's ``created_at``)
         bound the time window ``[after, before)``. ``timeout`` applies to each page."""
-        from ._history import page_through
-        from ._validate import check_aware_datetime, check_count
 
         count = check_count("limit", limit)
         upper = check_aware_datetime("before", before)
@@ -607,7 +449,6 @@ class Space:
 
     def poll(self, guid: str, *, timeout: float | None = None) -> Poll:
         """The poll whose message guid is ``guid`` (e.g. from a received ``PollChanged``)."""
-        from ._validate import check_guid
 
         return self._ops.get_poll(self, check_guid("poll guid", guid),
                                   timeout=check_timeout(timeout))
@@ -618,7 +459,6 @@ class Space:
         """Start a poll: a non-empty ``title`` of at most 300 characters and 2 to 10
         distinct ``options`` (case and surrounding spaces do not make two options
         distinct), as the official SDK requires; refused before any call."""
-        from ._validate import check_poll_options, check_poll_title
 
         return self._ops.create_poll(self, check_poll_title(title),
                                      check_poll_options(options),
@@ -660,7 +500,6 @@ class Space:
                  timeout: float | None = None) -> None:
         """Set the group's photo from a path, bytes or a binary file object (the service
         reads the image type from the bytes: JPEG, PNG, HEIC...)."""
-        from ._attachments import file_source
 
         data = file_source(image, what="icon").read_all()
         self._ops.set_group_icon(self, data, idempotency_key=_key(idempotency_key),
@@ -685,7 +524,6 @@ class Space:
         if callable(lookup) and isinstance(user, str):
             found: User = lookup(user, resolve=False)
             return found.address
-        from ._addresses import normalize_address
 
         return normalize_address(user)[0]
 
@@ -730,8 +568,6 @@ class Space:
         ``refresh`` seconds so that a long block keeps it showing, always turned off at the
         end. An exception of the block goes through untouched; a failure to turn the
         indicator off is logged, not raised (the block's work is done)."""
-        from ._responding import responding
-        from ._validate import check_interval
 
         return responding(self, check_interval("refresh", refresh, minimum=0.05),
                           check_timeout(timeout))
@@ -762,36 +598,6 @@ def _target(reply_to: object) -> str | None:
     return check_optional_text("reply_to", target, limit=1024)
 
 
-def _noop() -> None:
-    pass
-
-
-@attrs.frozen(kw_only=True)
-class Received:
-    """What every event has: ``sequence`` and ``ack()`` (the ``kind`` is a class constant)."""
-
-    kind: ClassVar[str] = "event"
-
-    sequence: int = attrs.field(default=0, eq=False)
-    _receipt: Receipt = attrs.field(default=_noop, eq=False, repr=False, alias="receipt")
-
-    def ack(self) -> None:
-        """Done with this event: its cursor may advance (idempotent; a no-op for objects
-        that did not come from a receive loop). See docs/behaviour.md, "Commit points"."""
-        self._receipt()
-
-
-@attrs.frozen(kw_only=True)
-class LineInfo:
-    """A line as ``client.lines`` describes it: ``phone``, ``instance_id`` (the cloud's id of
-    the line; the phone for explicit lines), gRPC ``address`` and ``tls``."""
-
-    phone: str
-    instance_id: str
-    address: str
-    tls: bool
-
-
 @attrs.frozen(kw_only=True)
 class Attachment:
     """Metadata of a file carried by a message (the bytes stay on the server until
@@ -815,7 +621,6 @@ class Attachment:
     _space: Space | None = attrs.field(default=None, eq=False, repr=False, alias="space")
 
     def __attrs_post_init__(self) -> None:
-        from ._attachments import safe_file_name
 
         # Every way in (gRPC, chat.db, a webhook, by hand) passes here: the sender chose the
         # name, so it is made safe once, in the model, and kept raw beside it.
@@ -846,7 +651,6 @@ class Attachment:
         ``into``) or an attachment bound to no space, :class:`SpectrumError` when the file
         cannot be written, and what any call raises (:class:`NotFoundError`,
         :class:`ConnectionError`...)."""
-        from ._attachments import check_progress, check_target, reporting, save, target_in
 
         if (to is None) == (into is None):
             raise ValidationError("download needs either to= (a path or file object) or "
@@ -946,7 +750,6 @@ class Message(Received):
     def effect_name(self) -> str | None:
         """The name of the message's effect (``"confetti"``...); None without one or for an
         effect this version does not name (``effect`` holds the id)."""
-        from ._effects import effect_name
 
         return effect_name(self.effect)
 
@@ -967,7 +770,6 @@ class Message(Received):
         to 5 s. Raises :class:`DeliveryFailed` when Apple reports a send error (e.g. the
         recipient has no iMessage: fall back to SMS or e-mail) and :class:`DeliveryTimeout`
         when ``timeout`` passes first (docs/behaviour.md, "Delivery state")."""
-        from ._delivery import wait_delivered
 
         return wait_delivered(self, timeout, interval)
 
@@ -1022,7 +824,6 @@ class Message(Received):
         self, emoji: str, on: bool, part: int | None, idempotency_key: str | None,
         timeout: float | None,
     ) -> None:
-        from ._reactions import check_reaction
 
         self.space._ops.react(self, check_reaction(emoji), on, part=self._part(part),
                               idempotency_key=_key(idempotency_key),
@@ -1058,8 +859,6 @@ class Message(Received):
         0 to 1), optionally scaled (``scale`` > 0), rotated (``rotation``, radians) and
         sized (``width``, points); ``part`` picks a bubble of a multipart message. Returns
         the message as it is now, with the sticker in ``stickers``."""
-        from ._attachments import file_source
-        from ._events import StickerPlacement
 
         placement = StickerPlacement(x=x, y=y, scale=scale, rotation=rotation, width=width)
         source = file_source(image)
@@ -1082,7 +881,6 @@ class Message(Received):
     def contact(self, *, timeout: float | None = None) -> Contact | None:
         """The contact card (vCard) the message carries, parsed; None when it carries
         none. Downloads the card (see :meth:`Space.send_contact`)."""
-        from ._contacts import contact_of
 
         return contact_of(self, check_timeout(timeout))
 
@@ -1094,20 +892,10 @@ class Message(Received):
         """Change an app card this line sent (:meth:`Space.send_app_card`): a new
         ``layout`` and/or ``url``; the card keeps its app. Returns the updated card's
         message."""
-        from ._app_cards import updated_card
 
         card = updated_card(self, layout, url, live)
         return self.space._ops.update_app_card(self, card, idempotency_key=_key(
             idempotency_key), timeout=check_timeout(timeout))
-
-
-@attrs.frozen(kw_only=True)
-class EmbeddedMedia:
-    """Media carried inside a message (a Digital Touch sketch...): ``data`` and
-    ``mime_type``."""
-
-    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
-    mime_type: str
 
 
 @attrs.frozen(kw_only=True)

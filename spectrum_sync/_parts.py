@@ -7,9 +7,10 @@ from typing import Any
 
 import attrs
 
+from ._attachments import file_source
 from ._errors import ValidationError
-from ._models import TextFormat, check_formatting
 from ._validate import check_text
+from ._values import TextFormat, User, check_formatting
 
 __all__ = ["Part", "resolve_parts"]
 
@@ -41,7 +42,6 @@ class Part:
     def mention(cls, address: Any, text: str | None = None) -> Part:
         """A mention of ``address`` (a User or an address) shown as ``text`` (e.g.
         ``"@Alice"``; default: the address itself)."""
-        from ._models import User
 
         raw = address.address if isinstance(address, User) else address
         if not isinstance(raw, str) or not raw:
@@ -59,8 +59,6 @@ def resolve_parts(parts: object, normalize: Any) -> list[Part]:
     """The parts of a multipart message, validated before anything is uploaded: strings
     become text parts, other values file parts; files are opened and measured
     (:func:`~._attachments.file_source`), mention addresses normalised by ``normalize``."""
-    from ._attachments import file_source
-
     if isinstance(parts, (str, bytes, Part)) or not isinstance(parts, Sequence):
         raise ValidationError("send_parts takes a list of parts (strings, files or Part "
                               "values)")

@@ -5,22 +5,11 @@ from __future__ import annotations
 import attrs
 
 from ._errors import ValidationError
-from ._events import PollOption
-from ._models import Space, User, _key
+from ._models import Space, _key
 from ._validate import check_text, check_timeout, poll_option_key
+from ._values import PollOption, PollVote, User
 
 __all__ = ["Poll", "PollVote"]
-
-
-@attrs.frozen(kw_only=True)
-class PollVote:
-    """One participant's vote: ``voter`` (None when the server does not name them),
-    ``option_id`` and the option's ``option_text`` (None for an option the poll no longer
-    lists)."""
-
-    voter: User | None
-    option_id: str
-    option_text: str | None = None
 
 
 @attrs.frozen(kw_only=True)

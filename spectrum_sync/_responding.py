@@ -12,8 +12,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-
-from ._models import Space
+from typing import Protocol, TypeVar
 
 __all__ = ["responding"]
 
@@ -24,7 +23,20 @@ log = logging.getLogger("spectrum_sync")
 _REFRESH_CALL_CAP = 10.0
 
 
-def _keep_typing(space: Space, stop: threading.Event, refresh: float,
+class Typing(Protocol):
+    """What this module needs of a space: its ``id`` (for logs) and ``set_typing``."""
+
+    @property
+    def id(self) -> str: ...
+
+    def set_typing(self, typing: bool, *, timeout: float | None = ...) -> None: ...
+
+
+#: The space itself, handed back by the ``with`` block (this module never imports Space).
+Space = TypeVar("Space", bound=Typing)
+
+
+def _keep_typing(space: Typing, stop: threading.Event, refresh: float,
                  timeout: float | None) -> None:
     wait = min(timeout or _REFRESH_CALL_CAP, refresh, _REFRESH_CALL_CAP)
     while not stop.wait(refresh):

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable, Union
 
 from ._errors import ValidationError
-from ._models import Space, User
+from ._models import Space
 from ._validate import check_guid, check_idempotency_key, check_phone, check_timeout
+from ._values import User
 
 if TYPE_CHECKING:
     from ._backend.base import Backend

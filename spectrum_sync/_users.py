@@ -10,7 +10,7 @@ import cachetools
 
 from ._addresses import normalize_address
 from ._fork import ForkGuard
-from ._models import User
+from ._values import User
 
 __all__ = ["CacheStats", "UserDirectory"]
 

@@ -11,15 +11,8 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from .._models import (
-    FriendLocation,
-    LineInfo,
-    LocationRequest,
-    Message,
-    Space,
-    SpaceOperations,
-    User,
-)
+from .._models import Message, Space, SpaceOperations
+from .._values import FriendLocation, LineInfo, LocationRequest, User
 
 if TYPE_CHECKING:
     from .._receive.engine import Feed

@@ -32,18 +32,7 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
-from .._models import (
-    Attachment,
-    EmbeddedMedia,
-    FriendLocation,
-    Icon,
-    LineInfo,
-    LocationRequest,
-    Message,
-    Space,
-    TextFormat,
-    User,
-)
+from .._models import Attachment, Message, Space
 from .._proto import (
     addresses_pb2,
     attachments_pb2,
@@ -59,6 +48,15 @@ from .._transport.credentials import CloudAuth
 from .._transport.invoker import Invoker
 from .._transport.lines import SHARED, LineConnection, LineSet
 from .._validate import MAX_PAYLOAD_BYTES
+from .._values import (
+    EmbeddedMedia,
+    FriendLocation,
+    Icon,
+    LineInfo,
+    LocationRequest,
+    TextFormat,
+    User,
+)
 from .._wire.convert import (
     app_card_to_wire,
     attachment_from_info,
@@ -80,11 +78,11 @@ from .quotas import QuotaTracker, QuotaUsage, Reservation
 if TYPE_CHECKING:
     from .._app_cards import AppCard
     from .._attachments import FileSource
-    from .._events import StickerPlacement
     from .._parts import Part
     from .._polls import Poll
     from .._receive.cloud_feed import CloudFeed
     from .._state.base import StateStore
+    from .._values import StickerPlacement
 from .routing import Routing
 
 __all__ = ["CloudBackend"]

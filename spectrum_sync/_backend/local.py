@@ -37,27 +37,18 @@ from .._local import errors as local_errors
 from .._local.applescript import MessagesSender
 from .._local.chatdb import ChatDB, LocalAttachment, LocalEvent
 from .._local.convert import attachment_from_local, local_user, message_from_local
-from .._models import (
-    Attachment,
-    EmbeddedMedia,
-    FriendLocation,
-    LineInfo,
-    LocationRequest,
-    Message,
-    Space,
-    TextFormat,
-    User,
-)
+from .._models import Attachment, Message, Space
+from .._values import EmbeddedMedia, FriendLocation, LineInfo, LocationRequest, TextFormat, User
 from .base import Pager, SpaceMaker
 
 if TYPE_CHECKING:
     from .._app_cards import AppCard
     from .._attachments import FileSource
-    from .._events import StickerPlacement
     from .._parts import Part
     from .._polls import Poll
     from .._receive.local_feed import ChatDBFeed
     from .._state.base import StateStore
+    from .._values import StickerPlacement
     from .quotas import QuotaUsage
 
 __all__ = ["LocalBackend", "translate"]

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import attrs
 
 from .._errors import SpectrumError
-from .._models import Message, Space, TextFormat, User
+from .._models import Message, Space
+from .._values import TextFormat, User
 
 if TYPE_CHECKING:
     from .._client import Client

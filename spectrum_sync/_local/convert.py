@@ -10,7 +10,8 @@ import functools
 import os
 from typing import Any
 
-from .._models import Attachment, Message, Reaction, Receipt, Space, User
+from .._models import Attachment, Message, Reaction, Space
+from .._values import Receipt, User
 from .chatdb import LocalAttachment, LocalEvent
 
 __all__ = ["attachment_from_local", "decode_local", "local_user", "message_from_local"]

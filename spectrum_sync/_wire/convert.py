@@ -22,20 +22,9 @@ from .._events import (
     MessageRead,
     MessageUnsent,
     PollChanged,
-    PollOption,
     StickerPlaced,
-    StickerPlacement,
 )
-from .._models import (
-    Attachment,
-    FriendLocation,
-    Mention,
-    Message,
-    Reaction,
-    Space,
-    TextFormat,
-    User,
-)
+from .._models import Attachment, Message, Reaction, Space
 from .._proto import (
     attachments_pb2,
     chats_pb2,
@@ -45,6 +34,7 @@ from .._proto import (
     messages_pb2,
     polls_pb2,
 )
+from .._values import FriendLocation, Mention, PollOption, StickerPlacement, TextFormat, User
 
 if TYPE_CHECKING:
     from .._app_cards import AppCard
@@ -443,7 +433,8 @@ def formatting_to_wire(formats: Sequence[TextFormat]) -> list[messages_pb2.TextF
 
 def poll_from_proto(info: polls_pb2.PollInfo, space: Space) -> Poll:
     """A :class:`~spectrum_sync._polls.Poll` of ``space`` with who voted for what."""
-    from .._polls import Poll, PollVote
+    from .._polls import Poll
+    from .._values import PollVote
 
     options = _poll_options(info.options)
     texts = {o.id: o.text for o in options}

@@ -18,7 +18,8 @@ from typing import Any, Callable, NamedTuple, Optional
 import attrs
 
 from .._events import GroupChanged, MessageRead
-from .._models import Attachment, Message, Reaction, Space, SpaceOperations, User
+from .._models import Attachment, Message, Reaction, Space, SpaceOperations
+from .._values import User
 from ._types import CustomContent, WebhookEvent
 
 Json = Mapping[str, Any]

@@ -11,7 +11,8 @@ from typing import Any, ClassVar, Union
 import attrs
 
 from .._events import Event
-from .._models import Received, Space, User
+from .._models import Space
+from .._values import Received, User
 
 #: The ``kind`` of :class:`CustomContent` (content types this version does not know).
 CUSTOM_KIND = "custom"
