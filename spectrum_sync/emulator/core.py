@@ -94,19 +94,8 @@ class EmulatorCore:
         max_concurrent_catchups: int = MAX_CONCURRENT_CATCHUPS,
         catchup_delay: float = 0.0,
     ) -> None:
-        if plan not in ("shared", "dedicated"):
-            raise ValueError("plan must be 'shared' or 'dedicated'")
-        if heartbeat_interval <= 0 or token_ttl <= 0:
-            raise ValueError("heartbeat_interval and token_ttl must be positive")
-        if not idempotency_window >= 0:
-            raise ValueError("idempotency_window must be a number of seconds >= 0")
-        if isinstance(max_concurrent_catchups, bool) or max_concurrent_catchups < 1:
-            raise ValueError("max_concurrent_catchups must be an integer >= 1")
-        if not catchup_delay >= 0:
-            raise ValueError("catchup_delay must be a number of seconds >= 0")
-        if admin_token is not None and not _ADMIN_TOKEN.match(admin_token):
-            raise ValueError("admin_token must be 8 to 256 printable ASCII characters "
-                             "without spaces")
+        _check_settings(plan, token_ttl, heartbeat_interval, idempotency_window,
+                        max_concurrent_catchups, catchup_delay, admin_token)
         self.plan = plan
         self.project_id = project_id
         self.project_secret = project_secret
@@ -445,3 +434,21 @@ class EmulatorCore:
         """Every webhook so far, oldest first; empty without webhooks."""
         return [] if self.webhooks is None else self.webhooks.deliveries
 
+
+def _check_settings(plan: str, token_ttl: float, heartbeat_interval: float,
+                    idempotency_window: float, max_concurrent_catchups: int,
+                    catchup_delay: float, admin_token: str | None) -> None:
+    """``ValueError`` naming the first bad setting of :class:`EmulatorCore`."""
+    if plan not in ("shared", "dedicated"):
+        raise ValueError("plan must be 'shared' or 'dedicated'")
+    if heartbeat_interval <= 0 or token_ttl <= 0:
+        raise ValueError("heartbeat_interval and token_ttl must be positive")
+    if not idempotency_window >= 0:
+        raise ValueError("idempotency_window must be a number of seconds >= 0")
+    if isinstance(max_concurrent_catchups, bool) or max_concurrent_catchups < 1:
+        raise ValueError("max_concurrent_catchups must be an integer >= 1")
+    if not catchup_delay >= 0:
+        raise ValueError("catchup_delay must be a number of seconds >= 0")
+    if admin_token is not None and not _ADMIN_TOKEN.match(admin_token):
+        raise ValueError("admin_token must be 8 to 256 printable ASCII characters "
+                         "without spaces")
