@@ -5,10 +5,15 @@
 
 from __future__ import annotations
 
-from spectrum_sync.emulator.emulator import Emulator, LineInfo, RecordedCall
+from spectrum_sync.emulator.core import LineIdentity, RecordedCall
+from spectrum_sync.emulator.emulator import Emulator
 from spectrum_sync.emulator.errors import EmulatorError
 from spectrum_sync.emulator.quotas import Throttles
 from spectrum_sync.emulator.webhooks import WebhookDelivery
 
-__all__ = ["Emulator", "EmulatorError", "LineInfo", "RecordedCall", "Throttles",
+__all__ = ["Emulator", "EmulatorError", "LineIdentity", "RecordedCall", "Throttles",
            "WebhookDelivery"]
+
+#: The old name of :class:`LineIdentity`, kept for existing imports (it read as the
+#: client's ``spectrum_sync.LineInfo``, a different type).
+LineInfo = LineIdentity

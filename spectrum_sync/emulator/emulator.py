@@ -1,18 +1,16 @@
-"""The embedded Spectrum emulator: a real gRPC server (and the REST token exchange).
+"""The embedded Spectrum emulator's façade: a real gRPC server (and the REST token exchange).
 
 It stands in for Spectrum Cloud in tests, demos and benchmarks. One ``grpc.server`` serves
 every line on one port: the bearer token tells which line (dedicated instance or shared pool)
-a call is for. All state lives in memory under one lock, which every call holds only briefly
-(no I/O happens under it).
+a call is for. :class:`Emulator` owns the servers' lifecycle (ports, TLS, start, stop) and the
+test-facing control API; the state the servers share lives in
+:class:`~spectrum_sync.emulator.core.EmulatorCore`, under one lock, which every call holds only
+briefly (no I/O happens under it).
 """
 
 from __future__ import annotations
 
-import collections
 import errno
-import logging
-import math
-import re
 import secrets
 import socket
 import ssl
@@ -22,7 +20,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
@@ -38,13 +36,18 @@ from spectrum_sync._proto import (
     polls_pb2,
 )
 from spectrum_sync.emulator import eventlog, streams
-from spectrum_sync.emulator.addresses import AddressDirectory, normalize_address
+from spectrum_sync.emulator.addresses import AddressDirectory
 from spectrum_sync.emulator.auth import TokenRegistry
-from spectrum_sync.emulator.clock import Clock, ClockSource, iso_timestamp
-from spectrum_sync.emulator.errors import EmulatorError, control_errors
+from spectrum_sync.emulator.clock import Clock, ClockSource
+from spectrum_sync.emulator.core import (
+    IDEMPOTENCY_WINDOW,
+    MAX_CONCURRENT_CATCHUPS,
+    EmulatorCore,
+    LineIdentity,
+    RecordedCall,
+)
 from spectrum_sync.emulator.faults import FaultInjector
 from spectrum_sync.emulator.gateway import Gateway
-from spectrum_sync.emulator.guids import parse_chat_guid
 from spectrum_sync.emulator.quotas import Throttles
 from spectrum_sync.emulator.rest import RestServer, is_loopback_host
 from spectrum_sync.emulator.services.addresses import AddressService
@@ -58,19 +61,14 @@ from spectrum_sync.emulator.services.polls import PollService
 from spectrum_sync.emulator.simulate import RemoteParties
 from spectrum_sync.emulator.state import ChatRecord, LineState
 from spectrum_sync.emulator.ui_routes import UI_PATH, UiRoutes
-from spectrum_sync.emulator.webhook_payloads import webhook_event
 from spectrum_sync.emulator.webhooks import WebhookDelivery, WebhookSender
 
 if TYPE_CHECKING:
     from spectrum_sync import Client
 
-log = logging.getLogger("spectrum_sync.emulator")
+__all__ = ["Emulator", "LineIdentity", "RecordedCall"]
 
-SHARED_INSTANCE = "shared"
-_ADMIN_TOKEN = re.compile(r"^[\x21-\x7e]{8,256}$")
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
-IDEMPOTENCY_WINDOW = 86_400.0  # a day: retries of one logical call come well within it
-MAX_CONCURRENT_CATCHUPS = 16  # the service's limit, per server
 _SERVICES = (
     (messages_pb2, "MessageService", MessageService),
     (chats_pb2, "ChatService", ChatService),
@@ -82,25 +80,30 @@ _SERVICES = (
     (locations_pb2, "LocationService", LocationService),
 )
 
-
-class RecordedCall(NamedTuple):
-    """One call the emulator received: short method name, request, invocation metadata."""
-
-    method: str
-    request: ProtoMessage | None  # None: the bytes did not parse
-    metadata: dict[str, Any]
-
-    def __repr__(self) -> str:  # never show bearer tokens
-        shown = {k: ("<redacted>" if k == "authorization" else v)
-                 for k, v in self.metadata.items()}
-        return f"RecordedCall(method={self.method!r}, metadata={shown!r})"
+T = TypeVar("T")
 
 
-class LineInfo(NamedTuple):
-    """A line as the outside sees it."""
+class _Shared(Generic[T]):
+    """An attribute of the façade that is the core's attribute of the same name (read and
+    written through), so that tests keep reaching ``emu.lock``, ``emu.deliver_sends``..."""
 
-    instance_id: str
-    number: str | None
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _Shared[T]: ...
+
+    @overload
+    def __get__(self, instance: Emulator, owner: type) -> T: ...
+
+    def __get__(self, instance: Emulator | None, owner: type) -> _Shared[T] | T:
+        if instance is None:
+            return self
+        value: T = getattr(instance._core, self.name)
+        return value
+
+    def __set__(self, instance: Emulator, value: T) -> None:
+        setattr(instance._core, self.name, value)
 
 
 class Emulator:
@@ -137,6 +140,33 @@ class Emulator:
     messages or polls.
     """
 
+
+    # The core's state, shared with the servers (see EmulatorCore for what each holds).
+    lock: _Shared[threading.RLock] = _Shared()
+    clock: _Shared[Clock] = _Shared()
+    directory: _Shared[AddressDirectory] = _Shared()
+    faults: _Shared[FaultInjector] = _Shared()
+    tokens: _Shared[TokenRegistry] = _Shared()
+    hub: _Shared[streams.StreamHub] = _Shared()
+    typing: _Shared[list[tuple[str, str, bool, bool]]] = _Shared()
+    deliver_sends: _Shared[bool] = _Shared()
+    plan: _Shared[str] = _Shared()
+    project_id: _Shared[str] = _Shared()
+    project_secret: _Shared[str] = _Shared()
+    admin_token: _Shared[str] = _Shared()
+    token_ttl: _Shared[float] = _Shared()
+    heartbeat_interval: _Shared[float] = _Shared()
+    daily_message_limit: _Shared[int] = _Shared()
+    daily_new_conversation_limit: _Shared[int] = _Shared()
+    event_log_size: _Shared[int] = _Shared()
+    idempotency_window: _Shared[float] = _Shared()
+    throttles: _Shared[Throttles] = _Shared()
+    max_concurrent_catchups: _Shared[int] = _Shared()
+    catchup_delay: _Shared[float] = _Shared()
+    catchups_in_flight: _Shared[int] = _Shared()
+    catchups_peak: _Shared[int] = _Shared()
+    catchups_refused: _Shared[int] = _Shared()
+
     def __init__(
         self,
         plan: str = "dedicated",
@@ -166,88 +196,44 @@ class Emulator:
         max_concurrent_catchups: int = MAX_CONCURRENT_CATCHUPS,
         catchup_delay: float = 0.0,
     ) -> None:
-        if plan not in ("shared", "dedicated"):
-            raise ValueError("plan must be 'shared' or 'dedicated'")
-        if heartbeat_interval <= 0 or token_ttl <= 0:
-            raise ValueError("heartbeat_interval and token_ttl must be positive")
-        self.plan = plan
-        self.project_id = project_id
-        self.project_secret = project_secret
-        self.token_ttl = token_ttl
-        self.heartbeat_interval = heartbeat_interval
-        self.tls = tls
-        self.host = host
-        self.daily_message_limit = daily_message_limit
-        self.daily_new_conversation_limit = daily_new_conversation_limit
-        self.event_log_size = event_log_size
-        self.max_workers = max_workers
-        self.max_message_bytes = max_message_bytes
-        if not idempotency_window >= 0:
-            raise ValueError("idempotency_window must be a number of seconds >= 0")
-        #: How long (emulator clock) a repeated ``x-idempotency-key`` gets the original
-        #: response; a repeated ``client_message_id`` is refused with duplicateMessage
-        #: for as long as the line remembers it.
-        self.idempotency_window = float(idempotency_window)
-        #: The service's throttles beyond the daily quotas (all off by default).
-        self.throttles = throttles or Throttles()
-        if isinstance(max_concurrent_catchups, bool) or max_concurrent_catchups < 1:
-            raise ValueError("max_concurrent_catchups must be an integer >= 1")
-        #: CatchUpEvents calls served at once, server-wide, before the next is refused.
-        self.max_concurrent_catchups = int(max_concurrent_catchups)
-        if not catchup_delay >= 0:
-            raise ValueError("catchup_delay must be a number of seconds >= 0")
-        #: Seconds each catch-up takes before its first frame (the service's are expensive).
-        self.catchup_delay = float(catchup_delay)
-        #: Catch-ups in flight now, the most at once so far, and how many were refused.
-        self.catchups_in_flight = self.catchups_peak = self.catchups_refused = 0
         self._id = uuid.uuid4().hex[:6]
-        if admin_token is None:
-            admin_token = secrets.token_urlsafe(24)
-        elif not _ADMIN_TOKEN.match(admin_token):
-            raise ValueError("admin_token must be 8 to 256 printable ASCII characters "
-                             "without spaces")
-        #: Secret that opens the ``/_emulator/`` admin API from any host (header
-        #: ``x-emulator-token``); loopback clients do not need it.
-        self.admin_token = admin_token
-        self._webhooks: WebhookSender | None = None
+        webhooks: WebhookSender | None = None
         if webhook_url is not None:
             if webhook_secret is None:
                 webhook_secret = secrets.token_hex(32)  # the cloud's format: 64 hex digits
-            self._webhooks = WebhookSender(webhook_url, webhook_secret,
-                                           retry_base=webhook_retry_base,
-                                           timeout=webhook_timeout,
-                                           name=f"spectrum-emu-webhook-{self._id}")
+            webhooks = WebhookSender(webhook_url, webhook_secret, retry_base=webhook_retry_base,
+                                     timeout=webhook_timeout,
+                                     name=f"spectrum-emu-webhook-{self._id}")
         elif webhook_secret is not None:
             raise ValueError("webhook_secret needs webhook_url")
+        self._core = EmulatorCore(
+            plan, lines, project_id, project_secret, token_ttl, heartbeat_interval, clock,
+            daily_message_limit, daily_new_conversation_limit, event_log_size, record_limit,
+            admin_token, webhooks, idempotency_window, throttles, max_concurrent_catchups,
+            catchup_delay)
+        self._webhooks = webhooks
         #: Where inbound events are POSTed (``None``: no webhooks), and the signing secret.
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
-        self.lock = threading.RLock()
-        self.clock = Clock(clock)
-        self.directory = AddressDirectory()
-        self.faults = FaultInjector()
-        self.tokens = TokenRegistry()
-        self.hub = streams.StreamHub(self.lock, lambda: self.faults.cut_every)
-        self.typing: list[tuple[str, str, bool, bool]] = []
-        self._requests: collections.deque[RecordedCall] = collections.deque(maxlen=record_limit)
-        self._lines: dict[str, LineState] = {}
-        self._stopping = threading.Event()
+        self.tls = tls
+        self.host = host
+        self.max_workers = max_workers
+        self.max_message_bytes = max_message_bytes
         self._lifecycle = threading.RLock()  # start, stop and restarts, one at a time
         self._server: grpc.Server | None = None
         self._executor: futures.ThreadPoolExecutor | None = None
         self._grpc_port = grpc_port
         self._http_port = http_port
         self.rest: RestServer | None = None
-        #: Outgoing messages are reported delivered at once; False leaves them undelivered
-        #: until ``mark_delivered`` / ``fail_delivery`` (docs/behaviour.md, "Delivery state").
-        self.deliver_sends = True
-        self._simulator = RemoteParties(self.lock, self.clock, self.directory, self.line,
-                                        self.note_typing)
-        if plan == "shared":
-            self._new_line(None, SHARED_INSTANCE)
-        else:
-            for number in (["+15550000001"] if lines is None else lines):
-                self._new_line(number)
+        core = self._core
+        self._simulator = RemoteParties(core.lock, core.clock, core.directory, core.line,
+                                        core.note_typing)
+
+    @property
+    def core(self) -> EmulatorCore:
+        """The state the servers share (for the emulator's own modules and white-box
+        tests)."""
+        return self._core
 
     # ----- lifecycle ----------------------------------------------------------------------
 
@@ -298,7 +284,7 @@ class Emulator:
 
     def _start_grpc(self) -> None:
         self._tls_context()  # bad PEM files: a clear error before gRPC sees them
-        self._stopping.clear()
+        self._core.stopping.clear()
         self.hub.closed = False
         executor = futures.ThreadPoolExecutor(
             max_workers=self.max_workers, thread_name_prefix=self.thread_name_prefix)
@@ -317,10 +303,10 @@ class Emulator:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        gateway = Gateway(self)
+        gateway = Gateway(self._core)
         for module, name, cls in _SERVICES:
             descriptor = module.DESCRIPTOR.services_by_name[name]
-            handlers = gateway.method_handlers(descriptor, cls(self))
+            handlers = gateway.method_handlers(descriptor, cls(self._core))
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(descriptor.full_name, handlers),))
             # Registered methods are matched in gRPC's core: cheaper per call.
@@ -354,7 +340,7 @@ class Emulator:
         if self.rest is None:
             self.rest = RestServer(self, host=self.host, port=self._http_port,
                                    ssl_context=self._tls_context())
-            self.rest.mount(UI_PATH, UiRoutes(self))
+            self.rest.mount(UI_PATH, UiRoutes(self._core, self._simulator, self.rest))
         try:
             self.rest.start()
         except OSError as exc:
@@ -378,7 +364,7 @@ class Emulator:
         server, executor = self._server, self._executor
         if server is None:
             return
-        self._stopping.set()
+        self._core.stopping.set()
         with self.lock:
             self.hub.closed = True
             self.hub.end_all(streams.STOPPED)
@@ -423,7 +409,7 @@ class Emulator:
 
     def sleep(self, seconds: float) -> None:
         """Sleep that a stop interrupts (used by injected delays)."""
-        self._stopping.wait(seconds)
+        self._core.sleep(seconds)
 
     # ----- addresses and environment ------------------------------------------------------
 
@@ -487,103 +473,48 @@ class Emulator:
 
         return Client.connect_emulator(self, **kwargs)
 
-    # ----- lines and tokens ---------------------------------------------------------------
-
-    def _new_line(self, number: str | None, instance_id: str | None = None) -> LineState:
-        with control_errors():
-            canonical = normalize_address(number) if number else None
-        with self.lock:
-            if canonical and any(ln.number == canonical for ln in self._lines.values()):
-                raise ValueError(f"line {canonical} already exists")
-            line = LineState(instance_id or f"i{uuid.uuid4().hex[:12]}", canonical,
-                             self.event_log_size, self.lock)
-            if self._webhooks is not None:
-                line.listener = self._on_event
-            self._lines[line.instance_id] = line
-        return line
+    # ----- lines and tokens (the core's) --------------------------------------------------
 
     def line(self, line: str | None = None) -> LineState:
         """A line by number or instance id; ``None`` = the first line. On the shared plan
         the pool is the only line, whatever is asked for."""
-        with self.lock:
-            if line is None or self.plan == "shared":
-                if not self._lines:
-                    raise KeyError("the emulator has no lines")
-                return next(iter(self._lines.values()))
-            found = self._lines.get(line)
-            if found is not None:
-                return found
-            try:
-                canonical = normalize_address(line)
-            except EmulatorError:
-                canonical = line
-            for candidate in self._lines.values():
-                if candidate.number == canonical:
-                    return candidate
-            known = ", ".join(ln.name for ln in self._lines.values())
-            raise KeyError(f"no line {line!r} (lines: {known})")
+        return self._core.line(line)
 
     @property
-    def lines(self) -> list[LineInfo]:
+    def lines(self) -> list[LineIdentity]:
         """Current lines, in creation order."""
-        with self.lock:
-            return [LineInfo(ln.instance_id, ln.number) for ln in self._lines.values()]
+        return self._core.lines
 
     def add_line(self, number: str | None) -> str:
         """Add a dedicated line (``None``: an instance without a number); returns its id."""
-        if self.plan == "shared":
-            raise ValueError("the shared plan has a single pool line")
-        return self._new_line(number).instance_id
+        return self._core.add_line(number)
 
     def remove_line(self, line: str) -> None:
         """Remove a line: its tokens stop working and its open streams end."""
-        with self.lock:
-            found = self.line(line)
-            found.removed = True
-            del self._lines[found.instance_id]
-        self.hub.end_all(streams.REMOVED, found)
+        self._core.remove_line(line)
 
     def issue_token_payload(self) -> dict[str, Any]:
         """The ``data`` object of a token exchange (new tokens each time)."""
-        now = self.clock.now()
-        ttl = self.token_ttl
-        with self.lock:
-            lines = list(self._lines.values())
-        if self.plan == "shared":
-            token = self.tokens.issue(SHARED_INSTANCE, now, ttl)
-            return {"type": "shared", "token": token, "expiresIn": ttl}
-        auth = {ln.instance_id: self.tokens.issue(ln.instance_id, now, ttl) for ln in lines}
-        numbers = {ln.instance_id: ln.number for ln in lines}
-        return {"type": "dedicated", "auth": auth, "numbers": numbers, "expiresIn": ttl}
+        return self._core.issue_token_payload()
 
     def token(self, line: str | None = None) -> str:
         """A fresh bearer token for one line (``None``: the first / the pool)."""
-        return self.tokens.issue(self.line(line).instance_id, self.clock.now(), self.token_ttl)
+        return self._core.token(line)
 
     def revoke_tokens(self) -> None:
         """Make every token issued so far stop working at once, as a secret rotation or a
         cloud restart does: calls with them get UNAUTHENTICATED until the client exchanges
         its credentials again. Open streams are not cut (see :meth:`cut_streams`)."""
-        self.tokens.revoke_all()
+        self._core.revoke_tokens()
 
     def authenticate(self, authorization: str | None) -> LineState:
         """The line a ``Bearer`` header value is for, or UNAUTHENTICATED."""
-        instance_id = self.tokens.resolve(authorization, self.clock.now())
-        with self.lock:
-            found = self._lines.get(instance_id)
-        if found is None:
-            raise EmulatorError(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated",
-                                "the token's line no longer exists")
-        return found
+        return self._core.authenticate(authorization)
 
-    def line_for_token(self, token: str) -> LineInfo:
+    def line_for_token(self, token: str) -> LineIdentity:
         """Instance id and number of the line a valid token is for (``number`` is ``None``
         for the shared pool and numberless lines); ``KeyError`` for unknown/expired tokens."""
-        try:
-            found = self.authenticate(f"Bearer {token}")
-        except EmulatorError as exc:
-            raise KeyError(exc.message) from None
-        return LineInfo(found.instance_id, found.number)
+        return self._core.line_for_token(token)
 
     # ----- clock --------------------------------------------------------------------------
 
@@ -753,20 +684,16 @@ class Emulator:
         ``x-retryable`` and ``error-context-*`` from ``context``. With ``after=True`` the call
         is carried out first and only its answer is lost.
         """
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise ValueError("count must be an int of at least 1")
-        self.faults.fail_next(count, code, retryable, method, error_code, message, after,
-                              context)
+        self._core.fail_next(count, code, retryable, method, error_code, after=after,
+                             message=message, context=context)
 
     def delay(self, seconds: float, method: str | None = None) -> None:
         """Delay every call (or every ``method`` call) by ``seconds``; 0 removes it."""
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ValueError("seconds must be a finite number >= 0")
-        self.faults.delay(seconds, method)
+        self._core.delay(seconds, method)
 
     def cut_streams(self) -> None:
         """End every open stream now (clients see UNAVAILABLE)."""
-        self.hub.end_all(streams.CUT)
+        self._core.cut_streams()
 
     def cut_streams_every(self, frames: int) -> None:
         """End every live ``Subscribe*`` stream once it has sent ``frames`` frames (heartbeats
@@ -811,16 +738,16 @@ class Emulator:
     def record(self, method: str, request: ProtoMessage | None, metadata: dict[str, Any],
                ) -> None:
         """Remember a received call (bounded)."""
-        self._requests.append(RecordedCall(method, request, metadata))
+        self._core.record(method, request, metadata)
 
     @property
     def requests(self) -> list[RecordedCall]:
         """The calls received so far, oldest first: ``(method, request, metadata)``."""
-        return list(self._requests)
+        return self._core.requests
 
     def clear_requests(self) -> None:
         """Forget the recorded calls."""
-        self._requests.clear()
+        self._core.clear_requests()
 
     # ----- address directory --------------------------------------------------------------
 
@@ -832,129 +759,75 @@ class Emulator:
     ) -> None:
         """``address`` shares its location with the line (Find My); without coordinates it
         is still being located. ``kind``: live, legacy or shallow. Watchers get the update."""
-        kinds = {"legacy": 1, "live": 2, "shallow": 3}
-        if kind not in kinds:
-            raise ValueError(f"kind must be one of {sorted(kinds)}")
-        with self.lock, control_errors():
-            found = self.line(line)
-            who = normalize_address(address)
-            location = locations_pb2.SharedFriendLocation(
-                address=who, name=name, latitude=latitude, longitude=longitude,
-                accuracy=accuracy, long_address=long_address, short_address=short_address,
-                is_locating_in_progress=latitude is None or longitude is None,
-                location_type=kinds[kind])  # type: ignore[arg-type]
-            location.location_timestamp.CopyFrom(self.clock.timestamp())
-            found.friend_locations[who] = location
-            found.location_feed_total += 1
-            found.location_feed.append(locations_pb2.SharedFriendLocationUpdated(
-                source_sequence=found.location_feed_total, location=location))
-            found.cond.notify_all()
+        self._core.set_friend_location(
+            address, latitude, longitude, name=name, accuracy=accuracy,
+            long_address=long_address, short_address=short_address, kind=kind, line=line)
 
     def remove_friend_location(self, address: str, line: str | None = None) -> None:
         """``address`` stops sharing its location with the line."""
-        with self.lock, control_errors():
-            self.line(line).friend_locations.pop(normalize_address(address), None)
+        self._core.remove_friend_location(address, line)
 
     def location_requests(self, line: str | None = None) -> list[tuple[str, str]]:
         """(chat guid, address) of every Find My request the line sent."""
-        with self.lock:
-            return list(self.line(line).location_requests)
+        return self._core.location_requests(line)
 
     def set_address(self, address: str, services: Sequence[str] = ("iMessage",),
                     country: str | None = None, focused: bool = False) -> None:
         """Describe ``address`` in the directory: its services (iMessage, SMS, RCS; empty =
         unknown, so GetAddressInfo answers NOT_FOUND), country, and focus (silenced) state."""
-        with control_errors():
-            self.directory.set(address, services, country, focused)
+        self._core.set_address(address, services, country, focused)
 
     # ----- quotas and state ---------------------------------------------------------------
 
     def charge(self, line: LineState, chat: ChatRecord, text: str = "") -> None:
         """Count one sent message against the line's daily quotas and throttles (or
         raise)."""
-        line.quota.charge(chat.recipient, self.clock, line.name, self.daily_message_limit,
-                          self.daily_new_conversation_limit, self.throttles, text)
+        self._core.charge(line, chat, text)
 
     def quota_usage(self, line: str | None = None) -> dict[str, Any]:
         """Today's usage and limits of a line."""
-        with self.lock:
-            found = self.line(line)
-            usage = found.quota.usage(self.clock)
-        usage.update(line=found.name, message_limit=self.daily_message_limit,
-                     new_conversation_limit=self.daily_new_conversation_limit)
-        return usage
+        return self._core.quota_usage(line)
 
     def head_sequence(self, line: str | None = None) -> int:
         """The line's latest event sequence."""
-        with self.lock:
-            return self.line(line).log.head
+        return self._core.head_sequence(line)
 
     def note_typing(self, line: LineState, chat_guid: str, is_typing: bool,
                     from_me: bool) -> None:
         """Record a typing indicator (typing is transient: nothing is logged as an event)."""
-        with self.lock:
-            self.typing.append((line.name, chat_guid, is_typing, from_me))
+        self._core.note_typing(line, chat_guid, is_typing, from_me)
 
     def messages(self, line: str | None = None, chat: str | None = None,
                  ) -> list[dict[str, Any]]:
         """What was sent and received, oldest first, as JSON-able records ``{"guid", "chat",
         "line", "text", "is_from_me", "sender", "timestamp"}``; ``line`` (number or instance
         id) and ``chat`` (a chat guid) narrow it down."""
-        with self.lock, control_errors():
-            lines = list(self._lines.values()) if line is None else [self.line(line)]
-            key = parse_chat_guid(chat) if chat is not None else None
-            rows: list[tuple[int, dict[str, Any]]] = []
-            for ln in lines:
-                for guid in ln.order:
-                    chat_guid = ln.message_chat[guid]
-                    if key is not None and ln.chat_key(chat_guid) != key:
-                        continue
-                    message = ln.messages[guid]
-                    rows.append((ln.arrival[guid], {
-                        "guid": guid, "chat": chat_guid, "line": ln.name,
-                        "text": message.content.text, "is_from_me": message.is_from_me,
-                        "sender": message.sender.address or None,
-                        "timestamp": iso_timestamp(message.date_created),
-                    }))
-        rows.sort(key=lambda row: row[0])
-        return [record for _, record in rows]
+        return self._core.messages(line, chat)
 
     def reset(self) -> None:
         """Forget chats, messages, attachments, polls, events, quota usage, idempotency keys,
         typing, recorded requests (gRPC and REST) and faults. Lines, tokens, the address
         directory, the clock and the ports stay; so do sequence numbers, which keep counting
         up (a client holding a cursor must never see a number again)."""
-        with self.lock:
-            for ln in self._lines.values():
-                ln.clear()
-            self.typing.clear()
-            self._requests.clear()
-        self.faults.clear()
+        self._core.clear()
         if self.rest is not None:
             self.rest.clear_faults()
             self.rest.clear_requests()
-        if self._webhooks is not None:
-            self._webhooks.clear()
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-able snapshot: plan, lines, chats, message counts, quotas, heads."""
+        snapshot = self._core.state()
+        snapshot.update(running=self.running, grpc_address=self.grpc_address)
+        return snapshot
 
     # ----- webhooks -----------------------------------------------------------------------
-
-    def _on_event(self, line: LineState, entry: eventlog.Entry) -> None:
-        """Queue the webhook of a logged event (runs under the lock; never raises)."""
-        try:
-            built = webhook_event(line, entry)
-        except Exception:  # a mapping bug must not fail the call that logged the event
-            log.exception("no webhook for event %d of line %s", entry.sequence, line.name)
-            return
-        if built is not None and self._webhooks is not None:
-            self._webhooks.submit(built.event_id, built.content_type, line.name,
-                                  built.envelope)
 
     @property
     def webhook_deliveries(self) -> list[WebhookDelivery]:
         """Every webhook so far, oldest first: ``event_id content_type line attempts
         last_status last_error state`` (pending, delivered, dropped); empty without
         ``webhook_url``."""
-        return [] if self._webhooks is None else self._webhooks.deliveries
+        return self._core.webhook_deliveries
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
         """Wait until no webhook is queued, in flight or waiting for a retry; False on
@@ -966,29 +839,7 @@ class Emulator:
         return {"url": self.webhook_url,
                 "deliveries": [d._asdict() for d in self.webhook_deliveries]}
 
-    def state(self) -> dict[str, Any]:
-        """A JSON-able snapshot: plan, lines, chats, message counts, quotas, heads."""
-        with self.lock:
-            lines = []
-            for ln in self._lines.values():
-                chats = [{
-                    "guid": c.guid, "is_group": c.is_group, "participants": list(c.participants),
-                    "display_name": c.display_name, "messages": len(c.message_guids),
-                    "unread": c.unread,
-                } for c in ln.chats.values()]
-                lines.append({
-                    "instance_id": ln.instance_id, "number": ln.number,
-                    "head_sequence": ln.log.head, "oldest_sequence": ln.log.oldest,
-                    "messages": len(ln.order), "chats": chats,
-                    "quota": ln.quota.usage(self.clock),
-                })
-            return {
-                "plan": self.plan, "project_id": self.project_id, "running": self.running,
-                "grpc_address": self.grpc_address, "lines": lines,
-                "limits": {"daily_messages": self.daily_message_limit,
-                           "daily_new_conversations": self.daily_new_conversation_limit},
-                "open_streams": self.hub.open_count,
-            }
+
 
 
 def _check_port_free(host: str, port: int, what: str) -> None:

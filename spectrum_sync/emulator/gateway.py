@@ -22,7 +22,7 @@ from spectrum_sync.emulator.faults import FailRule
 from spectrum_sync.emulator.state import LineState
 
 if TYPE_CHECKING:
-    from spectrum_sync.emulator.emulator import Emulator
+    from spectrum_sync.emulator.core import EmulatorCore
 
 log = logging.getLogger("spectrum_sync.emulator")
 
@@ -58,8 +58,8 @@ def _is_read(method: str) -> bool:
 class Gateway:
     """Builds the generic gRPC handlers of the emulator's services."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emu = emulator
+    def __init__(self, core: EmulatorCore) -> None:
+        self._emu = core
 
     def method_handlers(self, descriptor: ServiceDescriptor, service: object,
                         ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:

@@ -39,6 +39,7 @@ from spectrum_sync.emulator.rest import (
     HttpError,
     OwnBody,
     Reply,
+    RestServer,
     _call_emulator,
     _inbound_attachment,
     _json_object,
@@ -47,7 +48,8 @@ from spectrum_sync.emulator.rest import (
 )
 
 if TYPE_CHECKING:
-    from spectrum_sync.emulator.emulator import Emulator
+    from spectrum_sync.emulator.core import EmulatorCore
+    from spectrum_sync.emulator.simulate import RemoteParties
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +99,14 @@ class EventStream(OwnBody):
     the client leaves or this HTTP server stops (each connection has its own thread: the
     server is a ``ThreadingHTTPServer``, so a stream blocks no other request)."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: EmulatorCore, server: RestServer) -> None:
         self.emu = emu
+        self.server = server
 
     def write(self, handler: BaseHTTPRequestHandler, status: int) -> None:
         """Stream events on ``handler``'s connection; returns when it is over."""
-        rest = self.emu.rest
-        serving = rest.starts if rest is not None else -1
+        rest = self.server
+        serving = rest.starts
         handler.close_connection = True  # the stream is the last answer on this connection
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -115,7 +118,7 @@ class EventStream(OwnBody):
         try:
             self._send(handler, f"retry: {_EVENT_RETRY_MS}\n\n")
             # A restart of the HTTP server cuts this connection; a stop ends the loop here.
-            while rest is not None and rest.running and rest.starts == serving:
+            while rest.running and rest.starts == serving:
                 current = ui_views.fingerprint(self.emu)
                 if current != last:
                     last, changes = current, changes + 1
@@ -137,8 +140,10 @@ class EventStream(OwnBody):
 class UiRoutes:
     """The page's routes, mounted on the emulator's :class:`RestServer` at ``UI_PATH``."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: EmulatorCore, parties: RemoteParties, server: RestServer) -> None:
         self.emu = emu
+        self.parties = parties  # the page's actions play the other side
+        self.server = server  # the HTTP server the routes are mounted on
         self._actions: dict[str, Callable[[dict[str, Any]], Any]] = {
             "send": self._send, "react": self._react, "edit": self._edit,
             "unsend": self._unsend, "typing": self._typing, "read": self._read,
@@ -225,7 +230,7 @@ class UiRoutes:
 
     def _events(self, query: str) -> Reply:
         _query(query, ("token",))
-        return Reply(200, EventStream(self.emu))
+        return Reply(200, EventStream(self.emu, self.server))
 
     # -- actions (the other side) ----------------------------------------------------------
 
@@ -235,7 +240,7 @@ class UiRoutes:
         reply_to, effect = _optional_str(args, "reply_to"), _optional_str(args, "effect")
         attachment = _inbound_attachment(args.get("attachment"))
         upload, forward = attachment if attachment is not None else (None, None)
-        guid = self.emu.simulate_inbound(
+        guid = self.parties.simulate_inbound(
             sender, text, line=line, chat=chat, attachment=upload, forward_attachment=forward,
             reply_to=reply_to or None, effect_id=ui_views.effect_id(effect))
         return {"guid": guid, "chat": ui_views.chat_of_message(self.emu, line, guid)}
@@ -244,25 +249,25 @@ class UiRoutes:
         remove = args.get("remove", False)
         if not isinstance(remove, bool):
             raise HttpError(400, "INVALID_ARGUMENT", '"remove" must be a boolean')
-        row = self.emu.simulate_reaction(
+        row = self.parties.simulate_reaction(
             _required(args, "from"), _required(args, "message"), _required(args, "reaction"),
             remove, line=_required(args, "line"))
         return {"guid": row}
 
     def _edit(self, args: dict[str, Any]) -> dict[str, Any]:
-        self.emu.simulate_edit(_required(args, "message"), _required(args, "text"),
+        self.parties.simulate_edit(_required(args, "message"), _required(args, "text"),
                                line=_required(args, "line"))
         return {"ok": True}
 
     def _unsend(self, args: dict[str, Any]) -> dict[str, Any]:
-        self.emu.simulate_unsend(_required(args, "message"), line=_required(args, "line"))
+        self.parties.simulate_unsend(_required(args, "message"), line=_required(args, "line"))
         return {"ok": True}
 
     def _typing(self, args: dict[str, Any]) -> dict[str, Any]:
         typing = args.get("typing", True)
         if not isinstance(typing, bool):
             raise HttpError(400, "INVALID_ARGUMENT", '"typing" must be a boolean')
-        self.emu.simulate_typing(_required(args, "from"), chat=_optional_str(args, "chat"),
+        self.parties.simulate_typing(_required(args, "from"), chat=_optional_str(args, "chat"),
                                  typing=typing, line=_required(args, "line"))
         return {"ok": True}
 
@@ -271,7 +276,7 @@ class UiRoutes:
         reader = _optional_str(args, "from")
         guids = ui_views.unread_from_me(self.emu, line, chat)
         for guid in guids:
-            self.emu.simulate_read(guid, by=reader or None, line=line)
+            self.parties.simulate_read(guid, by=reader or None, line=line)
         return {"read": len(guids)}
 
     def _vote(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -279,9 +284,9 @@ class UiRoutes:
             args, "poll")
         option = _optional_str(args, "option")
         if option:
-            self.emu.simulate_poll_vote(sender, poll, option, line=line)
+            self.parties.simulate_poll_vote(sender, poll, option, line=line)
         else:
-            self.emu.simulate_poll_unvote(sender, poll, line=line)
+            self.parties.simulate_poll_unvote(sender, poll, line=line)
         return {"ok": True}
 
     def _fault(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from spectrum_sync.emulator.reactions import reaction_emoji
 from spectrum_sync.emulator.state import AttachmentRecord, ChatRecord, LineState, PollRecord
 
 if TYPE_CHECKING:
-    from spectrum_sync.emulator.emulator import Emulator
+    from spectrum_sync.emulator.core import EmulatorCore
 
 #: Image types a browser shows inline. Others (SVG and HTML among them: they can carry
 #: scripts) are only offered as downloads.
@@ -52,17 +52,17 @@ EFFECTS: dict[str, str] = {
 _EFFECT_NAMES = {wire: name for name, wire in EFFECTS.items()}
 
 
-def fingerprint(emu: Emulator) -> tuple[Any, ...]:
+def fingerprint(emu: EmulatorCore) -> tuple[Any, ...]:
     """A value that changes whenever what the page shows may have changed: every event
     logged, message stored, chat opened, typing change, line added or removed, stream opened
     or closed. The event stream compares it to decide when to tell the page."""
     with emu.lock:
         lines = tuple((ln.instance_id, ln.log.head, len(ln.order), len(ln.chats))
                       for ln in (emu.line(info.instance_id) for info in emu.lines))
-        return lines, len(emu.typing), emu.open_streams
+        return lines, len(emu.typing), emu.hub.open_count
 
 
-def overview(emu: Emulator) -> dict[str, Any]:
+def overview(emu: EmulatorCore) -> dict[str, Any]:
     """The plan, faults, open streams, and each line with its quota use and chats (most
     recently active first)."""
     with emu.lock:
@@ -74,13 +74,13 @@ def overview(emu: Emulator) -> dict[str, Any]:
             chats.sort(key=lambda c: c["last_at"] or "", reverse=True)
             lines.append({"id": ln.instance_id, "number": ln.number, "name": ln.name,
                           "quota": emu.quota_usage(ln.instance_id), "chats": chats})
-    return {"plan": emu.plan, "project_id": emu.project_id, "open_streams": emu.open_streams,
+    return {"plan": emu.plan, "project_id": emu.project_id, "open_streams": emu.hub.open_count,
             "limits": {"messages": emu.daily_message_limit,
                        "new_conversations": emu.daily_new_conversation_limit},
             "effects": sorted(EFFECTS), "lines": lines}
 
 
-def conversation(emu: Emulator, line: str, chat_guid: str) -> dict[str, Any]:
+def conversation(emu: EmulatorCore, line: str, chat_guid: str) -> dict[str, Any]:
     """One chat of a line: its participants and its timeline, oldest first.
 
     Items are ``{"kind": "message", ...}`` (see :func:`_message`), ``{"kind": "event",
@@ -124,7 +124,7 @@ def conversation(emu: Emulator, line: str, chat_guid: str) -> dict[str, Any]:
                 "typing": {"them": typing.get(False, False), "us": typing.get(True, False)}}
 
 
-def attachment(emu: Emulator, line: str, guid: str) -> AttachmentRecord:
+def attachment(emu: EmulatorCore, line: str, guid: str) -> AttachmentRecord:
     """A file a line holds (``KeyError`` when unknown)."""
     with emu.lock:
         found = emu.line(line).attachments.get(guid)
@@ -133,13 +133,13 @@ def attachment(emu: Emulator, line: str, guid: str) -> AttachmentRecord:
     return found
 
 
-def chat_of_message(emu: Emulator, line: str, message_guid: str) -> str:
+def chat_of_message(emu: EmulatorCore, line: str, message_guid: str) -> str:
     """The guid of the chat holding a message."""
     with emu.lock:
         return emu.line(line).message_chat[message_guid]
 
 
-def unread_from_me(emu: Emulator, line: str, chat_guid: str) -> list[str]:
+def unread_from_me(emu: EmulatorCore, line: str, chat_guid: str) -> list[str]:
     """Our messages in a chat that the other side has not read yet (``KeyError`` when the
     line or chat is unknown)."""
     with emu.lock:
@@ -165,7 +165,7 @@ def title(chat: ChatRecord) -> str:
     return chat.display_name or ", ".join(chat.participants) or chat.key.identifier
 
 
-def _line_chat(emu: Emulator, line: str, chat_guid: str) -> tuple[LineState, ChatRecord]:
+def _line_chat(emu: EmulatorCore, line: str, chat_guid: str) -> tuple[LineState, ChatRecord]:
     ln = emu.line(line)
     with control_errors():
         chat = ln.find_chat(parse_chat_guid(chat_guid))
@@ -191,7 +191,7 @@ def _chat_summary(ln: LineState, chat: ChatRecord,
     return out
 
 
-def _message(ln: LineState, message: messages_pb2.Message, emu: Emulator) -> dict[str, Any]:
+def _message(ln: LineState, message: messages_pb2.Message, emu: EmulatorCore) -> dict[str, Any]:
     """A message as a bubble: who, text and its ranges, effect, reply, tapbacks, state."""
     content = message.content
     effect = content.expressive_send_style_id or None
@@ -266,7 +266,7 @@ def _preview(message: messages_pb2.Message) -> str:
     return text if len(text) <= _PREVIEW_CHARS else text[:_PREVIEW_CHARS - 1] + "…"
 
 
-def _typing_states(emu: Emulator) -> dict[tuple[str, str], dict[bool, bool]]:
+def _typing_states(emu: EmulatorCore) -> dict[tuple[str, str], dict[bool, bool]]:
     """(line name, chat guid) -> {from_me: typing now}: the latest indicator of each side."""
     out: dict[tuple[str, str], dict[bool, bool]] = {}
     for line_name, chat_guid, is_typing, from_me in emu.typing:

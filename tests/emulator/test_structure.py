@@ -87,3 +87,37 @@ def test_the_emulator_imports_no_client_internals() -> None:
                     assert name.startswith(allowed) or name == "spectrum_sync._demo", (
                         f"{path.name} imports {name}")
 
+
+
+def test_nothing_below_the_facade_imports_it() -> None:
+    # The servers, services, web page and simulated parties work on EmulatorCore; only the
+    # package's __init__, the CLI and the façade itself may name the façade's module (at any
+    # level: module, function or TYPE_CHECKING), so that the emulator's modules form no circle.
+    import ast
+    from pathlib import Path
+
+    root = Path(emulator_package.__file__).parent
+    allowed = {root / "__init__.py", root / "cli.py", root / "emulator.py"}
+    facade = "spectrum_sync.emulator.emulator"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if facade in names:
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []
+
+
+def test_the_old_line_identity_name_still_imports() -> None:
+    from spectrum_sync.emulator import LineIdentity, LineInfo
+
+    emu = Emulator(lines=["+15550000001"])
+    assert LineInfo is LineIdentity
+    assert emu.lines == [LineIdentity(emu.line().instance_id, "+15550000001")]

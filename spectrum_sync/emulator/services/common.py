@@ -16,14 +16,14 @@ from spectrum_sync.emulator.guids import DM, ChatKey, new_guid, parse_chat_guid
 from spectrum_sync.emulator.state import ChatRecord, LineState
 
 if TYPE_CHECKING:
-    from spectrum_sync.emulator.emulator import Emulator
+    from spectrum_sync.emulator.core import EmulatorCore
 
 
 class Service:
     """Base of the service objects: they all work on the one emulator."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self.emu = emulator
+    def __init__(self, core: EmulatorCore) -> None:
+        self.emu = core
 
 
 def chat_of(line: LineState, guid: str) -> ChatRecord:
@@ -83,7 +83,7 @@ def matches_chat(entry: Entry, key: ChatKey | None) -> bool:
 
 
 def live_frames(
-    emu: Emulator, call: Call, family: str, response: Callable[..., ProtoMessage],
+    emu: EmulatorCore, call: Call, family: str, response: Callable[..., ProtoMessage],
     payload_field: str,
     accept: Callable[[Entry], bool],
 ) -> Iterable[ProtoMessage]:
@@ -106,7 +106,7 @@ def live_frames(
     return emu.hub.live(call.line, call.context, frame, heartbeat, emu.heartbeat_interval)
 
 
-def outgoing_message(emu: Emulator, line: LineState, chat: ChatRecord,
+def outgoing_message(emu: EmulatorCore, line: LineState, chat: ChatRecord,
                      content: messages_pb2.MessageContent, *, subject: str | None = None,
                      effect_id: str | None = None, part_count: int = 1,
                      reply_to: messages_pb2.ReplyTarget | None = None, audio: bool = False,
