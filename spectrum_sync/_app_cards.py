@@ -12,7 +12,6 @@ import html.parser
 import io
 import re
 import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -226,6 +225,10 @@ class _OpenGraph(html.parser.HTMLParser):
 
 
 def _fetch(url: str, timeout: float) -> tuple[bytes, str]:
+    # Imported here: urllib.request brings ssl and more, which a process that never makes a
+    # link card should not pay for when it first uses a Message.
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": "spectrum-sync link card"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
