@@ -37,7 +37,7 @@ T = TypeVar("T")
 _LOG_EVERY = 30.0  # seconds between two log lines about the same kind of failure
 BACKOFF_INITIAL = 1.0  # seconds the store is skipped after a first failure
 BACKOFF_MAX = 30.0  # ...doubling while probes keep failing, up to this
-_MAX_WORKERS = 8  # store calls that may run past their caller's deadline at once
+_MAX_WORKERS = 8  # threads that run store calls; more calls at once wait in a queue
 
 
 class _NoTimeLeft(Exception):
@@ -76,8 +76,10 @@ class _Workers:
                 self._count += 1
                 spawn = True
             else:
-                raise StateStoreError(f"{_MAX_WORKERS} state-store calls are still under way "
-                                      "past their callers' deadlines", store="state")
+                # Every worker is busy (many sends at once, or calls stuck on a stalled
+                # store): queue it. The caller still waits only until its deadline, and the
+                # breaker stops new calls once a stalled store made one fail.
+                spawn = False
         if spawn:
             threading.Thread(target=self._work, args=(action, outcome),
                              name="spectrum-store", daemon=True).start()

@@ -292,6 +292,45 @@ class _Target:
 
 
 # The protocols it implements, named: their docstrings document its methods.
+def _named(names: tuple[str, ...], prefixes: tuple[str, ...] = ()
+           ) -> Callable[[BaseException, str, str, type[BaseException]], bool]:
+    """A failure rule's test: the exception's class name, or the start of its text (redis-py
+    turns some error prefixes into classes and drops the prefix from the text: OOM,
+    READONLY, NOPERM, LOADING, so both are checked)."""
+    return lambda exc, name, text, timeout: name in names or text.startswith(prefixes)
+
+
+# What a Redis failure means, first match wins: (test, meaning, whether a retry may help).
+_FAILURES: tuple[tuple[Callable[[BaseException, str, str, type[BaseException]], bool], str,
+                       bool], ...] = (
+    (_named(("AuthenticationError",), ("NOAUTH", "WRONGPASS")),
+     "authentication failed: {text} (check the user and password in the URL)", False),
+    (_named(("AuthorizationError", "NoPermissionError"), ("NOPERM",)),
+     "the Redis user lacks a permission: {text} (it needs read, write and scripting "
+     "commands on the spectrum:* keys)", False),
+    (lambda exc, name, text, timeout: "certificate verify failed" in text.lower(),
+     "the server's TLS certificate was refused: {text} (ssl_ca_certs= in the URL names the "
+     "CA that signed it)", False),
+    (lambda exc, name, text, timeout: isinstance(exc, timeout),
+     "no answer within the timeout ({text})", True),
+    (_named(("BusyLoadingError",), ("LOADING",)),
+     "Redis is loading its data, try again shortly ({text})", True),
+    (lambda exc, name, text, timeout: name in ("ConnectionError", "MaxConnectionsError")
+     or isinstance(exc, OSError), "cannot reach Redis: {text}", True),
+    (_named(("ReadOnlyError",), ("READONLY",)),
+     "this Redis is a read-only replica: use the primary's URL ({text})", False),
+    (_named(("OutOfMemoryError",), ("OOM",)),
+     "Redis is out of memory (maxmemory): {text}", False),
+    (_named((), ("MISCONF",)), "Redis cannot persist its data and refuses writes: {text}",
+     False),
+    (_named((), ("WRONGTYPE",)),
+     "a key under spectrum:{{{ns}}}: holds another type of value (written by something "
+     "else?): {text}", False),
+    (lambda exc, name, text, timeout: isinstance(exc, ValueError)
+     or text.startswith("NOTANUMBER"), "unexpected value in Redis: {text}", False),
+)
+
+
 class RedisStore(StateStore, SentRecords, LeaseStore):
     """State shared through Redis by every process and host of a project (see the module
     docstring for the key layout), with the receiver registry and line leases of
@@ -492,42 +531,13 @@ class RedisStore(StateStore, SentRecords, LeaseStore):
             raise self._failure(exc) from None
 
     def _failure(self, exc: BaseException) -> StateStoreError:
-        # redis-py turns some error prefixes into classes and drops the prefix from the
-        # text (OOM, READONLY, NOPERM, LOADING): both are checked.
         text = str(exc) or type(exc).__name__
-        name = type(exc).__name__
-        retryable = False
-        if name == "AuthenticationError" or text.startswith(("NOAUTH", "WRONGPASS")):
-            cause = f"authentication failed: {text} (check the user and password in the URL)"
-        elif name in ("AuthorizationError", "NoPermissionError") or text.startswith(
-                "NOPERM"):
-            cause = (f"the Redis user lacks a permission: {text} (it needs read, write and "
-                     "scripting commands on the spectrum:* keys)")
-        elif "certificate verify failed" in text.lower():
-            cause = (f"the server's TLS certificate was refused: {text} (ssl_ca_certs= "
-                     "in the URL names the CA that signed it)")
-        elif isinstance(exc, self._timeout_error):
-            cause = f"no answer within the timeout ({text})"
-            retryable = True
-        elif name == "BusyLoadingError" or text.startswith("LOADING"):
-            cause = f"Redis is loading its data, try again shortly ({text})"
-            retryable = True
-        elif name in ("ConnectionError", "MaxConnectionsError") or isinstance(exc, OSError):
-            cause = f"cannot reach Redis: {text}"
-            retryable = True
-        elif name == "ReadOnlyError" or text.startswith("READONLY"):
-            cause = f"this Redis is a read-only replica: use the primary's URL ({text})"
-        elif name == "OutOfMemoryError" or text.startswith("OOM"):
-            cause = f"Redis is out of memory (maxmemory): {text}"
-        elif text.startswith("MISCONF"):
-            cause = f"Redis cannot persist its data and refuses writes: {text}"
-        elif text.startswith("WRONGTYPE"):
-            cause = (f"a key under spectrum:{{{_namespace(self.namespace)}}}: holds "
-                     f"another type of value (written by something else?): {text}")
-        elif isinstance(exc, ValueError) or text.startswith("NOTANUMBER"):
-            cause = f"unexpected value in Redis: {text}"
-        else:
-            cause = text
+        cause, retryable = text, False
+        for matches, meaning, can_retry in _FAILURES:
+            if matches(exc, type(exc).__name__, text, self._timeout_error):
+                cause = meaning.format(text=text, ns=_namespace(self.namespace))
+                retryable = can_retry
+                break
         if self._password:
             cause = cause.replace(self._password, "***")
         return StateStoreError(f"Redis state store {self.url}: {cause}", store=self.url,

@@ -98,3 +98,22 @@ def test_a_keyboard_interrupt_is_no_verdict_on_the_store() -> None:
     with pytest.raises(KeyboardInterrupt):
         monitor.guard("op", interrupted, None)
     assert monitor.guard("op", lambda: "again", None) == "again"  # the next call probes
+
+
+def test_many_calls_at_once_wait_their_turn_instead_of_failing() -> None:
+    # More sends at once than store workers (16 request threads on SQLite or Redis): the
+    # extra calls queue within their deadlines; none is counted as a store failure.
+    monitor = StoreMonitor()
+    results: list[object] = []
+
+    def call(n: int) -> None:
+        results.append(monitor.guard("quota check", lambda: time.sleep(0.02) or n, None,
+                                     time.monotonic() + 5.0))
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(results) == list(range(32))  # type: ignore[type-var]
+    assert monitor.failures == 0 and monitor.last_error is None and not monitor.skipping
