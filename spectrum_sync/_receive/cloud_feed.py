@@ -15,22 +15,16 @@ from .._transport.invoker import Invoker
 from .._transport.lines import LineConnection, LineSet
 from .heads import CatchUpRounds
 from .leases import LeaseChanges, LineLeases, Tenure
+from .ledger import Fence, cursor_key
 from .options import GROUPS, family
 from .reader import StreamReader
 
 if TYPE_CHECKING:
     from .engine import ReceiveEngine
 
-__all__ = ["CloudFeed", "cursor_key"]
+__all__ = ["CloudFeed"]
 
 log = logging.getLogger("spectrum_sync.receive")
-
-
-def cursor_key(line_key: str, family_name: str) -> str:
-    """Cursors are kept per line instance and family: the families share one sequence but
-    arrive on separate streams, so one cursor per line could skip an event still in flight
-    on a sibling stream."""
-    return f"{line_key}/{family_name}"
 
 
 class CloudFeed:
@@ -56,7 +50,6 @@ class CloudFeed:
         self._engine = engine
         self._unsubscribe = self.lines.add_listener(self._lines_changed)
         if self.leases is not None:
-            engine.committer.fence = self.leases.fence
             # One round now, so that a new receiver reads its lines before start returns.
             self._apply(self.leases, self.leases.round(self.line_keys()))
             self._lease_thread = threading.Thread(
@@ -66,6 +59,11 @@ class CloudFeed:
         else:
             for line in self.lines.all():
                 self.add_line(line)
+
+    @property
+    def fence(self) -> Fence | None:
+        """What fences the commits of shared lines (None: the lines are not shared)."""
+        return None if self.leases is None else self.leases.fence
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -85,6 +83,8 @@ class CloudFeed:
         """A lease round every third of the lease's lifetime, applied to the readers."""
         while not self._stopped.wait(leases.ttl / 3):
             try:
+                # Stop reading lapsed lines before asking the store anything (it may stall).
+                self._apply(leases, leases.lapse())
                 self._apply(leases, leases.round(self.line_keys()))
             except Exception:  # never let the coordinator die silently
                 log.exception("receive: the line lease round failed")

@@ -52,6 +52,7 @@ from collections.abc import Sequence
 import attrs
 
 from .._state.leases import LeaseStore
+from .ledger import cursor_source
 
 __all__ = ["LeaseChanges", "LineLeases", "Tenure", "assign", "lease_name", "safety_margin"]
 
@@ -150,6 +151,14 @@ class LineLeases:
         changes.given_up.extend(sorted(set(held) - mine))
         if self._renew(sorted(set(held) & mine), held, changes):
             self._take(mine, changes)
+        return changes
+
+    def lapse(self) -> LeaseChanges:
+        """The held lines whose lease was not renewed in time, now lost: a round finds them
+        too, but its store calls may stall (the store paused with this process), so the
+        caller applies these first."""
+        changes = LeaseChanges()
+        self._drop_lapsed(changes)
         return changes
 
     def _renew(self, keys: list[str], held: dict[str, Tenure], changes: LeaseChanges) -> bool:
@@ -274,7 +283,7 @@ class LineLeases:
     def fence(self, cursor_key: str) -> tuple[str, tuple[str, int]] | None:
         """The lease a cursor's commit must be fenced by: ``(lease name, (holder, token))``,
         or None when this process does not hold that line (its commit must wait)."""
-        line_key = cursor_key.rsplit("/", 1)[0]
+        line_key = cursor_source(cursor_key)
         tenure = self.held.get(line_key)
         if tenure is None:
             return None

@@ -262,6 +262,17 @@ def test_a_lapsed_line_is_lost_and_taken_back_in_the_same_round() -> None:
     assert changes.lost == ["a"] and [key for key, _ in changes.taken] == ["a"]
 
 
+def test_lapsed_lines_are_known_without_asking_the_store() -> None:
+    store = Store()
+    coordinator = leases(store)
+    (_, tenure), = coordinator.round(["a", "b"]).taken[:1]
+    tenure.until = time.monotonic() - 0.001  # woken from a pause; the store may stall too
+    store.down = True
+    assert coordinator.lapse() == LeaseChanges(lost=["a"])
+    assert not coordinator.holds("a") and coordinator.holds("b")
+    assert coordinator.last_error is None  # the store was not asked
+
+
 def test_a_store_failure_midway_returns_the_changes_made_so_far() -> None:
     store = Store()
     coordinator = leases(store)
