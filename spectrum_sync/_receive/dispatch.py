@@ -164,24 +164,28 @@ class CallbackLoop:
                 taken = self._step(POLL)
                 if taken is None:
                     continue
-                delivery, event = taken
-                handlers = self._handlers_for(event)
-                if not handlers:
-                    delivery.settle()  # no handler for its kind: nothing to wait for
-                elif pool is None:
-                    try:
-                        _call_handlers(event, handlers, self._report)
-                    except BaseException as exc:
-                        fatal.set(exc)  # not acknowledged: it comes again next time
-                        break
-                    delivery.settle()
-                else:
-                    pool.submit(event, handlers, delivery.settle)
+                self._dispatch(*taken, pool, fatal)
         finally:
             if pool is not None:
                 pool.close()
         if fatal.error is not None:
             raise fatal.error
+
+    def _dispatch(self, delivery: Delivery, event: Event, pool: _Workers | None,
+                  fatal: _Fatal) -> None:
+        """Hand an event to its handlers: here, or on the pool's worker of its space."""
+        handlers = self._handlers_for(event)
+        if not handlers:
+            delivery.settle()  # no handler for its kind: nothing to wait for
+        elif pool is None:
+            try:
+                _call_handlers(event, handlers, self._report)
+            except BaseException as exc:
+                fatal.set(exc)  # not acknowledged: it comes again next time; the loop ends
+                return
+            delivery.settle()
+        else:
+            pool.submit(event, handlers, delivery.settle)
 
 
 class Handle:
