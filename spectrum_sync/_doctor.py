@@ -190,7 +190,7 @@ def _quota(client: Client, info: LineInfo, timeout: float) -> CheckResult:
 
 
 def _cursors(client: Client, lines: list[LineInfo]) -> CheckResult:
-    from ._receive.cloud_feed import cursor_key
+    from ._receive.ledger import cursor_key
 
     found: list[str] = []
     try:

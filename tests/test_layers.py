@@ -60,14 +60,10 @@ EMULATOR_IMPORTED_BY = {"integrations and CLI"}
 #: Known imports that run up the layers, each to be deleted here when its fix lands.
 #: (importer, imported), both without the ``spectrum_sync.`` prefix.
 KNOWN_UPWARD: set[tuple[str, str]] = {
-    # The backends build the receive feeds; `Receiving` is to build them instead
-    # (issue 19, item 1, being reworked with the receive engine).
-    ("_backend.cloud", "_receive.cloud_feed"),
-    ("_backend.local", "_receive.local_feed"),
-    # The emulator's CLI runs the demo client (`--demo`): the one that stays.
+    # The emulator's CLI runs the demo client (`--demo`).
     ("emulator.cli", "_demo"),
-    # `Emulator.client()` hands out a Client bound to it (being reworked with the emulator
-    # core, issue 19 item 5).
+    # `Emulator.client()` hands out a Client bound to it: a name the emulator's public API
+    # fixes (docs/architecture.md, "The emulator"); the import runs only when it is called.
     ("emulator.emulator", "__init__"),
 }
 

@@ -15,8 +15,6 @@ from .._models import Message, Space, SpaceOperations
 from .._values import FriendLocation, LineInfo, LocationRequest, User
 
 if TYPE_CHECKING:
-    from .._receive.engine import Feed
-    from .._state.base import StateStore
     from .quotas import QuotaUsage
 
 __all__ = ["Backend", "Pager", "SpaceMaker"]
@@ -74,8 +72,6 @@ class Backend(SpaceOperations, Protocol):
 
     def watch_locations(self, address: str | None, phone: str | None
                         ) -> Iterator[FriendLocation]: ...
-
-    def feed(self, store: StateStore, lease_ttl: float) -> Feed: ...
 
     def receiving_lines(self) -> list[tuple[str, str]]:
         """The sources a receive loop reads, as (key, phone), for health."""

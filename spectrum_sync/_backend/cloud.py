@@ -80,8 +80,6 @@ if TYPE_CHECKING:
     from .._attachments import FileSource
     from .._parts import Part
     from .._polls import Poll
-    from .._receive.cloud_feed import CloudFeed
-    from .._state.base import StateStore
     from .._values import StickerPlacement
 from .routing import Routing
 
@@ -205,13 +203,6 @@ class CloudBackend:
         exchange (explicit lines)."""
         self.ready()
         return self.auth.refresh(force=True) if self.auth is not None else False
-
-    def feed(self, store: StateStore, lease_ttl: float) -> CloudFeed:
-        """What a receive engine reads: the streams of every line (shared with the other
-        receiving processes when ``store`` coordinates them)."""
-        from .._receive.cloud_feed import CloudFeed
-
-        return CloudFeed(self.lines, self.invoker, store, lease_ttl)
 
     def receiving_lines(self) -> list[tuple[str, str]]:
         """The lines a receive loop reads, as (key, phone), for health."""

@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from .._attachments import FileSource
     from .._parts import Part
     from .._polls import Poll
-    from .._receive.local_feed import ChatDBFeed
-    from .._state.base import StateStore
     from .._values import StickerPlacement
     from .quotas import QuotaUsage
 
@@ -649,15 +647,10 @@ class LocalBackend:
 
     # ----- receiving --------------------------------------------------------------------
 
-    def feed(self, store: StateStore, lease_ttl: float) -> ChatDBFeed:
-        """The reader of chat.db, on a connection of its own."""
-        from .._receive.local_feed import ChatDBFeed
-
-        def open_db() -> ChatDB:
-            with _translated():
-                return ChatDB(self.path)
-
-        return ChatDBFeed(open_db)
+    def open_chat_db(self) -> ChatDB:
+        """A connection of its own to chat.db (the receive feed reads through one)."""
+        with _translated():
+            return ChatDB(self.path)
 
     def receiving_lines(self) -> list[tuple[str, str]]:
         return [("local", "")]

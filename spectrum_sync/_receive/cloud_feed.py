@@ -5,6 +5,8 @@ catch-up rounds they share (``heads.py``)."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from .._state.base import StateStore
@@ -12,21 +14,17 @@ from .._state.leases import LeaseStore
 from .._transport.invoker import Invoker
 from .._transport.lines import LineConnection, LineSet
 from .heads import CatchUpRounds
-from .leases import LineLeases, Tenure
+from .leases import LeaseChanges, LineLeases, Tenure
+from .ledger import Fence, cursor_key
 from .options import GROUPS, family
 from .reader import StreamReader
 
 if TYPE_CHECKING:
     from .engine import ReceiveEngine
 
-__all__ = ["CloudFeed", "cursor_key"]
+__all__ = ["CloudFeed"]
 
-
-def cursor_key(line_key: str, family_name: str) -> str:
-    """Cursors are kept per line instance and family: the families share one sequence but
-    arrive on separate streams, so one cursor per line could skip an event still in flight
-    on a sibling stream."""
-    return f"{line_key}/{family_name}"
+log = logging.getLogger("spectrum_sync.receive")
 
 
 class CloudFeed:
@@ -39,8 +37,10 @@ class CloudFeed:
                  lease_ttl: float) -> None:
         self.lines = lines
         self.invoker = invoker
-        self.leases = (LineLeases(store, self, lease_ttl)
+        self.leases = (LineLeases(store, lease_ttl)
                        if isinstance(store, LeaseStore) else None)
+        self._lease_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
         self._engine: ReceiveEngine | None = None
         self._unsubscribe: Callable[[], None] | None = None
         #: Catch-ups shared by a line's families, at most 16 in flight for this client.
@@ -50,23 +50,54 @@ class CloudFeed:
         self._engine = engine
         self._unsubscribe = self.lines.add_listener(self._lines_changed)
         if self.leases is not None:
-            engine.committer.fence = self.leases.fence
-            self.leases.start()
+            # One round now, so that a new receiver reads its lines before start returns.
+            self._apply(self.leases, self.leases.round(self.line_keys()))
+            self._lease_thread = threading.Thread(
+                target=self._lease_rounds, args=(self.leases,), name="spectrum-recv-lease",
+                daemon=True)
+            self._lease_thread.start()
         else:
             for line in self.lines.all():
                 self.add_line(line)
 
+    @property
+    def fence(self) -> Fence | None:
+        """What fences the commits of shared lines (None: the lines are not shared)."""
+        return None if self.leases is None else self.leases.fence
+
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        if self.leases is not None:
-            self.leases.stop()
+        self._stopped.set()
+        thread = self._lease_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
 
     def finish(self) -> None:
         if self.leases is not None:
             self.leases.release()
 
     # -- lines, and leases on them --------------------------------------------------------
+
+    def _lease_rounds(self, leases: LineLeases) -> None:
+        """A lease round every third of the lease's lifetime, applied to the readers."""
+        while not self._stopped.wait(leases.ttl / 3):
+            try:
+                # Stop reading lapsed lines before asking the store anything (it may stall).
+                self._apply(leases, leases.lapse())
+                self._apply(leases, leases.round(self.line_keys()))
+            except Exception:  # never let the coordinator die silently
+                log.exception("receive: the line lease round failed")
+
+    def _apply(self, leases: LineLeases, changes: LeaseChanges) -> None:
+        """Apply a lease round to the readers, in the order :class:`LeaseChanges` asks."""
+        for key in changes.lost:
+            self.drop_line(key, wait=False)
+        for key in changes.given_up:
+            self.drop_line(key, wait=True)  # stop, let in-flight events finish, commit
+            leases.give_up(key)
+        for key, tenure in changes.taken:
+            self.take_line(key, tenure)
 
     def line_keys(self) -> list[str]:
         return [line.key for line in self.lines.all()]

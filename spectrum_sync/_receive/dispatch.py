@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._logfields import fields
 from .._telemetry import mask, processing
+from .consume import ConsumerStep
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -144,9 +145,8 @@ class CallbackLoop:
         current: Callable[[], ReceiveEngine | None],
     ) -> None:
         self._engine = engine
-        self._decode = decode
+        self._step = ConsumerStep(engine.get, decode, wanted)
         self._handlers_for = handlers_for
-        self._wanted = wanted
         self._report = report
         self._workers = workers
         self._current = current
@@ -161,28 +161,31 @@ class CallbackLoop:
             while not stop.is_set() and fatal.error is None:
                 if self._current() is not engine or engine.stopped.is_set():
                     break  # the client was closed
-                delivery = engine.get(POLL)
-                if delivery is None or delivery.stale:
-                    continue  # stale: its line went elsewhere; left unacknowledged
-                delivery.take()
-                event = self._decode(delivery)
-                handlers = self._handlers_for(event) if event is not None else []
-                if event is None or not handlers or not self._wanted(event):
-                    delivery.settle()
-                elif pool is None:
-                    try:
-                        _call_handlers(event, handlers, self._report)
-                    except BaseException as exc:
-                        fatal.set(exc)  # not acknowledged: it comes again next time
-                        break
-                    delivery.settle()
-                else:
-                    pool.submit(event, handlers, delivery.settle)
+                taken = self._step(POLL)
+                if taken is None:
+                    continue
+                self._dispatch(*taken, pool, fatal)
         finally:
             if pool is not None:
                 pool.close()
         if fatal.error is not None:
             raise fatal.error
+
+    def _dispatch(self, delivery: Delivery, event: Event, pool: _Workers | None,
+                  fatal: _Fatal) -> None:
+        """Hand an event to its handlers: here, or on the pool's worker of its space."""
+        handlers = self._handlers_for(event)
+        if not handlers:
+            delivery.settle()  # no handler for its kind: nothing to wait for
+        elif pool is None:
+            try:
+                _call_handlers(event, handlers, self._report)
+            except BaseException as exc:
+                fatal.set(exc)  # not acknowledged: it comes again next time; the loop ends
+                return
+            delivery.settle()
+        else:
+            pool.submit(event, handlers, delivery.settle)
 
 
 class Handle:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .._state.base import StateStore
 from .health import LineHealth
-from .ledger import Ack, Committer, Ledger
+from .ledger import Ack, Committer, Fence, Ledger
 from .options import ReceiveOptions
 
 __all__ = ["Delivery", "Feed", "Reader", "ReceiveEngine", "Tenure"]
@@ -100,6 +100,11 @@ class Tenure(Protocol):
 class Feed(Protocol):
     """Where an engine's readers come from."""
 
+    @property
+    def fence(self) -> Fence | None:
+        """What fences the commits of its sources' cursors (None: no other process reads
+        them)."""
+
     def start(self, engine: ReceiveEngine) -> None:
         """Add the readers of every current source, and keep following the sources."""
 
@@ -175,7 +180,8 @@ class ReceiveEngine:
         # slower than the sources anyway.
         self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._bound = options.queue_size
-        self.committer = Committer(store, options.commit_interval, on_store_error)
+        self.committer = Committer(store, options.commit_interval, on_store_error,
+                                   feed.fence)
         self._readers: dict[str, list[Reader]] = {}
         self._tenures: dict[Reader, Tenure] = {}  # readers of leased lines only
         self._retired: list[Reader] = []

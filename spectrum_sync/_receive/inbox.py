@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 from .._errors import ClientClosed, ValidationError
 from .._telemetry import received
 from .._validate import MAX_TIMEOUT, check_timeout
+from .consume import ConsumerStep
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -69,8 +70,7 @@ class Inbox(Generic[E]):
         release: Callable[[ReceiveEngine], None],
     ) -> None:
         self._engine: ReceiveEngine | None = engine
-        self._wanted = wanted
-        self._decode = decode
+        self._step = ConsumerStep(engine.get, decode, wanted)
         self._current = current
         self._release = release
         self._pending: Delivery | None = None
@@ -128,15 +128,10 @@ class Inbox(Generic[E]):
             wait = POLL if deadline is None else min(POLL, deadline - time.monotonic())
             if wait <= 0:
                 raise TimeoutError(f"no event within {timeout:g} s")
-            delivery = engine.get(wait)
-            if delivery is None or delivery.stale:
-                continue  # stale: its line went elsewhere; left unacknowledged on purpose
-            delivery.take()
-            event = self._decode(delivery)
-            if event is None or not self._wanted(event):
-                delivery.settle()
+            taken = self._step(wait)
+            if taken is None:
                 continue
-            self._pending = delivery
+            self._pending, event = taken
             received(event)
             return event  # type: ignore[return-value]
 

@@ -1,16 +1,19 @@
 """Sharing lines between receiving processes (docs/behaviour.md, "Several receivers").
 
 With a store that coordinates processes (Redis: :class:`~.._state.leases.LeaseStore`), each
-line is read by exactly one process at a time, under a lease with a fencing token. A thread
-(``spectrum-recv-lease``) runs one round every third of the lease's lifetime:
+line is read by exactly one process at a time, under a lease with a fencing token. The
+cloud feed's thread (``spectrum-recv-lease``) runs one round every third of the lease's
+lifetime. A round talks to the store only and returns what changed (:class:`LeaseChanges`);
+the feed applies it to its readers:
 
 1. give up (locally) every held line whose lease was not renewed for ``ttl - margin``
    seconds, by this process's own monotonic clock (a long pause, SIGSTOP, a Redis stall);
 2. heartbeat in the receivers' registry and get the live receivers;
 3. assign the lines to the live receivers evenly: both sorted, line *i* to receiver
    *i mod n*; every receiver computes the same assignment from the same registry;
-4. give up held lines now assigned elsewhere: stop their readers, wait (bounded) for the
-   events of that line still being handled, write their cursors, release the lease;
+4. give up held lines now assigned elsewhere: the feed stops their readers, waits
+   (bounded) for the events of that line still being handled and writes their cursors
+   while the lease is still held, then :meth:`LineLeases.give_up` releases it;
 5. renew the leases it keeps (a lease that cannot be renewed was lost: stop reading it);
 6. try to take its assigned lines: the lease is free once the previous holder released
    it or let it expire (SIGKILL, a lost host), and the reader resumes from the cursor the
@@ -45,14 +48,13 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+import attrs
 
 from .._state.leases import LeaseStore
+from .ledger import cursor_source
 
-if TYPE_CHECKING:
-    from .cloud_feed import CloudFeed
-
-__all__ = ["LineLeases", "Tenure", "assign", "lease_name", "safety_margin"]
+__all__ = ["LeaseChanges", "LineLeases", "Tenure", "assign", "lease_name", "safety_margin"]
 
 log = logging.getLogger("spectrum_sync.receive")
 
@@ -93,12 +95,24 @@ class Tenure:
         return self.since <= time.monotonic() < self.until
 
 
+@attrs.define
+class LeaseChanges:
+    """What one lease round changed, for the caller to apply in this order: stop reading
+    the ``lost`` lines (lapsed, or taken by another receiver: their events are skipped
+    already), stop reading the ``given_up`` lines letting their events in progress commit
+    and then :meth:`LineLeases.give_up` each, and read the ``taken`` lines under their
+    tenure. A line can be lost and taken again in the same round."""
+
+    taken: list[tuple[str, Tenure]] = attrs.Factory(list)
+    given_up: list[str] = attrs.Factory(list)
+    lost: list[str] = attrs.Factory(list)
+
+
 class LineLeases:
     """The lines this process holds; see the module docstring."""
 
-    def __init__(self, store: LeaseStore, feed: CloudFeed, ttl: float) -> None:
+    def __init__(self, store: LeaseStore, ttl: float) -> None:
         self.store = store
-        self.feed = feed
         self.ttl = ttl
         self.margin = safety_margin(ttl)
         self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -113,53 +127,52 @@ class LineLeases:
         self._dropped: set[str] = set()  # lines lost or lapsed here, not given away
         self._outage = False
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last_error: str | None = None
-
-    def start(self) -> None:
-        """One round now (so that a new receiver reads its lines before ``start`` returns),
-        then a round every third of the lease's lifetime."""
-        self.round()
-        self._thread = threading.Thread(target=self._run, name="spectrum-recv-lease",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self.ttl / 3):
-            try:
-                self.round()
-            except Exception:  # never let the coordinator die silently
-                log.exception("receive: the line lease round failed")
 
     def _valid_until(self, asked_at: float) -> float:
         return asked_at + self.ttl - self.margin
 
-    def round(self) -> None:
-        store, me = self.store, self.me
-        self._drop_lapsed()
+    def round(self, line_keys: Sequence[str]) -> LeaseChanges:
+        """One round over the lines ``line_keys`` (see the module docstring); the changes
+        are returned for the caller to apply, also when the store fails midway."""
+        changes = LeaseChanges()
+        self._drop_lapsed(changes)
         try:
-            live = store.register_receiver(me, self.ttl)
+            live = self.store.register_receiver(self.me, self.ttl)
         except Exception as exc:
-            self._store_down(exc)
-            return
-        now = time.monotonic()
+            self._store_down(exc, changes)
+            return changes
         if self._outage:
             self._outage = False
-            self._recovering_until = now + self.grace
-        mine = assign(self.feed.line_keys(), live, me)
+            self._recovering_until = time.monotonic() + self.grace
+        mine = assign(line_keys, live, self.me)
         with self._lock:
             held = dict(self.held)
-        for key in sorted(set(held) - mine):
-            self._give_up(key, held[key])
-        for key in sorted(set(held) & mine):
+        changes.given_up.extend(sorted(set(held) - mine))
+        if self._renew(sorted(set(held) & mine), held, changes):
+            self._take(mine, changes)
+        return changes
+
+    def lapse(self) -> LeaseChanges:
+        """The held lines whose lease was not renewed in time, now lost: a round finds them
+        too, but its store calls may stall (the store paused with this process), so the
+        caller applies these first."""
+        changes = LeaseChanges()
+        self._drop_lapsed(changes)
+        return changes
+
+    def _renew(self, keys: list[str], held: dict[str, Tenure], changes: LeaseChanges) -> bool:
+        """Renew the leases of ``keys``; a lease that cannot be renewed was lost. False when
+        the store failed."""
+        for key in keys:
             asked_at = time.monotonic()
             try:
-                kept = store.renew_lease(lease_name(key), me, held[key].token, self.ttl)
-                holder = None if kept else store.lease_holder(lease_name(key))
+                kept = self.store.renew_lease(lease_name(key), self.me, held[key].token,
+                                              self.ttl)
+                holder = None if kept else self.store.lease_holder(lease_name(key))
             except Exception as exc:
-                self._store_down(exc)
-                return
+                self._store_down(exc, changes)
+                return False
             if kept:
                 held[key].until = self._valid_until(asked_at)
                 continue
@@ -169,7 +182,12 @@ class LineLeases:
             else:
                 log.warning("receive: lost the lease of line %s; receiver %s has it",
                             key, holder)
-            self._drop(key, mine_before=holder is None)
+            self._drop(key, changes, mine_before=holder is None)
+        return True
+
+    def _take(self, mine: set[str], changes: LeaseChanges) -> None:
+        """Try to take the lines of ``mine`` not held yet (after an outage, for a grace
+        period, only those this process held before)."""
         with self._lock:
             still = set(self.held)
         wanted = mine - still
@@ -178,22 +196,22 @@ class LineLeases:
         for key in sorted(wanted):
             asked_at = time.monotonic()
             try:
-                token = store.acquire_lease(lease_name(key), me, self.ttl)
+                token = self.store.acquire_lease(lease_name(key), self.me, self.ttl)
             except Exception as exc:
-                self._store_down(exc)
+                self._store_down(exc, changes)
                 return
             if token is None:
                 self._dropped.discard(key)  # another holder has it: not ours any more
                 continue
-            since = self._wait_out(key, asked_at)
+            since = self._wait_out(key, asked_at, changes)
             tenure = Tenure(token, self._valid_until(asked_at), since)
             with self._lock:
                 self.held[key] = tenure
             self._dropped.discard(key)
-            self.feed.take_line(key, tenure)
+            changes.taken.append((key, tenure))
         self.last_error = None
 
-    def _wait_out(self, key: str, asked_at: float) -> float:
+    def _wait_out(self, key: str, asked_at: float, changes: LeaseChanges) -> float:
         """When this process may start handing out a line it just took: at once, unless
         the store knows the lease for less than a TTL (it lost its data, e.g. restarted
         without persistence) and the line was not this process's own before: whoever held
@@ -204,7 +222,7 @@ class LineLeases:
         try:
             age = self.store.lease_age(lease_name(key))
         except Exception as exc:
-            self._store_down(exc)
+            self._store_down(exc, changes)
             age = 0.0  # unknown: the safe answer
         if age is None or age >= self.ttl:
             return 0.0
@@ -212,7 +230,7 @@ class LineLeases:
                  "data was lost?): its events wait until a lease TTL has passed", key, age)
         return asked_at + self.ttl - age
 
-    def _drop_lapsed(self) -> None:
+    def _drop_lapsed(self, changes: LeaseChanges) -> None:
         """Stop reading the lines whose lease was not renewed in time (see the module
         docstring); their queued events are already skipped by the consumer."""
         now = time.monotonic()
@@ -224,9 +242,9 @@ class LineLeases:
             log.warning("receive: the lease of line %s was not renewed within %.1f s; "
                         "its events are held back until this process holds it again",
                         key, self.ttl - self.margin)
-            self._drop(key)
+            self._drop(key, changes)
 
-    def _drop(self, key: str, *, mine_before: bool = True) -> None:
+    def _drop(self, key: str, changes: LeaseChanges, *, mine_before: bool = True) -> None:
         """Stop reading a line whose lease lapsed or was lost (its position is kept);
         ``mine_before``: nobody else held it since, as far as this process knows."""
         with self._lock:
@@ -235,30 +253,37 @@ class LineLeases:
             self._dropped.add(key)
         else:
             self._dropped.discard(key)
-        self.feed.drop_line(key, wait=False)
+        changes.lost.append(key)
 
-    def _give_up(self, key: str, tenure: Tenure) -> None:
-        self.feed.drop_line(key, wait=True)  # stop, let in-flight events finish, commit
+    def give_up(self, key: str) -> None:
+        """Release the lease of a line given up in a round, once its readers stopped and
+        its events in progress committed (under this lease's fence)."""
         with self._lock:
-            self.held.pop(key, None)
+            tenure = self.held.pop(key, None)
         self._dropped.discard(key)
+        if tenure is None:
+            return
         try:
             self.store.release_lease(lease_name(key), self.me, tenure.token)
         except Exception as exc:
-            self._store_down(exc)  # it expires on its own
+            # It expires on its own; what lapses meanwhile is dropped at the next round.
+            self._note_store_error(exc)
 
-    def _store_down(self, exc: BaseException) -> None:
+    def _store_down(self, exc: BaseException, changes: LeaseChanges) -> None:
+        self._note_store_error(exc)
+        self._drop_lapsed(changes)
+
+    def _note_store_error(self, exc: BaseException) -> None:
         if self.last_error is None:
             log.warning("receive: cannot coordinate line leases (%s); the lines held so far "
                         "are read until their leases lapse, commits wait", exc)
         self.last_error = str(exc)
         self._outage = True
-        self._drop_lapsed()
 
     def fence(self, cursor_key: str) -> tuple[str, tuple[str, int]] | None:
         """The lease a cursor's commit must be fenced by: ``(lease name, (holder, token))``,
         or None when this process does not hold that line (its commit must wait)."""
-        line_key = cursor_key.rsplit("/", 1)[0]
+        line_key = cursor_source(cursor_key)
         tenure = self.held.get(line_key)
         if tenure is None:
             return None
@@ -266,14 +291,6 @@ class LineLeases:
 
     def holds(self, line_key: str) -> bool:
         return line_key in self.held
-
-    def stop(self) -> None:
-        """Stop the rounds (the feed stops the readers); ``release()`` after the last
-        commit gives the leases up."""
-        self._stopped.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
 
     def release(self) -> None:
         """Give every lease up and leave the registry (a clean shutdown: standby receivers

@@ -20,9 +20,26 @@ from typing import Callable
 from .._backoff import jittered
 from .._state.base import StateStore
 
-__all__ = ["Committer", "LeaseLost", "Ledger"]
+__all__ = ["Committer", "Fence", "LeaseLost", "Ledger", "cursor_key", "cursor_source"]
 
 log = logging.getLogger("spectrum_sync.receive")
+
+#: A cursor key -> the lease its commit is fenced by, ``(lease name, (holder, token))``, or
+#: None when this process does not hold the cursor's line (its commit waits).
+Fence = Callable[[str], "tuple[str, tuple[str, int]] | None"]
+
+
+def cursor_key(source_key: str, family_name: str) -> str:
+    """The store key of a cursor: ``<source>/<family>`` (a cloud line's instance id, or
+    ``local:<chat.db path>``). Cursors are kept per source and family: the families share
+    one sequence but arrive on separate streams, so one cursor per line could skip an
+    event still in flight on a sibling stream."""
+    return f"{source_key}/{family_name}"
+
+
+def cursor_source(key: str) -> str:
+    """The source (line) key of a cursor key made by :func:`cursor_key`."""
+    return key.rsplit("/", 1)[0]
 
 Ack = Callable[[], None]
 
@@ -113,6 +130,7 @@ class Committer:
         store: StateStore,
         interval: float,
         on_error: Callable[[BaseException], None],
+        fence: Fence | None = None,
     ) -> None:
         self._store = store
         self._interval = interval
@@ -127,7 +145,7 @@ class Committer:
         self.closed = False  # the engine stopped: no thread writes batches any more
         self.last_error: str | None = None
         #: With shared lines: the lease a cursor's commit is fenced by (None: not ours).
-        self.fence: Callable[[str], tuple[str, tuple[str, int]] | None] | None = None
+        self.fence = fence
 
     def mark(self, ledger: Ledger) -> None:
         """A ledger's cursor advanced: write it with the next batch (at once when the

@@ -22,7 +22,7 @@ from .._local.convert import decode_local
 from .._local.errors import LocalError
 from .engine import InFlight
 from .health import LineHealth
-from .ledger import Ledger
+from .ledger import Fence, Ledger, cursor_key
 
 if TYPE_CHECKING:
     from .engine import Decoder, ReceiveEngine
@@ -131,11 +131,13 @@ class ChatDBFeed:
     def __init__(self, open_db: Callable[[], ChatDB]) -> None:
         self._open_db = open_db
         self._db: ChatDB | None = None
+        #: One process reads its own chat.db: nothing fences its commits.
+        self.fence: Fence | None = None
 
     def start(self, engine: ReceiveEngine) -> None:
         db = self._db = self._open_db()
         health = engine.health_for(SOURCE, "")
-        ledger = engine.ledger(f"local:{db.path}/messages", SOURCE)
+        ledger = engine.ledger(cursor_key(f"local:{db.path}", "messages"), SOURCE)
         engine.add_readers(SOURCE, [ChatDBReader(engine, db, ledger, health,
                                                  engine.options.history)])
 

@@ -31,7 +31,7 @@ import collections
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
@@ -42,16 +42,15 @@ from .._logfields import fields
 from .._transport.lines import LineConnection
 from .._wire.convert import decode_event
 from .engine import InFlight
-from .heads import HEAD, IDLE, NEEDS_HEAD, REPLAY, STARTING, SUBSCRIBING
+from .heads import HEAD, IDLE, NEEDS_HEAD, REPLAY, STARTING, SUBSCRIBING, CatchUpRounds
 from .health import LineHealth
 from .ledger import Ledger
 from .options import Family
 
 if TYPE_CHECKING:
-    from .cloud_feed import CloudFeed
     from .engine import Decoder, ReceiveEngine
 
-__all__ = ["CursorRejected", "StreamReader"]
+__all__ = ["CursorRejected", "StreamPort", "StreamReader"]
 
 log = logging.getLogger("spectrum_sync.receive")
 
@@ -68,13 +67,33 @@ class StreamBroken(Exception):
     """A stream ended in a way the protocol does not allow (catch-up without complete)."""
 
 
+class StreamPort(Protocol):
+    """What a reader needs from whoever opens its streams (the cloud feed): the streams
+    themselves, the catch-up rounds it shares with its line's other families, and the
+    token state (a refused stream asks for a new token)."""
+
+    rounds: CatchUpRounds[Any]
+
+    def open_stream(self, line: LineConnection, request: Any) -> Any:
+        """Open a server stream (live subscription or catch-up) on ``line``."""
+
+    def force_refresh(self) -> None:
+        """Fetch a new token soon (rate-limited): repeated failures may be a stale one."""
+
+    def token_generation(self) -> float:
+        """The generation of the token the next stream opens with."""
+
+    def token_rejected(self, generation: float) -> None:
+        """A stream opened with the token of ``generation`` was refused UNAUTHENTICATED."""
+
+
 class StreamReader:
     """Reads one family of one line until stopped; see the module docstring."""
 
-    def __init__(self, engine: ReceiveEngine, feed: CloudFeed, line: LineConnection,
+    def __init__(self, engine: ReceiveEngine, port: StreamPort, line: LineConnection,
                  family: Family, ledger: Ledger, health: LineHealth) -> None:
         self.engine = engine
-        self.feed = feed
+        self.port = port
         self.line = line
         self.family = family
         self.phone = line.phone
@@ -110,7 +129,7 @@ class StreamReader:
         options = self.engine.options
         while not self.stopped.is_set():
             self.had_frames = False
-            generation = self.feed.token_generation()
+            generation = self.port.token_generation()
             try:
                 self._session()
             except CursorRejected as exc:
@@ -125,7 +144,7 @@ class StreamReader:
                 if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                     # The server forgot or revoked our token (a restart, a secret rotation):
                     # get a new one before reconnecting rather than after five failures.
-                    self.feed.token_rejected(generation)
+                    self.port.token_rejected(generation)
             except Exception as exc:  # a bug must not end receiving silently
                 if self.stopped.is_set():
                     break
@@ -140,7 +159,7 @@ class StreamReader:
             self.health.reconnects += 1
             self.health.consecutive_failures = failures
             if failures and failures % options.refresh_after_failures == 0:
-                self.feed.force_refresh()
+                self.port.force_refresh()
             if failures:
                 self._state("backoff")
                 self.stopped.wait(jittered(failures - 1, options.backoff_initial,
@@ -151,7 +170,7 @@ class StreamReader:
         """One connection: head, live stream, one replay, then live reading until it
         breaks."""
         self.last_frame = time.monotonic()
-        rounds, key = self.feed.rounds, self.line.key
+        rounds, key = self.port.rounds, self.line.key
         rounds.phase(key, self, STARTING)
         try:
             if not self.ledger.loaded:
@@ -164,7 +183,7 @@ class StreamReader:
                                     self.stopped)
                 self._hand_out(head, None)
             rounds.phase(key, self, SUBSCRIBING)
-            call = self.feed.open_stream(self.line, self.family.request())
+            call = self.port.open_stream(self.line, self.family.request())
             self._use(call)
             try:
                 if self.stopped.is_set():
@@ -188,7 +207,7 @@ class StreamReader:
         """Step 3: one replay for the line's families confirmed together."""
         while True:
             try:
-                self.feed.rounds.share(self.line.key, REPLAY, self, _replay_for,
+                self.port.rounds.share(self.line.key, REPLAY, self, _replay_for,
                                        self.stopped)
                 return
             except CursorRejected as exc:
@@ -233,7 +252,7 @@ class StreamReader:
         request = events_pb2.CatchUpEventsRequest()
         if after is not None:
             request.after_sequence = after
-        replay = self.feed.open_stream(self.line, request)
+        replay = self.port.open_stream(self.line, request)
         live = self.call
         self._use(replay)
         try:
@@ -257,7 +276,7 @@ class StreamReader:
 
     def _catch_up(self, after: int | None) -> None:
         """This family alone: hand out its events after ``after`` (in a slot of its own)."""
-        with self.feed.rounds.slot(self.stopped):
+        with self.port.rounds.slot(self.stopped):
             _replay_for([self], after)
 
     def _take(self, frame: Any, which: str) -> None:

@@ -31,6 +31,7 @@ from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
 from .dispatch import CallbackLoop, ErrorHandler, Handle, Handler, log_handler_error
 from .engine import Delivery, ReceiveEngine
+from .feeds import make_feed
 from .filters import Filter, check_kinds
 from .health import LineHealth
 from .inbox import Inbox
@@ -107,7 +108,8 @@ class Receiving:
                     f"one receive loop at a time: {_how_to_end(self._consumer)}, use "
                     "handlers with workers=N to process events in parallel, or use another "
                     "Client")
-            engine = ReceiveEngine(self._backend.feed(self._store, self.options.lease_ttl),
+            engine = ReceiveEngine(make_feed(self._backend, self._store,
+                                             self.options.lease_ttl),
                                    self._store, self.options, on_store_error=self._store_error)
             self._engine, self._consumer = engine, who
         try:

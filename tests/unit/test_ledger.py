@@ -6,7 +6,7 @@ import threading
 from collections.abc import Mapping
 
 from spectrum_sync import MemoryStore
-from spectrum_sync._receive.ledger import Committer, Ledger
+from spectrum_sync._receive.ledger import Committer, Ledger, cursor_key, cursor_source
 
 
 class RecordingStore(MemoryStore):
@@ -116,3 +116,38 @@ def test_a_late_ack_after_the_engine_stopped_is_still_written() -> None:
     committer.closed = True
     ack()
     assert store.get_cursor("line/messages") == 4
+
+
+def test_a_cursor_key_names_its_source_and_family() -> None:
+    assert cursor_key("inst-1", "messages") == "inst-1/messages"
+    assert cursor_source(cursor_key("inst-1", "groups")) == "inst-1"
+    # A local source's key holds a path: only the last part is the family.
+    path = "local:/Users/a/chat.db"
+    assert cursor_source(cursor_key(path, "messages")) == path
+
+
+class FencedStore(RecordingStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fences: list[dict[str, tuple[str, int]]] = []
+
+    def set_cursors_fenced(self, cursors: Mapping[str, int],
+                           fences: Mapping[str, tuple[str, int]]) -> bool:
+        self.fences.append(dict(fences))
+        self.set_cursors(cursors)
+        return True
+
+
+def test_a_committer_built_with_its_fence_writes_only_the_lines_held() -> None:
+    store = FencedStore()
+    held = {"a": ("line:a", ("me", 7))}
+    committer = Committer(store, 0.0, lambda exc: None,
+                          lambda key: held.get(cursor_source(key)))
+    mine = Ledger(cursor_key("a", "messages"), committer)
+    theirs = Ledger(cursor_key("b", "messages"), committer)
+    for ledger in (mine, theirs):
+        ledger.load(0)
+        ledger.issue(1)()
+    assert committer.write_once()
+    assert store.writes == [{"a/messages": 1}] and store.fences == [{"line:a": ("me", 7)}]
+    assert committer.pending == 1  # the line this process does not hold waits

@@ -76,11 +76,10 @@ class Server:
 
 
 class Engine:
-    """What a reader needs of its engine and feed, recording what it hands out."""
+    """What a reader needs of its engine, recording what it hands out."""
 
     def __init__(self, server: Server, stop_after: int) -> None:
         self.options = ReceiveOptions(backoff_initial=0.001, backoff_max=0.002)
-        self.invoker = server
         self.delivered: list[int] = []
         self.stop_after = stop_after
         self.reader: StreamReader | None = None
@@ -100,10 +99,18 @@ class Engine:
             reader.stop()
             self.done.set()
 
-    def open_stream(self, line: Any, request: Any) -> FakeCall:
-        return self.invoker.open_stream(line, request)
 
-    rounds: CatchUpRounds[Any] = CatchUpRounds()
+
+class Port:
+    """The reader's :class:`StreamPort`: streams from the fake server, tokens that never
+    change."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.rounds: CatchUpRounds[Any] = CatchUpRounds()
+
+    def open_stream(self, line: Any, request: Any) -> FakeCall:
+        return self.server.open_stream(line, request)
 
     def force_refresh(self) -> None:
         pass
@@ -124,8 +131,8 @@ def run(server: Server, stop_after: int) -> tuple[Engine, Ledger, LineHealth]:
     engine = Engine(server, stop_after)
     ledger = Ledger("k", Committer(MemoryStore(), 0, lambda exc: None))
     health = LineHealth(phone=Line.phone)
-    reader = StreamReader(engine, engine, Line(), family("messages"),  # type: ignore[arg-type]
-                          ledger, health)
+    reader = StreamReader(engine, Port(server), Line(),  # type: ignore[arg-type]
+                          family("messages"), ledger, health)
     reader.thread.start()
     assert engine.done.wait(5), engine.delivered
     reader.thread.join(5)
