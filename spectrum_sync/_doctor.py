@@ -28,7 +28,7 @@ __all__ = ["CLOCK_SKEW_LIMIT", "CheckResult", "check_store", "diagnose", "failed
 #: Seconds of clock difference with the service beyond which the clock check fails: webhook
 #: signatures are refused past 300 s, and a log's times stop matching the service's well before.
 CLOCK_SKEW_LIMIT = 30.0
-_FAMILIES = ("messages", "groups", "polls")
+_FAMILIES = ("messages", "groups", "polls", "chats")
 
 
 @attrs.frozen
@@ -190,23 +190,43 @@ def _quota(client: Client, info: LineInfo, timeout: float) -> CheckResult:
 
 
 def _cursors(client: Client, lines: list[LineInfo]) -> CheckResult:
-    from ._receive.ledger import cursor_key
+    from ._receive.ledger import commit_time_key, cursor_key
 
     found: list[str] = []
+    now = time.time()
     try:
         for info in lines:
-            per_family = [f"{family} {seq}" for family in _FAMILIES
-                          if (seq := client.state.get_cursor(
-                              cursor_key(info.instance_id, family))) is not None]
+            per_family: list[str] = []
+            written: list[int] = []
+            for family in _FAMILIES:
+                key = cursor_key(info.instance_id, family)
+                seq = client.state.get_cursor(key)
+                if seq is None:
+                    continue
+                per_family.append(f"{family} {seq}")
+                at = client.state.get_cursor(commit_time_key(key))
+                if at is not None:
+                    written.append(at)
             if per_family:
-                found.append(f"{info.phone}: {', '.join(per_family)}")
+                age = f", last written {_age(now - max(written))} ago" if written else ""
+                found.append(f"{info.phone}: {', '.join(per_family)}{age}")
     except Exception as exc:
-        return CheckResult("cursors", False, f"cannot read the receive cursors: {_describe(exc)}",
-                     "check the state store (see its check)")
+        return CheckResult("cursors", False,
+                           f"cannot read the receive cursors: {_describe(exc)}",
+                           "check the state store (see its check)")
     if not found:
-        return CheckResult("cursors", True, "none stored (a receiver starts at the live head; "
-                                      "a persistent state= makes restarts resume)")
+        return CheckResult("cursors", True,
+                           "none stored (a receiver starts at the live head; a persistent "
+                           "state= makes restarts resume)")
     return CheckResult("cursors", True, "; ".join(found))
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def check_store(store: StateStore) -> CheckResult:

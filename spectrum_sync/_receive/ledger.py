@@ -20,7 +20,8 @@ from typing import Callable
 from .._backoff import jittered
 from .._state.base import StateStore
 
-__all__ = ["Committer", "Fence", "LeaseLost", "Ledger", "cursor_key", "cursor_source"]
+__all__ = ["Committer", "Fence", "LeaseLost", "Ledger", "commit_time_key", "cursor_key",
+           "cursor_source"]
 
 log = logging.getLogger("spectrum_sync.receive")
 
@@ -35,6 +36,12 @@ def cursor_key(source_key: str, family_name: str) -> str:
     one sequence but arrive on separate streams, so one cursor per line could skip an
     event still in flight on a sibling stream."""
     return f"{source_key}/{family_name}"
+
+
+def commit_time_key(key: str) -> str:
+    """The store key beside a cursor that holds when it was last written (epoch seconds, an
+    integer like the cursors), so that ``spectrum-sync doctor`` can say how old it is."""
+    return f"{key}@written"
 
 
 def cursor_source(key: str) -> str:
@@ -176,7 +183,7 @@ class Committer:
     def _write(self, batch: dict[str, int]) -> None:
         fence = self.fence
         if fence is None:
-            self._store.set_cursors(batch)
+            self._store.set_cursors(_with_times(batch))
             return
         fences: dict[str, tuple[str, int]] = {}
         for key in list(batch):
@@ -187,7 +194,8 @@ class Committer:
                 batch.pop(key)
                 continue
             fences[held[0]] = held[1]
-        if batch and not self._store.set_cursors_fenced(batch, fences):  # type: ignore[attr-defined]
+        if batch and not self._store.set_cursors_fenced(  # type: ignore[attr-defined]
+                _with_times(batch), fences):
             raise LeaseLost("a line's lease was lost: its cursor is not ours to write")
 
     def write_once(self) -> bool:
@@ -246,3 +254,9 @@ class Committer:
         with self._cond:
             self._signalled = True
             self._cond.notify()
+
+
+def _with_times(batch: dict[str, int]) -> dict[str, int]:
+    """``batch`` and, beside each cursor, the time it is written (:func:`commit_time_key`)."""
+    now = int(time.time())
+    return {**batch, **{commit_time_key(key): now for key in batch}}

@@ -120,7 +120,9 @@ def test_spent_quota_and_stored_cursors(emu: Emulator, tmp_path: Path) -> None:
     assert "1/1 messages" in checks["quota +15550000001"].detail
     assert "UTC" in (checks["quota +15550000001"].fix or "")
     assert checks["quota +15550000002"].ok
-    assert checks["cursors"].ok and "+15550000001: messages" in checks["cursors"].detail
+    cursors = checks["cursors"]
+    assert cursors.ok and "+15550000001: messages" in cursors.detail
+    assert "last written" in cursors.detail and " s ago" in cursors.detail, cursors.detail
 
 
 def test_without_network_nothing_is_sent(emu: Emulator) -> None:

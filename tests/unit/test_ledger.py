@@ -55,7 +55,10 @@ def test_acks_are_idempotent_and_writes_batched() -> None:
     ack_a()
     ack_b()
     assert committer.write_once()
-    assert store.writes == [{"a/messages": 5, "b/polls": 7}]  # one write for both streams
+    # One write for both streams, each cursor with the time it was written beside it.
+    [write] = store.writes
+    assert _cursors(write) == {"a/messages": 5, "b/polls": 7}
+    assert write["a/messages@written"] == write["b/polls@written"] > 1.7e9
     assert committer.write_once() and len(store.writes) == 1  # nothing new: no write
 
 
@@ -149,5 +152,11 @@ def test_a_committer_built_with_its_fence_writes_only_the_lines_held() -> None:
         ledger.load(0)
         ledger.issue(1)()
     assert committer.write_once()
-    assert store.writes == [{"a/messages": 1}] and store.fences == [{"line:a": ("me", 7)}]
+    assert [_cursors(w) for w in store.writes] == [{"a/messages": 1}]
+    assert store.fences == [{"line:a": ("me", 7)}]
     assert committer.pending == 1  # the line this process does not hold waits
+
+
+def _cursors(write: dict[str, int]) -> dict[str, int]:
+    """The cursors of one write, without the times written beside them."""
+    return {key: value for key, value in write.items() if not key.endswith("@written")}
