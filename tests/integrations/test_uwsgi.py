@@ -5,9 +5,13 @@ client's pid check alone must rebuild it)."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import shutil
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -53,6 +57,10 @@ def test_two_uwsgi_processes_send_one_message_per_request(
     sent = [{"to": f"+1555700{i % 4:04d}", "phone": LINES[i % 2], "text": f"{tag} {i}",
              "key": f"{tag}-{i}", "hold": 0.01} for i in range(REQUESTS)]
 
+    # Both workers must be taking requests before the burst (on a loaded machine the second
+    # may start accepting after a fast first one has served all 100): a worker that never
+    # answers still fails the test below.
+    _wait_for_both_workers(port)
     answers = post_concurrently(port, "/send", sent, threads=20)
 
     failed = [a for a in answers if a[0] != 200]
@@ -61,3 +69,20 @@ def test_two_uwsgi_processes_send_one_message_per_request(
     ours = [m for m in emu.messages() if m["is_from_me"]]
     assert sorted(m["text"] for m in ours) == sorted(p["text"] for p in sent)
     assert len({body["guid"] for _, body in answers}) == REQUESTS
+
+
+def _wait_for_both_workers(port: int, within: float = 15.0) -> None:
+    pids: set[int] = set()
+    deadline = time.monotonic() + within
+    while len(pids) < 2 and time.monotonic() < deadline:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            pids.update(pool.map(lambda _: _health_pid(port), range(16)))
+
+
+def _health_pid(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/health")
+        return int(json.loads(conn.getresponse().read())["pid"])
+    finally:
+        conn.close()
