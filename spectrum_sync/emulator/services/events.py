@@ -51,10 +51,23 @@ class EventService(Service):
                     context={"limit": str(limit)})
             emu.catchups_in_flight += 1
             emu.catchups_peak = max(emu.catchups_peak, emu.catchups_in_flight)
+        counted = True
+
+        def done() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                with emu.lock:
+                    emu.catchups_in_flight -= 1
+
         try:
             if emu.catchup_delay:
                 emu.sleep(emu.catchup_delay)  # an expensive replay, as on the service
-            yield from emu.hub.replay(call.line, call.context, after, _frame, _complete)
+            for out in emu.hub.replay(call.line, call.context, after, _frame, _complete):
+                if out.HasField("complete"):
+                    # The work is done once the complete frame exists: a client may start its
+                    # next catch-up the moment it reads it, before this generator resumes.
+                    done()
+                yield out
         finally:
-            with emu.lock:
-                emu.catchups_in_flight -= 1
+            done()
