@@ -28,6 +28,7 @@ class DeliveryFailed(SpectrumError):
     service. Fall back to another channel (SMS, e-mail)."""
 
     default_code = "sendError"
+    _not_pickled = ("sent_message",)
 
     def __init__(self, message: Message) -> None:
         super().__init__(
@@ -44,6 +45,7 @@ class DeliveryTimeout(SpectrumError, TimeoutError):
     ``sent_message`` is its last known state."""
 
     default_code = "timeout"
+    _not_pickled = ("sent_message",)
 
     def __init__(self, message: Message, waited: float) -> None:
         super().__init__(f"message {message.guid} was not reported delivered within "

@@ -53,6 +53,9 @@ class SpectrumError(Exception):
     #: The REST API's own spelling of the code (``INVALID_CREDENTIALS``) for failures of
     #: the token exchange; None otherwise.
     rest_code: str | None = None
+    #: Attributes holding live objects (a message handle bound to its client) that cannot
+    #: cross processes: None after unpickling.
+    _not_pickled: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -74,6 +77,14 @@ class SpectrumError(Exception):
         self.context: dict[str, str] = dict(context or {})
         self.idempotency_key = idempotency_key
         self.outcome: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments than ``args`` holds, so the default
+        # pickling (``cls(*args)``) fails; errors cross processes (Celery results,
+        # multiprocessing), so rebuild from the attributes instead of the constructor.
+        state = {name: (None if name in self._not_pickled else value)
+                 for name, value in self.__dict__.items()}
+        return (_rebuild, (type(self), self.args, state))
 
     def __str__(self) -> str:
         return f"{self.message} (code={self.code})"
@@ -260,6 +271,15 @@ class AlreadyReceiving(SpectrumError):
     ``workers=N`` to process in parallel, or give the second consumer its own client."""
 
     default_code = "alreadyReceiving"
+
+
+def _rebuild(cls: type[SpectrumError], args: tuple[Any, ...],
+             state: dict[str, Any]) -> SpectrumError:
+    """Unpickle a :class:`SpectrumError` (of any subclass) without calling its constructor."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 # Tracebacks name an exception by its module: show the public one users import and catch.
