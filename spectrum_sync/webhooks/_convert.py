@@ -140,8 +140,12 @@ def _flat_group(content: Json, out: _Content, depth: int) -> _Content | None:
     items = content.get("items")
     for item in items if isinstance(items, Sequence) else ():
         inner = json_object(json_object(item).get("content"))
-        if inner and _message_content(inner, out, depth + 1) is None:
+        if not inner:
+            continue
+        found = _message_content(inner, out, depth + 1)
+        if found is None:
             return None
+        out = found  # a reply item returns a new value carrying its target
     return out
 
 

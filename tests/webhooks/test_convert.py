@@ -41,6 +41,7 @@ def test_a_group_holds_every_part() -> None:
     [message] = parse(body_of(envelope(content)))
     assert isinstance(message, spectrum.Message)
     assert message.text == "hi"
+    assert message.reply_to_guid == "M0"  # the reply item's target is the message's
     [voice] = message.attachments
     assert (voice.guid, voice.file_name, voice.size) == ("A1", "voice", 12)
 
