@@ -189,7 +189,7 @@ def test_a_delivery_from_the_emulator_saved_to_a_file_verifies(
         saver: tuple[str, list[bytes]], tmp_path: Path, make_emulator: EmulatorFactory) -> None:
     url, saved = saver
     emu = make_emulator(plan="dedicated", lines=["+15550000001"], webhook_url=url,
-                  webhook_secret="emulated-secret", heartbeat_interval=30.0)
+                        webhook_secret="emulated-secret", heartbeat_interval=30.0)
     emu.simulate_inbound(ALICE, "from the emulator")
     deadline = time.monotonic() + 10
     while not saved and time.monotonic() < deadline:
