@@ -20,6 +20,7 @@ from spectrum_sync.emulator import Emulator
 # The suite runs with --import-mode=importlib: make ``support`` importable everywhere.
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support.factories import LINE_1, LINE_2, ClientFactory, EmulatorFactory
 
 _CERTIFICATE: list[tuple[str, str]] = []
 
@@ -46,9 +47,18 @@ def certificate() -> tuple[str, str]:
     return _CERTIFICATE[0]
 
 
+# -- the emulator and client fixture family -------------------------------------------------
+# Every test emulator and client is built here, with one cleanup path: ``make_client`` depends
+# on ``make_emulator``, so clients are closed before the emulators they talk to are stopped.
+# A folder (or a test file) chooses its emulator by overriding ``emulator_options`` and its
+# client by overriding ``client_options``; tests that need several emulators or clients, or
+# other options for one test, call the factories. tests/test_fixtures.py keeps it that way.
+
+
 @pytest.fixture
-def make_emulator() -> Iterator[Any]:
-    """``make_emulator(**kwargs)`` starts an emulator stopped at teardown."""
+def make_emulator() -> Iterator[EmulatorFactory]:
+    """``make_emulator(**kwargs)`` starts an emulator stopped at teardown (a 1 s heartbeat
+    unless ``heartbeat_interval`` is given)."""
     with ExitStack() as stack:
 
         def make(**kwargs: Any) -> Emulator:
@@ -59,9 +69,9 @@ def make_emulator() -> Iterator[Any]:
 
 
 @pytest.fixture
-def make_client() -> Iterator[Any]:
+def make_client(make_emulator: EmulatorFactory) -> Iterator[ClientFactory]:
     """``make_client(emulator, **kwargs)`` (or ``make_client(None, **kwargs)`` for a
-    plain ``Client(**kwargs)``); every client is closed at teardown."""
+    plain ``Client(**kwargs)``); every client is closed at teardown, before the emulators."""
     clients: list[Client] = []
 
     def make(emulator: Emulator | None, **kwargs: Any) -> Client:
@@ -72,3 +82,27 @@ def make_client() -> Iterator[Any]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def emulator_options() -> dict[str, Any]:
+    """The keywords of the ``emu`` fixture's emulator (override it in a folder or file)."""
+    return {"plan": "dedicated", "lines": [LINE_1, LINE_2]}
+
+
+@pytest.fixture
+def emu(make_emulator: EmulatorFactory, emulator_options: dict[str, Any]) -> Emulator:
+    """A started emulator made from ``emulator_options``."""
+    return make_emulator(**emulator_options)
+
+
+@pytest.fixture
+def client_options() -> dict[str, Any]:
+    """The keywords of the ``client`` fixture's client (override it in a folder or file)."""
+    return {}
+
+
+@pytest.fixture
+def client(emu: Emulator, make_client: ClientFactory, client_options: dict[str, Any]) -> Client:
+    """A client of ``emu`` made from ``client_options``."""
+    return make_client(emu, **client_options)

@@ -7,8 +7,9 @@ import re
 import subprocess
 import sys
 
+from support.factories import EmulatorFactory
+
 from spectrum_sync._demo import run_demo
-from spectrum_sync.emulator import Emulator
 
 STEPS = (
     "alice = client.user('+1 (555) 111-1111')", "User +15551111111 (US, iMessage)",
@@ -60,11 +61,11 @@ def test_the_emulator_demo_option_runs_the_same_demo() -> None:
     assert "every step worked" in proc.stdout and "group.send(" in proc.stdout
 
 
-def test_a_failing_step_is_one_line_and_status_1() -> None:
-    with Emulator(plan="dedicated", lines=["+15550000001"]) as emu:
-        emu.fail_next(1, code="PERMISSION_DENIED", retryable=False, method="EditMessage")
-        out, err = io.StringIO(), io.StringIO()
-        assert run_demo(emu, out, err=err) == 1
+def test_a_failing_step_is_one_line_and_status_1(make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(plan="dedicated", lines=["+15550000001"], heartbeat_interval=30.0)
+    emu.fail_next(1, code="PERMISSION_DENIED", retryable=False, method="EditMessage")
+    out, err = io.StringIO(), io.StringIO()
+    assert run_demo(emu, out, err=err) == 1
     assert err.getvalue().count("\n") == 1
     assert err.getvalue().startswith("demo failed at sent.edit('Hi Alice!'): ")
     assert "injected fault" in err.getvalue()

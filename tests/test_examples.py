@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from support.factories import EmulatorFactory
+
 from spectrum_sync.emulator import Emulator
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -28,17 +30,17 @@ def run(emu: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_send_example() -> None:
-    with Emulator(plan="dedicated", lines=[LINE]) as emu:
-        ok = run(emu, "+1 (555) 111-1111", "Your order has shipped")
-        assert ok.returncode == 0, ok.stderr
-        assert "sent " in ok.stdout and "any;-;+15551111111" in ok.stdout
-        [call] = [c for c in emu.requests if c.method == "SendTextMessage"]
-        assert call.request is not None
-        assert call.request.text == "Your order has shipped"  # type: ignore[attr-defined]
-        bad = run(emu, "not a number", "x")
-        assert bad.returncode == 2 and "not an address" in bad.stderr
-        assert len([c for c in emu.requests if c.method == "SendTextMessage"]) == 1
+def test_send_example(make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(plan="dedicated", lines=[LINE], heartbeat_interval=30.0)
+    ok = run(emu, "+1 (555) 111-1111", "Your order has shipped")
+    assert ok.returncode == 0, ok.stderr
+    assert "sent " in ok.stdout and "any;-;+15551111111" in ok.stdout
+    [call] = [c for c in emu.requests if c.method == "SendTextMessage"]
+    assert call.request is not None
+    assert call.request.text == "Your order has shipped"  # type: ignore[attr-defined]
+    bad = run(emu, "not a number", "x")
+    assert bad.returncode == 2 and "not an address" in bad.stderr
+    assert len([c for c in emu.requests if c.method == "SendTextMessage"]) == 1
 
 
 def test_examples_without_credentials_say_so_in_one_line() -> None:
@@ -61,21 +63,21 @@ def _sigint_fix() -> Callable[[], None] | None:
     return _default_sigint if ignored else None
 
 
-def test_listen_example_stops_on_ctrl_c_without_a_traceback() -> None:
-    with Emulator(plan="dedicated", lines=[LINE], heartbeat_interval=0.5) as emu:
-        proc = subprocess.Popen([sys.executable, str(LISTEN)], env=clean_env(emu.env()),
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                preexec_fn=_sigint_fix())
-        try:
-            assert emu.wait_for_subscribers(3, timeout=20)
-            emu.simulate_inbound("+15551111111", "hello", line=LINE)
-            assert proc.stdout is not None
-            assert proc.stdout.readline() == f"[{LINE}] +15551111111: hello\n"
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=10)
-            assert proc.returncode == 130
-            assert err == "", err
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+def test_listen_example_stops_on_ctrl_c_without_a_traceback(make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(plan="dedicated", lines=[LINE], heartbeat_interval=0.5)
+    proc = subprocess.Popen([sys.executable, str(LISTEN)], env=clean_env(emu.env()),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_sigint_fix())
+    try:
+        assert emu.wait_for_subscribers(3, timeout=20)
+        emu.simulate_inbound("+15551111111", "hello", line=LINE)
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == f"[{LINE}] +15551111111: hello\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 130
+        assert err == "", err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

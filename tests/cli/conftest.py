@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -19,10 +19,9 @@ from cli_helpers import LINES, CliProcess, base_env
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
+def emulator_options() -> dict[str, Any]:
     """A dedicated emulator with two lines."""
-    with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=1.0) as emulator:
-        yield emulator
+    return {"plan": "dedicated", "lines": LINES, "heartbeat_interval": 1.0}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures: emulators and clients that are always torn down."""
+"""Fixtures of the client tests: the root family's ``emu`` (two dedicated lines) and
+``client`` serve them as they are; a shared-plan emulator besides."""
 
 from __future__ import annotations
 
@@ -7,26 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from spectrum_sync import Client
 from spectrum_sync.emulator import Emulator
 
 # The suite runs with --import-mode=importlib: make the helper module importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from client_helpers import LINE_1, LINE_2, ClientFactory, EmulatorFactory
-
-
-@pytest.fixture
-def emu(make_emulator: EmulatorFactory) -> Emulator:
-    """A dedicated emulator with two lines."""
-    return make_emulator(plan="dedicated", lines=[LINE_1, LINE_2])
+from client_helpers import EmulatorFactory
 
 
 @pytest.fixture
 def shared_emu(make_emulator: EmulatorFactory) -> Emulator:
+    """An emulator on the shared plan."""
     return make_emulator(plan="shared")
-
-
-@pytest.fixture
-def client(emu: Emulator, make_client: ClientFactory) -> Client:
-    return make_client(emu)

@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from client_helpers import ALICE, LINE_1, ClientFactory, EmulatorFactory, calls, message_count
+from client_helpers import ALICE, LINE_1, ClientFactory, calls, message_count
 
 import spectrum_sync as spectrum
 from spectrum_sync.emulator import Emulator
@@ -25,10 +26,10 @@ with spectrum.Client(state="sqlite:///" + sys.argv[1]) as client:
 
 
 @pytest.fixture
-def emu(make_emulator: EmulatorFactory) -> Emulator:
+def emulator_options() -> dict[str, Any]:
     # A header key is replayed for a while only; these tests start after that window, where
     # only the client_message_id is remembered (and answered with duplicateMessage).
-    return make_emulator(plan="dedicated", lines=[LINE_1], idempotency_window=0)
+    return {"plan": "dedicated", "lines": [LINE_1], "idempotency_window": 0}
 
 
 def _send_in_another_process(emu: Emulator, state: Path) -> str:

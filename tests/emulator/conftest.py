@@ -17,25 +17,26 @@ from spectrum_sync.emulator import Emulator
 
 
 @pytest.fixture
-def make_emu(make_emulator: Callable[..., Emulator]) -> Callable[..., Emulator]:
-    """Factory for started emulators (stopped at teardown). Defaults: two lines, fast
-    heartbeats, frozen clock at ``T0``."""
-
-    def make(**kwargs: Any) -> Emulator:
-        kwargs.setdefault("plan", "dedicated")
-        if kwargs["plan"] == "dedicated":
-            kwargs.setdefault("lines", [LINE_A, LINE_B])
-        kwargs.setdefault("heartbeat_interval", 0.2)
-        kwargs.setdefault("clock", T0)
-        return make_emulator(**kwargs)
-
-    return make
+def emulator_options() -> dict[str, Any]:
+    """The ``emu`` of these tests: lines LINE_A and LINE_B, fast heartbeats, a clock frozen
+    at ``T0``."""
+    return {"plan": "dedicated", "lines": [LINE_A, LINE_B], "heartbeat_interval": 0.2,
+            "clock": T0}
 
 
 @pytest.fixture
-def emu(make_emu: Callable[..., Emulator]) -> Emulator:
-    """A started dedicated emulator with lines LINE_A and LINE_B."""
-    return make_emu()
+def make_emu(make_emulator: Callable[..., Emulator],
+             emulator_options: dict[str, Any]) -> Callable[..., Emulator]:
+    """``make_emulator`` with this folder's defaults (``emulator_options``; no lines unless
+    given on the shared plan)."""
+
+    def make(**kwargs: Any) -> Emulator:
+        defaults = dict(emulator_options)
+        if kwargs.get("plan", defaults["plan"]) != "dedicated":
+            del defaults["lines"]
+        return make_emulator(**{**defaults, **kwargs})
+
+    return make
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from support.factories import EmulatorFactory
 
 from spectrum_sync._proto import chats_pb2, chats_pb2_grpc, messages_pb2, messages_pb2_grpc
 from spectrum_sync.emulator import Emulator
@@ -39,9 +39,9 @@ def request(
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(plan="dedicated", lines=LINES, token_ttl=600, heartbeat_interval=0.5) as e:
-        yield e
+def emulator_options() -> dict[str, Any]:
+    """The ``emu`` of these tests: two lines, tokens living ten minutes."""
+    return {"plan": "dedicated", "lines": LINES, "token_ttl": 600, "heartbeat_interval": 0.5}
 
 
 def tokens_url(emu: Emulator, project: str = "proj") -> str:
@@ -74,15 +74,15 @@ def test_dedicated_token_exchange_shape(emu: Emulator) -> None:
         assert emu.line_for_token(token).number == data["numbers"][instance]
 
 
-def test_shared_token_exchange_shape() -> None:
-    with Emulator(plan="shared", token_ttl=120) as emu:
-        data = exchange(emu)
-        assert data["type"] == "shared"
-        assert data["expiresIn"] == 120
-        assert isinstance(data["token"], str) and data["token"]
-        assert "auth" not in data
-        status, body = request(f"{emu.cloud_url}/projects/proj/imessage/")
-        assert (status, body["data"]) == (200, {"type": "shared"})
+def test_shared_token_exchange_shape(make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(plan="shared", token_ttl=120, heartbeat_interval=30.0)
+    data = exchange(emu)
+    assert data["type"] == "shared"
+    assert data["expiresIn"] == 120
+    assert isinstance(data["token"], str) and data["token"]
+    assert "auth" not in data
+    status, body = request(f"{emu.cloud_url}/projects/proj/imessage/")
+    assert (status, body["data"]) == (200, {"type": "shared"})
 
 
 def test_each_exchange_issues_a_fresh_token_that_works(emu: Emulator) -> None:
@@ -154,23 +154,24 @@ def test_imessage_info_reports_the_plan(emu: Emulator) -> None:
     assert (status, body) == (200, {"succeed": True, "data": {"type": "dedicated"}})
 
 
-def test_expired_token_is_rejected_with_token_expired() -> None:
+def test_expired_token_is_rejected_with_token_expired(make_emulator: EmulatorFactory) -> None:
     now = [1_700_000_000.0]
-    with Emulator(plan="dedicated", lines=LINES[:1], token_ttl=60, clock=lambda: now[0]) as emu:
-        token = next(iter(exchange(emu)["auth"].values()))
-        with grpc.insecure_channel(emu.grpc_address) as channel:
-            stub = chats_pb2_grpc.ChatServiceStub(channel)
-            request_ = chats_pb2.CreateChatRequest(addresses=["+15551112222"])
+    emu = make_emulator(plan="dedicated", lines=LINES[:1], token_ttl=60, clock=lambda: now[0],
+                        heartbeat_interval=30.0)
+    token = next(iter(exchange(emu)["auth"].values()))
+    with grpc.insecure_channel(emu.grpc_address) as channel:
+        stub = chats_pb2_grpc.ChatServiceStub(channel)
+        request_ = chats_pb2.CreateChatRequest(addresses=["+15551112222"])
+        stub.CreateChat(request_, metadata=bearer(token), timeout=5)
+        now[0] += 61
+        with pytest.raises(grpc.RpcError) as err:
             stub.CreateChat(request_, metadata=bearer(token), timeout=5)
-            now[0] += 61
-            with pytest.raises(grpc.RpcError) as err:
-                stub.CreateChat(request_, metadata=bearer(token), timeout=5)
-            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            trailers = dict(err.value.trailing_metadata() or ())
-            assert trailers["error-code"] == "tokenExpired"
-            # A new exchange gives a working token again.
-            fresh = next(iter(exchange(emu)["auth"].values()))
-            stub.CreateChat(request_, metadata=bearer(fresh), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        trailers = dict(err.value.trailing_metadata() or ())
+        assert trailers["error-code"] == "tokenExpired"
+        # A new exchange gives a working token again.
+        fresh = next(iter(exchange(emu)["auth"].values()))
+        stub.CreateChat(request_, metadata=bearer(fresh), timeout=5)
 
 
 # -- REST fault injection -------------------------------------------------------------------
@@ -345,29 +346,29 @@ def test_admin_unknown_route(emu: Emulator) -> None:
 
 
 
-def test_tls_on_both_servers(certificate: tuple[str, str]) -> None:
+def test_tls_on_both_servers(certificate: tuple[str, str], make_emulator: EmulatorFactory) -> None:
     cert, key = certificate
-    with Emulator(plan="shared", tls=(cert, key)) as emu:
-        assert emu.cloud_url.startswith("https://")
-        env = emu.env()
-        assert env["SPECTRUM_IMESSAGE_TLS"] == "true"
-        assert env["SPECTRUM_TLS_CA_FILE"] == cert
-        context = ssl.create_default_context(cafile=cert)
-        status, body = request(tokens_url(emu), method="POST", auth=("proj", "secret"),
-                               context=context)
-        assert status == 200
-        token = body["data"]["token"]
-        with pytest.raises(urllib.error.URLError):  # plain trust store: rejected
-            urllib.request.urlopen(f"{emu.cloud_url}/projects/proj/imessage/", timeout=5,
-                                   context=ssl.create_default_context())
-        creds = grpc.ssl_channel_credentials(root_certificates=Path(cert).read_bytes())
-        with grpc.secure_channel(emu.grpc_address, creds) as channel:
-            stub = chats_pb2_grpc.ChatServiceStub(channel)
-            reply = stub.CreateChat(
-                chats_pb2.CreateChatRequest(addresses=["+15551112222"]),
-                metadata=bearer(token), timeout=5,
-            )
-            assert reply.chat.guid.endswith(";-;+15551112222")
+    emu = make_emulator(plan="shared", tls=(cert, key), heartbeat_interval=30.0)
+    assert emu.cloud_url.startswith("https://")
+    env = emu.env()
+    assert env["SPECTRUM_IMESSAGE_TLS"] == "true"
+    assert env["SPECTRUM_TLS_CA_FILE"] == cert
+    context = ssl.create_default_context(cafile=cert)
+    status, body = request(tokens_url(emu), method="POST", auth=("proj", "secret"),
+                           context=context)
+    assert status == 200
+    token = body["data"]["token"]
+    with pytest.raises(urllib.error.URLError):  # plain trust store: rejected
+        urllib.request.urlopen(f"{emu.cloud_url}/projects/proj/imessage/", timeout=5,
+                               context=ssl.create_default_context())
+    creds = grpc.ssl_channel_credentials(root_certificates=Path(cert).read_bytes())
+    with grpc.secure_channel(emu.grpc_address, creds) as channel:
+        stub = chats_pb2_grpc.ChatServiceStub(channel)
+        reply = stub.CreateChat(
+            chats_pb2.CreateChatRequest(addresses=["+15551112222"]),
+            metadata=bearer(token), timeout=5,
+        )
+        assert reply.chat.guid.endswith(";-;+15551112222")
 
 
 def test_admin_bulk_inbound(emu: Emulator) -> None:

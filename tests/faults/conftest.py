@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support.emulator_process import EmulatorProcess
 from support.receiving import LINE, LINE_2
 
-from spectrum_sync.emulator import Emulator
-
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(plan="dedicated", lines=[LINE, LINE_2], heartbeat_interval=0.5) as e:
-        yield e
+def emulator_options() -> dict[str, Any]:
+    """Two dedicated lines, heartbeats every 0.5 s."""
+    return {"plan": "dedicated", "lines": [LINE, LINE_2], "heartbeat_interval": 0.5}
 
 
 @pytest.fixture

@@ -65,25 +65,6 @@ def test_client_configuration_is_validated(kwargs: dict[str, Any]) -> None:
         Client(**settings)
 
 
-@pytest.fixture
-def client(make_emulator_client: Any) -> Client:
-    return make_emulator_client()  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def make_emulator_client(emu: Emulator) -> Any:
-    made: list[Client] = []
-
-    def make(**kwargs: Any) -> Client:
-        c = emu.client(**kwargs)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
-
-
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1, 0, "1", 1e9])
 def test_per_call_timeouts_are_validated(emu: Emulator, client: Client, timeout: Any) -> None:
     space = client.space.create(ALICE, phone=LINE)

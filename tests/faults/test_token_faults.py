@@ -3,7 +3,6 @@ redirects, absurd lifetimes. Every failure is a SpectrumError within the caller'
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import threading
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from support.emulator_process import EmulatorProcess
+from support.factories import ClientFactory, EmulatorFactory
 from support.receiving import ALICE, FAST, LINE, all_live, take, wait_until
 
 import spectrum_sync as spectrum
@@ -160,33 +160,33 @@ ODD_LIFETIMES: list[Any] = [0, -5, "NaN", 0.001, "Infinity", 1e308, 1e400]
 
 
 def test_absurd_lifetimes_neither_flood_nor_kill_the_refresher(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, make_emulator: EmulatorFactory,
+    make_client: ClientFactory,
 ) -> None:
     # Every lifetime gets its own emulator and client, watched through one shared window
     # of 3 s (the refreshers run on real time): the clients started first are watched longer.
-    with contextlib.ExitStack() as stack:
-        watched = []
-        for expires_in in ODD_LIFETIMES:
-            emu = stack.enter_context(Emulator(plan="dedicated", lines=[LINE]))
-            assert emu.rest is not None
-            data = emu.issue_token_payload()
-            data["expiresIn"] = expires_in
-            body = json.dumps({"succeed": True, "data": data}).replace(
-                '"NaN"', "NaN").replace('"Infinity"', "Infinity")
-            emu.rest.fail_next(10_000, status=200, body=body)
-            client = stack.enter_context(emu.client())
-            space = client.space.create(ALICE)
-            space.send("with an odd lifetime")
-            watched.append((expires_in, body, emu, space))
-        time.sleep(3)
-        refreshers = [t for t in threading.enumerate() if t.name == "spectrum-refresh"]
-        assert len(refreshers) >= len(watched) and all(t.is_alive() for t in refreshers)
-        for expires_in, _, emu, space in watched:
-            assert emu.rest is not None
-            exchanges = [r for r in emu.rest.requests if r[1].endswith("/tokens")]
-            assert len(exchanges) <= 2, f"expiresIn={expires_in}: {len(exchanges)} token " \
-                "requests in 3 s"
-            assert space.send("still fine").text == "still fine"
+    watched = []
+    for expires_in in ODD_LIFETIMES:
+        emu = make_emulator(plan="dedicated", lines=[LINE], heartbeat_interval=30.0)
+        assert emu.rest is not None
+        data = emu.issue_token_payload()
+        data["expiresIn"] = expires_in
+        body = json.dumps({"succeed": True, "data": data}).replace(
+            '"NaN"', "NaN").replace('"Infinity"', "Infinity")
+        emu.rest.fail_next(10_000, status=200, body=body)
+        client = make_client(emu)
+        space = client.space.create(ALICE)
+        space.send("with an odd lifetime")
+        watched.append((expires_in, body, emu, space))
+    time.sleep(3)
+    refreshers = [t for t in threading.enumerate() if t.name == "spectrum-refresh"]
+    assert len(refreshers) >= len(watched) and all(t.is_alive() for t in refreshers)
+    for expires_in, _, emu, space in watched:
+        assert emu.rest is not None
+        exchanges = [r for r in emu.rest.requests if r[1].endswith("/tokens")]
+        assert len(exchanges) <= 2, f"expiresIn={expires_in}: {len(exchanges)} token " \
+            "requests in 3 s"
+        assert space.send("still fine").text == "still fine"
     # Clamped, with a warning naming the value each exchange returned.
     warned = Counter(f"expiresIn={json.loads(body)['data']['expiresIn']!r};"
                      for _, body, _, _ in watched)

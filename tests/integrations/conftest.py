@@ -19,15 +19,22 @@ from spectrum_sync.emulator import Emulator
 
 
 @pytest.fixture
-def make_emu(make_emulator: Callable[..., Emulator]) -> Callable[..., Emulator]:
-    """Started emulators (two dedicated lines by default), stopped at teardown."""
+def emulator_options() -> dict[str, Any]:
+    """Two dedicated lines and the emulator's own heartbeat."""
+    return {"plan": "dedicated", "lines": LINES, "heartbeat_interval": 30.0}
+
+
+@pytest.fixture
+def make_emu(make_emulator: Callable[..., Emulator],
+             emulator_options: dict[str, Any]) -> Callable[..., Emulator]:
+    """``make_emulator`` with this folder's defaults (``emulator_options``; no lines unless
+    given on the shared plan)."""
 
     def make(**kwargs: Any) -> Emulator:
-        kwargs.setdefault("plan", "dedicated")
-        if kwargs["plan"] == "dedicated":
-            kwargs.setdefault("lines", LINES)
-        kwargs.setdefault("heartbeat_interval", 30.0)  # the emulator's own default
-        return make_emulator(**kwargs)
+        defaults = dict(emulator_options)
+        if kwargs.get("plan", defaults["plan"]) != "dedicated":
+            del defaults["lines"]
+        return make_emulator(**{**defaults, **kwargs})
 
     return make
 

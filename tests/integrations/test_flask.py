@@ -45,11 +45,6 @@ def no_spectrum_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-@pytest.fixture
-def emu(make_emu: Callable[..., Emulator]) -> Emulator:
-    return make_emu()
-
-
 def make_app(ext: Spectrum, **config: Any) -> flask.Flask:
     app = flask.Flask(__name__)
     app.config.update(config)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.factories import EmulatorFactory
 from support.tools import npm_folder
 
 from spectrum_sync.emulator import Emulator
@@ -62,12 +63,12 @@ def _calls(emu: Emulator, method: str) -> list[tuple[Any, dict[str, str]]]:
     return found
 
 
-def test_official_sdk_round_trip(sdk_dir: Path) -> None:
-    with Emulator(plan="dedicated", lines=[LINE, OTHER_LINE], heartbeat_interval=1.0) as emu:
-        emu.set_address(PEER, ["iMessage"], focused=True)
-        out = _drive(sdk_dir, emu)
-        _check_recorded(emu, out)
-        _check_rich(emu, out)
+def test_official_sdk_round_trip(sdk_dir: Path, make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(plan="dedicated", lines=[LINE, OTHER_LINE], heartbeat_interval=1.0)
+    emu.set_address(PEER, ["iMessage"], focused=True)
+    out = _drive(sdk_dir, emu)
+    _check_recorded(emu, out)
+    _check_rich(emu, out)
 
 
 def _check_recorded(emu: Emulator, out: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from chatdb_fixture import ChatDBFixture, MakeDB, new_guid
 from fake_osascript import FakeOsascript, path_with
+from support.factories import EmulatorFactory
 from support.receiving import take
 
 import spectrum_sync as spectrum
@@ -438,9 +439,8 @@ def echo_bot(client: Client, count: int, arrive: Any) -> list[str]:
     return answered
 
 
-def test_the_same_code_runs_against_the_cloud_and_local_mode(mac: Mac) -> None:
-    from spectrum_sync.emulator import Emulator
-
+def test_the_same_code_runs_against_the_cloud_and_local_mode(
+        mac: Mac, make_emulator: EmulatorFactory) -> None:
     def guarded(client: Client, arrive: Any) -> list[str]:
         timer = threading.Timer(20, client.close)
         timer.daemon = True
@@ -450,7 +450,8 @@ def test_the_same_code_runs_against_the_cloud_and_local_mode(mac: Mac) -> None:
         finally:
             timer.cancel()
 
-    with Emulator(plan="dedicated", lines=["+15550000001"]) as emu, emu.client() as cloud:
+    emu = make_emulator(plan="dedicated", lines=["+15550000001"], heartbeat_interval=30.0)
+    with emu.client() as cloud:
         def arrive_cloud() -> None:
             emu.simulate_inbound(ALICE, "one")
             emu.simulate_inbound(ALICE, "two")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 
 import pytest
 from support.receiving import wait_until
@@ -14,12 +13,6 @@ import spectrum_sync as spectrum
 from spectrum_sync.emulator import Emulator
 
 LINE, ALICE = "+15550000001", "+15551111111"
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(plan="dedicated", lines=[LINE], heartbeat_interval=1.0) as emulator:
-        yield emulator
 
 
 def test_a_stream_cut_is_logged_with_its_line_family_and_code(

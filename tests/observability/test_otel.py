@@ -68,12 +68,6 @@ def rec(recorded: Recorded) -> Recorded:
     return recorded
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(plan="dedicated", lines=[LINE], heartbeat_interval=1.0) as emulator:
-        yield emulator
-
-
 def _every_attribute(spans: list[ReadableSpan]) -> str:
     return json.dumps([dict(s.attributes or {}) for s in spans], default=str)
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from spectrum_sync import Client, ReceiveOptions
+from spectrum_sync import ReceiveOptions
 from spectrum_sync.emulator import Emulator
 
 LINES = ["+15550000001", "+15550000002"]
@@ -24,15 +24,15 @@ FAST = ReceiveOptions(backoff_initial=0.02, backoff_max=0.2)
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(plan="dedicated", lines=LINES, heartbeat_interval=0.5) as e:
-        yield e
+def emulator_options() -> dict[str, Any]:
+    """Two dedicated lines, heartbeats every 0.5 s."""
+    return {"plan": "dedicated", "lines": LINES, "heartbeat_interval": 0.5}
 
 
 @pytest.fixture
-def client(emu: Emulator) -> Iterator[Client]:
-    with emu.client(receive=FAST) as c:
-        yield c
+def client_options() -> dict[str, Any]:
+    """Fast reconnects."""
+    return {"receive": FAST}
 
 
 class Kit:

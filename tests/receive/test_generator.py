@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from support.factories import EmulatorFactory
 
 from spectrum_sync import (
     Client,
@@ -168,9 +169,9 @@ def test_events_kind_filter(emu: Emulator, client: Client, kit: Any) -> None:
         client.events(kinds=["nonsense"])
 
 
-def test_heartbeats_never_reach_the_user(kit: Any) -> None:
-    with Emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.05) as emu, \
-            emu.client() as client:
+def test_heartbeats_never_reach_the_user(kit: Any, make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.05)
+    with emu.client() as client:
         def feed() -> None:
             kit.receiving(emu, STREAMS_DEDICATED)
             time.sleep(0.6)  # a dozen heartbeats on each stream
@@ -205,8 +206,9 @@ def test_unknown_and_malformed_events_are_skipped_with_a_log_line(
     assert len(skipped) == 2, [r.getMessage() for r in caplog.records]
 
 
-def test_no_group_stream_on_shared_lines(kit: Any) -> None:
-    with Emulator(plan="shared", heartbeat_interval=0.5) as emu, emu.client() as client:
+def test_no_group_stream_on_shared_lines(kit: Any, make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(plan="shared", heartbeat_interval=0.5)
+    with emu.client() as client:
         feed = threading.Thread(target=lambda: (
             kit.receiving(emu, 2),
             emu.simulate_inbound(ALICE, "shared hello"),

@@ -8,23 +8,11 @@ from pathlib import Path
 import pytest
 
 from spectrum_sync import Client, Space
-from spectrum_sync.emulator import Emulator
 
 # The suite runs with --import-mode=importlib: make the helper module importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rich_helpers import ALICE, LINE_1, LINE_2, ClientFactory, EmulatorFactory
-
-
-@pytest.fixture
-def emu(make_emulator: EmulatorFactory) -> Emulator:
-    """A dedicated emulator with two lines."""
-    return make_emulator(plan="dedicated", lines=[LINE_1, LINE_2])
-
-
-@pytest.fixture
-def client(emu: Emulator, make_client: ClientFactory) -> Client:
-    return make_client(emu)
+from rich_helpers import ALICE, LINE_1
 
 
 @pytest.fixture

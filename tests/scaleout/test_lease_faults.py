@@ -57,7 +57,9 @@ def test_a_frozen_holder_hands_out_nothing_it_read_before_when_it_wakes(
         frozen = fleet.by_pid(holder)
         fleet.frozen.append((str(holder), time.time()))
         os.kill(holder, signal.SIGSTOP)
-        time.sleep(4.0)  # the other receiver takes the line over meanwhile
+        # The other receiver takes the line over meanwhile (the lease lapses after TTL).
+        assert wait_until(lambda: fleet.holder_pid(LINE, bare_redis.url) not in (None, holder),
+                          20), "nobody took the frozen holder's line over"
         # It wakes while Redis is slow to answer: whatever it learns from Redis comes late,
         # and only its own clock can tell it that its lease is gone.
         os.kill(bare_redis.process.pid, signal.SIGSTOP)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from support.factories import ALICE, ClientFactory, EmulatorFactory
+from support.factories import ALICE
 
 from spectrum_sync import Client, Space
-from spectrum_sync.emulator import Emulator
 
 LINE = "+15550000001"
 
 
 @pytest.fixture
-def emu(make_emulator: EmulatorFactory) -> Emulator:
-    return make_emulator(plan="dedicated", lines=[LINE])
-
-
-@pytest.fixture
-def client(emu: Emulator, make_client: ClientFactory) -> Client:
-    return make_client(emu)
+def emulator_options() -> dict[str, Any]:
+    """One dedicated line."""
+    return {"plan": "dedicated", "lines": [LINE]}
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.factories import EmulatorFactory
 
 import spectrum_sync
 from spectrum_sync import _envnames
@@ -76,11 +77,11 @@ def test_every_keyword_of_the_table_is_a_client_argument() -> None:
     assert set(CLIENT_ENV.values()) <= keywords
 
 
-def test_the_emulator_sets_the_variables_the_client_reads() -> None:
-    from spectrum_sync.emulator import Emulator
-
-    with Emulator(webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret") as emu:
-        keys = set(emu.env())
+def test_the_emulator_sets_the_variables_the_client_reads(
+        make_emulator: EmulatorFactory) -> None:
+    emu = make_emulator(webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret",
+                        heartbeat_interval=30.0)
+    keys = set(emu.env())
     assert set(CLIENT_ENV) - {_envnames.TLS_CA_FILE} <= keys  # the CA file only with TLS
     assert _envnames.WEBHOOK_SECRET in keys
 

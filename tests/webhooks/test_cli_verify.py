@@ -24,8 +24,7 @@ from hook_helpers import (
     envelope,
     signed_headers,
 )
-
-from spectrum_sync.emulator import Emulator
+from support.factories import EmulatorFactory
 
 ALICE = "+15551111111"
 
@@ -187,14 +186,14 @@ def saver() -> Iterator[tuple[str, list[bytes]]]:
 
 
 def test_a_delivery_from_the_emulator_saved_to_a_file_verifies(
-        saver: tuple[str, list[bytes]], tmp_path: Path) -> None:
+        saver: tuple[str, list[bytes]], tmp_path: Path, make_emulator: EmulatorFactory) -> None:
     url, saved = saver
-    with Emulator(plan="dedicated", lines=["+15550000001"], webhook_url=url,
-                  webhook_secret="emulated-secret") as emu:
-        emu.simulate_inbound(ALICE, "from the emulator")
-        deadline = time.monotonic() + 10
-        while not saved and time.monotonic() < deadline:
-            time.sleep(0.02)
+    emu = make_emulator(plan="dedicated", lines=["+15550000001"], webhook_url=url,
+                        webhook_secret="emulated-secret", heartbeat_interval=30.0)
+    emu.simulate_inbound(ALICE, "from the emulator")
+    deadline = time.monotonic() + 10
+    while not saved and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert saved, "the emulator delivered nothing"
     path = tmp_path / "delivery.http"
     path.write_bytes(saved[0])

@@ -265,9 +265,10 @@ def test_custom_content_reaches_handlers_with_its_raw_json(hooks: WebhookDispatc
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(plan="dedicated", lines=["+15550000001", "+15550000002"]) as emu:
-        yield emu
+def emulator_options() -> dict[str, Any]:
+    """Two dedicated lines and the emulator's own heartbeat."""
+    return {"plan": "dedicated", "lines": ["+15550000001", "+15550000002"],
+            "heartbeat_interval": 30.0}
 
 
 def test_with_a_client_the_events_act_on_the_right_line(emu: Emulator) -> None:
