@@ -105,6 +105,9 @@ class LineState:
         self.instance_id = instance_id
         self.number = number
         self.cond = threading.Condition(lock)
+        #: One per event family, on the same lock: a live stream waits on its family's only,
+        #: so that an event wakes the streams that send it and not every stream of the line.
+        self.family_conds = {f: threading.Condition(lock) for f in eventlog.FAMILIES}
         self.log = eventlog.EventLog(log_size)
         self.chats: dict[ChatKey, ChatRecord] = {}
         self.messages: dict[str, messages_pb2.Message] = {}
@@ -172,6 +175,7 @@ class LineState:
         """Log an event and wake this line's streams."""
         entry = self.log.append(family, event, chat_guid, poll_guid)
         self.cond.notify_all()
+        self.family_conds[family].notify_all()
         if self.listener is not None:
             self.listener(self, entry)
         return entry
