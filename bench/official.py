@@ -24,6 +24,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import receives
 
@@ -114,10 +115,28 @@ def _settled_streams(env: dict[str, str]) -> None:
         time.sleep(0.01)
 
 
+class Burst(NamedTuple):
+    """What a receiver made of one burst: messages per second, and its CPU seconds per
+    message (every thread of its process; None where /proc cannot tell)."""
+
+    rate: float
+    cpu_per_message: float | None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux's /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def official_receive_round(folder: Path, env: dict[str, str], counts: Sequence[int],
-                           ) -> list[float]:
-    """Messages per second spectrum-ts's ``app.messages`` loop reads from each burst, one
-    after the other, in one Node process."""
+                           ) -> list[Burst]:
+    """What spectrum-ts's ``app.messages`` loop makes of each burst, one after the other,
+    in one Node process."""
     address = env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"].replace("127.0.0.1", "localhost")
     node_env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": env["SPECTRUM_TLS_CA_FILE"],
                 "NODE_EXTRA_CA_CERTS": env["SPECTRUM_TLS_CA_FILE"]}
@@ -125,19 +144,21 @@ def official_receive_round(folder: Path, env: dict[str, str], counts: Sequence[i
     proc = subprocess.Popen(["node", str(folder / "driver.mjs"), address, line_token(env),
                              LINE, ",".join(map(str, counts))], cwd=folder, env=node_env,
                             stdout=subprocess.PIPE, text=True)
-    rates = []
+    bursts = []
     try:
         assert proc.stdout is not None
         lines = iter(proc.stdout.readline, "")
         next(line for line in lines if line.startswith('{"ready"'))
         _settled_streams(env)
         for count in counts:
-            start = time.time()
+            cpu0, start = _cpu_seconds(proc.pid), time.time()
             post(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/inbound",
                  {"from": PEER, "text": "load", "line": LINE, "count": count})
             done = next(line for line in lines if line.startswith('{"done"'))
-            rates.append(count / (float(json.loads(done)["done"]) - start))
-        return rates
+            cpu1 = _cpu_seconds(proc.pid)  # Node waits for the next burst meanwhile
+            cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / count
+            bursts.append(Burst(count / (float(json.loads(done)["done"]) - start), cpu))
+        return bursts
     finally:
         if proc.wait(120) != 0:
             raise RuntimeError("the official SDK's receive driver failed")
@@ -160,17 +181,31 @@ def measure_receive(events: int, rounds: int, warm_up: int = 3000) -> list[Figur
         receives.raw_round(env, 50)
         theirs_all, mine_all, raw_all = alternate(
             rounds, lambda: official_receive_round(folder, env, bursts),
-            lambda: [r.rate for r in receives.client_bursts(env, bursts)],
-            lambda: [r.rate for r in receives.raw_bursts(env, bursts)])
-    theirs, mine, raw = ([r[-1] for r in rates] for rates in (theirs_all, mine_all, raw_all))
-    return [Figure("spectrum-ts app.messages receive rate", theirs, "msgs/s"),
-            Figure("client.messages() receive rate (TLS)", mine, "msgs/s"),
-            ratios("receive rate vs official spectrum-ts", mine, theirs, ">= 2.5"),
-            ratios("  same, first burst of a fresh process", [r[0] for r in mine_all],
-                   [r[0] for r in theirs_all]),
-            # The ceiling: a raw grpcio stream on the same TLS emulator, same bursts.
-            ratios("raw TLS stream rate vs official spectrum-ts", raw, theirs),
-            ratios("receive rate vs raw TLS stream", mine, raw)]
+            lambda: receives.client_bursts(env, bursts),
+            lambda: receives.raw_bursts(env, bursts))
+    # The steady state: each receiver's last burst.
+    theirs, mine, raw = [r[-1] for r in theirs_all], [r[-1] for r in mine_all], [
+        r[-1] for r in raw_all]
+    theirs_rate, mine_rate, raw_rate = ([b.rate for b in side] for side in (theirs, mine, raw))
+    figures = [
+        Figure("spectrum-ts app.messages receive rate", theirs_rate, "msgs/s"),
+        Figure("client.messages() receive rate (TLS)", mine_rate, "msgs/s"),
+        ratios("receive rate vs official spectrum-ts", mine_rate, theirs_rate, ">= 2.5"),
+        ratios("  same, first burst of a fresh process", [r[0].rate for r in mine_all],
+               [r[0].rate for r in theirs_all]),
+        # The ceiling: a raw grpcio stream on the same TLS emulator, same bursts.
+        ratios("raw TLS stream rate vs official spectrum-ts", raw_rate, theirs_rate),
+        ratios("receive rate vs raw TLS stream", mine_rate, raw_rate)]
+    node_cpu = [b.cpu_per_message for b in theirs if b.cpu_per_message is not None]
+    if len(node_cpu) == len(theirs):
+        # What a receiver with a core of its own would reach: their CPU per message over
+        # ours (and over a raw grpcio stream's, the ceiling for any grpcio client).
+        figures += [
+            ratios("spectrum-ts CPU per message vs client.messages()", node_cpu,
+                   [r.cpu_per_event for r in mine]),
+            ratios("spectrum-ts CPU per message vs raw TLS stream", node_cpu,
+                   [r.cpu_per_event for r in raw])]
+    return figures
 
 
 def measure(env: dict[str, str], calls: int, rounds: int) -> list[Figure]:
