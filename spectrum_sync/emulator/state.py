@@ -267,9 +267,14 @@ class LineState:
         if not message.is_from_me:
             chat.unread += 1
             self.quota.note_inbound(chat.recipient)
-        self.publish_change(eventlog.MESSAGE, chat.guid, message.date_created, actor,
-                            message.is_from_me, "message_received",
-                            messages_pb2.MessageReceived(message=message))
+        # publish_change's event, built in place: a MessageReceived made first would copy the
+        # message twice (a fifth of a bulk injection's time).
+        event = messages_pb2.MessageChangeEvent(
+            chat_guid=chat.guid, occurred_at=message.date_created, is_from_me=message.is_from_me)
+        if actor is not None:
+            event.actor.CopyFrom(actor)
+        event.message_received.message.CopyFrom(message)
+        self.publish(eventlog.MESSAGE, event, chat.guid)
         return message
 
     # ----- idempotency --------------------------------------------------------------------
