@@ -1,15 +1,21 @@
 """Against the official SDKs on the same emulator (when Node is here): the sequential send
-rate, and the receive rate on one burst of inbound messages.
+rate, and the receive rate on bursts of inbound messages.
 
 Sends: the official low-level SDK (``@photon-ai/advanced-imessage``, which the official
 ``spectrum-ts`` iMessage provider drives) sends N messages one after the other from Node;
 ``space.send()`` does the same from Python. Receiving: spectrum-ts's
-``for await (... of app.messages)`` and ``for msg in client.messages()`` each read one burst
-of N inbound messages, rounds alternated, over a TLS emulator (spectrum-ts always dials TLS)
-in its own process; the rate is N over the time from the burst's injection to the last
-message read (both sides started live first). A raw grpcio stream on the same emulator is
-measured in the same rounds: the ceiling that the emulator and TLS set on this machine.
-Skipped, with a line saying so, without Node."""
+``for await (... of app.messages)`` and ``for msg in client.messages()`` each read bursts of
+inbound messages, live (both sides subscribed first, nothing replayed), rounds alternated,
+over a TLS emulator (spectrum-ts always dials TLS) in its own process; a burst's rate is its
+size over the time from its injection to its last message read. Each round is one fresh
+receiver (a new Node process; a new client) reading three bursts: N, then a warm-up burst,
+then N again. The first burst gives the figure of a fresh receiver; the last one the steady
+state of a long-running receiver, the main figure: V8's JIT makes spectrum-ts two to three
+times as fast after a few thousand messages, while ours hardly changes. Node's CPU time per
+message (every thread of its process, over the burst) is compared with ours too: what each
+would reach on a core of its own, whatever the emulator and the machine's other work allow.
+A raw grpcio stream on the same emulator is measured in the same rounds: the ceiling that
+the emulator and TLS set on this machine. Skipped, with a line saying so, without Node."""
 
 from __future__ import annotations
 
@@ -18,7 +24,9 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import receives
 
@@ -57,20 +65,21 @@ process.exit(0);
 RECEIVE_DRIVER = """
 import { Spectrum } from "@spectrum-ts/core";
 import { imessage } from "@spectrum-ts/imessage";
-const [address, token, phone, count] = process.argv.slice(2);
+const [address, token, phone, bursts] = process.argv.slice(2);
 const app = await Spectrum({
   providers: [imessage.config({ clients: [{ address, token, phone }] })], telemetry: false });
 const stream = app.messages[Symbol.asyncIterator]();
-let seen = 0;
-const first = stream.next();  // subscribes
+let next = stream.next();  // subscribes
 console.log(JSON.stringify({ ready: true }));
-for (let next = first; ; next = stream.next()) {
-  const { value } = await next;
-  const [, message] = value;
-  if (message.direction !== "outbound" && ++seen === Number(count)) break;
+for (const count of bursts.split(",").map(Number)) {
+  for (let seen = 0; ; next = stream.next()) {
+    const { value } = await next;
+    const [, message] = value;
+    if (message.direction !== "outbound" && ++seen === count) break;
+  }
+  next = stream.next();
+  console.log(JSON.stringify({ done: (performance.timeOrigin + performance.now()) / 1000 }));
 }
-const done = (performance.timeOrigin + performance.now()) / 1000;
-console.log(JSON.stringify({ done }));
 process.exit(0);
 """
 
@@ -108,31 +117,58 @@ def _settled_streams(env: dict[str, str]) -> None:
         time.sleep(0.01)
 
 
-def official_receive_round(folder: Path, env: dict[str, str], count: int) -> float:
-    """Messages per second spectrum-ts's ``app.messages`` loop reads from one burst."""
+class Burst(NamedTuple):
+    """What a receiver made of one burst: messages per second, and its CPU seconds per
+    message (every thread of its process; None where /proc cannot tell)."""
+
+    rate: float
+    cpu_per_message: float | None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux's /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def official_receive_round(folder: Path, env: dict[str, str], counts: Sequence[int],
+                           ) -> list[Burst]:
+    """What spectrum-ts's ``app.messages`` loop makes of each burst, one after the other,
+    in one Node process."""
     address = env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"].replace("127.0.0.1", "localhost")
     node_env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": env["SPECTRUM_TLS_CA_FILE"],
                 "NODE_EXTRA_CA_CERTS": env["SPECTRUM_TLS_CA_FILE"]}
     receives.wait_streams(env, 0)
     proc = subprocess.Popen(["node", str(folder / "driver.mjs"), address, line_token(env),
-                             LINE, str(count)], cwd=folder, env=node_env,
+                             LINE, ",".join(map(str, counts))], cwd=folder, env=node_env,
                             stdout=subprocess.PIPE, text=True)
+    bursts = []
     try:
         assert proc.stdout is not None
         lines = iter(proc.stdout.readline, "")
         next(line for line in lines if line.startswith('{"ready"'))
         _settled_streams(env)
-        start = time.time()
-        post(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/inbound",
-             {"from": PEER, "text": "load", "line": LINE, "count": count})
-        done = next(line for line in lines if line.startswith('{"done"'))
-        return count / (float(json.loads(done)["done"]) - start)
+        for count in counts:
+            cpu0, start = _cpu_seconds(proc.pid), time.time()
+            post(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/inbound",
+                 {"from": PEER, "text": "load", "line": LINE, "count": count})
+            done = next(line for line in lines if line.startswith('{"done"'))
+            cpu1 = _cpu_seconds(proc.pid)  # Node waits for the next burst meanwhile
+            cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / count
+            bursts.append(Burst(count / (float(json.loads(done)["done"]) - start), cpu))
+        return bursts
     finally:
         if proc.wait(120) != 0:
             raise RuntimeError("the official SDK's receive driver failed")
 
 
-def measure_receive(events: int, rounds: int) -> list[Figure]:
+def measure_receive(events: int, rounds: int, warm_up: int = 3000) -> list[Figure]:
+    """Rounds of three bursts per receiver (see the module docstring): ``events``, then
+    ``warm_up``, then ``events`` again."""
     if not shutil.which("openssl"):  # for the TLS emulator's certificate
         print("official SDK receive comparison skipped: openssl is not installed")
         return []
@@ -140,20 +176,38 @@ def measure_receive(events: int, rounds: int) -> list[Figure]:
     if folder is None:
         print("official SDK receive comparison skipped: node and npm are not installed")
         return []
+    bursts = (events, warm_up, events)
     with certificate() as pem, emulator_process((LINE,), tls=pem) as env:
-        official_receive_round(folder, env, 50)  # warm-up
+        official_receive_round(folder, env, (50,))  # warm-up of the machinery, not measured
         receives.client_round(env, 50)
         receives.raw_round(env, 50)
-        theirs, mine, raw = alternate(
-            rounds, lambda: official_receive_round(folder, env, events),
-            lambda: receives.client_round(env, events).rate,
-            lambda: receives.raw_round(env, events).rate)
-    return [Figure("spectrum-ts app.messages receive rate", theirs, "msgs/s"),
-            Figure("client.messages() receive rate (TLS)", mine, "msgs/s"),
-            ratios("receive rate vs official spectrum-ts", mine, theirs, ">= 2.5"),
-            # The ceiling: a raw grpcio stream on the same TLS emulator, same burst.
-            ratios("raw TLS stream rate vs official spectrum-ts", raw, theirs),
-            ratios("receive rate vs raw TLS stream", mine, raw)]
+        theirs_all, mine_all, raw_all = alternate(
+            rounds, lambda: official_receive_round(folder, env, bursts),
+            lambda: receives.client_bursts(env, bursts),
+            lambda: receives.raw_bursts(env, bursts))
+    # The steady state: each receiver's last burst.
+    theirs, mine, raw = [r[-1] for r in theirs_all], [r[-1] for r in mine_all], [
+        r[-1] for r in raw_all]
+    theirs_rate, mine_rate, raw_rate = ([b.rate for b in side] for side in (theirs, mine, raw))
+    figures = [
+        Figure("spectrum-ts app.messages receive rate", theirs_rate, "msgs/s"),
+        Figure("client.messages() receive rate (TLS)", mine_rate, "msgs/s"),
+        ratios("receive rate vs official spectrum-ts", mine_rate, theirs_rate, ">= 2.5"),
+        ratios("  same, first burst of a fresh receiver", [r[0].rate for r in mine_all],
+               [r[0].rate for r in theirs_all]),
+        # The ceiling: a raw grpcio stream on the same TLS emulator, same bursts.
+        ratios("raw TLS stream rate vs official spectrum-ts", raw_rate, theirs_rate),
+        ratios("receive rate vs raw TLS stream", mine_rate, raw_rate)]
+    node_cpu = [b.cpu_per_message for b in theirs if b.cpu_per_message is not None]
+    if len(node_cpu) == len(theirs):
+        # What a receiver with a core of its own would reach: their CPU per message over
+        # ours (and over a raw grpcio stream's, the ceiling for any grpcio client).
+        figures += [
+            ratios("spectrum-ts CPU per message vs client.messages()", node_cpu,
+                   [r.cpu_per_event for r in mine]),
+            ratios("spectrum-ts CPU per message vs raw TLS stream", node_cpu,
+                   [r.cpu_per_event for r in raw])]
+    return figures
 
 
 def measure(env: dict[str, str], calls: int, rounds: int) -> list[Figure]:

@@ -5,8 +5,8 @@ reads its streams in grpcio's single-threaded mode, so a raw consumer in that mo
 measured too, and the library's CPU per event is also given against it.
 
 The emulator (in its own process) has one dedicated line, and the raw consumer holds the
-same three streams the client holds on it (messages, groups, polls), so that the emulator
-does the same work for both. CPU is
+same four streams the client holds on it (messages, groups, polls, chats), so that the
+emulator does the same work for both. CPU is
 this process's CPU time (every thread) from the first injected event to the last received,
 per event."""
 
@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ import grpc
 
 from spectrum_sync import Client, RedisStore
 from spectrum_sync._proto import (
+    chats_pb2,
+    chats_pb2_grpc,
     groups_pb2,
     groups_pb2_grpc,
     messages_pb2,
@@ -109,7 +111,14 @@ def raw_round(env: dict[str, str], count: int, paced: float | None = None,
     """The baseline: generated stubs iterating the stream. ``single_threaded``: in grpcio's
     single-threaded stream mode, as the library reads its streams (a second baseline, so
     that the library's own pipeline is measured apart from that choice)."""
-    result = Round(count)
+    return raw_bursts(env, (count,), paced, single_threaded)[0]
+
+
+def raw_bursts(env: dict[str, str], counts: Sequence[int], paced: float | None = None,
+               single_threaded: bool = False) -> list[Round]:
+    """:func:`raw_round` over several bursts, one after the other, on the same streams (the
+    first ones warm the consumer up, as a long-running receiver is)."""
+    results = [Round(count) for count in counts]
     auth = (("authorization", f"Bearer {line_token(env)}"),)
     options = [(SINGLE_THREADED_STREAMS, 1)] if single_threaded else []
     address = env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"]
@@ -127,26 +136,36 @@ def raw_round(env: dict[str, str], count: int, paced: float | None = None,
             groups_pb2_grpc.GroupServiceStub(channel).SubscribeGroupEvents(
                 groups_pb2.SubscribeGroupEventsRequest(), metadata=auth),
             polls_pb2_grpc.PollServiceStub(channel).SubscribePollEvents(
-                polls_pb2.SubscribePollEventsRequest(), metadata=auth)]
-        wait_streams(env, 3)
-        feeder = _feed(env, result, paced, call.cancel)
+                polls_pb2.SubscribePollEventsRequest(), metadata=auth),
+            chats_pb2_grpc.ChatServiceStub(channel).SubscribeChatEvents(
+                chats_pb2.SubscribeChatEventsRequest(), metadata=auth)]
+        wait_streams(env, 1 + len(idle))
         frames: Iterator[messages_pb2.SubscribeMessageEventsResponse] = call
-        for frame in frames:
-            if frame.WhichOneof("payload") != "message_changed":
-                continue
-            event = frame.message_changed
-            if (event.WhichOneof("change") == "message_received" and not event.is_from_me
-                    and result.seen(event.occurred_at.ToNanoseconds() / 1e9)):
-                break
+        for result in results:
+            feeder = _feed(env, result, paced, call.cancel)
+            for frame in frames:
+                if frame.WhichOneof("payload") != "message_changed":
+                    continue
+                event = frame.message_changed
+                if (event.WhichOneof("change") == "message_received" and not event.is_from_me
+                        and result.seen(event.occurred_at.ToNanoseconds() / 1e9)):
+                    break
+            feeder.join()
         for stream in (call, *idle):
             stream.cancel()
-        feeder.join()
-    return result
+    return results
 
 
 def client_round(env: dict[str, str], count: int, paced: float | None = None,
                  store: str = "memory") -> Round:
-    result = Round(count)
+    return client_bursts(env, (count,), paced, store)[0]
+
+
+def client_bursts(env: dict[str, str], counts: Sequence[int], paced: float | None = None,
+                  store: str = "memory") -> list[Round]:
+    """``for msg in client.messages()`` over several bursts, one after the other, in one
+    loop of one client (the first ones warm it up, as a long-running receiver is)."""
+    results = [Round(count) for count in counts]
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         state: Any = {"memory": None, "sqlite": f"sqlite:///{Path(folder) / 'state.db'}"}.get(
             store, store)
@@ -170,13 +189,14 @@ def client_round(env: dict[str, str], count: int, paced: float | None = None,
                 # first event, so that the round measures receiving, not that wait.
                 _inject(env, 1, None)
                 next(iter(inbox))
-            feeder = _feed(env, result, paced, inbox.close)
-            for message in inbox:
-                assert message.created_at is not None
-                if result.seen(message.created_at.timestamp()):
-                    break
-            feeder.join()
-    return result
+            for result in results:
+                feeder = _feed(env, result, paced, inbox.close)
+                for message in inbox:  # the inbox is its own iterator: a break keeps it open
+                    assert message.created_at is not None
+                    if result.seen(message.created_at.timestamp()):
+                        break
+                feeder.join()
+    return results
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             sections["official"] = official.measure(env, calls=50 if quick else 300,
                                                     rounds=2 if quick else 5)
             sections["official"] += official.measure_receive(
-                events=300 if quick else 2000, rounds=2 if quick else 5)
+                events=300 if quick else 2000, rounds=2 if quick else 7,
+                warm_up=300 if quick else 3000)
     if "startup" in wanted:  # its own emulator, in this process: it reads the recorded calls
         sections["startup"] = startup.measure(LINES, 2 if quick else 5)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

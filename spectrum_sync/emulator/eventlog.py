@@ -69,6 +69,15 @@ class EventLog:
         limit = self.head if upto is None else upto
         if sequence >= limit:
             return []
+        entries = self._entries
         start = max(0, sequence + 1 - self.oldest)
-        stop = max(start, len(self._entries) - (self.head - limit))
-        return list(itertools.islice(self._entries, start, stop))
+        stop = max(start, len(entries) - (self.head - limit))
+        if start > len(entries) // 2:
+            # Near the head (every live stream's wake-up): walk in from the right end, as
+            # islice from the left steps over every older entry (70 us on a full log, under
+            # the emulator's lock, per stream per wake-up).
+            out = list(itertools.islice(reversed(entries), len(entries) - stop,
+                                        len(entries) - start))
+            out.reverse()
+            return out
+        return list(itertools.islice(entries, start, stop))

@@ -105,6 +105,9 @@ class LineState:
         self.instance_id = instance_id
         self.number = number
         self.cond = threading.Condition(lock)
+        #: One per event family, on the same lock: a live stream waits on its family's only,
+        #: so that an event wakes the streams that send it and not every stream of the line.
+        self.family_conds = {f: threading.Condition(lock) for f in eventlog.FAMILIES}
         self.log = eventlog.EventLog(log_size)
         self.chats: dict[ChatKey, ChatRecord] = {}
         self.messages: dict[str, messages_pb2.Message] = {}
@@ -172,6 +175,7 @@ class LineState:
         """Log an event and wake this line's streams."""
         entry = self.log.append(family, event, chat_guid, poll_guid)
         self.cond.notify_all()
+        self.family_conds[family].notify_all()
         if self.listener is not None:
             self.listener(self, entry)
         return entry
@@ -263,9 +267,14 @@ class LineState:
         if not message.is_from_me:
             chat.unread += 1
             self.quota.note_inbound(chat.recipient)
-        self.publish_change(eventlog.MESSAGE, chat.guid, message.date_created, actor,
-                            message.is_from_me, "message_received",
-                            messages_pb2.MessageReceived(message=message))
+        # publish_change's event, built in place: a MessageReceived made first would copy the
+        # message twice (a fifth of a bulk injection's time).
+        event = messages_pb2.MessageChangeEvent(
+            chat_guid=chat.guid, occurred_at=message.date_created, is_from_me=message.is_from_me)
+        if actor is not None:
+            event.actor.CopyFrom(actor)
+        event.message_received.message.CopyFrom(message)
+        self.publish(eventlog.MESSAGE, event, chat.guid)
         return message
 
     # ----- idempotency --------------------------------------------------------------------

@@ -33,14 +33,16 @@ _REASONS = {
 class Subscription:
     """One open stream of one line."""
 
-    __slots__ = ("cursor", "ended", "frames", "line", "live")
+    __slots__ = ("cursor", "ended", "frames", "line", "live", "wake")
 
-    def __init__(self, line: LineState, cursor: int, live: bool = False) -> None:
+    def __init__(self, line: LineState, cursor: int, live: bool = False,
+                 wake: threading.Condition | None = None) -> None:
         self.line = line
         self.cursor = cursor
         self.live = live  # a Subscribe* stream (not a finite catch-up replay)
         self.frames = 0
         self.ended: str | None = None
+        self.wake = line.cond if wake is None else wake  # what the stream waits on
 
 
 class StreamHub:
@@ -53,10 +55,11 @@ class StreamHub:
         self.closed = False  # set while the server stops: late streams end at once
 
     def open(self, line: LineState, context: grpc.ServicerContext,
-             live: bool = False) -> Subscription:
-        """Register a stream starting at the line's current head."""
+             live: bool = False, wake: threading.Condition | None = None) -> Subscription:
+        """Register a stream starting at the line's current head (``wake``: the condition it
+        waits on, the line's by default)."""
         with self._lock:
-            sub = Subscription(line, line.log.head, live)
+            sub = Subscription(line, line.log.head, live, wake)
             if line.removed:
                 sub.ended = REMOVED
             elif self.closed:
@@ -77,7 +80,7 @@ class StreamHub:
         with self._lock:
             if sub.ended is None:
                 sub.ended = reason
-            sub.line.cond.notify_all()
+            sub.wake.notify_all()
 
     def end_all(self, reason: str, line: LineState | None = None) -> int:
         """End every open stream (of ``line`` only, when given); returns how many."""
@@ -122,12 +125,16 @@ class StreamHub:
 
     def live(self, line: LineState, context: grpc.ServicerContext,
              frame: Callable[[Entry], ProtoMessage | None], heartbeat: Callable[[], ProtoMessage],
-             interval: float) -> Iterator[ProtoMessage]:
+             interval: float, family: str | None = None) -> Iterator[ProtoMessage]:
         """Frames of events logged after the subscription started, plus heartbeats.
 
         ``frame`` maps an entry to the stream's response (``None`` = not for this stream).
+        ``family``: the only event family it sends, if one: events of the others do not wake
+        it (a burst of messages woke a line's idle group, poll and chat streams for every
+        batch, each taking the lock and the GIL from the injection and the message stream).
         """
-        sub = self.open(line, context, live=True)
+        wake = None if family is None else line.family_conds[family]
+        sub = self.open(line, context, live=True, wake=wake)
         # Headers go out at once: a client that waits for them knows the stream is live.
         context.send_initial_metadata((("x-head-sequence", str(sub.cursor)),))
         try:
@@ -143,7 +150,7 @@ class StreamHub:
                         remaining = interval - (time.monotonic() - last_sent)
                         if remaining <= 0:
                             break
-                        line.cond.wait(remaining)
+                        sub.wake.wait(remaining)
                 if self._raise_if_ended(sub):
                     return
                 frames = [f for f in map(frame, entries) if f is not None]

@@ -103,7 +103,8 @@ def live_frames(
     def heartbeat() -> ProtoMessage:
         return response(heartbeat=common_pb2.Heartbeat())
 
-    return emu.hub.live(call.line, call.context, frame, heartbeat, emu.heartbeat_interval)
+    return emu.hub.live(call.line, call.context, frame, heartbeat, emu.heartbeat_interval,
+                        family)
 
 
 def outgoing_message(emu: EmulatorCore, line: LineState, chat: ChatRecord,

@@ -1,0 +1,84 @@
+"""Live streams wait for events of their own family only (a burst of messages does not wake
+a line's group, poll and chat streams), and the event log's reads near the head, which every
+wake-up makes: what each stream is sent, and how it ends, stay the same."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from spectrum_sync._proto import (
+    chats_pb2,
+    groups_pb2,
+    messages_pb2,
+    polls_pb2,
+)
+from spectrum_sync.emulator import Emulator
+from spectrum_sync.emulator.eventlog import GROUP, MESSAGE, EventLog
+
+from .emu_helpers import ALICE, LINE_A, Api, StreamReader
+
+
+def _subscribe_all(api: Api, read_stream: Callable[[Any], StreamReader],
+                   ) -> dict[str, StreamReader]:
+    calls = {
+        "messages": api.messages.SubscribeMessageEvents(
+            messages_pb2.SubscribeMessageEventsRequest(), metadata=api.md),
+        "groups": api.groups.SubscribeGroupEvents(
+            groups_pb2.SubscribeGroupEventsRequest(), metadata=api.md),
+        "polls": api.polls.SubscribePollEvents(
+            polls_pb2.SubscribePollEventsRequest(), metadata=api.md),
+        "chats": api.chats.SubscribeChatEvents(
+            chats_pb2.SubscribeChatEventsRequest(), metadata=api.md),
+    }
+    for call in calls.values():
+        call.initial_metadata()  # the server holds the subscription
+    return {name: read_stream(call) for name, call in calls.items()}
+
+
+def test_each_stream_gets_its_own_family_after_a_burst_of_another(
+        make_emu: Callable[..., Emulator], make_api: Callable[..., Api],
+        read_stream: Callable[[Any], StreamReader]) -> None:
+    emu = make_emu(heartbeat_interval=30)
+    streams = _subscribe_all(make_api(emu, LINE_A), read_stream)
+    for n in range(300):
+        emu.simulate_inbound(ALICE, f"burst {n}", line=LINE_A)
+    group = emu.inject_raw_event(LINE_A, groups_pb2.GroupChangeEvent(chat_guid="g"),
+                                 family=GROUP)
+    got = [streams["messages"].next_event().sequence for _ in range(300)]
+    assert got == list(range(1, 301))
+    frame = streams["groups"].next_event()
+    assert frame.sequence == group == 301 and frame.WhichOneof("payload") == "group_changed"
+    assert streams["polls"].frames.empty() and streams["chats"].frames.empty()
+
+
+def test_a_cut_ends_idle_streams_of_every_family_at_once(
+        make_emu: Callable[..., Emulator], make_api: Callable[..., Api],
+        read_stream: Callable[[Any], StreamReader]) -> None:
+    # Heartbeats every 30 s: a stream that waited on a condition the cut does not notify
+    # would only notice at its next heartbeat.
+    emu = make_emu(heartbeat_interval=30)
+    streams = _subscribe_all(make_api(emu, LINE_A), read_stream)
+    emu.simulate_inbound(ALICE, "one message", line=LINE_A)
+    assert streams["messages"].next_event().sequence == 1
+    started = time.monotonic()
+    emu.cut_streams()
+    for stream in streams.values():
+        err = stream.wait_end(timeout=10)
+        assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
+    assert time.monotonic() - started < 10
+
+
+def test_event_log_reads_from_either_end_agree() -> None:
+    for size in (1, 7, 64):
+        log = EventLog(size)
+        for _ in range(size * 3):
+            log.append(MESSAGE, None)
+            for after in range(max(0, log.head - size - 2), log.head + 1):
+                for upto in (None, *range(after, log.head + 1)):
+                    limit = log.head if upto is None else upto
+                    want = [s for s in range(log.oldest, log.head + 1) if after < s <= limit]
+                    assert [e.sequence for e in log.after(after, upto)] == want
