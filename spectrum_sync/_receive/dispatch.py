@@ -191,9 +191,11 @@ class CallbackLoop:
 class Handle:
     """A receive loop running in a background thread (from ``client.start()``)."""
 
-    def __init__(self, thread: threading.Thread, stop: threading.Event) -> None:
+    def __init__(self, thread: threading.Thread, stop: threading.Event,
+                 wake: Callable[[], None]) -> None:
         self._thread = thread
         self._stop = stop
+        self._wake = wake  # ends the loop's wait for an event, so stop() is prompt
         self._error: BaseException | None = None
         self._reported = False
 
@@ -215,6 +217,7 @@ class Handle:
         """Stop receiving; True when everything stopped within ``timeout`` s. Re-raises what
         ended the loop early (see :attr:`exception`)."""
         self._stop.set()
+        self._wake()
         self._thread.join(timeout)
         self._raise()
         return not self._thread.is_alive()

@@ -178,7 +178,8 @@ class ReceiveEngine:
         # A C-implemented queue: put and get cost well under a microsecond. The bound is kept
         # by the readers (they wait while it is full), which only costs when the consumer is
         # slower than the sources anyway.
-        self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        # ``None`` in it is a wake-up (see ``wake``), which consumers read as "nothing came".
+        self.queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
         self._bound = options.queue_size
         self.committer = Committer(store, options.commit_interval, on_store_error,
                                    feed.fence)
@@ -214,6 +215,7 @@ class ReceiveEngine:
             self._readers.clear()
             self._retired = []
         self.stopped.set()
+        self.wake()  # a consumer waiting for an event sees the stop now
         for reader in readers:
             reader.stop()
         current = threading.current_thread()
@@ -350,8 +352,13 @@ class ReceiveEngine:
 
     # -- consumer side -----------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Wake a consumer waiting in :meth:`get` (it returns None), so that it looks at its
+        stop flags now rather than after its poll interval."""
+        self.queue.put(None)
+
     def get(self, timeout: float) -> Delivery | None:
-        """The next event, or None after ``timeout`` s."""
+        """The next event, or None after ``timeout`` s (or when woken)."""
         try:
             return self.queue.get(timeout=timeout)
         except queue.Empty:

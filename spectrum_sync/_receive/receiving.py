@@ -267,7 +267,7 @@ class Receiving:
                 handle._finished_with(exc)
 
         thread = threading.Thread(target=body, name="spectrum-dispatch", daemon=True)
-        handle = Handle(thread, stop)
+        handle = Handle(thread, stop, engine.wake)
         thread.start()
         return handle
 
