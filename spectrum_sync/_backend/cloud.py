@@ -33,6 +33,7 @@ from .._errors import (
     ValidationError,
 )
 from .._models import Attachment, Message, Space
+
 # The services of a send (messages_pb2 loads attachments_pb2); groups, polls and locations
 # are imported by the methods that call them: a process that only sends never loads them.
 from .._proto import addresses_pb2, attachments_pb2, chats_pb2, messages_pb2
