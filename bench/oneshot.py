@@ -7,12 +7,18 @@ sides); memory is the child's peak RSS (VmHWM). The raw script does what the cli
 ``with Client() as c: c.space.create(c.user(...)).send(...)``: the token exchange over
 HTTPS-or-HTTP with urllib, ``GetAddressInfo``, ``CreateChat``, ``SendTextMessage`` (with an
 idempotency key and a deadline), then closes its channel.
+
+Wall and CPU time move by tens of percent on a shared machine. Where valgrind is installed,
+a full run also counts the instructions each script executes (callgrind, one run each):
+steady to a fraction of a percent, and the figure to compare two versions by.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -80,7 +86,20 @@ def _run(script: str, env: dict[str, str]) -> Run:
     return Run(seconds, cpu, int(proc.stdout.split()[-1]) * 1024)  # VmHWM is in kB
 
 
-def measure(env: dict[str, str], rounds: int) -> list[Figure]:
+def _instructions(script: str, env: dict[str, str]) -> int | None:
+    """Instructions the child executes (user space, all threads), or None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           sys.executable, "-c", script], env=env, check=True,
+                          capture_output=True, text=True, timeout=600)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    return int(found.group(1)) if found else None
+
+
+def measure(env: dict[str, str], rounds: int, count_instructions: bool = False
+            ) -> list[Figure]:
     # As installed from a wheel, the modules' bytecode is cached: the first runs write it
     # even where the environment says not to (a developer's PYTHONDONTWRITEBYTECODE would
     # otherwise make every run compile the library from source).
@@ -90,6 +109,14 @@ def measure(env: dict[str, str], rounds: int) -> list[Figure]:
     _run(RAW, child_env)  # warm the page cache (and bytecode) for both
     _run(OURS, child_env)
     raw, ours = alternate(rounds, lambda: _run(RAW, child_env), lambda: _run(OURS, child_env))
+    counted: list[Figure] = []
+    if count_instructions:
+        raw_count, our_count = _instructions(RAW, child_env), _instructions(OURS, child_env)
+        if raw_count and our_count:
+            counted = [ratios("one-shot script instruction ratio (vs raw)", [our_count],
+                              [raw_count]),
+                       Figure("one-shot instructions, Client", [our_count], "M",
+                              scale=1e-6)]
     return [
         Figure("one-shot script, raw grpcio + urllib", [r.seconds for r in raw], "ms",
                scale=1e3),
@@ -103,5 +130,6 @@ def measure(env: dict[str, str], rounds: int) -> list[Figure]:
         Figure("one-shot peak RSS, raw", [r.rss for r in raw], "MiB",
                scale=1 / 2**20),
         Figure("one-shot peak RSS, Client", [r.rss for r in ours], "MiB", scale=1 / 2**20),
+        *counted,
     ]
 

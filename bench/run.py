@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 env, 3 if quick else 7) + paths.routing(
                 (1_000, 10_000) if quick else (1_000, 100_000, 300_000)))
         if "oneshot" in wanted:
-            sections["oneshot"] = oneshot.measure(env, 5 if quick else 15)
+            sections["oneshot"] = oneshot.measure(env, 5 if quick else 15,
+                                                  count_instructions=not quick)
         if "footprint" in wanted:
             sections["footprint"] = footprint.measure(env, (1, 4) if quick else (1, 4, 16))
         if "memory" in wanted:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import attrs
 
@@ -128,13 +128,14 @@ def _seconds_text(name: str, value: object) -> object:
     return value  # anything else: the client validates it
 
 
-@attrs.frozen
-class Setting:
+class Setting(NamedTuple):
     """One setting. ``env`` is the environment variable that supplies it when it is not
     given (None: settings only); ``client_env`` says whether a plain ``Client()`` reads that
     variable itself (else only the framework integrations and tools do). ``parse`` turns a
     text value (from the environment or a settings file) into the keyword's value.
-    ``django`` is False for a Flask-only setting (not a key of Django's ``SPECTRUM``)."""
+    ``django`` is False for a Flask-only setting (not a key of Django's ``SPECTRUM``).
+    Internal records (this and :class:`ClientConfig`) are named tuples, not attrs classes:
+    their creation is part of every process's start (bench/oneshot.py)."""
 
     name: str
     keyword: str | None
@@ -210,8 +211,7 @@ _CLOUD_ONLY = ("project_id", "project_secret", "lines", "cloud_url", "address",
                "address_template", "tls", "ca_file", "retry", "quota_limits")
 
 
-@attrs.frozen(kw_only=True)
-class ClientConfig:
+class ClientConfig(NamedTuple):
     """What a ``Client`` was given, checked, and the environment it reads the rest from
     (:meth:`text`, :meth:`flag`). Made by :meth:`read`; the wiring (``_wiring.py``) builds
     the client's parts from it."""
@@ -234,9 +234,14 @@ class ClientConfig:
     receive: Any
     local: bool
     chat_db: str | os.PathLike[str] | None
-    environ: Mapping[str, str] = attrs.field(repr=False)
+    environ: Mapping[str, str]
     #: The cloud-mode keywords given explicitly (checked against ``local=True``).
     given: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:  # neither the secret nor the environment
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields
+                          if name not in ("project_secret", "environ"))
+        return f"ClientConfig({shown})"
 
     @classmethod
     def read(cls, *, retry: RetryPolicy | None, quota_limits: QuotaLimits | None,

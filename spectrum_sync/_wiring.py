@@ -13,8 +13,6 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable
 
-import attrs
-
 from ._config import DEFAULT_ADDRESS_TEMPLATE, DEFAULT_CLOUD_URL, DEFAULT_SHARED_ADDRESS, Line
 from ._errors import ConfigurationError
 
@@ -36,23 +34,37 @@ __all__ = ["ClientParts", "wire"]
 log = logging.getLogger("spectrum_sync.client")
 
 
-@attrs.define(kw_only=True)
 class ClientParts:
     """What a client is made of. ``mode_hint`` is how it was configured ("cloud",
     "explicit", "local"); ``project_id`` and ``cloud_url`` are set in cloud mode;
-    ``ssl_context`` holds the roots of ``ca_file`` (also trusted by the token exchange)."""
+    ``ssl_context`` holds the roots of ``ca_file`` (also trusted by the token exchange).
+    ``users`` and ``make_receiving`` are set by :func:`_wire_front`.
 
-    backend: Backend
-    auth: CloudAuth | None
-    store: StateStore
-    owns_store: bool
-    monitor: StoreMonitor
-    mode_hint: str
-    project_id: str | None = None
-    cloud_url: str | None = None
-    ssl_context: ssl.SSLContext | None = None
-    users: UserDirectory = attrs.field(init=False)
-    make_receiving: Callable[[], Receiving] = attrs.field(init=False)
+    A plain class, not an attrs one: it is made once per client, and its class creation
+    would be a one-shot script's cost for nothing (bench/oneshot.py)."""
+
+    __slots__ = ("auth", "backend", "cloud_url", "make_receiving", "mode_hint", "monitor",
+                 "owns_store", "project_id", "ssl_context", "store", "users")
+
+    users: UserDirectory
+    make_receiving: Callable[[], Receiving]
+
+    def __init__(self, *, backend: Backend, auth: CloudAuth | None, store: StateStore,
+                 owns_store: bool, monitor: StoreMonitor, mode_hint: str,
+                 project_id: str | None = None, cloud_url: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.backend = backend
+        self.auth = auth
+        self.store = store
+        self.owns_store = owns_store
+        self.monitor = monitor
+        self.mode_hint = mode_hint
+        self.project_id = project_id
+        self.cloud_url = cloud_url
+        self.ssl_context = ssl_context
+
+    def __repr__(self) -> str:
+        return f"ClientParts(mode_hint={self.mode_hint!r}, backend={self.backend!r})"
 
 
 def wire(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientParts:
@@ -60,11 +72,13 @@ def wire(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientParts:
     state store, user directory and receive component (``client.space`` is the client's own,
     as it refers to the client). ``is_closed`` tells
     the call wrapper that the client was closed."""
-    from ._receive.options import ReceiveOptions
+    if config.receive is not None:
+        # Imported only to check a given value: a client that only sends never loads it.
+        from ._receive.options import ReceiveOptions
 
-    if config.receive is not None and not isinstance(config.receive, ReceiveOptions):
-        raise ConfigurationError(
-            f"receive= takes a ReceiveOptions, not {type(config.receive).__name__}")
+        if not isinstance(config.receive, ReceiveOptions):
+            raise ConfigurationError(
+                f"receive= takes a ReceiveOptions, not {type(config.receive).__name__}")
     parts = _wire_local(config) if config.local else _wire_cloud(config, is_closed)
     _wire_front(parts, config)
     return parts

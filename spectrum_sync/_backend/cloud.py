@@ -33,15 +33,10 @@ from .._errors import (
     ValidationError,
 )
 from .._models import Attachment, Message, Space
-from .._proto import (
-    addresses_pb2,
-    attachments_pb2,
-    chats_pb2,
-    groups_pb2,
-    locations_pb2,
-    messages_pb2,
-    polls_pb2,
-)
+
+# The services of a send (messages_pb2 loads attachments_pb2); groups, polls and locations
+# are imported by the methods that call them: a process that only sends never loads them.
+from .._proto import addresses_pb2, attachments_pb2, chats_pb2, messages_pb2
 from .._state.base import SentRecords
 from .._state.monitor import StoreMonitor
 from .._transport.credentials import CloudAuth
@@ -713,6 +708,8 @@ class CloudBackend:
 
     def rename_group(self, space: Space, name: str, *, idempotency_key: str | None,
                      timeout: float | None) -> Space:
+        from .._proto import groups_pb2
+
         line = self._group_line(space, "renaming a group", timeout)
         request = groups_pb2.SetDisplayNameRequest(chat_guid=space.id, display_name=name)
         return self._group_space(space, self._call(line, request, timeout,
@@ -720,6 +717,8 @@ class CloudBackend:
 
     def change_members(self, space: Space, addresses: list[str], add: bool, *,
                        idempotency_key: str | None, timeout: float | None) -> Space:
+        from .._proto import groups_pb2
+
         feature = "adding group members" if add else "removing group members"
         line = self._group_line(space, feature, timeout)
         kind = groups_pb2.AddParticipantsRequest if add else groups_pb2.RemoveParticipantsRequest
@@ -729,18 +728,24 @@ class CloudBackend:
 
     def leave_group(self, space: Space, *, idempotency_key: str | None,
                     timeout: float | None) -> None:
+        from .._proto import groups_pb2
+
         line = self._group_line(space, "leaving a group", timeout)
         self._call(line, groups_pb2.LeaveGroupRequest(chat_guid=space.id), timeout,
                    idempotency_key)
 
     def set_group_icon(self, space: Space, data: bytes | None, *,
                        idempotency_key: str | None, timeout: float | None) -> None:
+        from .._proto import groups_pb2
+
         line = self._group_line(space, "group icons", timeout)
         request: Any = (groups_pb2.RemoveIconRequest(chat_guid=space.id) if data is None
                         else groups_pb2.SetIconRequest(chat_guid=space.id, data=data))
         self._call(line, request, timeout, idempotency_key)
 
     def group_icon(self, space: Space, *, timeout: float | None) -> bytes | None:
+        from .._proto import groups_pb2
+
         line = self._group_line(space, "group icons", timeout)
         try:
             response = self._call(line, groups_pb2.GetIconRequest(chat_guid=space.id), timeout)
@@ -754,6 +759,8 @@ class CloudBackend:
 
     def create_poll(self, space: Space, title: str, options: list[str], *,
                     idempotency_key: str | None, timeout: float | None) -> Poll:
+        from .._proto import polls_pb2
+
         deadline = self._deadline(timeout)
         line = self.line(space.phone, timeout)
         # A poll is a message in the chat: it counts like one.
@@ -765,12 +772,16 @@ class CloudBackend:
         return poll_from_proto(response.poll, space)
 
     def get_poll(self, space: Space, guid: str, *, timeout: float | None) -> Poll:
+        from .._proto import polls_pb2
+
         line = self.line(space.phone, timeout)
         response = self._call(line, polls_pb2.GetPollRequest(poll_message_guid=guid), timeout)
         return poll_from_proto(response.poll, space)
 
     def change_poll(self, poll: Poll, action: str, value: str | None, *,
                     idempotency_key: str | None, timeout: float | None) -> Poll:
+        from .._proto import polls_pb2
+
         line = self.line(poll.space.phone, timeout)
         request: Any
         if action == "vote":
@@ -818,6 +829,8 @@ class CloudBackend:
                          timeout: float | None) -> list[FriendLocation]:
         """Every location shared with the line, or ``address``'s alone (empty when that
         friend shares none: ``sharedFriendLocationNotFound``)."""
+        from .._proto import locations_pb2
+
         line = self._location_line(phone, timeout)
         if address is None:
             response = self._call(line, locations_pb2.ListSharedFriendLocationsRequest(),
@@ -835,6 +848,8 @@ class CloudBackend:
     def request_location(self, space: Space, address: str, *, idempotency_key: str | None,
                          timeout: float | None) -> LocationRequest:
         """RequestFriendLocationSharing: a Find My request card to ``address`` in ``space``."""
+        from .._proto import locations_pb2
+
         line = self.line(space.phone, timeout)
         request = locations_pb2.RequestFriendLocationSharingRequest(chat_guid=space.id,
                                                                     address=address)
@@ -851,6 +866,8 @@ class CloudBackend:
                         ) -> Iterator[FriendLocation]:
         """WatchSharedFriendLocations: updates as they come (heartbeats dropped), until the
         iterator is closed (or the stream ends: the feed has no replay)."""
+        from .._proto import locations_pb2
+
         line = self._location_line(phone, None)
         request = locations_pb2.WatchSharedFriendLocationsRequest(address=address)
         try:

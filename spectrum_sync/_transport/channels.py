@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import grpc
 
 __all__ = ["ChannelFactory", "channel_options"]
@@ -39,7 +38,6 @@ def channel_options(streams: bool = False) -> list[tuple[str, Any]]:
     return options
 
 
-@attrs.frozen
 class ChannelFactory:
     """Creates channels: TLS (system roots or ``root_certificates``) or plaintext.
 
@@ -50,7 +48,16 @@ class ChannelFactory:
     and one thread per line; docs/architecture.md, "One thread per stream", has the figures.
     """
 
-    root_certificates: bytes | None = attrs.field(default=None, repr=False)
+    # A plain class (as LineSpec and Grant are tuples): attrs' class creation would be a
+    # one-shot script's cost for nothing (bench/oneshot.py).
+    __slots__ = ("root_certificates",)
+
+    def __init__(self, root_certificates: bytes | None = None) -> None:
+        self.root_certificates = root_certificates
+
+    def __repr__(self) -> str:
+        roots = "given" if self.root_certificates is not None else "system"
+        return f"ChannelFactory(roots={roots})"
 
     def create(self, address: str, tls: bool, *, streams: bool = False) -> grpc.Channel:
         options = channel_options(streams)

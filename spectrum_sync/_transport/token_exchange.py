@@ -24,10 +24,8 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit
-
-import attrs
 
 from .._errors import AuthenticationError, CloudError, ConfigurationError, ConnectionError
 
@@ -42,8 +40,7 @@ MAX_BODY = 1 << 20
 MIN_TTL, MAX_TTL = 5.0, 86_400.0
 
 
-@attrs.frozen
-class Grant:
+class Grant(NamedTuple):
     """The result of one token exchange.
 
     ``kind`` is ``"shared"`` or ``"dedicated"``; ``tokens`` maps instance ids to tokens (the
@@ -51,14 +48,20 @@ class Grant:
     number (None while it has none); ``obtained_at`` is ``time.monotonic()`` when the request
     was sent; ``clock_skew`` is the server's clock (its ``Date`` header) minus ours, in
     seconds, when the answer had a readable one (1 s resolution: the header has no more).
+    A named tuple, not an attrs class: cheaper to create for a one-shot script.
     """
 
     kind: str
-    tokens: Mapping[str, str] = attrs.field(repr=False)
+    tokens: Mapping[str, str]
     numbers: Mapping[str, str | None]
     expires_in: float
     obtained_at: float
     clock_skew: float | None = None
+
+    def __repr__(self) -> str:  # never the tokens
+        return (f"Grant(kind={self.kind!r}, numbers={self.numbers!r}, "
+                f"expires_in={self.expires_in!r}, obtained_at={self.obtained_at!r}, "
+                f"clock_skew={self.clock_skew!r})")
 
 
 def validate_cloud_url(url: object) -> str:
@@ -269,7 +272,7 @@ def exchange_token(
             "succeed") is not True:
         raise _rest_error(status, body)
     grant = _parse_grant(payload.get("data"), started)
-    return attrs.evolve(grant, clock_skew=_clock_skew(response_headers.get("date")))
+    return grant._replace(clock_skew=_clock_skew(response_headers.get("date")))
 
 
 def _clock_skew(date: str | None) -> float | None:

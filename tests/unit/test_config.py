@@ -153,3 +153,24 @@ def test_wiring_returns_its_parts_and_sets_nothing_on_a_client() -> None:
     finally:
         parts.backend.close()
         parts.store.close()
+
+
+def test_internal_records_never_show_secrets() -> None:
+    # The records of the start-up path are named tuples and plain classes (cheaper to create
+    # than attrs classes, bench/oneshot.py); their reprs still leave secrets out.
+    from spectrum_sync._transport.channels import ChannelFactory
+    from spectrum_sync._transport.lines import LineSpec
+    from spectrum_sync._transport.token_exchange import Grant
+
+    config = ClientConfig.read(
+        project_id="proj", project_secret="s3cret", lines=None, cloud_url=None, address=None,
+        address_template=None, tls=None, ca_file=None, timeout=5.0, retry=None,
+        default_region="US", user_cache_ttl=1.0, user_cache_size=1, quota_limits=None,
+        state=None, receive=None, local=False, chat_db=None, env={"X": "s3cret"})
+    grant = Grant("dedicated", {"i1": "s3cret"}, {"i1": "+15550000001"}, 60.0, 1.0)
+    spec = LineSpec("i1", "+15550000001", "127.0.0.1:1", False, "s3cret")
+    for record in (config, grant, spec, ChannelFactory(b"s3cret")):
+        assert "s3cret" not in repr(record)
+    assert "project_id='proj'" in repr(config) and "+15550000001" in repr(grant)
+    assert grant._replace(clock_skew=1.5).clock_skew == 1.5 and grant == Grant(*grant)
+    assert spec == LineSpec("i1", "+15550000001", "127.0.0.1:1", False, "s3cret")

@@ -53,3 +53,34 @@ def test_text_limits() -> None:
         check_text("text", "€" * (40 * 2**20))  # 120 MiB in UTF-8, 40 Mi characters
     with pytest.raises(spectrum.ValidationError, match="surrogate"):
         check_text("text", "a\udfffb")
+
+
+@pytest.mark.parametrize("number", ["+15550000000", "+15551111111", "+15555550100",
+                                    "+15559999999"])
+def test_e164_example_numbers_answer_as_the_general_path_does(number: str) -> None:
+    # Written with spaces, the same number goes through phonenumbers: both answers agree.
+    spaced = f"{number[:2]} {number[2:5]} {number[5:8]} {number[8:]}"
+    assert normalize_address(number) == normalize_address(spaced) == (number, "US")
+    assert normalize_address(number, "FR") == (number, "US")
+
+
+@pytest.mark.parametrize("near_miss", ["+1555111111", "+155511111111", "+1555111111x"])
+def test_near_misses_of_example_numbers_take_the_general_path(near_miss: str) -> None:
+    with pytest.raises(spectrum.InvalidAddress):
+        normalize_address(near_miss)
+
+
+def test_non_ascii_digits_of_an_example_number_are_normalised_to_ascii() -> None:
+    assert normalize_address("+1555111\u0661111") == ("+15551111111", "US")
+
+
+def test_an_e164_example_number_does_not_load_phonenumbers() -> None:
+    import subprocess
+    import sys
+
+    # A one-shot script to the emulator's numbers skips phonenumbers' ~25 ms (bench/oneshot.py).
+    script = ("import sys\nfrom spectrum_sync._addresses import normalize_address\n"
+              "normalize_address('+15551111111')\nprint('phonenumbers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "False"
