@@ -51,9 +51,8 @@ def _value(cls: type[_T]) -> type[_T]:
     """The methods attrs would generate for a frozen value, as shared functions: ``__eq__``
     (field by field, the exact class only), ``__hash__`` and ``__repr__``
     (``Name(field=value, ...)``), each unless the class writes its own; the class writes its
-    ``__init__``. attrs generates each class's methods as source and compiles it, the largest
-    part of a one-shot script's import (bench/oneshot.py); over a ``_value`` class it only
-    adds its short ``__attrs_init__``. They are still attrs classes
+    ``__init__``. attrs' code generation compiles every class's methods, the largest part of
+    a one-shot script's import (bench/oneshot.py); ``_value`` classes are still attrs classes
     (``attrs.frozen(init=False, repr=False, eq=False)`` over this): fields, ``attrs.evolve``,
     ``attrs.asdict``, pickling and frozen-ness are attrs'. Only for classes without
     validators (attrs runs them in the ``__init__`` it generates)."""
