@@ -8,10 +8,9 @@ the wire converters and the local Mac code can all use these values without impo
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Callable, ClassVar, TypeVar, Union
+from typing import Any, Callable, ClassVar, Union
 
 import attrs
 
@@ -41,54 +40,8 @@ __all__ = [
 
 Receipt = Callable[[], None]
 
-_T = TypeVar("_T")
-# How a frozen value's __init__ sets its fields, as attrs' own does: object.__setattr__
-# bound to the instance once (faster per field than calling the unbound slot).
-_setter = object.__setattr__.__get__
 
-
-def _value(cls: type[_T]) -> type[_T]:
-    """The methods attrs would generate for a frozen value, as shared functions: ``__eq__``
-    (field by field, the exact class only), ``__hash__`` and ``__repr__``
-    (``Name(field=value, ...)``), each unless the class writes its own; the class writes its
-    ``__init__``. attrs' code generation compiles every class's methods, the largest part of
-    a one-shot script's import (bench/oneshot.py); ``_value`` classes are still attrs classes
-    (``attrs.frozen(init=False, repr=False, eq=False)`` over this): fields, ``attrs.evolve``,
-    ``attrs.asdict``, pickling and frozen-ness are attrs'. Only for classes without
-    validators (attrs runs them in the ``__init__`` it generates)."""
-    names = tuple(cls.__annotations__)
-    if len(names) < 2:  # attrgetter of one name gives the value, not a tuple (for the hash)
-        raise TypeError(f"_value needs two fields or more, {cls.__name__} has {len(names)}")
-    key = operator.attrgetter(*names)
-    seed = hash(cls.__qualname__)
-
-    def __eq__(self: Any, other: object) -> Any:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        # Field by field, as ``a == b and ...`` (no identity shortcut: a NaN is unequal).
-        result: Any = True
-        for name in names:
-            result = getattr(self, name) == getattr(other, name)
-            if not result:
-                return result
-        return result
-
-    def __hash__(self: Any) -> int:
-        return hash((seed, *key(self)))
-
-    def __repr__(self: Any) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
-        return f"{self.__class__.__qualname__.rsplit('>.', 1)[-1]}({fields})"
-
-    for method in (__eq__, __hash__, __repr__):
-        if method.__name__ not in cls.__dict__:
-            method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
-            setattr(cls, method.__name__, method)
-    return cls
-
-
-@attrs.frozen(init=False, repr=False, eq=False)
-@_value
+@attrs.frozen
 class User:
     """A handle: ``address`` (E.164 or lower-case e-mail), ``country`` (ISO alpha-2 or None),
     ``service`` ("iMessage", "SMS", "RCS" or "unknown")."""
@@ -96,13 +49,6 @@ class User:
     address: str
     country: str | None = None
     service: str = "unknown"
-
-    def __init__(self, address: str, country: str | None = None,
-                 service: str = "unknown") -> None:
-        set = _setter(self)
-        set("address", address)
-        set("country", country)
-        set("service", service)
 
 
 _STYLES = ("bold", "italic", "underline", "strikethrough")
@@ -203,8 +149,7 @@ def check_formatting(text: str, formatting: Iterable[TextFormat] | None) -> tupl
     return out
 
 
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class Mention:
     """A mention in a received text: ``address`` shown by the range ``start``/``length``
     (UTF-16 code units)."""
@@ -212,12 +157,6 @@ class Mention:
     address: str
     start: int
     length: int
-
-    def __init__(self, *, address: str, start: int, length: int) -> None:
-        set = _setter(self)
-        set("address", address)
-        set("start", start)
-        set("length", length)
 
 
 class Icon(bytes):
@@ -235,8 +174,7 @@ class Icon(bytes):
         return f"Icon({len(self)} bytes, mime_type={self.mime_type!r})"
 
 
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class FriendLocation:
     """A friend's location shared with a line through Find My.
 
@@ -258,29 +196,8 @@ class FriendLocation:
     located_at: datetime | None = None
     expires_at: datetime | None = None
 
-    def __init__(self, *, address: str, phone: str, name: str | None = None,
-                 latitude: float | None = None, longitude: float | None = None,
-                 accuracy: float | None = None, long_address: str | None = None,
-                 short_address: str | None = None, locating: bool = False,
-                 kind: str = "unknown", located_at: datetime | None = None,
-                 expires_at: datetime | None = None) -> None:
-        set = _setter(self)
-        set("address", address)
-        set("phone", phone)
-        set("name", name)
-        set("latitude", latitude)
-        set("longitude", longitude)
-        set("accuracy", accuracy)
-        set("long_address", long_address)
-        set("short_address", short_address)
-        set("locating", locating)
-        set("kind", kind)
-        set("located_at", located_at)
-        set("expires_at", expires_at)
 
-
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class LocationRequest:
     """The answer to a Find My request sent to ``address``: the service's ``status``, its
     ``reason`` when it gives one, and the guid of the request card when one was sent."""
@@ -290,28 +207,14 @@ class LocationRequest:
     reason: str | None = None
     message_guid: str | None = None
 
-    def __init__(self, *, address: str, status: str, reason: str | None = None,
-                 message_guid: str | None = None) -> None:
-        set = _setter(self)
-        set("address", address)
-        set("status", status)
-        set("reason", reason)
-        set("message_guid", message_guid)
 
-
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class FocusStatus:
     """Whether Focus (Do Not Disturb) silences notifications from ``address`` on the line's
     device (``silenced``)."""
 
     address: str
     silenced: bool
-
-    def __init__(self, *, address: str, silenced: bool) -> None:
-        set = _setter(self)
-        set("address", address)
-        set("silenced", silenced)
 
 
 UserLike = Union[User, str]
@@ -336,8 +239,7 @@ class Received:
         self._receipt()
 
 
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class LineInfo:
     """A line as ``client.lines`` describes it: ``phone``, ``instance_id`` (the cloud's id of
     the line; the phone for explicit lines), gRPC ``address`` and ``tls``."""
@@ -347,30 +249,14 @@ class LineInfo:
     address: str
     tls: bool
 
-    def __init__(self, *, phone: str, instance_id: str, address: str, tls: bool) -> None:
-        set = _setter(self)
-        set("phone", phone)
-        set("instance_id", instance_id)
-        set("address", address)
-        set("tls", tls)
 
-
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class EmbeddedMedia:
     """Media carried inside a message (a Digital Touch sketch...): ``data`` and
     ``mime_type``."""
 
-    data: bytes
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
     mime_type: str
-
-    def __init__(self, *, data: bytes, mime_type: str) -> None:
-        set = _setter(self)
-        set("data", data)
-        set("mime_type", mime_type)
-
-    def __repr__(self) -> str:  # the size, not the bytes
-        return f"EmbeddedMedia(data=<{len(self.data)} bytes>, mime_type={self.mime_type!r})"
 
 
 def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -402,8 +288,7 @@ class StickerPlacement:
     width: float | None = attrs.field(default=None, validator=_fraction)
 
 
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class PollOption:
     """One option of a poll."""
 
@@ -411,15 +296,8 @@ class PollOption:
     text: str
     creator: str | None = None
 
-    def __init__(self, *, id: str, text: str, creator: str | None = None) -> None:
-        set = _setter(self)
-        set("id", id)
-        set("text", text)
-        set("creator", creator)
 
-
-@attrs.frozen(kw_only=True, init=False, repr=False, eq=False)
-@_value
+@attrs.frozen(kw_only=True)
 class PollVote:
     """One participant's vote: ``voter`` (None when the server does not name them),
     ``option_id`` and the option's ``option_text`` (None for an option the poll no longer
@@ -428,10 +306,3 @@ class PollVote:
     voter: User | None
     option_id: str
     option_text: str | None = None
-
-    def __init__(self, *, voter: User | None, option_id: str,
-                 option_text: str | None = None) -> None:
-        set = _setter(self)
-        set("voter", voter)
-        set("option_id", option_id)
-        set("option_text", option_text)
