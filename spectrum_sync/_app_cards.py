@@ -8,7 +8,6 @@ are the service's: at least one caption or an image, ``image`` and ``image_title
 
 from __future__ import annotations
 
-import html.parser
 import io
 import re
 import urllib.parse
@@ -196,34 +195,6 @@ def check_url(url: object) -> str:
 # ----- link cards ---------------------------------------------------------------------------
 
 
-class _OpenGraph(html.parser.HTMLParser):
-    """Collects ``og:*`` meta tags, the description and the <title> of a page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: dict[str, str] = {}
-        self.title = ""
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs_: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag == "meta":
-            found = dict(attrs_)
-            key = (found.get("property") or found.get("name") or "").lower()
-            value = found.get("content")
-            if key and value and key not in self.tags:
-                self.tags[key] = value.strip()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-
-
 def _fetch(url: str, timeout: float) -> tuple[bytes, str]:
     # Imported here: urllib.request brings ssl and more, which a process that never makes a
     # link card should not pay for when it first uses a Message.
@@ -249,7 +220,11 @@ def link_layout(url: str, timeout: float) -> CardLayout:
         body, charset = _fetch(url, timeout)
     except SpectrumError:
         return CardLayout(caption=host, summary=host)
-    page = _OpenGraph()
+    # Imported here: html.parser (about 5 ms) is for link cards only, and a process that
+    # only sends text should not pay for it (bench/oneshot.py).
+    from ._open_graph import OpenGraph
+
+    page = OpenGraph()
     try:
         page.feed(body.decode(charset, errors="replace"))
     except LookupError:  # an unknown charset: read it as UTF-8

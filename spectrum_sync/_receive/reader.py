@@ -40,7 +40,7 @@ from .._backoff import jittered
 from .._errors import ClientClosed, RoutingError, SpectrumError
 from .._logfields import fields
 from .._transport.lines import LineConnection
-from .._wire.convert import decode_event
+from .._wire.events import decode_event
 from .engine import InFlight
 from .heads import HEAD, IDLE, NEEDS_HEAD, REPLAY, STARTING, SUBSCRIBING, CatchUpRounds
 from .health import LineHealth

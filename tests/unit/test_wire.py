@@ -18,13 +18,9 @@ from spectrum_sync._proto import (
     messages_pb2,
     polls_pb2,
 )
-from spectrum_sync._wire.convert import (
-    decode_event,
-    emoji_from_wire,
-    message_from_proto,
-    reaction_to_wire,
-)
+from spectrum_sync._wire.convert import emoji_from_wire, message_from_proto, reaction_to_wire
 from spectrum_sync._wire.errors import classify
+from spectrum_sync._wire.events import decode_event
 from spectrum_sync._wire.rpc import all_rpcs, rpc_for
 
 
