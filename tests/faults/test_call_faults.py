@@ -29,16 +29,22 @@ def test_a_send_during_a_short_outage_succeeds(emu_process: EmulatorProcess) -> 
         space.send("warm up")
         emu_process.kill()
         result: list[Any] = []
-        sender = threading.Thread(target=lambda: result.append(
-            space.send("through the outage", timeout=10)))
+
+        def send() -> None:
+            try:
+                result.append(space.send("through the outage", timeout=20))
+            except Exception as exc:  # shown by the assertion below
+                result.append(exc)
+
         started = time.monotonic()
+        sender = threading.Thread(target=send)
         sender.start()
         time.sleep(0.6)
-        assert sender.is_alive()  # still retrying: a refused connection is not the end
+        assert sender.is_alive(), result  # still retrying: a refused connection is not the end
         emu_process.start()  # same ports, a cloud that forgot everything
-        sender.join(15)
-        assert result and result[0].text == "through the outage"
-        assert time.monotonic() - started < 10
+        sender.join(25)  # a loaded machine may take seconds to start the emulator's process
+        assert result and getattr(result[0], "text", None) == "through the outage", result
+        assert time.monotonic() - started < 20
         texts = [m["text"] for m in emu_process.admin("messages", method="GET")["messages"]]
         assert texts == ["through the outage"]  # one bubble
 
