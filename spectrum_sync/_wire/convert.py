@@ -131,11 +131,23 @@ def emoji_from_wire(reaction: messages_pb2.MessageReaction) -> str:
 # ----- messages ----------------------------------------------------------------------------
 
 
+#: The last timestamp converted, as (seconds, nanos, datetime): a message's creation and
+#: delivery times are usually the same instant, and datetimes are immutable values.
+_last_stamp: tuple[int, int, datetime] = (0, 0, datetime.fromtimestamp(0, timezone.utc))
+
+
 def _stamp(stamp: Any) -> datetime:
     """A wire Timestamp as an aware UTC datetime, in one C call rather than the protobuf
     helper's Python-level arithmetic: this runs for every received event. (A double holds
     today's epoch seconds to well under a microsecond.)"""
-    return datetime.fromtimestamp(stamp.seconds + stamp.nanos * 1e-9, _UTC)
+    global _last_stamp
+    seconds, nanos = stamp.seconds, stamp.nanos
+    last = _last_stamp  # one read of a tuple: safe from any thread
+    if last[0] == seconds and last[1] == nanos:
+        return last[2]
+    moment = datetime.fromtimestamp(seconds + nanos * 1e-9, _UTC)
+    _last_stamp = (seconds, nanos, moment)
+    return moment
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -176,10 +188,11 @@ def message_from_proto(
     has = message.HasField
     content = message.content
     from_me = message.is_from_me
+    wire_sender = message.sender if has("sender") else None
     sender = None
     if not from_me:
-        if has("sender"):
-            sender = _user(message.sender)
+        if wire_sender is not None:
+            sender = _user(wire_sender)
         elif actor is not None:
             sender = _user(actor)
     attachments: tuple[Attachment, ...] = ()
@@ -212,17 +225,25 @@ def message_from_proto(
         is_audio=message.is_audio_message,
         sequence=sequence,
         receipt=receipt,
-        **_delivery_fields(message, space),
+        **_delivery_fields(message, space, wire_sender),
     )
 
 
 _CHAT_SERVICES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS"}
 
 
-def _message_service(message: messages_pb2.Message, space: Space) -> str | None:
+#: ``service_name`` of one service kind, as a lookup (this runs for every event).
+_SERVICE_BY_KIND = {kind: service_name((kind,)) for kind, _ in _SERVICE_PREFERENCE}
+
+
+def _message_service(
+    wire_sender: common_pb2.SingleServiceAddressInfo | None, space: Space
+) -> str | None:
     """The sender's service when the wire names one, else the one the chat guid names."""
-    if message.HasField("sender") and message.sender.service:
-        return service_name((message.sender.service,))
+    if wire_sender is not None:
+        kind = wire_sender.service
+        if kind:
+            return _SERVICE_BY_KIND.get(kind, "unknown")
     return _CHAT_SERVICES.get(space.id.split(";", 1)[0].lower())
 
 
@@ -241,14 +262,17 @@ _DATES = (("date_delivered", "delivered_at"), ("date_read", "read_at"),
           ("date_played", "played_at"), ("date_expressive_send_played", "effect_played_at"))
 
 
-def _delivery_fields(message: messages_pb2.Message, space: Space) -> dict[str, Any]:
+def _delivery_fields(
+    message: messages_pb2.Message, space: Space,
+    wire_sender: common_pb2.SingleServiceAddressInfo | None,
+) -> dict[str, Any]:
     """The delivery state and the rarer fields of a wire message (docs/behaviour.md,
     "Delivery state"). This runs for every event: plain attribute reads (a C call each) and
     ``HasField`` only where absence differs from the default."""
     m: Any = message
     has = m.HasField
     out: dict[str, Any] = {
-        "service": _message_service(message, space), "is_sent": m.is_sent,
+        "service": _message_service(wire_sender, space), "is_sent": m.is_sent,
         "is_delivered": m.is_delivered, "delivered_quietly": m.is_delivered_quietly,
         "notified": m.did_notify_recipient, "send_error_code": m.send_error_code,
         "part_count": m.part_count or 1,
@@ -263,9 +287,11 @@ def _delivery_fields(message: messages_pb2.Message, space: Space) -> dict[str, A
             out["group_title"] = m.group_title
         if has("chat_action_type"):
             out["chat_action"] = m.chat_action_type
-    flags = frozenset(name for field, name in _FLAGS if getattr(m, field))
-    if flags:
-        out["flags"] = flags
+    # Flags are rare: one chain of plain reads decides, before any per-flag work.
+    if (m.is_auto_reply or m.is_system_message or m.is_forward or m.is_delayed or m.is_spam
+            or m.data_detector_results_present or m.is_archived or m.is_service_message
+            or m.is_corrupt or m.is_expirable):
+        out["flags"] = frozenset(name for field, name in _FLAGS if getattr(m, field))
     if m.applied_reactions:
         out["reactions"] = tuple(_applied(r, m.guid, space) for r in m.applied_reactions)
     if m.placed_stickers:
