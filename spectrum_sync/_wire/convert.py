@@ -131,11 +131,23 @@ def emoji_from_wire(reaction: messages_pb2.MessageReaction) -> str:
 # ----- messages ----------------------------------------------------------------------------
 
 
+#: The last timestamp converted, as (seconds, nanos, datetime): a message's creation and
+#: delivery times are usually the same instant, and datetimes are immutable values.
+_last_stamp: tuple[int, int, datetime] = (0, 0, datetime.fromtimestamp(0, timezone.utc))
+
+
 def _stamp(stamp: Any) -> datetime:
     """A wire Timestamp as an aware UTC datetime, in one C call rather than the protobuf
     helper's Python-level arithmetic: this runs for every received event. (A double holds
     today's epoch seconds to well under a microsecond.)"""
-    return datetime.fromtimestamp(stamp.seconds + stamp.nanos * 1e-9, _UTC)
+    global _last_stamp
+    seconds, nanos = stamp.seconds, stamp.nanos
+    last = _last_stamp  # one read of a tuple: safe from any thread
+    if last[0] == seconds and last[1] == nanos:
+        return last[2]
+    moment = datetime.fromtimestamp(seconds + nanos * 1e-9, _UTC)
+    _last_stamp = (seconds, nanos, moment)
+    return moment
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -172,14 +184,20 @@ def message_from_proto(
     receipt: Receipt = _noop, actor: common_pb2.SingleServiceAddressInfo | None = None,
 ) -> Message:
     """A :class:`Message` in ``space`` from a wire ``Message`` (``actor``: the event's actor,
-    which names the sender when the message itself does not)."""
-    has = message.HasField
-    content = message.content
-    from_me = message.is_from_me
+    which names the sender when the message itself does not).
+
+    This runs for every received event: plain attribute reads (a C call each), ``HasField``
+    only where absence differs from the default, and one call with every field named (no
+    dictionary of fields built and unpacked)."""
+    m: Any = message
+    has = m.HasField
+    content = m.content
+    from_me = m.is_from_me
+    wire_sender = m.sender if has("sender") else None
     sender = None
     if not from_me:
-        if has("sender"):
-            sender = _user(message.sender)
+        if wire_sender is not None:
+            sender = _user(wire_sender)
         elif actor is not None:
             sender = _user(actor)
     attachments: tuple[Attachment, ...] = ()
@@ -190,39 +208,86 @@ def message_from_proto(
         formatting = _formats(content.formatting)
     mentions: tuple[Mention, ...] = ()
     if content.mentions:
-        mentions = tuple(Mention(address=m.address, start=m.start, length=m.length)
-                         for m in content.mentions)
+        mentions = tuple(Mention(address=x.address, start=x.start, length=x.length)
+                         for x in content.mentions)
+    # The delivery state and the rarer fields (docs/behaviour.md, "Delivery state").
+    item_type, group_title, chat_action = "normal", None, None
+    if m.item_type:
+        item_type = _ITEM_TYPES.get(m.item_type, "unknown")
+        group_title = m.group_title if has("group_title") else None
+        chat_action = m.chat_action_type if has("chat_action_type") else None
+    flags: frozenset[str] = _NO_FLAGS
+    # Flags are rare: one chain of plain reads decides, before any per-flag work.
+    if (m.is_auto_reply or m.is_system_message or m.is_forward or m.is_delayed or m.is_spam
+            or m.data_detector_results_present or m.is_archived or m.is_service_message
+            or m.is_corrupt or m.is_expirable):
+        flags = frozenset(name for field, name in _FLAGS if getattr(m, field))
+    reactions: tuple[Reaction, ...] = ()
+    if m.applied_reactions:
+        reactions = tuple(_applied(r, m.guid, space) for r in m.applied_reactions)
+    stickers: tuple[StickerPlaced, ...] = ()
+    if m.placed_stickers:
+        stickers = tuple(_placed(p, m.guid, space) for p in m.placed_stickers)
     return Message(
-        guid=message.guid,
+        guid=m.guid,
         space=space,
         text=content.text if content.HasField("text") else None,
         sender=sender,
         is_from_me=from_me,
-        created_at=_stamp(message.date_created) if has("date_created") else None,
-        edited_at=_stamp(message.date_edited) if has("date_edited") else None,
-        retracted_at=_stamp(message.date_retracted) if has("date_retracted") else None,
-        subject=message.subject if has("subject") else None,
+        created_at=_stamp(m.date_created) if has("date_created") else None,
+        edited_at=_stamp(m.date_edited) if has("date_edited") else None,
+        retracted_at=_stamp(m.date_retracted) if has("date_retracted") else None,
+        subject=m.subject if has("subject") else None,
         effect=_opt(content, "expressive_send_style_id"),
-        reply_to_guid=message.reply_target_guid if has("reply_target_guid") else None,
-        thread_originator_guid=(message.thread_originator_guid
+        reply_to_guid=m.reply_target_guid if has("reply_target_guid") else None,
+        thread_originator_guid=(m.thread_originator_guid
                                 if has("thread_originator_guid") else None),
         attachments=attachments,
         formatting=formatting,
         mentions=mentions,
-        is_audio=message.is_audio_message,
+        is_audio=m.is_audio_message,
         sequence=sequence,
         receipt=receipt,
-        **_delivery_fields(message, space),
+        service=_message_service(wire_sender, space),
+        is_sent=m.is_sent,
+        is_delivered=m.is_delivered,
+        delivered_quietly=m.is_delivered_quietly,
+        notified=m.did_notify_recipient,
+        send_error_code=m.send_error_code,
+        part_count=m.part_count or 1,
+        destination=m.destination_caller_id if has("destination_caller_id") else None,
+        delivered_at=_stamp(m.date_delivered) if has("date_delivered") else None,
+        read_at=_stamp(m.date_read) if has("date_read") else None,
+        played_at=_stamp(m.date_played) if has("date_played") else None,
+        effect_played_at=(_stamp(m.date_expressive_send_played)
+                          if has("date_expressive_send_played") else None),
+        item_type=item_type,
+        group_title=group_title,
+        chat_action=chat_action,
+        flags=flags,
+        reactions=reactions,
+        stickers=stickers,
+        balloon_bundle_id=(content.balloon_bundle_id
+                           if content.HasField("balloon_bundle_id") else None),
+        app_card=app_card_from_proto(content.mini_app) if content.HasField("mini_app") else None,
     )
 
 
 _CHAT_SERVICES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS"}
 
 
-def _message_service(message: messages_pb2.Message, space: Space) -> str | None:
+#: ``service_name`` of one service kind, as a lookup (this runs for every event).
+_SERVICE_BY_KIND = {kind: service_name((kind,)) for kind, _ in _SERVICE_PREFERENCE}
+
+
+def _message_service(
+    wire_sender: common_pb2.SingleServiceAddressInfo | None, space: Space
+) -> str | None:
     """The sender's service when the wire names one, else the one the chat guid names."""
-    if message.HasField("sender") and message.sender.service:
-        return service_name((message.sender.service,))
+    if wire_sender is not None:
+        kind = wire_sender.service
+        if kind:
+            return _SERVICE_BY_KIND.get(kind, "unknown")
     return _CHAT_SERVICES.get(space.id.split(";", 1)[0].lower())
 
 
@@ -235,47 +300,7 @@ _FLAGS = (
     ("is_service_message", "service_message"), ("is_corrupt", "corrupt"),
     ("is_expirable", "expirable"),
 )
-
-
-_DATES = (("date_delivered", "delivered_at"), ("date_read", "read_at"),
-          ("date_played", "played_at"), ("date_expressive_send_played", "effect_played_at"))
-
-
-def _delivery_fields(message: messages_pb2.Message, space: Space) -> dict[str, Any]:
-    """The delivery state and the rarer fields of a wire message (docs/behaviour.md,
-    "Delivery state"). This runs for every event: plain attribute reads (a C call each) and
-    ``HasField`` only where absence differs from the default."""
-    m: Any = message
-    has = m.HasField
-    out: dict[str, Any] = {
-        "service": _message_service(message, space), "is_sent": m.is_sent,
-        "is_delivered": m.is_delivered, "delivered_quietly": m.is_delivered_quietly,
-        "notified": m.did_notify_recipient, "send_error_code": m.send_error_code,
-        "part_count": m.part_count or 1,
-        "destination": m.destination_caller_id if has("destination_caller_id") else None,
-    }
-    for field, name in _DATES:
-        if has(field):
-            out[name] = _stamp(getattr(m, field))
-    if m.item_type:
-        out["item_type"] = _ITEM_TYPES.get(m.item_type, "unknown")
-        if has("group_title"):
-            out["group_title"] = m.group_title
-        if has("chat_action_type"):
-            out["chat_action"] = m.chat_action_type
-    flags = frozenset(name for field, name in _FLAGS if getattr(m, field))
-    if flags:
-        out["flags"] = flags
-    if m.applied_reactions:
-        out["reactions"] = tuple(_applied(r, m.guid, space) for r in m.applied_reactions)
-    if m.placed_stickers:
-        out["stickers"] = tuple(_placed(p, m.guid, space) for p in m.placed_stickers)
-    content = m.content
-    if content.HasField("balloon_bundle_id"):
-        out["balloon_bundle_id"] = content.balloon_bundle_id
-    if content.HasField("mini_app"):
-        out["app_card"] = app_card_from_proto(content.mini_app)
-    return out
+_NO_FLAGS: frozenset[str] = frozenset()
 
 
 def _applied(r: messages_pb2.MessageAppliedReaction, guid: str, space: Space) -> Reaction:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
+from typing import Any
 
 import grpc
 import pytest
@@ -65,6 +66,34 @@ def test_messages_map_without_protobuf_types() -> None:
     assert message.sender == spectrum.User("+15551111111", "US", "iMessage")
     assert message.created_at is not None and message.created_at.tzinfo == timezone.utc
     assert (message.kind, message.sequence) == ("message", 7)
+
+
+def test_message_times_flags_and_service_decode_per_message() -> None:
+    """The decoder's per-event shortcuts (the last timestamp reused, flags decided by one
+    check, the service from the sender or else the chat) give each message its own values."""
+
+    def wire(created: int, delivered: int, nanos: int = 0, **extra: Any) -> messages_pb2.Message:
+        return messages_pb2.Message(
+            guid="g", date_created=Timestamp(seconds=created, nanos=nanos),
+            date_delivered=Timestamp(seconds=delivered, nanos=nanos), **extra)
+
+    same = message_from_proto(wire(1_700_000_000, 1_700_000_000, 5_000), _space())
+    assert same.created_at == same.delivered_at == datetime.fromtimestamp(
+        1_700_000_000.000005, timezone.utc)
+    later = message_from_proto(wire(1_700_000_000, 1_700_000_009), _space())
+    assert later.created_at == datetime.fromtimestamp(1_700_000_000, timezone.utc)
+    assert later.delivered_at == datetime.fromtimestamp(1_700_000_009, timezone.utc)
+    assert (later.flags, later.service) == (frozenset(), None)  # "any;" names no service
+    flagged = message_from_proto(wire(1, 2, is_spam=True, is_expirable=True,
+                                      sender=common_pb2.SingleServiceAddressInfo(
+                                          address="+15551111111",
+                                          service=common_pb2.CHAT_SERVICE_TYPE_SMS)),
+                                 _space())
+    assert flagged.flags == {"spam", "expirable"}
+    assert flagged.service == "SMS"
+    in_sms_chat = spectrum.Space(id="SMS;-;+15551111111", type="dm", phone="+15550000001",
+                                 ops=None)  # type: ignore[arg-type]
+    assert message_from_proto(wire(1, 1), in_sms_chat).service == "SMS"
 
 
 def test_every_family_decodes_with_kind_and_sequence() -> None:
