@@ -11,6 +11,7 @@ one-shot script's cost).
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -217,10 +218,8 @@ def message_from_proto(
         group_title = m.group_title if has("group_title") else None
         chat_action = m.chat_action_type if has("chat_action_type") else None
     flags: frozenset[str] = _NO_FLAGS
-    # Flags are rare: one chain of plain reads decides, before any per-flag work.
-    if (m.is_auto_reply or m.is_system_message or m.is_forward or m.is_delayed or m.is_spam
-            or m.data_detector_results_present or m.is_archived or m.is_service_message
-            or m.is_corrupt or m.is_expirable):
+    # Flags are rare: one C call reads them all and decides, before any per-flag work.
+    if any(_FLAG_VALUES(m)):
         flags = frozenset(name for field, name in _FLAGS if getattr(m, field))
     reactions: tuple[Reaction, ...] = ()
     if m.applied_reactions:
@@ -300,6 +299,7 @@ _FLAGS = (
     ("is_service_message", "service_message"), ("is_corrupt", "corrupt"),
     ("is_expirable", "expirable"),
 )
+_FLAG_VALUES = operator.attrgetter(*(field for field, _ in _FLAGS))
 _NO_FLAGS: frozenset[str] = frozenset()
 
 
