@@ -97,6 +97,21 @@ def emu(make_emulator: EmulatorFactory, emulator_options: dict[str, Any]) -> Emu
 
 
 @pytest.fixture
+def make_emu(make_emulator: EmulatorFactory,
+             emulator_options: dict[str, Any]) -> EmulatorFactory:
+    """``make_emulator`` with the defaults of ``emulator_options`` (the lines are left out on
+    the shared plan unless given), for tests that need several emulators or other options."""
+
+    def make(**kwargs: Any) -> Emulator:
+        defaults = dict(emulator_options)
+        if kwargs.get("plan", defaults["plan"]) != "dedicated":
+            defaults.pop("lines", None)
+        return make_emulator(**{**defaults, **kwargs})
+
+    return make
+
+
+@pytest.fixture
 def client_options() -> dict[str, Any]:
     """The keywords of the ``client`` fixture's client (override it in a folder or file)."""
     return {}

@@ -25,21 +25,6 @@ def emulator_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_emu(make_emulator: Callable[..., Emulator],
-             emulator_options: dict[str, Any]) -> Callable[..., Emulator]:
-    """``make_emulator`` with this folder's defaults (``emulator_options``; no lines unless
-    given on the shared plan)."""
-
-    def make(**kwargs: Any) -> Emulator:
-        defaults = dict(emulator_options)
-        if kwargs.get("plan", defaults["plan"]) != "dedicated":
-            del defaults["lines"]
-        return make_emulator(**{**defaults, **kwargs})
-
-    return make
-
-
-@pytest.fixture
 def make_api() -> Iterator[Callable[..., Api]]:
     """Factory for :class:`Api` objects (channels closed at teardown)."""
     made: list[Api] = []

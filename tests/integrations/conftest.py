@@ -15,28 +15,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from integ_helpers import APPS, LINES
 from support.servers import Server, free_port
 
-from spectrum_sync.emulator import Emulator
-
 
 @pytest.fixture
 def emulator_options() -> dict[str, Any]:
     """Two dedicated lines and the emulator's own heartbeat."""
     return {"plan": "dedicated", "lines": LINES, "heartbeat_interval": 30.0}
-
-
-@pytest.fixture
-def make_emu(make_emulator: Callable[..., Emulator],
-             emulator_options: dict[str, Any]) -> Callable[..., Emulator]:
-    """``make_emulator`` with this folder's defaults (``emulator_options``; no lines unless
-    given on the shared plan)."""
-
-    def make(**kwargs: Any) -> Emulator:
-        defaults = dict(emulator_options)
-        if kwargs.get("plan", defaults["plan"]) != "dedicated":
-            del defaults["lines"]
-        return make_emulator(**{**defaults, **kwargs})
-
-    return make
 
 
 @pytest.fixture
