@@ -40,6 +40,7 @@ def _send_in_another_process(emu: Emulator, state: Path) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.forks
 def test_a_restarted_process_gets_the_original_message(
         emu: Emulator, make_client: ClientFactory, tmp_path: Path) -> None:
     state = tmp_path / "state.db"
@@ -54,6 +55,7 @@ def test_a_restarted_process_gets_the_original_message(
     assert [s.request.client_message_id for s in sends] == ["order-42-shipped"] * 2
 
 
+@pytest.mark.forks
 def test_without_the_record_the_error_says_it_was_sent(
         emu: Emulator, make_client: ClientFactory, tmp_path: Path) -> None:
     _send_in_another_process(emu, tmp_path / "state.db")

@@ -38,6 +38,7 @@ def test_context_manager_closes(emu: Emulator) -> None:
                 if t.name == "spectrum-refresh" and t.is_alive()]
 
 
+@pytest.mark.forks
 def test_exit_without_close_does_not_hang(emu: Emulator) -> None:
     script = textwrap.dedent(f"""
         import spectrum_sync
@@ -54,6 +55,7 @@ def test_exit_without_close_does_not_hang(emu: Emulator) -> None:
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.forks
 def test_fork_after_use_parent_and_child_both_send(make_client: ClientFactory) -> None:
     # The cloud runs in its own process, as for a prefork app server: a process that hosts a
     # gRPC server always has threads inside gRPC, so grpcio skips its fork handlers there
@@ -144,6 +146,7 @@ NOT_FOR_A_SEND = ("spectrum_sync._receive.", "spectrum_sync._events",
                   "html.parser")
 
 
+@pytest.mark.forks
 def test_a_sending_process_never_loads_the_receive_machinery(emu: Emulator) -> None:
     # The receive component is made on the first receive call: a one-shot sender does not
     # pay for importing it (bench/oneshot.py). Receiving after that works as usual.
