@@ -10,8 +10,7 @@ import threading
 import time
 
 import pytest
-from client_helpers import ALICE, LINE_1, LINE_2, ClientFactory, message_count
-from support.emulator_process import EmulatorProcess
+from client_helpers import ALICE, LINE_1, LINE_2, ClientFactory, calls, message_count
 
 import spectrum_sync as spectrum
 from spectrum_sync import Client
@@ -56,39 +55,34 @@ def test_exit_without_close_does_not_hang(emu: Emulator) -> None:
 
 
 @pytest.mark.forks
-def test_fork_after_use_parent_and_child_both_send(make_client: ClientFactory) -> None:
-    # The cloud runs in its own process, as for a prefork app server: a process that hosts a
-    # gRPC server always has threads inside gRPC, so grpcio skips its fork handlers there
-    # ("Other threads are currently calling into gRPC"), which left the child unable to send
-    # now and then (Python 3.9, grpcio 1.80).
-    with EmulatorProcess() as cloud:
-        client = make_client(None, env=cloud.env)
-        space = client.space.create(ALICE, phone=LINE_1)
-        space.send("before fork")
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: must never return into pytest
-            status = 1
+def test_fork_after_use_parent_and_child_both_send(emu: Emulator, client: Client) -> None:
+    space = client.space.create(ALICE, phone=LINE_1)
+    space.send("before fork")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: must never return into pytest
+        status = 1
+        try:
+            os.close(read)
             try:
-                os.close(read)
-                try:
-                    message = space.send("from the child", timeout=10)
-                    os.write(write, message.guid.encode())
-                    status = 0
-                except BaseException as exc:  # told to the parent's assertion
-                    os.write(write, f"the child failed: {exc!r}".encode()[:500])
-            finally:
-                os._exit(status)
-        os.close(write)
-        parent_message = space.send("from the parent")
-        _, status = os.waitpid(pid, 0)
-        child_said = os.read(read, 600).decode()
-        os.close(read)
-        assert os.WEXITSTATUS(status) == 0, child_said
-        assert child_said and child_said != parent_message.guid
-        texts = [m["text"] for m in cloud.admin("messages", method="GET")["messages"]]
-        assert sorted(texts) == ["before fork", "from the child", "from the parent"]
-        assert space.send("parent still works").text == "parent still works"
+                message = space.send("from the child", timeout=10)
+                os.write(write, message.guid.encode())
+                status = 0
+            except BaseException as exc:  # told to the parent's assertion
+                os.write(write, f"the child failed: {exc!r}".encode()[:500])
+        finally:
+            os._exit(status)
+    os.close(write)
+    parent_message = space.send("from the parent")
+    _, status = os.waitpid(pid, 0)
+    child_said = os.read(read, 600).decode()
+    os.close(read)
+    assert os.WEXITSTATUS(status) == 0, child_said
+    assert child_said and child_said != parent_message.guid
+    texts = [c.request.text for c in calls(emu, "SendTextMessage")]
+    assert sorted(texts) == ["before fork", "from the child", "from the parent"]
+    assert message_count(emu, space.id) == 3
+    assert space.send("parent still works").text == "parent still works"
 
 
 def test_32_threads_share_one_client(emu: Emulator, client: Client) -> None:
