@@ -1,9 +1,10 @@
 """The one fork mechanism: every per-process resource checks the pid on use.
 
 gRPC channels, threads, locks held by other threads and SQLite connections must not cross
-``fork()``. Each object that owns such a resource keeps a :class:`ForkGuard` and calls
-``forked()`` at its entry points; in a forked child the first call returns True once, and the
-owner abandons the parent's resources (without touching them) and rebuilds lazily.
+``fork()``. Each object that owns such a resource keeps a :class:`ForkGuard` made with its one
+reset (abandon the parent's resources without touching them; rebuild lazily) and calls
+``check()`` at each of its entry points. In a forked child the first check, whichever entry
+point it is, runs the reset; so no entry point can miss the fork because another saw it first.
 
 No ``os.register_at_fork`` hook is needed: uWSGI forks its workers without running Python's
 fork hooks (unless ``--py-call-osafterfork``), so the pid check is the mechanism that must
@@ -13,22 +14,46 @@ always work. ``os.getpid()`` costs well under a microsecond.
 from __future__ import annotations
 
 import os
+import threading
+from typing import Callable
 
-__all__ = ["ForkGuard"]
+__all__ = ["ForkGuard", "ProcessLock"]
 
 
 class ForkGuard:
-    """Remembers the pid it was made in; :meth:`forked` reports (once) that it changed."""
+    """Remembers the pid it was made in; :meth:`check` runs ``on_fork`` once in a process
+    other than that one (a forked child), before the caller goes on."""
 
-    __slots__ = ("_pid",)
+    __slots__ = ("_on_fork", "_pid")
+
+    def __init__(self, on_fork: Callable[[], None]) -> None:
+        self._pid = os.getpid()
+        self._on_fork = on_fork
+
+    def check(self) -> None:
+        """Run the reset if this is a forked child that has not run it yet."""
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid = pid
+            self._on_fork()
+
+
+class ProcessLock:
+    """A lock that belongs to one process: a forked child gets a new one on first use (the
+    parent's may be held by a thread that fork did not copy, and would never be released)."""
+
+    __slots__ = ("_fork", "_lock")
 
     def __init__(self) -> None:
-        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._fork = ForkGuard(self._renew)
 
-    def forked(self) -> bool:
-        """True the first time it is called in a process other than the one that made it."""
-        pid = os.getpid()
-        if pid == self._pid:
-            return False
-        self._pid = pid
-        return True
+    def _renew(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> bool:
+        self._fork.check()
+        return self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import attrs
 import cachetools
 
 from ._addresses import normalize_address
-from ._fork import ForkGuard
+from ._fork import ProcessLock
 from ._values import User
 
 __all__ = ["CacheStats", "UserDirectory"]
@@ -42,26 +41,20 @@ class UserDirectory:
         self._resolve = resolve
         self.default_region = default_region
         self._cache: cachetools.TTLCache[str, User] = cachetools.TTLCache(maxsize, ttl)
-        self._lock = threading.Lock()  # TTLCache is not thread-safe
-        self._fork = ForkGuard()
+        self._lock = ProcessLock()  # TTLCache is not thread-safe; a forked child gets its own
         self.hits = 0
         self.misses = 0
-
-    def _locked(self) -> threading.Lock:
-        if self._fork.forked():
-            self._lock = threading.Lock()
-        return self._lock
 
     def stats(self) -> CacheStats:
         return CacheStats(self.hits, self.misses, len(self._cache))
 
     def clear(self) -> None:
-        with self._locked():
+        with self._lock:
             self._cache.clear()
 
     def user(self, address: str, resolve: bool = True, timeout: float | None = None) -> User:
         """See :meth:`spectrum_sync.Client.user`."""
-        lock = self._locked()
+        lock = self._lock
         if isinstance(address, str):
             with lock:
                 cached = self._cache.get(address)

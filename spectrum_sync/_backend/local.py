@@ -205,15 +205,17 @@ class LocalBackend:
         self._keys = _SentKeys()
         self._claimed: collections.deque[int] = collections.deque(maxlen=1024)
         self._claim_lock = threading.Lock()
-        self._fork = ForkGuard()
+        self._fork = ForkGuard(self._mark_inherited)
         self._inherited = False  # a forked child still holding the parent's connection
         self._abandoned: list[object] = []
+
+    def _mark_inherited(self) -> None:
+        self._inherited = True  # a forked child: the next use opens its own connection
 
     def _check_process(self) -> None:
         """In a forked child: a connection, locks and cleanup timers of our own. The
         parent's are kept, untouched (closing an inherited SQLite handle is unsafe)."""
-        if self._fork.forked():
-            self._inherited = True
+        self._fork.check()
         if self._inherited:
             with _translated():
                 db = ChatDB(self.path)  # may fail: then the next call tries again
@@ -660,8 +662,7 @@ class LocalBackend:
 
     def close(self) -> None:
         self.closed = True
-        if self._fork.forked():
-            self._inherited = True
+        self._fork.check()
         if not self._inherited:  # a child closes nothing it inherited
             self._sender.close()
             self._db.close()

@@ -10,10 +10,9 @@ the store's answer within it or goes on without (docs/behaviour.md, "State store
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 
-from .._fork import ForkGuard
+from .._fork import ProcessLock
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
 
@@ -32,15 +31,12 @@ class Routing:
         self._cache: OrderedDict[str, str] | None = (
             None if getattr(store, "in_memory", False) else OrderedDict())
         self._max_size = max_size
-        self._lock = threading.Lock()
-        self._fork = ForkGuard()
+        self._lock = ProcessLock()  # a forked child gets its own
 
     def _remember(self, chat_guid: str, phone: str) -> None:
         cache = self._cache
         if cache is None:
             return
-        if self._fork.forked():
-            self._lock = threading.Lock()
         with self._lock:
             cache[chat_guid] = phone
             cache.move_to_end(chat_guid)

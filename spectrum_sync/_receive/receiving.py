@@ -72,7 +72,7 @@ class Receiving:
         self._timeout = timeout
         self._handlers: dict[str, list[Handler]] = {}
         self._lock = threading.Lock()
-        self._fork = ForkGuard()
+        self._fork = ForkGuard(self._forget_engine)
         self._engine: ReceiveEngine | None = None
         self._consumer: str | None = None
         self._on_error: ErrorHandler | None = None
@@ -82,20 +82,19 @@ class Receiving:
 
     # -- the engine and its one consumer -----------------------------------------------
 
-    def _check_process(self) -> None:
-        if self._fork.forked():
-            # The parent's reader threads do not exist here: forget them (untouched).
-            self._lock = threading.Lock()
-            self._engine = None
-            self._consumer = None
+    def _forget_engine(self) -> None:
+        # A forked child: the parent's reader threads do not exist here; forget them untouched.
+        self._lock = threading.Lock()
+        self._engine = None
+        self._consumer = None
 
     def current(self) -> ReceiveEngine | None:
         """The running engine, if any (None in a forked child until it starts its own)."""
-        self._check_process()
+        self._fork.check()
         return self._engine
 
     def _claim(self, who: str) -> ReceiveEngine:
-        self._check_process()
+        self._fork.check()
         if self._closed:
             raise ClientClosed("the client is closed")
         self._backend.ready(self._timeout)  # the token exchange, before taking the slot
@@ -304,7 +303,7 @@ class Receiving:
         return [] if engine is None else [engine.queue.qsize()]
 
     def close(self, timeout: float = 2.0) -> None:
-        self._check_process()
+        self._fork.check()
         with self._lock:
             self._closed = True
             engine = self._engine

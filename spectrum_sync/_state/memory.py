@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from .._fork import ForkGuard
+from .._fork import ProcessLock
 from .base import SentRecords, StateStore
 
 __all__ = ["MemoryStore"]
@@ -26,8 +25,7 @@ class MemoryStore(StateStore, SentRecords):
     in_memory = True
 
     def __init__(self, *, max_routes: int = 100_000, max_members: int = 100_000) -> None:
-        self._lock = threading.Lock()
-        self._fork = ForkGuard()
+        self._lock = ProcessLock()  # a forked child gets its own
         self._max_routes = max_routes
         self._max_members = max_members
         self._cursors: dict[str, int] = {}
@@ -41,23 +39,18 @@ class MemoryStore(StateStore, SentRecords):
     def __repr__(self) -> str:
         return "MemoryStore()"
 
-    def _locked(self) -> threading.Lock:
-        if self._fork.forked():
-            self._lock = threading.Lock()  # the parent's may be held by a thread not here
-        return self._lock
-
     def get_cursor(self, key: str) -> int | None:
         return self._cursors.get(key)
 
     def set_cursors(self, cursors: Mapping[str, int]) -> None:
-        with self._locked():
+        with self._lock:
             self._cursors.update(cursors)
 
     def get_route(self, chat_guid: str) -> str | None:
         return self._routes.get(chat_guid)
 
     def set_route(self, chat_guid: str, phone: str) -> None:
-        with self._locked():
+        with self._lock:
             routes = self._routes
             routes[chat_guid] = phone
             routes.move_to_end(chat_guid)
@@ -68,7 +61,7 @@ class MemoryStore(StateStore, SentRecords):
         return self._counters.get(key, 0)
 
     def reserve(self, key: str, limit: int | None, ttl: float | None = None) -> bool:
-        with self._locked():
+        with self._lock:
             value = self._counters.get(key, 0)
             if limit is not None and value >= limit:
                 return False
@@ -76,13 +69,13 @@ class MemoryStore(StateStore, SentRecords):
             return True
 
     def release(self, key: str) -> None:
-        with self._locked():
+        with self._lock:
             value = self._counters.get(key, 0)
             if value > 0:
                 self._counters[key] = value - 1
 
     def raise_counter(self, key: str, value: int, ttl: float | None = None) -> int:
-        with self._locked():
+        with self._lock:
             value = max(self._counters.get(key, 0), value)
             self._counters[key] = value
             return value
@@ -90,7 +83,7 @@ class MemoryStore(StateStore, SentRecords):
     def add_member(self, group: str, member: str, ttl: float | None = None) -> bool:
         key = (group, member)
         expires = None if ttl is None else time.monotonic() + ttl
-        with self._locked():
+        with self._lock:
             members = self._members
             if key in members and not _expired(members[key]):
                 members.move_to_end(key)
@@ -109,7 +102,7 @@ class MemoryStore(StateStore, SentRecords):
 
     def remove_member(self, group: str, member: str) -> None:
         """Remove from a set (a webhook claim given up); nothing when absent."""
-        with self._locked():
+        with self._lock:
             self._members.pop((group, member), None)
 
     def get_sent(self, key: str) -> str | None:
@@ -120,7 +113,7 @@ class MemoryStore(StateStore, SentRecords):
 
     def set_sent(self, key: str, guid: str, ttl: float | None = None) -> None:
         expires = None if ttl is None else time.monotonic() + ttl
-        with self._locked():
+        with self._lock:
             sent = self._sent
             sent[key] = (guid, expires)
             sent.move_to_end(key)

@@ -118,7 +118,7 @@ class StoreMonitor:
         self._backoff = 0.0
         self._probing = False  # half-open: one call is finding out whether the store is back
         self._workers: _Workers | None = None
-        self._fork = ForkGuard()
+        self._fork = ForkGuard(self._forget_workers)
 
     def guard(self, what: str, action: Callable[[], T], default: T,
               deadline: float | None = None) -> T:
@@ -187,9 +187,13 @@ class StoreMonitor:
         log.info("the state store answers again")
         self.clear()
 
+    def _forget_workers(self) -> None:
+        self._workers = None  # a forked child has none of the parent's threads
+
     def _bounded(self, what: str, action: Callable[[], T], deadline: float) -> T:
-        if self._fork.forked() or self._workers is None:
-            self._workers = _Workers()  # a forked child has none of the parent's threads
+        self._fork.check()
+        if self._workers is None:
+            self._workers = _Workers()
         left = deadline - time.monotonic()
         if left <= 0:
             # Nothing left to wait with: the operation still happens, in the background

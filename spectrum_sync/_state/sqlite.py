@@ -68,7 +68,7 @@ class SQLiteStore(StateStore, SentRecords):
                 f"SQLiteStore takes a file path, not {type(path).__name__}"
             ) from None
         self._lock = threading.Lock()
-        self._fork = ForkGuard()
+        self._fork = ForkGuard(self._forget_parent)
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._ttl_adds = 0
@@ -133,13 +133,16 @@ class SQLiteStore(StateStore, SentRecords):
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
+    def _forget_parent(self) -> None:
+        # A forked child: the parent's connection and lock stay untouched (not ours to
+        # close; the lock may be held by a thread not copied here); this process opens its own.
+        self._lock = threading.Lock()
+        self._conn = None
+
     @contextlib.contextmanager
     def _session(self) -> Iterator[sqlite3.Connection]:
         """The connection under the lock; sqlite3 errors become StateStoreError."""
-        if self._fork.forked():
-            # The parent's connection and lock stay untouched; this process opens its own.
-            self._lock = threading.Lock()
-            self._conn = None
+        self._fork.check()
         with self._lock:
             try:
                 yield self._connection()
@@ -261,8 +264,7 @@ class SQLiteStore(StateStore, SentRecords):
                   "expires = excluded.expires", (key, guid, expires))
 
     def close(self) -> None:
-        if self._fork.forked():
-            self._conn = None  # the parent's connection: not ours to close
+        self._fork.check()
         with self._lock:
             self._discard()
             self._closed = True

@@ -73,7 +73,7 @@ class CloudAuth:
         self._on_grant = on_grant
         self._timeout = timeout
         self._clock = clock
-        self._fork = ForkGuard()
+        self._fork = ForkGuard(self._new_runtime)
         self._closed = False
         self._new_runtime()
         self.grant: Grant | None = None
@@ -94,10 +94,6 @@ class CloudAuth:
         self._deliver_lock = threading.Lock()  # grants reach the listener one at a time
         self._wake = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
-
-    def _check_process(self) -> None:
-        if self._fork.forked():
-            self._new_runtime()
 
     def __repr__(self) -> str:
         kind = self.grant.kind if self.grant else "none"
@@ -155,7 +151,7 @@ class CloudAuth:
         any exchange (False when skipped)."""
         if self._closed:
             raise ClientClosed("the client is closed")
-        self._check_process()
+        self._fork.check()
         start_generation = self._last_exchange
         with self._lock:
             if self._last_exchange != start_generation:
@@ -213,7 +209,7 @@ class CloudAuth:
         """Called by a call that found ``refresh_due`` passed: refresh, within ``timeout``."""
         if self._closed:
             raise ClientClosed("the client is closed")
-        self._check_process()
+        self._fork.check()
         if self.grant is not None and self._clock() < self.expires_at:
             # Still valid: refresh only if nobody else is, and never fail the call.
             grant = None
@@ -284,7 +280,7 @@ class CloudAuth:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the refresher thread and wait for it (bounded). Idempotent."""
-        self._check_process()
+        self._fork.check()
         with self._wake:
             self._closed = True
             self._wake.notify_all()

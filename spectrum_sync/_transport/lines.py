@@ -23,7 +23,7 @@ import grpc
 from .._addresses import normalize_address
 from .._config import Line
 from .._errors import ClientClosed, InvalidAddress, RoutingError
-from .._fork import ForkGuard
+from .._fork import ForkGuard, ProcessLock
 from .._logfields import fields
 from .._wire.rpc import Rpc
 from .channels import ChannelFactory
@@ -70,7 +70,7 @@ class LineConnection:
         self.shared = spec.phone == SHARED
         self._factory = factory
         self._lock = threading.Lock()
-        self._fork = ForkGuard()
+        self._fork = ForkGuard(self._abandon)
         self._channels: dict[bool, grpc.Channel] = {}  # stream? -> channel
         self._callables: dict[tuple[bool, str], Any] = {}
         self._closed_why: str | None = None
@@ -89,14 +89,13 @@ class LineConnection:
         self.metadata = (("authorization", f"Bearer {token}"),)
 
     def _callable(self, stream: bool, rpc: Rpc) -> Any:
+        self._fork.check()
         found = self._callables.get((stream, rpc.path))
-        if found is not None and not self._fork.forked():
+        if found is not None:
             return found
         return self._create(stream, rpc)
 
     def _create(self, stream: bool, rpc: Rpc) -> Any:
-        if self._fork.forked():
-            self._abandon()
         with self._lock:
             if self._closed_why == "removed":
                 raise RoutingError(f"line {self.phone} was removed", [])
@@ -129,8 +128,7 @@ class LineConnection:
     def close(self, why: str = "closed") -> None:
         """Close both channels (open calls are cancelled); later use raises ClientClosed, or
         RoutingError when ``why`` is ``"removed"``."""
-        if self._fork.forked():
-            self._abandon()
+        self._fork.check()
         with self._lock:
             self._closed_why = why
             channels = list(self._channels.values())
@@ -155,8 +153,7 @@ class LineSet:
 
     def __init__(self, factory: ChannelFactory) -> None:
         self._factory = factory
-        self._lock = threading.Lock()
-        self._fork = ForkGuard()
+        self._lock = ProcessLock()  # a forked child gets its own
         self._by_key: dict[str, LineConnection] = {}
         self._by_phone: dict[str, LineConnection] = {}
         self._listeners: list[LineListener] = []
@@ -164,21 +161,16 @@ class LineSet:
     def __repr__(self) -> str:
         return f"LineSet({sorted(self._by_phone)})"
 
-    def _locked(self) -> threading.Lock:
-        if self._fork.forked():
-            self._lock = threading.Lock()
-        return self._lock
-
     def add_listener(self, listener: LineListener) -> Callable[[], None]:
         """Call ``listener(added, removed)`` after each change; returns its unsubscriber.
 
         Listeners run in the thread that applied the change (a token refresh) and must not
         block (a receive engine only signals its readers)."""
-        with self._locked():
+        with self._lock:
             self._listeners = [*self._listeners, listener]
 
         def unsubscribe() -> None:
-            with self._locked():
+            with self._lock:
                 self._listeners = [ln for ln in self._listeners if ln is not listener]
 
         return unsubscribe
@@ -188,7 +180,7 @@ class LineSet:
     ) -> tuple[list[LineConnection], list[LineConnection]]:
         """Make the set match ``specs``: attach new lines, detach vanished ones (closing
         their channels), update the tokens of the others."""
-        with self._locked():
+        with self._lock:
             old = self._by_key
             new: dict[str, LineConnection] = {}
             added: list[LineConnection] = []
@@ -261,7 +253,7 @@ class LineSet:
         return None
 
     def close(self) -> None:
-        with self._locked():
+        with self._lock:
             lines = list(self._by_key.values())
             self._listeners = []
         for line in lines:

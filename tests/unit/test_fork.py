@@ -1,0 +1,140 @@
+"""The one fork mechanism: whichever entry point a forked child uses first runs the reset.
+
+Each test forks a real child, runs a check there and reports through the exit status and a
+pipe; a child that hangs (a lock held across fork) is stopped by an alarm.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from spectrum_sync._fork import ForkGuard, ProcessLock
+from spectrum_sync._proto import addresses_pb2
+from spectrum_sync._state.sqlite import SQLiteStore
+from spectrum_sync._transport.channels import ChannelFactory
+from spectrum_sync._transport.lines import LineConnection, LineSpec
+from spectrum_sync._wire.rpc import rpc_for
+
+pytestmark = pytest.mark.forks
+
+
+def in_child(check: Callable[[], str], seconds: int = 5) -> str:
+    """Run ``check`` in a forked child; its answer, or why it failed or hung."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: must never return into pytest
+        status = 1
+        try:
+            os.close(read)
+            signal.alarm(seconds)  # SIGALRM ends a child that hangs
+            try:
+                os.write(write, check().encode()[:500])
+                status = 0
+            except BaseException as exc:  # told to the parent's assertion
+                os.write(write, f"the child failed: {exc!r}".encode()[:500])
+        finally:
+            os._exit(status)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    said = os.read(read, 600).decode()
+    os.close(read)
+    if os.WIFSIGNALED(status):
+        return f"the child hung and was ended by signal {os.WTERMSIG(status)}"
+    return said
+
+
+def test_the_reset_runs_once_in_the_child_and_never_in_the_parent() -> None:
+    resets: list[int] = []
+    guard = ForkGuard(lambda: resets.append(os.getpid()))
+    guard.check()
+    assert resets == []
+
+    def child() -> str:
+        guard.check()
+        guard.check()
+        return f"{len(resets)} {resets[0] == os.getpid()}"
+
+    assert in_child(child) == "1 True"
+    guard.check()
+    assert resets == []
+
+
+def test_a_line_used_before_fork_gives_the_child_its_own_channel() -> None:
+    """The child's first call through a callable cached in the parent must not reach the
+    parent's channel (it did: the cached-callable path saw the fork, the channel path did not).
+    """
+    line = LineConnection(LineSpec("k", "+15550000001", "127.0.0.1:9", False, "token"),
+                          ChannelFactory())
+    rpc = rpc_for(addresses_pb2.GetAddressInfoRequest())
+    parent_callable = line.unary(rpc)
+    parent_channel = line._channels[False]
+
+    def child() -> str:
+        child_callable = line.unary(rpc)
+        return (f"callable {'new' if child_callable is not parent_callable else 'inherited'}, "
+                f"channel {'new' if line._channels[False] is not parent_channel else 'inherited'}")
+
+    try:
+        assert in_child(child) == "callable new, channel new"
+        assert line.unary(rpc) is parent_callable  # the parent keeps its own
+    finally:
+        line.close()
+
+
+def test_a_process_lock_held_across_fork_does_not_hang_the_child() -> None:
+    lock = ProcessLock()
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+
+    def child() -> str:
+        with lock:  # the holding thread does not exist here
+            return "entered"
+
+    try:
+        assert in_child(child) == "entered"
+    finally:
+        release.set()
+        thread.join(5)
+
+
+def test_a_sqlite_store_closed_first_in_the_child_does_not_wait_on_the_parents_lock(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "state.db")
+    store.set_route("chat", "+1")
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with store._lock:  # a parent thread inside a store call at the moment of the fork
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+
+    def child() -> str:
+        store.close()
+        return "closed"
+
+    try:
+        assert in_child(child) == "closed"
+    finally:
+        release.set()
+        thread.join(5)
+    assert store.get_route("chat") == "+1"  # the parent's connection is untouched
+    store.close()
