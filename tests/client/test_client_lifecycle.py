@@ -11,6 +11,7 @@ import time
 
 import pytest
 from client_helpers import ALICE, LINE_1, LINE_2, ClientFactory, calls, message_count
+from support.emulator_process import EmulatorProcess
 
 import spectrum_sync as spectrum
 from spectrum_sync import Client
@@ -54,10 +55,9 @@ def test_exit_without_close_does_not_hang(emu: Emulator) -> None:
     assert time.monotonic() - started < 15
 
 
-@pytest.mark.forks
-def test_fork_after_use_parent_and_child_both_send(emu: Emulator, client: Client) -> None:
-    space = client.space.create(ALICE, phone=LINE_1)
-    space.send("before fork")
+def _fork_and_send(space: spectrum.Space) -> tuple[str, str]:
+    """Fork after ``space`` was used; the child and the parent each send once. Returns the
+    child's message guid (or why it failed) and the parent's."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: must never return into pytest
@@ -79,10 +79,34 @@ def test_fork_after_use_parent_and_child_both_send(emu: Emulator, client: Client
     os.close(read)
     assert os.WEXITSTATUS(status) == 0, child_said
     assert child_said and child_said != parent_message.guid
+    return child_said, parent_message.guid
+
+
+@pytest.mark.forks
+def test_fork_after_use_parent_and_child_both_send(emu: Emulator, client: Client) -> None:
+    space = client.space.create(ALICE, phone=LINE_1)
+    space.send("before fork")
+    _fork_and_send(space)
     texts = [c.request.text for c in calls(emu, "SendTextMessage")]
     assert sorted(texts) == ["before fork", "from the child", "from the parent"]
     assert message_count(emu, space.id) == 3
     assert space.send("parent still works").text == "parent still works"
+
+
+@pytest.mark.forks
+def test_fork_after_use_with_the_cloud_in_its_own_process(make_client: ClientFactory) -> None:
+    """As under a prefork app server: this process hosts no gRPC server, so grpcio's fork
+    handlers run and cancel, in the child, whatever the parent's channels had pending. The
+    child must send on channels of its own (it once reused the parent's: 'Stream removed
+    (Closed on fork)')."""
+    with EmulatorProcess() as cloud:
+        client = make_client(None, env=cloud.env)
+        space = client.space.create(ALICE, phone=LINE_1)
+        space.send("before fork")
+        _fork_and_send(space)
+        texts = [m["text"] for m in cloud.admin("messages", method="GET")["messages"]]
+        assert sorted(texts) == ["before fork", "from the child", "from the parent"]
+        assert space.send("parent still works").text == "parent still works"
 
 
 def test_32_threads_share_one_client(emu: Emulator, client: Client) -> None:
