@@ -12,6 +12,7 @@ import time
 import pytest
 from client_helpers import ALICE, LINE_1, LINE_2, ClientFactory, calls, message_count
 from support.emulator_process import EmulatorProcess
+from support.forking import in_child
 
 import spectrum_sync as spectrum
 from spectrum_sync import Client
@@ -55,31 +56,13 @@ def test_exit_without_close_does_not_hang(emu: Emulator) -> None:
     assert time.monotonic() - started < 15
 
 
-def _fork_and_send(space: spectrum.Space) -> tuple[str, str]:
-    """Fork after ``space`` was used; the child and the parent each send once. Returns the
-    child's message guid (or why it failed) and the parent's."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: must never return into pytest
-        status = 1
-        try:
-            os.close(read)
-            try:
-                message = space.send("from the child", timeout=10)
-                os.write(write, message.guid.encode())
-                status = 0
-            except BaseException as exc:  # told to the parent's assertion
-                os.write(write, f"the child failed: {exc!r}".encode()[:500])
-        finally:
-            os._exit(status)
-    os.close(write)
-    parent_message = space.send("from the parent")
-    _, status = os.waitpid(pid, 0)
-    child_said = os.read(read, 600).decode()
-    os.close(read)
-    assert os.WEXITSTATUS(status) == 0, child_said
-    assert child_said and child_said != parent_message.guid
-    return child_said, parent_message.guid
+def _fork_and_send(space: spectrum.Space) -> None:
+    """Fork after ``space`` was used; the child and the parent each send once."""
+    sent: list[spectrum.Message] = []
+    child_said = in_child(lambda: space.send("from the child", timeout=10).guid,
+                          meanwhile=lambda: sent.append(space.send("from the parent")))
+    assert not child_said.startswith("the child"), child_said
+    assert child_said and child_said != sent[0].guid
 
 
 @pytest.mark.forks

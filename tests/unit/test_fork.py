@@ -1,18 +1,16 @@
 """The one fork mechanism: whichever entry point a forked child uses first runs the reset.
 
-Each test forks a real child, runs a check there and reports through the exit status and a
-pipe; a child that hangs (a lock held across fork) is stopped by an alarm.
+Each test forks a real child and runs a check there (``support.forking``); a child that hangs
+(a lock held across fork) is stopped by an alarm.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from support.forking import held_by_another_thread, in_child
 
 from spectrum_sync._fork import ForkGuard, ProcessLock
 from spectrum_sync._proto import addresses_pb2
@@ -22,31 +20,6 @@ from spectrum_sync._transport.lines import LineConnection, LineSpec
 from spectrum_sync._wire.rpc import rpc_for
 
 pytestmark = pytest.mark.forks
-
-
-def in_child(check: Callable[[], str], seconds: int = 5) -> str:
-    """Run ``check`` in a forked child; its answer, or why it failed or hung."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: must never return into pytest
-        status = 1
-        try:
-            os.close(read)
-            signal.alarm(seconds)  # SIGALRM ends a child that hangs
-            try:
-                os.write(write, check().encode()[:500])
-                status = 0
-            except BaseException as exc:  # told to the parent's assertion
-                os.write(write, f"the child failed: {exc!r}".encode()[:500])
-        finally:
-            os._exit(status)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    said = os.read(read, 600).decode()
-    os.close(read)
-    if os.WIFSIGNALED(status):
-        return f"the child hung and was ended by signal {os.WTERMSIG(status)}"
-    return said
 
 
 def test_the_reset_runs_once_in_the_child_and_never_in_the_parent() -> None:
@@ -89,26 +62,13 @@ def test_a_line_used_before_fork_gives_the_child_its_own_channel() -> None:
 
 def test_a_process_lock_held_across_fork_does_not_hang_the_child() -> None:
     lock = ProcessLock()
-    held, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with lock:
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(5)
 
     def child() -> str:
         with lock:  # the holding thread does not exist here
             return "entered"
 
-    try:
-        assert in_child(child) == "entered"
-    finally:
-        release.set()
-        thread.join(5)
+    with held_by_another_thread(lock):
+        assert in_child(child, seconds=5) == "entered"
 
 
 def test_a_sqlite_store_closed_first_in_the_child_does_not_wait_on_the_parents_lock(
@@ -116,25 +76,13 @@ def test_a_sqlite_store_closed_first_in_the_child_does_not_wait_on_the_parents_l
 ) -> None:
     store = SQLiteStore(tmp_path / "state.db")
     store.set_route("chat", "+1")
-    held, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with store._lock:  # a parent thread inside a store call at the moment of the fork
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(5)
 
     def child() -> str:
         store.close()
         return "closed"
 
-    try:
-        assert in_child(child) == "closed"
-    finally:
-        release.set()
-        thread.join(5)
+    # A parent thread is inside a store call at the moment of the fork.
+    with held_by_another_thread(store._lock):
+        assert in_child(child, seconds=5) == "closed"
     assert store.get_route("chat") == "+1"  # the parent's connection is untouched
     store.close()
