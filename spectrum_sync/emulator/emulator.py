@@ -519,8 +519,8 @@ class Emulator:
     # ----- clock --------------------------------------------------------------------------
 
     def set_clock(self, clock: ClockSource) -> None:
-        """Use another clock: a :class:`~spectrum_sync.emulator.clock.ManualClock` (shared
-        with the clients made afterwards), a callable, a fixed epoch value, or ``None``
+        """Use another clock: a ``ManualClock`` (``spectrum_sync.emulator.clock``; shared with
+        the clients made afterwards), a callable, a fixed epoch value, or ``None``
         (``time.time``)."""
         self.clock.set(clock)
 
