@@ -97,6 +97,7 @@ class ManualClock:
         self._start = float(start)
         self._now = self._start
         self._epoch = time.time() if epoch is None else float(epoch)
+        self._waiters = 0
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now!r})"
@@ -108,6 +109,13 @@ class ManualClock:
     def epoch(self) -> float:
         """The current time as epoch seconds (the emulator's clock follows it)."""
         return self._epoch + (self._now - self._start)
+
+    @property
+    def waiters(self) -> int:
+        """How many threads are in :meth:`wait` now. A test that advanced the clock to a
+        background thread's deadline waits for this to come back up: the thread is then
+        done with its turn (the token refresher has exchanged and delivered the grant)."""
+        return self._waiters
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds`` (at once; nothing sleeps) and wake the
@@ -130,8 +138,12 @@ class ManualClock:
             raise ValueError("ManualClock.wait takes an event made by this clock's event()")
         with self._changed:
             deadline = self._now + timeout
-            while not event.is_set() and self._now < deadline:
-                self._changed.wait()
+            self._waiters += 1
+            try:
+                while not event.is_set() and self._now < deadline:
+                    self._changed.wait()
+            finally:
+                self._waiters -= 1
             return event.is_set()
 
     def _wake(self) -> None:

@@ -30,7 +30,8 @@ def age_tokens(clock: ManualClock, emu: Emulator, seconds: float, *, ttl: float,
     """Advance ``clock`` by ``seconds`` in ``step``s. The client's first token must have been
     obtained at the clock's time 0: each time the clock reaches a multiple of 80 % of
     ``ttl``, the refresher's turn, wait (real time, at most 5 s) until it has exchanged one
-    more token, with no call to prompt it, and fail the test if it does not."""
+    more token, with no call to prompt it, and is waiting for its next turn; fail the test
+    if it does not. One client per clock: its refresher is the clock's only waiter."""
     turn = RENEWS_AT * ttl
     assert (turn / step).is_integer(), "the steps must land on the refresher's turns"
     for _ in range(round(seconds / step)):
@@ -41,3 +42,6 @@ def age_tokens(clock: ManualClock, emu: Emulator, seconds: float, *, ttl: float,
             assert wait_until(lambda n=expected: token_exchanges(emu) >= n, 5), (
                 f"no token renewal at {clock.now()} s on the test clock: "
                 f"{token_exchanges(emu)} exchanges, {expected} expected")
+            # The request reached the emulator; the refresher is done once it waits again
+            # (the client then holds the new token): only then may the clock move on.
+            assert wait_until(lambda: clock.waiters > 0, 5), "the refresher did not go back"

@@ -6,24 +6,25 @@ import threading
 import time
 
 import pytest
+from support.receiving import wait_until
 
 from spectrum_sync._clock import SYSTEM, ManualClock
 from spectrum_sync.emulator.clock import Clock as EmulatorClock
 
 
 class Waiter:
-    """``clock.wait(event, timeout)`` on a thread; ``result`` once it returned."""
+    """``clock.wait(event, timeout)`` on a thread, begun when the constructor returns (its
+    deadline is set); ``result`` once it returned."""
 
     def __init__(self, clock: ManualClock, event: threading.Event, timeout: float) -> None:
         self.result: bool | None = None
-        self.waiting = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(clock, event, timeout),
                                        daemon=True)
+        before = clock.waiters
         self.thread.start()
-        assert self.waiting.wait(5)
+        assert wait_until(lambda: clock.waiters > before, 5)
 
     def _run(self, clock: ManualClock, event: threading.Event, timeout: float) -> None:
-        self.waiting.set()
         self.result = clock.wait(event, timeout)
 
     def returned(self, within: float = 5.0) -> bool:
@@ -39,7 +40,7 @@ def test_advance_past_the_deadline_wakes_a_waiter() -> None:
     clock.advance(4)
     assert waiter.returned()
     assert waiter.result is False  # timed out: the event was not set
-    assert clock.now() == 10
+    assert clock.now() == 10 and clock.waiters == 0
 
 
 def test_setting_the_event_wakes_a_waiter() -> None:
