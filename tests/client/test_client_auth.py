@@ -7,7 +7,7 @@ import time
 
 import pytest
 from client_helpers import ALICE, BOB, LINE_1, LINE_2, ClientFactory, EmulatorFactory, calls
-from support.clocks import age_tokens, token_exchanges
+from support.clocks import RENEWAL_WAIT, age_tokens, token_exchanges
 from support.receiving import wait_until
 
 import spectrum_sync as spectrum
@@ -111,13 +111,13 @@ def test_failed_refresh_keeps_the_valid_token(
     assert emu.rest is not None
     emu.rest.fail_next(1000, status=503)  # every renewal fails from now on
     clock.advance(4)  # the refresher's turn: it tries, and fails
-    assert wait_until(lambda: token_exchanges(emu) == 2, 5)
+    assert wait_until(lambda: token_exchanges(emu) == 2, RENEWAL_WAIT)
     # The refresher retries after a backoff (0.5 s or so), and fails again; every call
     # still goes out on the old token, which is valid until 5 s.
     for _ in range(3):
         clock.advance(0.3)
         space.send("still fine")
-    assert wait_until(lambda: token_exchanges(emu) >= 3, 5)  # tried again meanwhile
+    assert wait_until(lambda: token_exchanges(emu) >= 3, RENEWAL_WAIT)  # tried again
     clock.advance(0.2)  # 5.1 s: the token has expired and no new one could be fetched
     with pytest.raises(spectrum.CloudError) as info:
         space.send("cannot authenticate")
