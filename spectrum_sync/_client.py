@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ._backend.quotas import QuotaUsage
+    from ._clock import Clock
     from ._config import Line, QuotaLimits, RetryPolicy
     from ._doctor import CheckResult
     from ._events import Event
@@ -161,7 +162,9 @@ class Client:
     checked before sending; ``state`` is where routing, quota counters and receive cursors
     live (default: memory; ``"sqlite:///state.db"`` persists them, so receiving resumes
     across restarts); ``receive`` tunes receiving (:class:`ReceiveOptions`); ``env``
-    replaces ``os.environ`` as the source of the variables above.
+    replaces ``os.environ`` as the source of the variables above. (``_clock`` is for tests:
+    the clock token lifetimes follow, see docs/architecture.md, "Time in tests";
+    :meth:`connect_emulator` passes the emulator's test clock.)
 
     One client is meant to be shared by all the threads of a process (every method is
     thread-safe), and survives ``fork()`` (gunicorn ``--preload``, uWSGI, Celery prefork).
@@ -189,6 +192,7 @@ class Client:
         env: Mapping[str, str] | None = None,
         local: bool = False,
         chat_db: str | os.PathLike[str] | None = None,
+        _clock: Clock | None = None,
     ) -> None:
         from ._config import ClientConfig
         from ._wiring import wire
@@ -205,7 +209,7 @@ class Client:
         self._closed = False
         self._closed_flag = [False]
         closed = self._closed_flag
-        parts = wire(config, lambda: closed[0])
+        parts = wire(config, lambda: closed[0], _clock)
         self._adopt(parts)
 
     def _adopt(self, parts: ClientParts) -> None:
@@ -257,6 +261,8 @@ class Client:
                                     for name, keyword in CLIENT_ENV.items()}
         # Without the variable the emulator has no TLS (the client's default is TLS on).
         settings["tls"] = parse_bool(IMESSAGE_TLS, env.get(IMESSAGE_TLS) or "false")
+        # An emulator on a test clock shares it: one advance() moves both sides' tokens.
+        settings["_clock"] = getattr(emulator, "test_clock", None)
         settings.update(kwargs)
         return cls(**settings)
 

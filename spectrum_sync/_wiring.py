@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable
 
+from ._clock import SYSTEM, Clock
 from ._config import DEFAULT_ADDRESS_TEMPLATE, DEFAULT_CLOUD_URL, DEFAULT_SHARED_ADDRESS, Line
 from ._errors import ConfigurationError
 
@@ -67,11 +68,13 @@ class ClientParts:
         return f"ClientParts(mode_hint={self.mode_hint!r}, backend={self.backend!r})"
 
 
-def wire(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientParts:
+def wire(config: ClientConfig, is_closed: Callable[[], bool],
+         clock: Clock | None = None) -> ClientParts:
     """The parts of a client: its backend (cloud, explicit lines or local), token refresher,
     state store, user directory and receive component (``client.space`` is the client's own,
     as it refers to the client). ``is_closed`` tells
-    the call wrapper that the client was closed."""
+    the call wrapper that the client was closed; ``clock`` is what token lifetimes follow
+    (a test clock, docs/architecture.md "Time in tests"; other waits stay on real time)."""
     if config.receive is not None:
         # Imported only to check a given value: a client that only sends never loads it.
         from ._receive.options import ReceiveOptions
@@ -79,12 +82,14 @@ def wire(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientParts:
         if not isinstance(config.receive, ReceiveOptions):
             raise ConfigurationError(
                 f"receive= takes a ReceiveOptions, not {type(config.receive).__name__}")
-    parts = _wire_local(config) if config.local else _wire_cloud(config, is_closed)
+    parts = (_wire_local(config) if config.local
+             else _wire_cloud(config, is_closed, clock or SYSTEM))
     _wire_front(parts, config)
     return parts
 
 
-def _wire_cloud(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientParts:
+def _wire_cloud(config: ClientConfig, is_closed: Callable[[], bool],
+                clock: Clock) -> ClientParts:
     from ._backend.cloud import CloudBackend
     from ._backend.quotas import QuotaTracker
     from ._backend.routing import Routing
@@ -111,7 +116,7 @@ def _wire_cloud(config: ClientConfig, is_closed: Callable[[], bool]) -> ClientPa
         _set_explicit_lines(line_set, config)
         mode_hint = "explicit"
     else:
-        auth, project_id, cloud_url = _cloud_auth(line_set, config, ssl_context)
+        auth, project_id, cloud_url = _cloud_auth(line_set, config, ssl_context, clock)
         mode_hint = "cloud"
     # Keys of a shared store (Redis) are prefixed per project, so that projects can share
     # one server; explicit relay lines share the "relay" namespace.
@@ -211,10 +216,10 @@ def _set_explicit_lines(line_set: LineSet, config: ClientConfig) -> None:
         for ln in explicit)
 
 
-def _cloud_auth(line_set: LineSet, config: ClientConfig, ssl_context: ssl.SSLContext | None
-                ) -> tuple[CloudAuth, str, str]:
-    """The token refresher of cloud mode, which keeps ``line_set`` in step with each grant;
-    with the project id and the cloud URL."""
+def _cloud_auth(line_set: LineSet, config: ClientConfig, ssl_context: ssl.SSLContext | None,
+                clock: Clock) -> tuple[CloudAuth, str, str]:
+    """The token refresher of cloud mode, which keeps ``line_set`` in step with each grant,
+    on ``clock``; with the project id and the cloud URL."""
     from ._transport.credentials import CloudAuth
     from ._transport.lines import SHARED, LineSpec
     from ._transport.token_exchange import exchange_token, validate_cloud_url
@@ -249,6 +254,7 @@ def _cloud_auth(line_set: LineSet, config: ClientConfig, ssl_context: ssl.SSLCon
     def apply(grant: Grant) -> None:
         line_set.reconcile(specs(grant))
 
-    auth = CloudAuth(lambda timeout: exchange_token(url, pid, secret, timeout, ssl_context),
-                     apply, timeout=config.timeout)
+    auth = CloudAuth(
+        lambda timeout: exchange_token(url, pid, secret, timeout, ssl_context, clock),
+        apply, timeout=config.timeout, clock=clock)
     return auth, pid, url

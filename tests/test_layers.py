@@ -33,8 +33,9 @@ PACKAGE = pathlib.Path(spectrum_sync.__file__).parent
 #: diagram in step with this table.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", (
-        "_errors", "_validate", "_envnames", "_fork", "_backoff", "_effects", "_reactions",
-        "_addresses", "_config", "_telemetry", "_logfields", "_bodies", "_open_graph", "_proto",
+        "_errors", "_validate", "_envnames", "_fork", "_backoff", "_clock", "_effects",
+        "_reactions", "_addresses", "_config", "_telemetry", "_logfields", "_bodies",
+        "_open_graph", "_proto",
     )),
     ("values", ("_values",)),
     ("helpers of the handles", (

@@ -8,6 +8,10 @@ it has really expired; any UNAUTHENTICATED answer forces a refresh (at most one 
 Every new grant is handed to a listener (the line set reconciles its lines) after the
 exchange lock is released, so a listener may take its time or call back into this object.
 See docs/behaviour.md, "Tokens".
+
+The schedule follows a :class:`~spectrum_sync._clock.Clock` (real time by default); the
+refresher waits on it, so that under a test clock it wakes when the test advances the clock
+(docs/architecture.md, "Time in tests").
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-import time
 from typing import Callable, Protocol
 
 from .._backoff import jittered
+from .._clock import SYSTEM, Clock
 from .._errors import ClientClosed, CloudError, ConnectionError, SpectrumError
 from .._fork import ForkGuard
 from .._logfields import fields
@@ -38,7 +42,8 @@ class Credentials(Protocol):
     """What the call path needs from a token source."""
 
     refresh_due: float
-    """Monotonic time from which a call must refresh the token first (read without a lock)."""
+    """``time.monotonic()`` from which a call must refresh the token first (read without a
+    lock)."""
 
     def ensure_fresh(self, timeout: float) -> None:
         """Make sure a valid token is in place, within ``timeout`` seconds."""
@@ -59,6 +64,12 @@ class CloudAuth:
 
     ``exchange(timeout)`` performs one exchange; ``on_grant(grant)`` receives each new grant,
     in order, from the thread that made the exchange, with no lock of this object held.
+    ``clock`` is what the schedule follows (the grants' ``obtained_at`` must be on it).
+
+    Calls compare :attr:`refresh_due` with ``time.monotonic()``. On a manual (test) clock
+    that comparison means nothing, so it is published as ``-inf``: every call then asks
+    :meth:`ensure_fresh`, which judges by the clock (and costs a lock test when nothing is
+    due).
     """
 
     def __init__(
@@ -67,18 +78,19 @@ class CloudAuth:
         on_grant: Callable[[Grant], None],
         *,
         timeout: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM,
     ) -> None:
         self._exchange = exchange
         self._on_grant = on_grant
         self._timeout = timeout
-        self._clock = clock
+        self._time = clock
+        self._clock = clock.now
         self._fork = ForkGuard(self._new_runtime)
         self._closed = False
         self._new_runtime()
         self.grant: Grant | None = None
         self.expires_at = 0.0
-        self.refresh_due = 0.0
+        self._set_due(0.0)  # when a call refreshes first (see the class docstring)
         self._refresh_at = 0.0  # when the background thread renews
         self._last_exchange = -1e18
         self._last_forced = -1e18
@@ -92,7 +104,8 @@ class CloudAuth:
         # parent's locks may be held by threads that do not exist in the child).
         self._lock = threading.Lock()  # one exchange at a time
         self._deliver_lock = threading.Lock()  # grants reach the listener one at a time
-        self._wake = threading.Condition(threading.Lock())
+        self._thread_lock = threading.Lock()  # the refresher starts once
+        self._stop = self._time.event()  # set by close(): wakes the refresher
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -113,7 +126,7 @@ class CloudAuth:
         self.grant = grant
         self.expires_at = grant.obtained_at + ttl
         self._refresh_at = grant.obtained_at + 0.8 * ttl
-        self.refresh_due = self.expires_at - min(REFRESH_MARGIN, 0.1 * ttl)
+        self._set_due(self.expires_at - min(REFRESH_MARGIN, 0.1 * ttl))
         self._failures = 0
         self.last_error = None
         return grant
@@ -126,9 +139,15 @@ class CloudAuth:
         retry_at = self._clock() + backoff
         # Keep using a valid token, but retry no later than shortly before it expires.
         self._refresh_at = retry_at
-        self.refresh_due = min(retry_at, self.expires_at) if self.grant else 0.0
+        self._set_due(min(retry_at, self.expires_at) if self.grant else 0.0)
         log.warning("token refresh failed (%s, attempt %d); retrying in %.1f s",
                     error.code, self._failures, backoff, extra=fields(code=error.code))
+
+    def _set_due(self, due: float) -> None:
+        """When a call must refresh first: ``_due`` on the clock, ``refresh_due`` for the
+        call path."""
+        self._due = due
+        self.refresh_due = float("-inf") if self._time.manual else due
 
     def _deliver(self, grant: Grant) -> None:
         """Hand a grant to the listener, outside the exchange lock and in order: a grant
@@ -202,7 +221,7 @@ class CloudAuth:
         if now - self._last_exchange < EXCHANGE_DEBOUNCE:
             return False
         self.expires_at = min(self.expires_at, now)
-        self.refresh_due = min(self.refresh_due, now)
+        self._set_due(min(self._due, now))
         return True
 
     def ensure_fresh(self, timeout: float) -> None:
@@ -215,7 +234,7 @@ class CloudAuth:
             grant = None
             if self._lock.acquire(blocking=False):
                 try:
-                    if self._clock() >= self.refresh_due:
+                    if self._clock() >= self._due:
                         grant = self._exchange_locked(timeout)
                 except SpectrumError as exc:
                     self._note_failure(exc)
@@ -254,7 +273,7 @@ class CloudAuth:
     def _start_thread(self) -> None:
         if self._thread is not None or self._closed:
             return
-        with self._wake:
+        with self._thread_lock:
             if self._thread is not None or self._closed:
                 return
             thread = threading.Thread(target=self._run, name="spectrum-refresh", daemon=True)
@@ -262,14 +281,12 @@ class CloudAuth:
         thread.start()
 
     def _run(self) -> None:
-        while True:
-            with self._wake:
-                if self._closed:
-                    return
-                delay = self._refresh_at - self._clock()
-                if delay > 0:
-                    self._wake.wait(min(delay, 3600.0))
-                    continue
+        while not self._closed:
+            delay = self._refresh_at - self._clock()
+            if delay > 0:
+                # Woken early by close(); on a test clock, by the test advancing it.
+                self._time.wait(self._stop, min(delay, 3600.0))
+                continue
             try:
                 self.refresh()
             except SpectrumError:
@@ -281,9 +298,9 @@ class CloudAuth:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the refresher thread and wait for it (bounded). Idempotent."""
         self._fork.check()
-        with self._wake:
+        with self._thread_lock:
             self._closed = True
-            self._wake.notify_all()
             thread = self._thread
+        self._stop.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
+from .._clock import SYSTEM, Clock
 from .._errors import AuthenticationError, CloudError, ConfigurationError, ConnectionError
 
 if TYPE_CHECKING:
@@ -45,10 +46,11 @@ class Grant(NamedTuple):
 
     ``kind`` is ``"shared"`` or ``"dedicated"``; ``tokens`` maps instance ids to tokens (the
     shared pool uses the key ``"shared"``); ``numbers`` maps instance ids to the line's phone
-    number (None while it has none); ``obtained_at`` is ``time.monotonic()`` when the request
-    was sent; ``clock_skew`` is the server's clock (its ``Date`` header) minus ours, in
-    seconds, when the answer had a readable one (1 s resolution: the header has no more).
-    A named tuple, not an attrs class: cheaper to create for a one-shot script.
+    number (None while it has none); ``obtained_at`` is the token clock's ``now()``
+    (``time.monotonic()`` unless a test clock is given) when the request was sent;
+    ``clock_skew`` is the server's clock (its ``Date`` header) minus ours, in seconds, when
+    the answer had a readable one (1 s resolution: the header has no more). A named tuple,
+    not an attrs class: cheaper to create for a one-shot script.
     """
 
     kind: str
@@ -229,10 +231,13 @@ def exchange_token(
     project_secret: str,
     timeout: float,
     ssl_context: ssl.SSLContext | None = None,
+    clock: Clock = SYSTEM,
 ) -> Grant:
     """Exchange the project credentials for tokens; raises only :class:`SpectrumError`.
 
-    ``ssl_context`` overrides the trust store for an ``https`` URL."""
+    ``ssl_context`` overrides the trust store for an ``https`` URL. The grant's
+    ``obtained_at`` and ``clock_skew`` are read from ``clock`` (the token schedule's); the
+    ``timeout`` is real time."""
     base = validate_cloud_url(cloud_url)
     url = f"{base}/projects/{quote(project_id, safe='')}/imessage/tokens"
     basic = base64.b64encode(f"{project_id}:{project_secret}".encode()).decode("ascii")
@@ -242,7 +247,7 @@ def exchange_token(
         "Content-Length": "0",
         "User-Agent": "spectrum-sync",
     }
-    started = time.monotonic()
+    started, obtained_at = time.monotonic(), clock.now()
     try:
         status, response_headers, body = _post(url, headers, timeout, ssl_context)
     except (http.client.HTTPException, OSError, ValueError) as exc:
@@ -271,11 +276,11 @@ def exchange_token(
     if not (200 <= status < 300) or not isinstance(payload, dict) or payload.get(
             "succeed") is not True:
         raise _rest_error(status, body)
-    grant = _parse_grant(payload.get("data"), started)
-    return grant._replace(clock_skew=_clock_skew(response_headers.get("date")))
+    grant = _parse_grant(payload.get("data"), obtained_at)
+    return grant._replace(clock_skew=_clock_skew(response_headers.get("date"), clock))
 
 
-def _clock_skew(date: str | None) -> float | None:
+def _clock_skew(date: str | None, clock: Clock = SYSTEM) -> float | None:
     """Server time minus ours from an HTTP ``Date`` header; None when it is absent or odd."""
     if not date:
         return None
@@ -284,4 +289,4 @@ def _clock_skew(date: str | None) -> float | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     # The header drops the fraction of its second: its middle is the best guess.
-    return server + 0.5 - time.time() if math.isfinite(server) else None
+    return server + 0.5 - clock.epoch() if math.isfinite(server) else None

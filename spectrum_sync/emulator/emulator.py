@@ -38,7 +38,7 @@ from spectrum_sync._proto import (
 from spectrum_sync.emulator import eventlog, streams
 from spectrum_sync.emulator.addresses import AddressDirectory
 from spectrum_sync.emulator.auth import TokenRegistry
-from spectrum_sync.emulator.clock import Clock, ClockSource
+from spectrum_sync.emulator.clock import Clock, ClockSource, ManualClock
 from spectrum_sync.emulator.core import (
     IDEMPOTENCY_WINDOW,
     MAX_CONCURRENT_CATCHUPS,
@@ -126,7 +126,7 @@ class Emulator:
     - faults: ``fail_next(count, code, retryable, method, error_code, after=, context=)
       delay(seconds, method) cut_streams() cut_streams_every(frames) clear_faults()``
     - directory and clock: ``set_address(address, services, country, focused)
-      set_clock(clock) advance_clock(seconds) now()``
+      set_clock(clock) advance_clock(seconds) now() test_clock``
     - inspection: ``requests clear_requests() messages(line, chat) typing quota_usage(line)
       head_sequence(line) state() open_streams wait_for_streams(count) reset()``
     - webhooks (with ``webhook_url=``): ``webhook_url webhook_secret webhook_deliveries
@@ -519,12 +519,22 @@ class Emulator:
     # ----- clock --------------------------------------------------------------------------
 
     def set_clock(self, clock: ClockSource) -> None:
-        """Use another clock: a callable, a fixed epoch value, or ``None`` (``time.time``)."""
+        """Use another clock: a ``ManualClock`` (``spectrum_sync.emulator.clock``; shared with
+        the clients made afterwards), a callable, a fixed epoch value, or ``None``
+        (``time.time``)."""
         self.clock.set(clock)
 
     def advance_clock(self, seconds: float) -> None:
-        """Move the emulator's clock forward by ``seconds`` (no sleeping)."""
+        """Move the emulator's clock forward by ``seconds`` (no sleeping); on a manual
+        clock, the clients' token schedules move with it."""
         self.clock.advance(seconds)
+
+    @property
+    def test_clock(self) -> ManualClock | None:
+        """The manual clock this emulator follows (``Emulator(clock=ManualClock())``), which
+        :meth:`client` hands to its clients: their tokens age when it advances, and their
+        refreshers wake (docs/architecture.md, "Time in tests"). ``None`` otherwise."""
+        return self.clock.follows
 
     def now(self) -> float:
         """The emulator's current time (epoch seconds)."""

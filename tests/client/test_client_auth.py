@@ -7,17 +7,14 @@ import time
 
 import pytest
 from client_helpers import ALICE, BOB, LINE_1, LINE_2, ClientFactory, EmulatorFactory, calls
+from support.clocks import RENEWAL_WAIT, age_tokens, token_exchanges
+from support.receiving import wait_until
 
 import spectrum_sync as spectrum
 from spectrum_sync.emulator import Emulator
+from spectrum_sync.emulator.clock import ManualClock
 
 LINE_3 = "+15550000003"
-
-
-def _token_exchanges(emu: Emulator) -> int:
-    assert emu.rest is not None
-    return sum(1 for method, path in emu.rest.requests
-               if method == "POST" and path.endswith("/imessage/tokens"))
 
 
 def _refresh_threads() -> list[threading.Thread]:
@@ -27,18 +24,39 @@ def _refresh_threads() -> list[threading.Thread]:
 def test_short_token_lifetime_never_surfaces_auth_errors(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
-    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=5)  # the shortest kept
+    # Three lifetimes of a 5 s token (the shortest kept) on the test clock, while a thread
+    # sends without pause: the refresher renews each token at 4 s in the background, racing
+    # the sends (age_tokens checks that it did, before the old token expired), and no call
+    # ever meets an expired or refused token.
+    clock = ManualClock()
+    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=5, clock=clock)
     client = make_client(emu)
-    space = client.space.create(ALICE)
-    sent = 0
-    stop = time.monotonic() + 13
-    while time.monotonic() < stop:
-        space.send(f"message {sent}")  # any AuthenticationError fails the test
-        sent += 1
-        time.sleep(0.02)
-    assert sent > 50
-    # Renewed about every 4 s: a few exchanges, not one per call.
-    assert 3 <= _token_exchanges(emu) <= 6
+    space = client.space.create(ALICE)  # the first exchange, at 0 s
+    sent, stop = [0], threading.Event()
+    errors: list[Exception] = []
+
+    def send() -> None:
+        try:
+            while not stop.is_set():
+                space.send(f"message {sent[0]}")
+                sent[0] += 1
+        except Exception as exc:  # e.g. an AuthenticationError: fails the test below
+            errors.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        for _ in range(3 * 8):  # 12 s in steps of 0.5 s, a few sends in each
+            target = sent[0] + 3
+            assert wait_until(lambda n=target: sent[0] >= n or bool(errors), 5)
+            age_tokens(clock, emu, 0.5, ttl=5)
+    finally:
+        stop.set()
+        sender.join(10)
+    assert not errors
+    # Renewed every 4 s: one exchange per lifetime, not one per call.
+    assert token_exchanges(emu) == 4
+    assert sent[0] >= 3 * 24
     assert not any(
         call.metadata.get("error") for call in calls(emu, "SendTextMessage")
     )
@@ -63,17 +81,17 @@ def test_refresher_thread_is_lazy_named_daemon_and_joined(
 def test_lines_added_and_removed_at_runtime_are_reconciled(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
-    emu = make_emulator(plan="dedicated", lines=[LINE_1, LINE_2], token_ttl=5)
+    clock = ManualClock()
+    emu = make_emulator(plan="dedicated", lines=[LINE_1, LINE_2], token_ttl=5, clock=clock)
     client = make_client(emu)
     assert client.phones == [LINE_1, LINE_2]
     on_two = client.space.create(ALICE, phone=LINE_2)
     emu.add_line(LINE_3)
     emu.remove_line(LINE_2)
     emu.add_line(None)  # an instance without a number yet: skipped
-    deadline = time.monotonic() + 8  # the next scheduled refresh (at 4 s) reconciles
-    while client.phones != [LINE_1, LINE_3]:
-        assert time.monotonic() < deadline, client.phones
-        time.sleep(0.05)
+    assert client.phones == [LINE_1, LINE_2]  # nothing learned before the next exchange
+    age_tokens(clock, emu, 4, ttl=5)  # the refresher's turn: its exchange reconciles
+    assert wait_until(lambda: client.phones == [LINE_1, LINE_3], 5), client.phones
     assert [info.phone for info in client.lines] == [LINE_1, LINE_3]
     # The new line works at once; the removed one is gone with a clear error.
     assert client.space.create(BOB, phone=LINE_3).send("from the new line").text
@@ -86,37 +104,36 @@ def test_lines_added_and_removed_at_runtime_are_reconciled(
 def test_failed_refresh_keeps_the_valid_token(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
-    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=5)
+    clock = ManualClock()
+    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=5, clock=clock)
     client = make_client(emu)
-    space = client.space.create(ALICE)
+    space = client.space.create(ALICE)  # the token expires at 5 s
     assert emu.rest is not None
     emu.rest.fail_next(1000, status=503)  # every renewal fails from now on
-    stop = time.monotonic() + 4.2  # the refresher tries at 4 s, the token expires at 5 s
-    while time.monotonic() < stop:
+    clock.advance(4)  # the refresher's turn: it tries, and fails
+    assert wait_until(lambda: token_exchanges(emu) == 2, RENEWAL_WAIT)
+    # The refresher retries after a backoff (0.5 s or so), and fails again; every call
+    # still goes out on the old token, which is valid until 5 s.
+    for _ in range(3):
+        clock.advance(0.3)
         space.send("still fine")
-        time.sleep(0.05)
-    time.sleep(1.2)  # now the token has expired and no new one could be fetched
+    assert wait_until(lambda: token_exchanges(emu) >= 3, RENEWAL_WAIT)  # tried again
+    clock.advance(0.2)  # 5.1 s: the token has expired and no new one could be fetched
     with pytest.raises(spectrum.CloudError) as info:
         space.send("cannot authenticate")
     assert info.value.http_status == 503
+    assert not any(call.metadata.get("error") for call in calls(emu, "SendTextMessage"))
     # Recovery: the next successful exchange restores service.
     emu.rest.clear_faults()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            space.send("recovered")
-            break
-        except spectrum.CloudError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    assert space.send("recovered").text == "recovered"
 
 
 def test_forced_refresh_is_rate_limited(emu: Emulator, make_client: ClientFactory) -> None:
     client = make_client(emu)
     client.phones  # noqa: B018 - first exchange
-    exchanges = _token_exchanges(emu)
+    exchanges = token_exchanges(emu)
     assert client.refresh_credentials() is False  # within 5 s of the last exchange
-    assert _token_exchanges(emu) == exchanges
+    assert token_exchanges(emu) == exchanges
 
 
 def test_bad_credentials_fail_with_authentication_error(
@@ -142,9 +159,9 @@ def test_unauthenticated_on_the_wire_renews_the_token_once(
     time.sleep(1.1)  # a refusal right after an exchange is not taken for a lost token
     emu.fail_next(1, code="UNAUTHENTICATED", retryable=False, method="SendTextMessage",
                   error_code=error_code)
-    exchanges = _token_exchanges(emu)
+    exchanges = token_exchanges(emu)
     assert space.send("after renewal").text == "after renewal"
-    assert _token_exchanges(emu) == exchanges + 1
+    assert token_exchanges(emu) == exchanges + 1
 
 
 def test_a_blocked_token_is_not_renewed(
@@ -158,11 +175,11 @@ def test_a_blocked_token_is_not_renewed(
     time.sleep(1.1)
     emu.fail_next(1, code="UNAUTHENTICATED", retryable=False, method="SendTextMessage",
                   error_code="tokenBlocked")
-    exchanges = _token_exchanges(emu)
+    exchanges = token_exchanges(emu)
     with pytest.raises(spectrum.AuthenticationError) as info:
         space.send("blocked")
     assert (info.value.code, info.value.outcome) == ("tokenBlocked", "rejected")
-    assert _token_exchanges(emu) == exchanges
+    assert token_exchanges(emu) == exchanges
     assert len(calls(emu, "SendTextMessage")) == 1
 
 

@@ -10,15 +10,19 @@ import textwrap
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.clocks import age_tokens, token_exchanges
 from support.factories import EmulatorFactory
+from support.receiving import all_live
 
-from spectrum_sync import Client, ReceiveOptions, SQLiteStore
+from spectrum_sync import Client, Message, ReceiveOptions, SQLiteStore
 from spectrum_sync._transport import credentials
 from spectrum_sync.emulator import Emulator
+from spectrum_sync.emulator.clock import ManualClock
 
 LINES = ["+15550000001", "+15550000002"]
 ALICE = "+15551111111"
@@ -106,28 +110,52 @@ def test_state_store_object_works_too(
 
 
 def test_short_token_ttl_loses_nothing(kit: Any, make_emulator: EmulatorFactory) -> None:
-    """Tokens live 5 s (the shortest lifetime kept) during a 15 s run with inbound traffic:
-    every event arrives."""
-    count = 300  # one every 50 ms: 15 s
-    emu = make_emulator(plan="dedicated", lines=LINES, token_ttl=5, heartbeat_interval=0.5)
+    """Tokens live 5 s (the shortest lifetime kept) during a 15 s run on the test clock with
+    inbound traffic and a cut mid-run: every event arrives, the streams reconnect with a
+    renewed token, and each renewal is the refresher's, before the old token expired."""
+    count = 300  # 10 per 0.5 s of the clock: 15 s (less the last step)
+    clock = ManualClock()
+    emu = make_emulator(plan="dedicated", lines=LINES, token_ttl=5, heartbeat_interval=0.5,
+                        clock=clock)
+    failures: list[BaseException] = []
+    received: list[str] = []
+
+    def recorded(inbox: Iterator[Message]) -> Iterator[Message]:
+        for message in inbox:
+            received.append(message.text or "")
+            yield message
+
     with emu.client(receive=FAST) as client:
         def inject() -> None:
-            kit.receiving(emu, STREAMS)
-            for n in range(count):
-                emu.simulate_inbound(ALICE, f"m{n}", line=LINES[n % 2])
-                time.sleep(0.05)
-                if n == count // 2:
-                    emu.cut_streams()  # reconnect mid-run with whatever token is current
+            try:
+                kit.receiving(emu, STREAMS)  # the first token came at 0 s
+                for n in range(count):
+                    emu.simulate_inbound(ALICE, f"m{n}", line=LINES[n % 2])
+                    if n % 10 == 9 and n < count - 1:
+                        # The clock moves on once the client has caught up, as real time
+                        # would not outrun it: a stream opened with a token is not left
+                        # holding it while the clock runs past its expiry.
+                        assert kit.wait_until(
+                            lambda n=n: len(received) > n and all_live(client), 10), (
+                            f"{len(received)} of {n + 1} received; {client.health()}")
+                        age_tokens(clock, emu, 0.5, ttl=5)
+                    if n == count // 2:
+                        emu.cut_streams()  # reconnect mid-run with whatever token is current
+            except BaseException as exc:
+                failures.append(exc)
+                client.close()  # ends the wait below at once
+                raise
 
         injector = threading.Thread(target=inject)
         injector.start()
-        received = [m.text for m in kit.take(client.messages(), count, within=45,
-                                             stop=client.close)]
+        kit.take(recorded(client.messages()), count, within=45, stop=client.close)
         injector.join()
+        assert not failures
         assert sorted(received) == sorted(f"m{n}" for n in range(count))
-        assert all(h.gaps == [] and h.last_error in (None, "UNAVAILABLE")
-                   for h in client.health().values())
-        assert len([r for r in emu.rest.requests if r[1].endswith("/tokens")]) >= 3
+        health = client.health()
+        assert all(h.gaps == [] and h.last_error in (None, "UNAVAILABLE") and h.reconnects
+                   for h in health.values()), health
+        assert token_exchanges(emu) == 4  # at 0, 4, 8 and 12 s: none forced
 
 
 def test_stalled_stream_is_detected_and_reconnected(

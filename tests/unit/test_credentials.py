@@ -9,6 +9,7 @@ import pytest
 from support.fakes import Clock
 
 import spectrum_sync as spectrum
+from spectrum_sync._clock import SystemClock
 from spectrum_sync._transport.credentials import CloudAuth
 from spectrum_sync._transport.token_exchange import Grant
 
@@ -33,7 +34,7 @@ def make(ttl: float = 100.0) -> tuple[Clock, Exchanges, CloudAuth, list[Grant]]:
     clock = Clock()
     exchanges = Exchanges(clock, ttl)
     grants: list[Grant] = []
-    auth = CloudAuth(exchanges, grants.append, clock=clock)
+    auth = CloudAuth(exchanges, grants.append, clock=SystemClock(clock))
     return clock, exchanges, auth, grants
 
 
@@ -112,7 +113,7 @@ def test_grants_reach_the_listener_outside_the_lock_in_order() -> None:
         auth._lock.release()
         seen.append(grant.tokens["shared"])
 
-    auth = CloudAuth(exchanges, listener, clock=clock)
+    auth = CloudAuth(exchanges, listener, clock=SystemClock(clock))
     auth.ensure_fresh(5)
     clock.now += 6
     auth.refresh(force=True)
@@ -157,7 +158,7 @@ def test_callers_waiting_on_a_failing_exchange_share_its_failure() -> None:
         clock.now += 1  # the failure is recorded after the others began to wait
         raise spectrum.CloudError("down", http_status=503)
 
-    auth = CloudAuth(slow_failure, lambda grant: None, clock=clock)
+    auth = CloudAuth(slow_failure, lambda grant: None, clock=SystemClock(clock))
     errors: list[BaseException] = []
 
     def call() -> None:
