@@ -101,14 +101,13 @@ def _credentials(client: Client, timeout: float, network: bool) -> CheckResult:
         except SpectrumError as exc:
             return CheckResult("credentials", False, f"token exchange failed: {exc}",
                          _failure_fix(exc, client.cloud_url))
-    elif auth.last_error is not None and (auth.grant is None
-                                          or time.monotonic() >= auth.expires_at):
+    elif auth.last_error is not None and (auth.grant is None or auth.seconds_left() <= 0):
         return CheckResult("credentials", False, f"no valid token: {auth.last_error}",
                      _failure_fix(auth.last_error, client.cloud_url))
     grant = auth.grant
     if grant is None:
         return CheckResult("credentials", True, "no token yet (the first call exchanges one)")
-    left = auth.expires_at - time.monotonic()
+    left = auth.seconds_left()
     count = len(grant.tokens)
     return CheckResult("credentials", True,
                  f"token exchange with {client.cloud_url}: {grant.kind} plan, {count} "

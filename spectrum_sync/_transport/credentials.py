@@ -116,6 +116,11 @@ class CloudAuth:
     def closed(self) -> bool:
         return self._closed
 
+    def seconds_left(self) -> float:
+        """How long the current token stays valid, on this object's clock (<= 0: expired
+        or none)."""
+        return self.expires_at - self._clock()
+
     # ----- exchanging ---------------------------------------------------------------------
 
     def _exchange_locked(self, timeout: float) -> Grant:

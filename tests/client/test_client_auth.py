@@ -205,3 +205,24 @@ def test_odd_token_exchange_answers_are_cloud_errors(
         client.phones  # noqa: B018
     assert (info.value.code, info.value.retryable) == (code, retryable)
     assert client.phones == [LINE_1, LINE_2]  # the next exchange works
+
+
+def test_diagnose_reads_the_token_lifetime_on_the_token_clock(
+    make_emulator: EmulatorFactory, make_client: ClientFactory
+) -> None:
+    clock = ManualClock()
+    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=600, clock=clock)
+    client = make_client(emu)
+    client.space.create(ALICE)
+
+    def credentials() -> spectrum.CheckResult:
+        return next(c for c in client.diagnose(network=False) if c.name == "credentials")
+
+    assert "token valid for 600 s" in credentials().detail
+    clock.advance(100)  # before the refresher's turn (480 s): the same token, older
+    assert "token valid for 500 s" in credentials().detail
+    assert emu.rest is not None
+    emu.rest.fail_next(1000, status=503)
+    clock.advance(500)  # past its expiry, with every renewal failing
+    assert wait_until(lambda: not credentials().ok, RENEWAL_WAIT)
+    assert "no valid token" in credentials().detail
