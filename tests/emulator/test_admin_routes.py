@@ -261,8 +261,15 @@ def test_revoke_tokens_in_python(emu: Emulator, make_api: Callable[..., Api]) ->
 # -- restart ----------------------------------------------------------------------------------
 
 
-def _wait_http(emu: Emulator, timeout: float = 5.0) -> None:
+def _wait_http_restarted(emu: Emulator, starts: int, timeout: float = 5.0) -> None:
+    """Wait until the HTTP server, which restarts a moment after answering "restart", has
+    started once more than ``starts`` and answers. (Answering alone proves nothing: the old
+    server may still be up, and a connection it accepts is then reset by its stop.)"""
+    assert emu.rest is not None
     deadline = time.monotonic() + timeout
+    while emu.rest.starts == starts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert emu.rest.starts == starts + 1
     while True:
         try:
             with urllib.request.urlopen(f"{emu.cloud_url}/_emulator/state", timeout=2) as r:
@@ -281,6 +288,8 @@ def test_restart_route_keeps_ports_and_state_and_cuts_streams(
     reader = read_stream(api.messages.SubscribeMessageEvents(
         messages_pb2.SubscribeMessageEventsRequest(), metadata=api.md, timeout=30))
     assert emu.wait_for_streams(1)
+    assert emu.rest is not None
+    starts = emu.rest.starts
 
     answer = admin(emu, "restart")
     assert (answer.status, answer.body) == (200, {"ok": True})
@@ -291,7 +300,7 @@ def test_restart_route_keeps_ports_and_state_and_cuts_streams(
     got = api.messages.GetMessage(messages_pb2.GetMessageRequest(message_guid=sent.guid),
                                   metadata=api.md, timeout=5, wait_for_ready=True)
     assert got.message.content.text == "before the restart"
-    _wait_http(emu)
+    _wait_http_restarted(emu, starts)
     assert (emu.grpc_port, emu.http_port) == (grpc_port, http_port)
     assert emu.running
     assert [m["guid"] for m in call(emu, "GET", "/_emulator/messages").body["messages"]] == [
@@ -306,12 +315,7 @@ def test_restart_route_cuts_kept_alive_connections(emu: Emulator) -> None:
     starts = emu.rest.starts
     try:
         assert admin(emu, "restart", conn=conn).status == 200
-        # The HTTP server restarts once the answer is written: wait until it has.
-        deadline = time.monotonic() + 5
-        while emu.rest.starts == starts and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert emu.rest.starts == starts + 1
-        _wait_http(emu)
+        _wait_http_restarted(emu, starts)
         with pytest.raises((http.client.HTTPException, ConnectionError)):
             admin(emu, "cut-streams", conn=conn)  # the old connection was closed
     finally:
