@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import SpectrumError, ValidationError
+from ._records import field_methods
 
 if TYPE_CHECKING:
     from ._models import Message
@@ -43,7 +44,8 @@ def _image(instance: Any, attribute: Any, value: Any) -> None:
                               "to convert other images with Pillow, see CardLayout.with_image)")
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class CardLayout:
     """What recipients see in an app card's bubble. At least one of ``caption``,
     ``subcaption``, ``trailing_caption``, ``trailing_subcaption`` or ``image`` (JPEG bytes);
@@ -76,7 +78,8 @@ class CardLayout:
         return to_jpeg(image)
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AppCard:
     """A mini-app card carried by a message (``message.app_card``): the iMessage extension
     (``team_id``, ``bundle_id``, ``app_name``, ``app_store_id``), the ``url`` it opens,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import ConfigurationError, UnsupportedError, ValidationError
+from ._records import field_methods
 from ._validate import check_text, utf16_length
 from ._values import TextFormat, check_formatting
 
@@ -45,7 +46,8 @@ _MONO = str.maketrans(
      **{chr(ord("0") + i): chr(0x1D7F6 + i) for i in range(10)}})
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class _Span:
     text: str
     styles: frozenset[str] = frozenset()

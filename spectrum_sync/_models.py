@@ -51,6 +51,7 @@ from ._history import page_through
 from ._markdown import link_preview_option, text_body
 from ._parts import Part, resolve_parts
 from ._reactions import check_reaction
+from ._records import field_methods
 from ._responding import responding
 from ._streaming import stream_text
 from ._telemetry import traced_send
@@ -194,7 +195,8 @@ class SpaceOperations(Protocol):
     def has_background(self, space: Space, *, timeout: float | None) -> bool: ...
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Space:
     """A conversation: ``id`` (the chat guid), ``type`` ("dm" or "group") and ``phone`` (the
     number of the line that serves it; "shared" in shared mode, "" in local mode)."""
@@ -598,7 +600,8 @@ def _target(reply_to: object) -> str | None:
     return check_optional_text("reply_to", target, limit=1024)
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Attachment:
     """Metadata of a file carried by a message (the bytes stay on the server until
     :meth:`download`). ``uti`` is Apple's type identifier, ``transfer_state`` one of
@@ -684,7 +687,8 @@ class Attachment:
         return space._ops.attachment_info(space, self.guid, timeout=check_timeout(timeout))
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Message(Received):
     """A message in a space. ``sender`` is None for our own messages; ``attachments`` lists
     the files it carries (metadata; ``attachment.download(to=...)`` fetches one);
@@ -898,7 +902,8 @@ class Message(Received):
             idempotency_key), timeout=check_timeout(timeout))
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Reaction(Received):
     """A tapback added to (``added``) or removed from the message ``message_guid``."""
 

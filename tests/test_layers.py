@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", (
         "_errors", "_validate", "_envnames", "_fork", "_backoff", "_effects", "_reactions",
         "_addresses", "_config", "_telemetry", "_logfields", "_bodies", "_open_graph", "_proto",
+        "_records",
     )),
     ("values", ("_values",)),
     ("helpers of the handles", (
