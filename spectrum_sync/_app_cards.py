@@ -169,13 +169,13 @@ def updated_card(message: Message, layout: CardLayout | None, url: str | None,
     return attrs.evolve(card, **changes)
 
 
-_TEAM_ID = re.compile(r"[A-Z0-9]{10}")
+_TEAM_ID = r"[A-Z0-9]{10}"  # compiled on first use (re caches it): few scripts send cards
 
 
 def check_app(team_id: object, bundle_id: object, app_name: object) -> None:
     """An iMessage extension as the service names it: Apple's 10-character upper-case team
     id, a bundle id without ``:`` (the service joins the two with ``:``), an app name."""
-    if not isinstance(team_id, str) or not _TEAM_ID.fullmatch(team_id):
+    if not isinstance(team_id, str) or not re.fullmatch(_TEAM_ID, team_id):
         raise ValidationError(f"team_id must be Apple's 10-character upper-case team id, "
                               f"not {team_id!r}")
     if not isinstance(bundle_id, str) or not bundle_id.strip() or ":" in bundle_id:
