@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import mimetypes
 import os
 import re
-import secrets
 import stat
 from typing import Any, BinaryIO, Callable, Union
 
@@ -153,6 +151,8 @@ def _file_name(name: object, fallback: str, mime: object) -> str:
             raise ValidationError(f"mime must be a MIME type such as 'image/png', not {mime!r}")
         # The service infers the type from the file name: give it the extension.
         if not os.path.splitext(text)[1]:
+            import mimetypes  # on first use: a process that sends no typed file never needs it
+
             text += mimetypes.guess_extension(mime.lower()) or ""
     return text
 
@@ -331,7 +331,7 @@ def save(to: Target, run: Callable[[Callable[[bytes], object]], object]) -> int:
 
 def _create_temp(folder: str, base: str, path: str) -> tuple[str, int]:
     for _ in range(100):
-        temp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.part")
+        temp = os.path.join(folder, f".{base}.{os.urandom(4).hex()}.part")  # as secrets.token_hex
         try:
             # Mode 0o666 as open() uses: the umask applies, unlike mkstemp's 0o600.
             return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

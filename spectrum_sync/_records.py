@@ -39,14 +39,9 @@ def _fields_reader(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return lambda instance: ()
 
 
-def _compared(fields: tuple[attrs.Attribute[Any], ...],
-              hashing: bool) -> Callable[[Any], tuple[Any, ...]]:
-    """What equality (or the hash) compares: the fields attrs would use, through their
-    ``eq`` key function where one is given."""
-    if hashing:
-        used = tuple(f for f in fields if f.hash is True or (f.hash is None and f.eq is True))
-    else:
-        used = tuple(f for f in fields if f.eq)
+def _compared(used: tuple[attrs.Attribute[Any], ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """What equality (or the hash) compares: the values of ``used``, through their ``eq``
+    key function where one is given."""
     read = _fields_reader(tuple(f.name for f in used))
     keys = tuple(getattr(f, "eq_key", None) for f in used)  # not in attrs's type stubs
     if not any(keys):
@@ -62,8 +57,11 @@ def field_methods(cls: T) -> T:
     fields: tuple[attrs.Attribute[Any], ...] = cls.__attrs_attrs__  # type: ignore[attr-defined]
     shown = tuple((f.name, repr if f.repr is True else f.repr, f.init)
                   for f in fields if f.repr is not False)
-    compared = _compared(fields, hashing=False)
-    hashed = _compared(fields, hashing=True)
+    # The fields attrs compares, and those it hashes (the same unless a field says hash=).
+    equal = tuple(f for f in fields if f.eq)
+    hashing = tuple(f for f in fields if f.hash is True or (f.hash is None and f.eq is True))
+    compared = _compared(equal)
+    hashed = compared if hashing == equal else _compared(hashing)
     salt = hash(f"{cls.__module__}.{cls.__qualname__}.__hash__")
 
     def __repr__(self: Any) -> str:

@@ -133,12 +133,13 @@ def test_first_use_from_many_threads_exchanges_once(
 
 #: What a send does not need: the receive machinery, the event classes and their decoder,
 #: the group, poll and location services' generated modules (chats is needed to create a
-#: space), the link cards' page parser, and app cards, contact cards and multipart parts.
+#: space), the link cards' page parser, app cards, contact cards and multipart parts, and
+#: what files need (their types' table, random names for downloads).
 NOT_FOR_A_SEND = ("spectrum_sync._receive.", "spectrum_sync._events",
                   "spectrum_sync._wire.events", "spectrum_sync._proto.groups_pb2",
                   "spectrum_sync._proto.polls_pb2", "spectrum_sync._proto.locations_pb2",
                   "html.parser", "spectrum_sync._app_cards", "spectrum_sync._contacts",
-                  "spectrum_sync._parts")
+                  "spectrum_sync._parts", "mimetypes", "secrets")
 #: The patterns a send to a phone does not need, compiled on first use: e-mail addresses,
 #: file names and types, app cards' team ids, link previews (module, name).
 PATTERNS_NOT_FOR_A_SEND = (("_addresses", "_EMAIL"), ("_attachments", "_UNSAFE"),
