@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import SpectrumError, ValidationError
+from ._records import field_methods
 
 if TYPE_CHECKING:
     from ._models import Message
@@ -43,7 +44,8 @@ def _image(instance: Any, attribute: Any, value: Any) -> None:
                               "to convert other images with Pillow, see CardLayout.with_image)")
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class CardLayout:
     """What recipients see in an app card's bubble. At least one of ``caption``,
     ``subcaption``, ``trailing_caption``, ``trailing_subcaption`` or ``image`` (JPEG bytes);
@@ -76,7 +78,8 @@ class CardLayout:
         return to_jpeg(image)
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AppCard:
     """A mini-app card carried by a message (``message.app_card``): the iMessage extension
     (``team_id``, ``bundle_id``, ``app_name``, ``app_store_id``), the ``url`` it opens,
@@ -166,13 +169,13 @@ def updated_card(message: Message, layout: CardLayout | None, url: str | None,
     return attrs.evolve(card, **changes)
 
 
-_TEAM_ID = re.compile(r"[A-Z0-9]{10}")
+_TEAM_ID = r"[A-Z0-9]{10}"  # compiled on first use (re caches it): few scripts send cards
 
 
 def check_app(team_id: object, bundle_id: object, app_name: object) -> None:
     """An iMessage extension as the service names it: Apple's 10-character upper-case team
     id, a bundle id without ``:`` (the service joins the two with ``:``), an app name."""
-    if not isinstance(team_id, str) or not _TEAM_ID.fullmatch(team_id):
+    if not isinstance(team_id, str) or not re.fullmatch(_TEAM_ID, team_id):
         raise ValidationError(f"team_id must be Apple's 10-character upper-case team id, "
                               f"not {team_id!r}")
     if not isinstance(bundle_id, str) or not bundle_id.strip() or ":" in bundle_id:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import mimetypes
 import os
 import re
-import secrets
 import stat
 from typing import Any, BinaryIO, Callable, Union
 
@@ -33,8 +31,10 @@ Folder = Union[str, "os.PathLike[str]"]
 
 _READ_CHUNK = 1024 * 1024
 _MAX_NAME = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MIME = re.compile(r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$")
+# Pattern texts, compiled on first use (re caches them): a process that sends no file
+# never needs them.
+_CONTROL = r"[\x00-\x1f\x7f]"
+_MIME = r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$"
 LIMIT_TEXT = "100 MiB (the service's limit)"
 
 
@@ -113,7 +113,7 @@ def _check_size(size: int, label: str) -> None:
 
 # Characters that reorder how a name is displayed ("photo\u202egnp.exe" shows as
 # "photoexe.png"), with the C0 and C1 controls.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 #: The name of a received file whose own name has nothing usable left.
 FALLBACK_NAME = "attachment"
 
@@ -126,7 +126,7 @@ def safe_file_name(raw: str, fallback: str = FALLBACK_NAME) -> str:
     chooses ``raw``: ``../../.ssh/authorized_keys`` becomes ``authorized_keys``."""
     text = raw if isinstance(raw, str) else ""
     parts = [part for part in text.replace("\\", "/").split("/") if part.strip()]
-    text = _UNSAFE.sub("", parts[-1] if parts else "")
+    text = re.sub(_UNSAFE, "", parts[-1] if parts else "")
     text = text.lstrip(". \t").rstrip(". \t")
     if len(text.encode("utf-8")) > _MAX_NAME:
         stem, ext = os.path.splitext(text)
@@ -141,16 +141,18 @@ def _file_name(name: object, fallback: str, mime: object) -> str:
         name = fallback
     elif not isinstance(name, str) or not name.strip():
         raise ValidationError(f"name must be a non-empty string or None, not {name!r}")
-    text = _CONTROL.sub("", os.path.basename(name.replace("\\", "/"))).strip()
+    text = re.sub(_CONTROL, "", os.path.basename(name.replace("\\", "/"))).strip()
     if not text:
         raise ValidationError(f"name {name!r} has no file name in it")
     if len(text) > _MAX_NAME:
         raise ValidationError(f"name is longer than {_MAX_NAME} characters")
     if mime is not None:
-        if not isinstance(mime, str) or not _MIME.match(mime):
+        if not isinstance(mime, str) or not re.match(_MIME, mime):
             raise ValidationError(f"mime must be a MIME type such as 'image/png', not {mime!r}")
         # The service infers the type from the file name: give it the extension.
         if not os.path.splitext(text)[1]:
+            import mimetypes  # on first use: a process that sends no typed file never needs it
+
             text += mimetypes.guess_extension(mime.lower()) or ""
     return text
 
@@ -329,7 +331,7 @@ def save(to: Target, run: Callable[[Callable[[bytes], object]], object]) -> int:
 
 def _create_temp(folder: str, base: str, path: str) -> tuple[str, int]:
     for _ in range(100):
-        temp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.part")
+        temp = os.path.join(folder, f".{base}.{os.urandom(4).hex()}.part")  # as secrets.token_hex
         try:
             # Mode 0o666 as open() uses: the umask applies, unlike mkstemp's 0o600.
             return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -23,6 +23,7 @@ import attrs
 from . import _envnames as names
 from ._backoff import jittered
 from ._errors import ConfigurationError
+from ._records import field_methods
 from ._validate import check_config_timeout, parse_bool, positive_number
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ def _seconds(instance: Any, attribute: Any, value: Any) -> None:
     positive_number(f"RetryPolicy.{attribute.name}", value, maximum=300)
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class RetryPolicy:
     """Retries of calls the server marked ``x-retryable`` (or whose connection broke):
     at most ``max_attempts`` attempts, full-jitter exponential backoff from ``base`` seconds,
@@ -88,7 +90,8 @@ def _limit(instance: Any, attribute: Any, value: Any) -> None:
                         allow_zero=True)
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class QuotaLimits:
     """Daily limits per line (integers >= 0); ``None`` disables the client-side check."""
 
@@ -102,7 +105,8 @@ class QuotaLimits:
         return self.messages_per_day if kind == MESSAGES else self.new_conversations_per_day
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class Line:
     """A self-hosted line: gRPC ``address`` ("host:port"), static bearer ``token``, ``phone``
     (its number), ``tls`` (False only for a local relay or the emulator)."""

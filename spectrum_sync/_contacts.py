@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import ValidationError
+from ._records import field_methods
 
 if TYPE_CHECKING:
     from ._models import Message
@@ -41,7 +42,8 @@ def _optional(instance: Any, attribute: Any, value: Any) -> None:
                               f"not {value!r}")
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Contact:
     """A person's card: ``name`` (as shown), ``phones``, ``emails``, ``organization``,
     ``title`` and ``note``. It needs a name or at least one phone or e-mail."""

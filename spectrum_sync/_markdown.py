@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import ConfigurationError, UnsupportedError, ValidationError
+from ._records import field_methods
 from ._validate import check_text, utf16_length
 from ._values import TextFormat, check_formatting
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["link_preview_option", "render_markdown", "text_body", "to_monospace"]
 
 _CLOUD_MODES = ("shared", "dedicated", "explicit")
-_URL = re.compile(r"https?://\S", re.IGNORECASE)
+_URL = r"(?i)https?://\S"  # compiled on first use (re caches it): few sends ask for a preview
 
 _BULLET = "• "
 _RULE = "———"
@@ -45,7 +46,8 @@ _MONO = str.maketrans(
      **{chr(ord("0") + i): chr(0x1D7F6 + i) for i in range(10)}})
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class _Span:
     text: str
     styles: frozenset[str] = frozenset()
@@ -86,7 +88,7 @@ def link_preview_option(space: Space, text: str, link_preview: object) -> dict[s
         how = ("Messages' scripting cannot ask for a rich link" if mode == "local" else
                "send through client.space.get(space.id) instead")
         raise UnsupportedError("link previews", mode, how)
-    if not _URL.search(text):
+    if not re.search(_URL, text):
         raise ValidationError("link_preview=True needs a text with an http:// or https:// "
                               "link to preview")
     return {"link_preview": True}

@@ -1,12 +1,14 @@
 """The handles: spaces, messages, reactions and attachments, which act through their backend.
 
-They sit above the plain values (:mod:`._values`) and the helpers they call, all imported at
-module level (docs/architecture.md, "Layers"). They hold no generated protobuf type
-(conversion lives in :mod:`._wire.convert`). A :class:`Space` carries a hidden reference to
-the backend operations (:class:`SpaceOperations`: the cloud or the local backend), so that its
-actions and those of its messages run on the line that serves the chat. Every received event
-has a ``kind``, a ``sequence`` (the line's event sequence; 0 for objects that did not come
-from a stream) and ``ack()`` (see docs/behaviour.md, "Commit points").
+They sit above the plain values (:mod:`._values`) and the helpers they call, imported at
+module level (docs/architecture.md, "Layers") but for the cards', contacts' and parts'
+helpers, which load on first use: a one-shot send needs none of them. They hold no
+generated protobuf type (conversion lives in :mod:`._wire.convert`). A :class:`Space`
+carries a hidden reference to the backend operations (:class:`SpaceOperations`: the cloud or
+the local backend), so that its actions and those of its messages run on the line that
+serves the chat. Every received event has a ``kind``, a ``sequence`` (the line's event
+sequence; 0 for objects that did not come from a stream) and ``ack()`` (see
+docs/behaviour.md, "Commit points").
 """
 
 from __future__ import annotations
@@ -20,15 +22,6 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 import attrs
 
 from ._addresses import normalize_address
-from ._app_cards import (
-    SPECTRUM_APP,
-    AppCard,
-    CardLayout,
-    check_url,
-    link_layout,
-    new_card,
-    updated_card,
-)
 from ._attachments import (
     FileInput,
     FileSource,
@@ -43,14 +36,13 @@ from ._attachments import (
     save,
     target_in,
 )
-from ._contacts import Contact, contact_of
 from ._delivery import wait_delivered
 from ._effects import effect_id, effect_name
 from ._errors import ValidationError
 from ._history import page_through
 from ._markdown import link_preview_option, text_body
-from ._parts import Part, resolve_parts
 from ._reactions import check_reaction
+from ._records import field_methods
 from ._responding import responding
 from ._streaming import stream_text
 from ._telemetry import traced_send
@@ -78,8 +70,13 @@ from ._values import (
 )
 
 if TYPE_CHECKING:
-    # Above this module (they hold spaces and messages): named in annotations only.
+    # Named in annotations only: cards, contacts and parts load on first use (a plain send
+    # needs none of them: bench/oneshot.py); events and polls stand above this module (they
+    # hold spaces and messages).
+    from ._app_cards import AppCard, CardLayout
+    from ._contacts import Contact
     from ._events import StickerPlaced
+    from ._parts import Part
     from ._polls import Poll
 
 __all__ = ["Attachment", "Message", "Reaction", "Space", "SpaceOperations"]
@@ -194,7 +191,8 @@ class SpaceOperations(Protocol):
     def has_background(self, space: Space, *, timeout: float | None) -> bool: ...
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Space:
     """A conversation: ``id`` (the chat guid), ``type`` ("dm" or "group") and ``phone`` (the
     number of the line that serves it; "shared" in shared mode, "" in local mode)."""
@@ -354,6 +352,8 @@ class Space:
         every part is checked before anything is uploaded. The other arguments are those of
         :meth:`send`."""
 
+        from ._parts import resolve_parts  # on first use (see the module's imports)
+
         return self._ops.send_parts(
             self,
             resolve_parts(parts, self._address),
@@ -377,6 +377,8 @@ class Space:
         """Send someone's contact card (a :class:`Contact`) as a vCard; returns the message.
         (:meth:`share_contact` shares the line's own card instead.)"""
 
+        from ._contacts import Contact  # on first use (see the module's imports)
+
         if not isinstance(contact, Contact):
             raise ValidationError(f"send_contact takes a Contact, not {type(contact).__name__}")
         return self.send_file(contact.to_vcard().encode(), name=contact.file_name,
@@ -393,6 +395,8 @@ class Space:
         opens ``url``; ``layout`` is what the bubble shows. Returns the message, whose
         ``app_card`` :meth:`Message.update_app_card` changes later."""
 
+        from ._app_cards import new_card  # on first use (see the module's imports)
+
         card = new_card(url, layout, team_id, bundle_id, app_name, app_store_id, live)
         return self._ops.send_app_card(self, card, idempotency_key=_key(idempotency_key),
                                        timeout=check_timeout(timeout))
@@ -403,6 +407,9 @@ class Space:
         """Send ``url`` as a card of Spectrum's mini app, its layout built from the page's
         Open Graph tags (fetched with a ``fetch_timeout``; a page that cannot be read gives
         a card with its host name; the image must be a JPEG unless Pillow is installed)."""
+
+        # On first use (see the module's imports).
+        from ._app_cards import SPECTRUM_APP, check_url, link_layout
 
         checked = check_url(url)
         layout = link_layout(checked, check_interval("fetch_timeout", fetch_timeout,
@@ -598,7 +605,8 @@ def _target(reply_to: object) -> str | None:
     return check_optional_text("reply_to", target, limit=1024)
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Attachment:
     """Metadata of a file carried by a message (the bytes stay on the server until
     :meth:`download`). ``uti`` is Apple's type identifier, ``transfer_state`` one of
@@ -684,7 +692,8 @@ class Attachment:
         return space._ops.attachment_info(space, self.guid, timeout=check_timeout(timeout))
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Message(Received):
     """A message in a space. ``sender`` is None for our own messages; ``attachments`` lists
     the files it carries (metadata; ``attachment.download(to=...)`` fetches one);
@@ -882,6 +891,8 @@ class Message(Received):
         """The contact card (vCard) the message carries, parsed; None when it carries
         none. Downloads the card (see :meth:`Space.send_contact`)."""
 
+        from ._contacts import contact_of  # on first use (see the module's imports)
+
         return contact_of(self, check_timeout(timeout))
 
     def update_app_card(
@@ -893,12 +904,15 @@ class Message(Received):
         ``layout`` and/or ``url``; the card keeps its app. Returns the updated card's
         message."""
 
+        from ._app_cards import updated_card  # on first use (see the module's imports)
+
         card = updated_card(self, layout, url, live)
         return self.space._ops.update_app_card(self, card, idempotency_key=_key(
             idempotency_key), timeout=check_timeout(timeout))
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Reaction(Received):
     """A tapback added to (``added``) or removed from the message ``message_guid``."""
 

@@ -9,6 +9,7 @@ import attrs
 
 from ._attachments import file_source
 from ._errors import ValidationError
+from ._records import field_methods
 from ._validate import check_text
 from ._values import TextFormat, User, check_formatting
 
@@ -18,7 +19,8 @@ TEXT, MENTION, FILE = "text", "mention", "file"
 MAX_PARTS = 100
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Part:
     """One piece of :meth:`Space.send_parts`: make it with :meth:`text`, :meth:`mention` or
     :meth:`file`. (A plain ``str`` in the list is a text part; a ``pathlib.Path``, bytes or

@@ -9,12 +9,14 @@ import cachetools
 
 from ._addresses import normalize_address
 from ._fork import ProcessLock
+from ._records import field_methods
 from ._values import User
 
 __all__ = ["CacheStats", "UserDirectory"]
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class CacheStats:
     """Counters of the user cache."""
 

@@ -16,6 +16,7 @@ import attrs
 
 from ._effects import TEXT_EFFECTS
 from ._errors import ValidationError
+from ._records import field_methods
 from ._validate import check_range, utf16_length
 
 __all__ = [
@@ -41,7 +42,8 @@ __all__ = [
 Receipt = Callable[[], None]
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class User:
     """A handle: ``address`` (E.164 or lower-case e-mail), ``country`` (ISO alpha-2 or None),
     ``service`` ("iMessage", "SMS", "RCS" or "unknown")."""
@@ -78,7 +80,8 @@ def _text_effect(instance: Any, attribute: Any, value: Any) -> None:
         raise ValidationError(f"effect= goes with type 'effect', not {instance.type!r}")
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class TextFormat:
     """A styled range of a text: ``type`` is bold, italic, underline or strikethrough (or
     ``"effect"``, an animation named by ``effect``: big, small, shake, nod, explode, ripple,
@@ -149,7 +152,8 @@ def check_formatting(text: str, formatting: Iterable[TextFormat] | None) -> tupl
     return out
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Mention:
     """A mention in a received text: ``address`` shown by the range ``start``/``length``
     (UTF-16 code units)."""
@@ -174,7 +178,8 @@ class Icon(bytes):
         return f"Icon({len(self)} bytes, mime_type={self.mime_type!r})"
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class FriendLocation:
     """A friend's location shared with a line through Find My.
 
@@ -197,7 +202,8 @@ class FriendLocation:
     expires_at: datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class LocationRequest:
     """The answer to a Find My request sent to ``address``: the service's ``status``, its
     ``reason`` when it gives one, and the guid of the request card when one was sent."""
@@ -208,7 +214,8 @@ class LocationRequest:
     message_guid: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class FocusStatus:
     """Whether Focus (Do Not Disturb) silences notifications from ``address`` on the line's
     device (``silenced``)."""
@@ -224,7 +231,8 @@ def _noop() -> None:
     pass
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Received:
     """What every event has: ``sequence`` and ``ack()`` (the ``kind`` is a class constant)."""
 
@@ -239,7 +247,8 @@ class Received:
         self._receipt()
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class LineInfo:
     """A line as ``client.lines`` describes it: ``phone``, ``instance_id`` (the cloud's id of
     the line; the phone for explicit lines), gRPC ``address`` and ``tls``."""
@@ -250,7 +259,8 @@ class LineInfo:
     tls: bool
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class EmbeddedMedia:
     """Media carried inside a message (a Digital Touch sketch...): ``data`` and
     ``mime_type``."""
@@ -276,7 +286,8 @@ def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
                               f"not {value!r}")
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class StickerPlacement:
     """Where a sticker sits on its bubble: ``x``/``y`` as fractions of the bubble (0 to 1),
     ``scale``, ``rotation`` (radians) and ``width`` (points) when given."""
@@ -288,7 +299,8 @@ class StickerPlacement:
     width: float | None = attrs.field(default=None, validator=_fraction)
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class PollOption:
     """One option of a poll."""
 
@@ -297,7 +309,8 @@ class PollOption:
     creator: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@field_methods
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class PollVote:
     """One participant's vote: ``voter`` (None when the server does not name them),
     ``option_id`` and the option's ``option_text`` (None for an option the poll no longer

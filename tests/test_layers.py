@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", (
         "_errors", "_validate", "_envnames", "_fork", "_backoff", "_clock", "_effects",
         "_reactions", "_addresses", "_config", "_telemetry", "_logfields", "_bodies",
-        "_open_graph", "_proto",
+        "_open_graph", "_proto", "_records",
     )),
     ("values", ("_values",)),
     ("helpers of the handles", (
@@ -284,11 +284,19 @@ def test_no_import_cycles() -> None:
     assert set(KNOWN_CYCLES) <= set(found), "a known cycle is gone: delete it from KNOWN_CYCLES"
 
 
+#: Helpers the handles load on first use, because a one-shot send never needs them
+#: (bench/oneshot.py): (importer, imported). Each goes DOWN the layers; the cycle check above
+#: reads function-level imports too, so none can hide a circle.
+LOADED_ON_FIRST_USE = {("_models", "_app_cards"), ("_models", "_contacts"),
+                       ("_models", "_parts")}
+
+
 @pytest.mark.parametrize("name", ["_models", "_events", "_polls", "_values", "_history",
                                   "_responding", "_parts"])
 def test_the_public_types_import_at_module_level(name: str) -> None:
     # Function-level imports were how the handles hid their circle with the helpers.
-    hidden = list(dict.fromkeys(str(i) for i in imports_of(name) if i.in_function))
+    hidden = list(dict.fromkeys(str(i) for i in imports_of(name) if i.in_function and (
+        i.importer, i.imported) not in LOADED_ON_FIRST_USE))
     assert not hidden, hidden
 
 

@@ -23,6 +23,7 @@ import attrs
 
 from .._config import MESSAGES, NEW_CONVERSATIONS, QuotaLimits
 from .._errors import QuotaExceeded, RateLimitError
+from .._records import field_methods
 from .._state.base import StateStore
 from .._state.monitor import StoreMonitor
 
@@ -39,7 +40,8 @@ _KIND_BY_CODE = {
 }
 
 
-@attrs.frozen
+@field_methods
+@attrs.frozen(repr=False, eq=False)
 class QuotaUsage:
     """Usage of one line on one UTC day."""
 

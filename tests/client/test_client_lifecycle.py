@@ -140,31 +140,49 @@ def test_first_use_from_many_threads_exchanges_once(
 
 #: What a send does not need: the receive machinery, the event classes and their decoder,
 #: the group, poll and location services' generated modules (chats is needed to create a
-#: space), and the link cards' page parser.
+#: space), the link cards' page parser, app cards, contact cards and multipart parts, and
+#: what files need (their types' table, random names for downloads).
 NOT_FOR_A_SEND = ("spectrum_sync._receive.", "spectrum_sync._events",
                   "spectrum_sync._wire.events", "spectrum_sync._proto.groups_pb2",
                   "spectrum_sync._proto.polls_pb2", "spectrum_sync._proto.locations_pb2",
-                  "html.parser")
+                  "html.parser", "spectrum_sync._app_cards", "spectrum_sync._contacts",
+                  "spectrum_sync._parts", "mimetypes", "secrets")
+#: The patterns a send to a phone does not need, compiled on first use: e-mail addresses,
+#: file names and types, app cards' team ids, link previews (module, name).
+PATTERNS_NOT_FOR_A_SEND = (("_addresses", "_EMAIL"), ("_attachments", "_UNSAFE"),
+                           ("_attachments", "_CONTROL"), ("_attachments", "_MIME"),
+                           ("_app_cards", "_TEAM_ID"), ("_markdown", "_URL"))
 
 
 @pytest.mark.forks
 def test_a_sending_process_never_loads_the_receive_machinery(emu: Emulator) -> None:
     # The receive component is made on the first receive call: a one-shot sender does not
-    # pay for importing it (bench/oneshot.py). Receiving after that works as usual.
+    # pay for importing it (bench/oneshot.py), nor for compiling patterns it never uses.
+    # Receiving after that works as usual.
     code = textwrap.dedent(f"""
-        import sys
+        import importlib, re, sys
+        compiled = set()
+        compile_pattern = re._compile  # what re.compile, re.match... all go through
+        def noting(pattern, flags):
+            compiled.add(pattern)
+            return compile_pattern(pattern, flags)
+        re._compile = noting
         from spectrum_sync import Client
         with Client(project_id="proj", project_secret="secret",
                     cloud_url={emu.cloud_url!r}, address={emu.grpc_address!r},
                     address_template={emu.grpc_address!r}, tls=False) as client:
             client.space.create(client.user({ALICE!r}), phone={LINE_1!r}).send("hi")
             print(sorted(m for m in sys.modules if m.startswith({NOT_FOR_A_SEND!r})))
+            patterns = {{name: getattr(importlib.import_module("spectrum_sync." + module), name)
+                        for module, name in {PATTERNS_NOT_FOR_A_SEND!r}}}
+            print(sorted(name for name, pattern in patterns.items()
+                         if getattr(pattern, "pattern", pattern) in compiled))
             inbox = client.messages(idle_timeout=0.5)
             print(list(inbox), "spectrum_sync._receive.receiving" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.splitlines()
-    assert out == ["[]", "[] True"]
+    assert out == ["[]", "[]", "[] True"]
 
 
 def test_receiving_after_close_is_refused(emu: Emulator, make_client: ClientFactory) -> None:
