@@ -72,8 +72,7 @@ def _message_change(
     change = event.WhichOneof("change")
     if change == "message_received":  # the common case first, without the rest's set-up
         return message_from_proto(event.message_received.message, space, sequence=sequence,
-                                  receipt=receipt,
-                                  actor=event.actor if event.HasField("actor") else None)
+                                  receipt=receipt, actor_of=event)
     mine = event.is_from_me
     common: dict[str, Any] = {"space": space, "is_from_me": mine, "sequence": sequence,
                               "receipt": receipt}
