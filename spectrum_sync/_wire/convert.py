@@ -204,13 +204,26 @@ def message_from_proto(
         elif actor_of is not None and actor_of.HasField("actor"):
             sender = _user(actor_of.actor)
     rare: dict[str, Any] = {}
-    if content.attachments:
-        rare["attachments"] = tuple(attachment_from_info(a, space) for a in content.attachments)
-    if content.formatting:
-        rare["formatting"] = _formats(content.formatting)
-    if content.mentions:
-        rare["mentions"] = tuple(Mention(address=x.address, start=x.start, length=x.length)
-                                 for x in content.mentions)
+    text = None
+    # The content has few of its fields set: one C call lists them (cheaper than asking for
+    # each of them).
+    for field, value in content.ListFields():
+        name = field.name
+        if name == "text":
+            text = value
+        elif name == "attachments":
+            rare["attachments"] = tuple(attachment_from_info(a, space) for a in value)
+        elif name == "formatting":
+            rare["formatting"] = _formats(value)
+        elif name == "mentions":
+            rare["mentions"] = tuple(Mention(address=x.address, start=x.start, length=x.length)
+                                     for x in value)
+        elif name == "expressive_send_style_id":
+            rare["effect"] = value
+        elif name == "balloon_bundle_id":
+            rare["balloon_bundle_id"] = value
+        elif name == "mini_app":
+            rare["app_card"] = app_card_from_proto(value)
     # The delivery state and the rarer fields (docs/behaviour.md, "Delivery state").
     if m.item_type:
         rare["item_type"] = _ITEM_TYPES.get(m.item_type, "unknown")
@@ -238,17 +251,10 @@ def message_from_proto(
     part_count = m.part_count
     if part_count and part_count != 1:
         rare["part_count"] = part_count
-    content_has = content.HasField
-    if content_has("expressive_send_style_id"):
-        rare["effect"] = content.expressive_send_style_id
-    if content_has("balloon_bundle_id"):
-        rare["balloon_bundle_id"] = content.balloon_bundle_id
-    if content_has("mini_app"):
-        rare["app_card"] = app_card_from_proto(content.mini_app)
     return Message(
         guid=m.guid,
         space=space,
-        text=content.text if content_has("text") else None,
+        text=text,
         sender=sender,
         is_from_me=from_me,
         created_at=_stamp(m.date_created) if has("date_created") else None,
