@@ -314,7 +314,6 @@ _OPTIONAL_TIMES = (
     ("date_read", "read_at"), ("date_played", "played_at"),
     ("date_expressive_send_played", "effect_played_at"),
 )
-_NO_FLAGS: frozenset[str] = frozenset()
 
 
 def _applied(r: messages_pb2.MessageAppliedReaction, guid: str, space: Space) -> Reaction:
