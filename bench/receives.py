@@ -1,6 +1,9 @@
 """Receiving: ``client.messages()`` against iterating the raw stream, rate and CPU per event
 (memory, SQLite and, when redis-server is installed, Redis stores), and the added latency at
-a paced rate. The baseline is the generated stub as grpcio runs it by default; the library
+a paced rate. ``python bench/receives.py [EVENTS]`` counts the instructions per event of
+each consumer instead (callgrind: steady where timings on a shared machine are not).
+
+The baseline is the generated stub as grpcio runs it by default; the library
 reads its streams in grpcio's single-threaded mode, so a raw consumer in that mode is
 measured too, and the library's CPU per event is also given against it.
 
@@ -115,10 +118,11 @@ def raw_round(env: dict[str, str], count: int, paced: float | None = None,
 
 
 def raw_bursts(env: dict[str, str], counts: Sequence[int], paced: float | None = None,
-               single_threaded: bool = False) -> list[Round]:
+               single_threaded: bool = False,
+               make_round: Callable[[int], Round] = Round) -> list[Round]:
     """:func:`raw_round` over several bursts, one after the other, on the same streams (the
     first ones warm the consumer up, as a long-running receiver is)."""
-    results = [Round(count) for count in counts]
+    results = [make_round(count) for count in counts]
     auth = (("authorization", f"Bearer {line_token(env)}"),)
     options = [(SINGLE_THREADED_STREAMS, 1)] if single_threaded else []
     address = env["SPECTRUM_IMESSAGE_ADDRESS_TEMPLATE"]
@@ -162,10 +166,11 @@ def client_round(env: dict[str, str], count: int, paced: float | None = None,
 
 
 def client_bursts(env: dict[str, str], counts: Sequence[int], paced: float | None = None,
-                  store: str = "memory") -> list[Round]:
+                  store: str = "memory",
+                  make_round: Callable[[int], Round] = Round) -> list[Round]:
     """``for msg in client.messages()`` over several bursts, one after the other, in one
     loop of one client (the first ones warm it up, as a long-running receiver is)."""
-    results = [Round(count) for count in counts]
+    results = [make_round(count) for count in counts]
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         state: Any = {"memory": None, "sqlite": f"sqlite:///{Path(folder) / 'state.db'}"}.get(
             store, store)
@@ -248,3 +253,76 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
         Figure(f"added p99 at {paced_rate:.0f}/s", added_p99, "ms", "a few ms", scale=1e3),
         *with_redis,
     ]
+
+
+# -- instructions per event (steadier than any timing on a shared machine) -------------------
+
+class _CountedRound(Round):
+    """A round whose burst alone is counted: callgrind's counters are zeroed when it starts
+    and dumped when its last event is seen (``callgrind_control``, this process)."""
+
+    def start(self) -> None:
+        _callgrind("-z")
+        super().start()
+
+    def seen(self, occurred: float) -> bool:
+        done = super().seen(occurred)
+        if done:
+            _callgrind("-d")
+        return done
+
+
+def _callgrind(command: str) -> None:
+    import os
+    import subprocess
+
+    subprocess.run(["callgrind_control", command, str(os.getpid())], check=True,
+                   stdout=subprocess.DEVNULL, timeout=120)
+
+
+def _count_inner(consumer: str, events: int, env: dict[str, str]) -> None:
+    """Under callgrind: a warm-up burst, then a counted one of ``events``."""
+    def counted(count: int) -> Round:
+        return _CountedRound(count) if count == events else Round(count)
+
+    if consumer == "client":
+        client_bursts(env, (300, events), make_round=counted)
+    else:
+        raw_bursts(env, (300, events), single_threaded=consumer == "raw-single",
+                   make_round=counted)
+
+
+def count_instructions(events: int = 2000,
+                       consumers: Sequence[str] = ("client", "raw-single", "raw")) -> None:
+    """Print the instructions per received event of each consumer (user space, every thread
+    of the consumer's process; the emulator runs in its own process, not counted)."""
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from _harness import emulator_process
+
+    with emulator_process((LINE,)) as env, tempfile.TemporaryDirectory() as folder:
+        for consumer in consumers:
+            out = Path(folder) / f"{consumer}.out"
+            subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                 sys.executable, __file__, "--inner", consumer, str(events), json.dumps(env)],
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=True,
+                stderr=subprocess.DEVNULL, timeout=1800)
+            dump = (Path(folder) / f"{consumer}.out.1").read_text()  # the -d dump
+            found = re.search(r"^summary: (\d+)", dump, re.M)
+            assert found is not None
+            print(f"{consumer:12s} {int(found.group(1)) / events:10,.0f} instructions/event")
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if sys.argv[1:2] == ["--inner"]:
+        _count_inner(sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4]))
+    else:
+        count_instructions(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)

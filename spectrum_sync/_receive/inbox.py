@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from os import getpid
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
@@ -75,6 +76,7 @@ class Inbox(Generic[E]):
         self._release = release
         self._pending: Delivery | None = None
         self._idle_timeout: float | None = None
+        self._pid = getpid()
 
     def stop_when_idle(self, idle_timeout: float | None) -> Inbox[E]:
         """End iteration after ``idle_timeout`` seconds without an event (None: never);
@@ -119,11 +121,17 @@ class Inbox(Generic[E]):
         engine = self._engine
         if engine is None:
             raise _Ended
-        self.ack()
+        pending = self._pending
+        if pending is not None:  # as ack() does, without the call (this runs per event)
+            self._pending = None
+            pending.settle()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._current() is not engine or engine.stopped.is_set():
-                self.close()  # the client was closed (or this is a forked child)
+            # The client was closed, or this is a forked child (its engine's readers are the
+            # parent's: the pid check is the cheap part, current() forgets them).
+            if engine.stopped.is_set() or (getpid() != self._pid
+                                           and self._current() is not engine):
+                self.close()
                 raise _Ended
             wait = POLL if deadline is None else min(POLL, deadline - time.monotonic())
             if wait <= 0:

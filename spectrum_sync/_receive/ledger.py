@@ -233,12 +233,17 @@ class Committer:
             with self._cond:
                 if not self._signalled:
                     self._cond.wait(max(0.0, min(next_tick - time.monotonic(), tick_every)))
-                work, self._signalled = self._signalled, False
+                work = self._signalled
             if stopped.is_set():
                 break
             if work or self._failures:
                 if self._interval:
                     stopped.wait(self._interval)  # gather more acknowledgements in one write
+                # Cleared only now: the acknowledgements of the interval found the flag set
+                # and did not signal again (a lock and a notify each). One made from here on
+                # sets it again, for the next batch: none is missed.
+                with self._cond:
+                    self._signalled = False
                 if not self.write_once():
                     self._retry.wait(jittered(self._failures - 1, 0.1, 5.0, floor=0.5))
                     self._retry.clear()

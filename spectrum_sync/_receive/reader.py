@@ -40,7 +40,7 @@ from .._backoff import jittered
 from .._errors import ClientClosed, RoutingError, SpectrumError
 from .._logfields import fields
 from .._transport.lines import LineConnection
-from .._wire.events import decode_event
+from .._wire.events import decoder_for
 from .engine import InFlight
 from .heads import HEAD, IDLE, NEEDS_HEAD, REPLAY, STARTING, SUBSCRIBING, CatchUpRounds
 from .health import LineHealth
@@ -98,7 +98,7 @@ class StreamReader:
         self.family = family
         self.phone = line.phone
         self.family_name = family.name
-        self.decode: Decoder = decode_event
+        self.decode: Decoder = decoder_for(family.field)
         self.ledger = ledger
         self.health = health
         self.stopped = threading.Event()
@@ -112,6 +112,7 @@ class StreamReader:
         # Recently handed-out sequences (keys only, bounded): a redelivered frame is dropped.
         self._seen: set[int] = set()
         self._seen_order: collections.deque[int] = collections.deque()
+        self._dedupe_size = engine.options.dedupe_size
         #: Highest sequence handed out, or known to hold nothing of ours (catch-up heads).
         self.covered: int | None = ledger.committed if ledger.loaded else None
         self.had_frames = False
@@ -296,27 +297,22 @@ class StreamReader:
         moves the cursor, or an event of a kind this version does not know)."""
         self.covered = seq
         ack = self.ledger.issue(seq)
-        if payload is None or self._seen_before(seq):
+        # A sequence handed out recently is a redelivery (sequences are unique per line, and
+        # this reader is its line's only reader of its family): remembered here, bounded.
+        seen = self._seen
+        if payload is None or seq in seen:
             # Nothing for the consumer. Acknowledging now is safe: the cursor only moves over
             # the acknowledged prefix, so it cannot pass an event still waiting in the queue.
             ack()
-        else:
-            self.engine.put(self, seq, payload, ack)
-
-    # -- helpers -----------------------------------------------------------------------
-
-    def _seen_before(self, seq: int) -> bool:
-        """Whether ``seq`` was handed out recently; remembers it otherwise. Sequences are
-        unique per line, and this reader is its line's only reader of its family."""
-        seen = self._seen
-        if seq in seen:
-            return True
+            return
         seen.add(seq)
         order = self._seen_order
         order.append(seq)
-        if len(order) > self.engine.options.dedupe_size:
+        if len(order) > self._dedupe_size:
             seen.discard(order.popleft())
-        return False
+        self.engine.put(self, seq, payload, ack)
+
+    # -- helpers -----------------------------------------------------------------------
 
     def _frame_seen(self, live: bool = True) -> None:
         self.last_frame = self.last_seen = time.monotonic()

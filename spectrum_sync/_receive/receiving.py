@@ -143,10 +143,14 @@ class Receiving:
     def decode(self, delivery: Delivery) -> Event | None:
         """The public event of a delivery; malformed or unknown events are logged and
         skipped (they are acknowledged by the caller and must not block the stream)."""
-        payload = delivery.payload
+        payload, reader = delivery.payload, delivery.reader
         try:
-            space = self._space(payload.chat_guid, delivery.phone)
-            event = delivery.reader.decode(payload, space, delivery.sequence, delivery.settle)
+            chat, phone = payload.chat_guid, reader.phone
+            # The space of a chat seen before, without a call (this runs for every event).
+            space = self._spaces.get((chat, phone))
+            if space is None:
+                space = self._space(chat, phone)
+            event = reader.decode(payload, space, delivery.sequence, delivery.settle)
         except Exception:
             log.warning("receive: skipping a malformed %s event (seq %d) on %s",
                         delivery.family, delivery.sequence, delivery.phone, exc_info=True,

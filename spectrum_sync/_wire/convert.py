@@ -182,14 +182,16 @@ def _user(info: common_pb2.SingleServiceAddressInfo) -> User:
 
 def message_from_proto(
     message: messages_pb2.Message, space: Space, *, sequence: int = 0,
-    receipt: Receipt = _noop, actor: common_pb2.SingleServiceAddressInfo | None = None,
+    receipt: Receipt = _noop, actor_of: Any = None,
 ) -> Message:
-    """A :class:`Message` in ``space`` from a wire ``Message`` (``actor``: the event's actor,
-    which names the sender when the message itself does not).
+    """A :class:`Message` in ``space`` from a wire ``Message`` (``actor_of``: a change event
+    whose ``actor`` names the sender when the message itself does not).
 
-    This runs for every received event: plain attribute reads (a C call each), ``HasField``
-    only where absence differs from the default, and one call with every field named (no
-    dictionary of fields built and unpacked)."""
+    This runs for every received event, and two costs dominate it: each read of the wire
+    message (a C call of its own: ``HasField`` and repeated fields included), and each
+    keyword given to the frozen class (its ``__init__`` matches every keyword, then sets
+    every field). So the fields that are at their default in most messages are read only
+    when present and passed only then (``rare``); the rest are named once, below."""
     m: Any = message
     has = m.HasField
     content = m.content
@@ -199,76 +201,70 @@ def message_from_proto(
     if not from_me:
         if wire_sender is not None:
             sender = _user(wire_sender)
-        elif actor is not None:
-            sender = _user(actor)
-    attachments: tuple[Attachment, ...] = ()
-    if content.attachments:
-        attachments = tuple(attachment_from_info(a, space) for a in content.attachments)
-    formatting: tuple[TextFormat, ...] = ()
-    if content.formatting:
-        formatting = _formats(content.formatting)
-    mentions: tuple[Mention, ...] = ()
-    if content.mentions:
-        mentions = tuple(Mention(address=x.address, start=x.start, length=x.length)
-                         for x in content.mentions)
+        elif actor_of is not None and actor_of.HasField("actor"):
+            sender = _user(actor_of.actor)
+    rare: dict[str, Any] = {}
+    text = None
+    # The content has few of its fields set: one C call lists them (cheaper than asking for
+    # each of them).
+    for field, value in content.ListFields():
+        name = field.name
+        if name == "text":
+            text = value
+        elif name == "attachments":
+            rare["attachments"] = tuple(attachment_from_info(a, space) for a in value)
+        elif name == "formatting":
+            rare["formatting"] = _formats(value)
+        elif name == "mentions":
+            rare["mentions"] = tuple(Mention(address=x.address, start=x.start, length=x.length)
+                                     for x in value)
+        elif name == "expressive_send_style_id":
+            rare["effect"] = value
+        elif name == "balloon_bundle_id":
+            rare["balloon_bundle_id"] = value
+        elif name == "mini_app":
+            rare["app_card"] = app_card_from_proto(value)
     # The delivery state and the rarer fields (docs/behaviour.md, "Delivery state").
-    item_type, group_title, chat_action = "normal", None, None
     if m.item_type:
-        item_type = _ITEM_TYPES.get(m.item_type, "unknown")
-        group_title = m.group_title if has("group_title") else None
-        chat_action = m.chat_action_type if has("chat_action_type") else None
-    flags: frozenset[str] = _NO_FLAGS
-    # Flags are rare: one C call reads them all and decides, before any per-flag work.
+        rare["item_type"] = _ITEM_TYPES.get(m.item_type, "unknown")
+        rare["group_title"] = m.group_title if has("group_title") else None
+        rare["chat_action"] = m.chat_action_type if has("chat_action_type") else None
+    # Flags and counters are rare: one C call reads them all and decides, before any
+    # per-field work.
     if any(_FLAG_VALUES(m)):
-        flags = frozenset(name for field, name in _FLAGS if getattr(m, field))
-    reactions: tuple[Reaction, ...] = ()
+        rare["flags"] = frozenset(name for field, name in _FLAGS if getattr(m, field))
+    if any(_STATE_VALUES(m)):
+        for field, name in _STATE:
+            value = getattr(m, field)
+            if value:
+                rare[name] = value
+    for field, name in _OPTIONAL_TEXTS:
+        if has(field):
+            rare[name] = getattr(m, field)
+    for field, name in _OPTIONAL_TIMES:
+        if has(field):
+            rare[name] = _stamp(getattr(m, field))
     if m.applied_reactions:
-        reactions = tuple(_applied(r, m.guid, space) for r in m.applied_reactions)
-    stickers: tuple[StickerPlaced, ...] = ()
+        rare["reactions"] = tuple(_applied(r, m.guid, space) for r in m.applied_reactions)
     if m.placed_stickers:
-        stickers = tuple(_placed(p, m.guid, space) for p in m.placed_stickers)
+        rare["stickers"] = tuple(_placed(p, m.guid, space) for p in m.placed_stickers)
+    part_count = m.part_count
+    if part_count and part_count != 1:
+        rare["part_count"] = part_count
     return Message(
         guid=m.guid,
         space=space,
-        text=content.text if content.HasField("text") else None,
+        text=text,
         sender=sender,
         is_from_me=from_me,
         created_at=_stamp(m.date_created) if has("date_created") else None,
-        edited_at=_stamp(m.date_edited) if has("date_edited") else None,
-        retracted_at=_stamp(m.date_retracted) if has("date_retracted") else None,
-        subject=m.subject if has("subject") else None,
-        effect=_opt(content, "expressive_send_style_id"),
-        reply_to_guid=m.reply_target_guid if has("reply_target_guid") else None,
-        thread_originator_guid=(m.thread_originator_guid
-                                if has("thread_originator_guid") else None),
-        attachments=attachments,
-        formatting=formatting,
-        mentions=mentions,
-        is_audio=m.is_audio_message,
+        delivered_at=_stamp(m.date_delivered) if has("date_delivered") else None,
+        is_delivered=m.is_delivered,
+        destination=m.destination_caller_id if has("destination_caller_id") else None,
+        service=_message_service(wire_sender, space),
         sequence=sequence,
         receipt=receipt,
-        service=_message_service(wire_sender, space),
-        is_sent=m.is_sent,
-        is_delivered=m.is_delivered,
-        delivered_quietly=m.is_delivered_quietly,
-        notified=m.did_notify_recipient,
-        send_error_code=m.send_error_code,
-        part_count=m.part_count or 1,
-        destination=m.destination_caller_id if has("destination_caller_id") else None,
-        delivered_at=_stamp(m.date_delivered) if has("date_delivered") else None,
-        read_at=_stamp(m.date_read) if has("date_read") else None,
-        played_at=_stamp(m.date_played) if has("date_played") else None,
-        effect_played_at=(_stamp(m.date_expressive_send_played)
-                          if has("date_expressive_send_played") else None),
-        item_type=item_type,
-        group_title=group_title,
-        chat_action=chat_action,
-        flags=flags,
-        reactions=reactions,
-        stickers=stickers,
-        balloon_bundle_id=(content.balloon_bundle_id
-                           if content.HasField("balloon_bundle_id") else None),
-        app_card=app_card_from_proto(content.mini_app) if content.HasField("mini_app") else None,
+        **rare,
     )
 
 
@@ -300,7 +296,24 @@ _FLAGS = (
     ("is_expirable", "expirable"),
 )
 _FLAG_VALUES = operator.attrgetter(*(field for field, _ in _FLAGS))
-_NO_FLAGS: frozenset[str] = frozenset()
+#: Delivery state that is False or 0 in most messages (wire field, ``Message`` field).
+_STATE = (
+    ("is_audio_message", "is_audio"), ("is_sent", "is_sent"),
+    ("is_delivered_quietly", "delivered_quietly"), ("did_notify_recipient", "notified"),
+    ("send_error_code", "send_error_code"),
+)
+_STATE_VALUES = operator.attrgetter(*(field for field, _ in _STATE))
+#: Optional text fields absent from most messages (wire field, ``Message`` field).
+_OPTIONAL_TEXTS = (
+    ("subject", "subject"), ("reply_target_guid", "reply_to_guid"),
+    ("thread_originator_guid", "thread_originator_guid"),
+)
+#: Optional times absent from most messages (wire field, ``Message`` field).
+_OPTIONAL_TIMES = (
+    ("date_edited", "edited_at"), ("date_retracted", "retracted_at"),
+    ("date_read", "read_at"), ("date_played", "played_at"),
+    ("date_expressive_send_played", "effect_played_at"),
+)
 
 
 def _applied(r: messages_pb2.MessageAppliedReaction, guid: str, space: Space) -> Reaction:
