@@ -194,7 +194,6 @@ def message_from_proto(
     when present and passed only then (``rare``); the rest are named once, below."""
     m: Any = message
     has = m.HasField
-    content = m.content
     from_me = m.is_from_me
     wire_sender = m.sender if has("sender") else None
     sender = None
@@ -204,27 +203,58 @@ def message_from_proto(
         elif actor_of is not None and actor_of.HasField("actor"):
             sender = _user(actor_of.actor)
     rare: dict[str, Any] = {}
+    text = _read_content(m.content, space, rare)
+    _read_rare(m, space, rare)
+    return Message(
+        guid=m.guid,
+        space=space,
+        text=text,
+        sender=sender,
+        is_from_me=from_me,
+        created_at=_stamp(m.date_created) if has("date_created") else None,
+        delivered_at=_stamp(m.date_delivered) if has("date_delivered") else None,
+        is_delivered=m.is_delivered,
+        destination=m.destination_caller_id if has("destination_caller_id") else None,
+        service=_message_service(wire_sender, space),
+        sequence=sequence,
+        receipt=receipt,
+        **rare,
+    )
+
+
+def _read_content(content: Any, space: Space, rare: dict[str, Any]) -> str | None:
+    """The content's text; its other set fields go into ``rare`` as ``Message`` keywords.
+    The content has few of its fields set: one C call lists them (cheaper than asking for
+    each of them)."""
     text = None
-    # The content has few of its fields set: one C call lists them (cheaper than asking for
-    # each of them).
     for field, value in content.ListFields():
         name = field.name
         if name == "text":
             text = value
-        elif name == "attachments":
-            rare["attachments"] = tuple(attachment_from_info(a, space) for a in value)
-        elif name == "formatting":
-            rare["formatting"] = _formats(value)
-        elif name == "mentions":
-            rare["mentions"] = tuple(Mention(address=x.address, start=x.start, length=x.length)
-                                     for x in value)
-        elif name == "expressive_send_style_id":
-            rare["effect"] = value
-        elif name == "balloon_bundle_id":
-            rare["balloon_bundle_id"] = value
-        elif name == "mini_app":
-            rare["app_card"] = app_card_from_proto(value)
-    # The delivery state and the rarer fields (docs/behaviour.md, "Delivery state").
+        else:
+            read = _CONTENT_READERS.get(name)
+            if read is not None:
+                keyword, rare[keyword] = read(value, space)
+    return text
+
+
+#: Content fields other than the text: wire name -> (value, space) -> (keyword, value).
+_CONTENT_READERS: dict[str, Callable[[Any, Space], tuple[str, Any]]] = {
+    "attachments": lambda value, space: (
+        "attachments", tuple(attachment_from_info(a, space) for a in value)),
+    "formatting": lambda value, space: ("formatting", _formats(value)),
+    "mentions": lambda value, space: ("mentions", tuple(
+        Mention(address=x.address, start=x.start, length=x.length) for x in value)),
+    "expressive_send_style_id": lambda value, space: ("effect", value),
+    "balloon_bundle_id": lambda value, space: ("balloon_bundle_id", value),
+    "mini_app": lambda value, space: ("app_card", app_card_from_proto(value)),
+}
+
+
+def _read_rare(m: Any, space: Space, rare: dict[str, Any]) -> None:
+    """The delivery state and the rarer fields of a wire message, into ``rare``, each only
+    when it is not at its default (docs/behaviour.md, "Delivery state")."""
+    has = m.HasField
     if m.item_type:
         rare["item_type"] = _ITEM_TYPES.get(m.item_type, "unknown")
         rare["group_title"] = m.group_title if has("group_title") else None
@@ -251,21 +281,6 @@ def message_from_proto(
     part_count = m.part_count
     if part_count and part_count != 1:
         rare["part_count"] = part_count
-    return Message(
-        guid=m.guid,
-        space=space,
-        text=text,
-        sender=sender,
-        is_from_me=from_me,
-        created_at=_stamp(m.date_created) if has("date_created") else None,
-        delivered_at=_stamp(m.date_delivered) if has("date_delivered") else None,
-        is_delivered=m.is_delivered,
-        destination=m.destination_caller_id if has("destination_caller_id") else None,
-        service=_message_service(wire_sender, space),
-        sequence=sequence,
-        receipt=receipt,
-        **rare,
-    )
 
 
 _CHAT_SERVICES = {"imessage": "iMessage", "sms": "SMS", "rcs": "RCS"}
