@@ -30,9 +30,18 @@ def test_mypy_strict_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_no_function_is_more_complex_than_radon_grade_c() -> None:
+    """docs/architecture.md, "Complexity": grade D or worse (cyclomatic complexity above
+    20) is split into steps; generated code is excluded."""
+    proc = _run("radon", "cc", "--min", "D", "--show-complexity", "spectrum_sync",
+                "--exclude", "spectrum_sync/_proto/*")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"split these into steps:\n{proc.stdout}"
+
+
 # Tools whose output a test asserts: a new release of any of them could turn CI red on its
 # own, so the test extra pins each exactly (by distribution name, or a name prefix with "-").
-ASSERTED_TOOLS = ("ruff", "mypy", "types-", "grpc-stubs", "grpcio-tools", "pytest",
+ASSERTED_TOOLS = ("ruff", "mypy", "radon", "types-", "grpc-stubs", "grpcio-tools", "pytest",
                   "pytest-timeout", "build", "twine", "nox", "mkdocs", "mkdocstrings",
                   "mkdocstrings-python", "mkdocs-autorefs", "griffelib",
                   "griffe-inherited-docstrings")
