@@ -100,6 +100,31 @@ def test_the_closest_marker_wins(spectrum_emulator):
     assert spectrum_emulator.plan == "shared"
 '''
 
+TESTS_WITH_CLOCK = '''
+import time
+
+import pytest
+
+from spectrum_sync.emulator.clock import ManualClock
+
+
+def token_exchanges(emulator):
+    return sum(1 for method, path in emulator.rest.requests if path.endswith("/tokens"))
+
+
+@pytest.mark.spectrum_emulator(clock=ManualClock(), token_ttl=60)
+def test_tokens_follow_the_test_clock(spectrum_client, spectrum_emulator):
+    space = spectrum_client.space.create("+15551111111")
+    assert token_exchanges(spectrum_emulator) == 1
+    spectrum_emulator.test_clock.advance(50)  # past 80 %: renewed in the background
+    deadline = time.monotonic() + 5
+    while token_exchanges(spectrum_emulator) < 2:
+        assert time.monotonic() < deadline, "the client's token was not renewed"
+        time.sleep(0.01)
+    spectrum_emulator.test_clock.advance(20)  # past the first token's expiry
+    assert space.send("still signed in").text == "still signed in"
+'''
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
@@ -108,6 +133,7 @@ def project(tmp_path: Path) -> Path:
     (folder / "notify.py").write_text(textwrap.dedent(APP))
     (folder / "test_notify.py").write_text(textwrap.dedent(TESTS))
     (folder / "test_options.py").write_text(textwrap.dedent(TESTS_WITH_OPTIONS))
+    (folder / "test_clock.py").write_text(textwrap.dedent(TESTS_WITH_CLOCK))
     return folder
 
 
@@ -129,7 +155,7 @@ def outcome(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
 
 def test_a_user_project_gets_the_fixtures(project: Path) -> None:
     proc = run_pytest(project)
-    assert outcome(proc) == {"passed": 8, "failed": 1, "error": 1}, proc.stdout + proc.stderr
+    assert outcome(proc) == {"passed": 9, "failed": 1, "error": 1}, proc.stdout + proc.stderr
     assert proc.returncode == 1
     assert "FAILED test_notify.py::test_a_failing_test_fails" in proc.stdout
     assert "EXPECTED TO FAIL" in proc.stdout
