@@ -83,8 +83,7 @@ class CloudAuth:
         self._exchange = exchange
         self._on_grant = on_grant
         self._timeout = timeout
-        self._time = clock
-        self._clock = clock.now
+        self._clock = clock
         self._fork = ForkGuard(self._new_runtime)
         self._closed = False
         self._new_runtime()
@@ -105,7 +104,7 @@ class CloudAuth:
         self._lock = threading.Lock()  # one exchange at a time
         self._deliver_lock = threading.Lock()  # grants reach the listener one at a time
         self._thread_lock = threading.Lock()  # the refresher starts once
-        self._stop = self._time.event()  # set by close(): wakes the refresher
+        self._stop = self._clock.event()  # set by close(): wakes the refresher
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -119,7 +118,7 @@ class CloudAuth:
     def seconds_left(self) -> float:
         """How long the current token stays valid, on this object's clock (<= 0: expired
         or none)."""
-        return self.expires_at - self._clock()
+        return self.expires_at - self._clock.now()
 
     # ----- exchanging ---------------------------------------------------------------------
 
@@ -139,9 +138,9 @@ class CloudAuth:
     def _note_failure(self, error: SpectrumError) -> None:
         self._failures += 1
         self.last_error = error
-        self._failed_at = self._clock()
+        self._failed_at = self._clock.now()
         backoff = jittered(self._failures - 1, RETRY_BASE, RETRY_CAP, floor=0.5)
-        retry_at = self._clock() + backoff
+        retry_at = self._clock.now() + backoff
         # Keep using a valid token, but retry no later than shortly before it expires.
         self._refresh_at = retry_at
         self._set_due(min(retry_at, self.expires_at) if self.grant else 0.0)
@@ -152,7 +151,7 @@ class CloudAuth:
         """When a call must refresh first: ``_due`` on the clock, ``refresh_due`` for the
         call path."""
         self._due = due
-        self.refresh_due = float("-inf") if self._time.manual else due
+        self.refresh_due = float("-inf") if self._clock.manual else due
 
     def _deliver(self, grant: Grant) -> None:
         """Hand a grant to the listener, outside the exchange lock and in order: a grant
@@ -181,7 +180,7 @@ class CloudAuth:
             if self._last_exchange != start_generation:
                 return True  # another thread refreshed while we waited
             if force:
-                now = self._clock()
+                now = self._clock.now()
                 if (now - self._last_forced < FORCED_REFRESH_INTERVAL
                         or now - self._last_exchange < EXCHANGE_DEBOUNCE):
                     return False
@@ -222,7 +221,7 @@ class CloudAuth:
             return False
         if self._last_exchange != generation:
             return True  # another thread refreshed since this call took its token
-        now = self._clock()
+        now = self._clock.now()
         if now - self._last_exchange < EXCHANGE_DEBOUNCE:
             return False
         self.expires_at = min(self.expires_at, now)
@@ -234,12 +233,12 @@ class CloudAuth:
         if self._closed:
             raise ClientClosed("the client is closed")
         self._fork.check()
-        if self.grant is not None and self._clock() < self.expires_at:
+        if self.grant is not None and self._clock.now() < self.expires_at:
             # Still valid: refresh only if nobody else is, and never fail the call.
             grant = None
             if self._lock.acquire(blocking=False):
                 try:
-                    if self._clock() >= self._due:
+                    if self._clock.now() >= self._due:
                         grant = self._exchange_locked(timeout)
                 except SpectrumError as exc:
                     self._note_failure(exc)
@@ -251,12 +250,12 @@ class CloudAuth:
             return
         # No usable token: the call must wait for one.
         start_generation = self._last_exchange
-        waiting_since = self._clock()
+        waiting_since = self._clock.now()
         if not self._lock.acquire(timeout=max(timeout, 0.001)):
             raise ConnectionError("timed out waiting for a token refresh", code="timeout")
         grant = None
         try:
-            if self._last_exchange == start_generation or self._clock() >= self.expires_at:
+            if self._last_exchange == start_generation or self._clock.now() >= self.expires_at:
                 last = self.last_error
                 if last is not None and self._failed_at > waiting_since:
                     # An exchange failed while we waited for it: share its outcome rather
@@ -287,10 +286,10 @@ class CloudAuth:
 
     def _run(self) -> None:
         while not self._closed:
-            delay = self._refresh_at - self._clock()
+            delay = self._refresh_at - self._clock.now()
             if delay > 0:
                 # Woken early by close(); on a test clock, by the test advancing it.
-                self._time.wait(self._stop, min(delay, 3600.0))
+                self._clock.wait(self._stop, min(delay, 3600.0))
                 continue
             try:
                 self.refresh()

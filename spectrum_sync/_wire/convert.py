@@ -20,7 +20,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._models import Attachment, Message, Reaction, Space
 from .._proto import attachments_pb2, common_pb2, messages_pb2
-from .._values import FriendLocation, Mention, PollOption, StickerPlacement, TextFormat, User
+from .._values import (
+    FriendLocation,
+    Mention,
+    PollOption,
+    Receipt,
+    StickerPlacement,
+    TextFormat,
+    User,
+)
 
 if TYPE_CHECKING:
     from .._app_cards import AppCard
@@ -43,7 +51,6 @@ __all__ = [
     "user_from_info",
 ]
 
-Receipt = Callable[[], None]
 _UTC = timezone.utc
 
 

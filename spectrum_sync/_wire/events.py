@@ -20,7 +20,7 @@ from .._events import (
 )
 from .._models import Reaction, Space
 from .._proto import chats_pb2, groups_pb2, messages_pb2, polls_pb2
-from .._values import PollOption, User
+from .._values import PollOption, Receipt, User
 from .convert import (
     _poll_options,
     _sender,
@@ -34,20 +34,13 @@ from .convert import (
 
 __all__ = ["decode_event", "decoder_for"]
 
-Receipt = Callable[[], None]
+Decoder = Callable[[Any, Space, int, Receipt], "Event | None"]
 
 def decode_event(payload: Any, space: Space, sequence: int, receipt: Receipt) -> Event | None:
     """The typed event of a wire change event (message, group, poll or chat family); None for a
     change this version does not know."""
-    if isinstance(payload, messages_pb2.MessageChangeEvent):
-        return _message_change(payload, space, sequence, receipt)
-    if isinstance(payload, groups_pb2.GroupChangeEvent):
-        return _group_change(payload, space, sequence, receipt)
-    if isinstance(payload, polls_pb2.PollChangeEvent):
-        return _poll_change(payload, space, sequence, receipt)
-    if isinstance(payload, chats_pb2.ChatChangeEvent):
-        return _chat_change(payload, space, sequence, receipt)
-    return None
+    decode = _BY_TYPE.get(type(payload))
+    return None if decode is None else decode(payload, space, sequence, receipt)
 
 
 def _actor(event: Any) -> User | None:
@@ -170,11 +163,20 @@ def _poll_change(
         sequence=sequence, receipt=receipt)
 
 
-def decoder_for(field: str) -> Callable[[Any, Space, int, Receipt], Event | None]:
-    """The decoder of one family's change events, by the oneof field that carries them in
-    live and catch-up frames (``message_changed``...): a reader knows its family, so it
-    skips :func:`decode_event`'s type tests for every event."""
-    decoders: dict[str, Callable[[Any, Space, int, Receipt], Event | None]] = {
-        "message_changed": _message_change, "group_changed": _group_change,
-        "poll_changed": _poll_change, "chat_changed": _chat_change}
-    return decoders.get(field, decode_event)
+#: The families: the oneof field that carries a family's change events in live and catch-up
+#: frames, the wire type of those events, and their decoder.
+_FAMILIES: tuple[tuple[str, type, Decoder], ...] = (
+    ("message_changed", messages_pb2.MessageChangeEvent, _message_change),
+    ("group_changed", groups_pb2.GroupChangeEvent, _group_change),
+    ("poll_changed", polls_pb2.PollChangeEvent, _poll_change),
+    ("chat_changed", chats_pb2.ChatChangeEvent, _chat_change),
+)
+_BY_FIELD = {field: decode for field, _, decode in _FAMILIES}
+_BY_TYPE = {kind: decode for _, kind, decode in _FAMILIES}
+
+
+def decoder_for(field: str) -> Decoder:
+    """The decoder of one family's change events, by the oneof field that carries them
+    (``message_changed``...): a reader knows its family, so it skips :func:`decode_event`'s
+    lookup by type for every event."""
+    return _BY_FIELD.get(field, decode_event)
