@@ -35,6 +35,7 @@ log = logging.getLogger("spectrum_sync.auth")
 FORCED_REFRESH_INTERVAL = 5.0  # between two forced refreshes
 EXCHANGE_DEBOUNCE = 1.0  # a forced refresh right after any exchange is pointless
 REFRESH_MARGIN = 30.0  # a call within this of expiry refreshes first
+PARK_WAIT = 1.0  # at most this long for a new refresher to reach its first wait
 RETRY_BASE, RETRY_CAP = 0.5, 30.0  # backoff of failed background refreshes
 
 
@@ -106,6 +107,7 @@ class CloudAuth:
         self._thread_lock = threading.Lock()  # the refresher starts once
         self._stop = self._clock.event()  # set by close(): wakes the refresher
         self._thread: threading.Thread | None = None
+        self._parked = threading.Event()  # the refresher reached its first wait
 
     def __repr__(self) -> str:
         kind = self.grant.kind if self.grant else "none"
@@ -283,11 +285,23 @@ class CloudAuth:
             thread = threading.Thread(target=self._run, name="spectrum-refresh", daemon=True)
             self._thread = thread
         thread.start()
+        # Return only once the new thread sleeps without the GIL. A server that forks right
+        # after start-up (uWSGI's master, with a client made before the fork) would otherwise
+        # fork while the starting thread holds the GIL, and each worker would wait forever
+        # for it (docs/behaviour.md, "Lifecycle and fork").
+        self._parked.wait(PARK_WAIT)
 
     def _run(self) -> None:
+        try:
+            self._refresh_until_closed()
+        finally:
+            self._parked.set()  # never keep a starter waiting for a thread that ended
+
+    def _refresh_until_closed(self) -> None:
         while not self._closed:
             delay = self._refresh_at - self._clock.now()
             if delay > 0:
+                self._parked.set()
                 # Woken early by close(); on a test clock, by the test advancing it.
                 self._clock.wait(self._stop, min(delay, 3600.0))
                 continue

@@ -60,7 +60,7 @@ def test_two_uwsgi_processes_send_one_message_per_request(
     # Both workers must be taking requests before the burst (on a loaded machine the second
     # may start accepting after a fast first one has served all 100): a worker that never
     # answers still fails the test below.
-    _wait_for_both_workers(port)
+    _wait_for_both_workers(port, server)
     answers = post_concurrently(port, "/send", sent, threads=20)
 
     failed = [a for a in answers if a[0] != 200]
@@ -71,12 +71,15 @@ def test_two_uwsgi_processes_send_one_message_per_request(
     assert len({body["guid"] for _, body in answers}) == REQUESTS
 
 
-def _wait_for_both_workers(port: int, within: float = 15.0) -> None:
+def _wait_for_both_workers(port: int, server: Server, within: float = 15.0) -> None:
+    """Both workers answer ``/health`` within ``within`` seconds. A worker that never does
+    fails here (one forked while a thread of the master held the GIL waits for it forever)."""
     pids: set[int] = set()
     deadline = time.monotonic() + within
     while len(pids) < 2 and time.monotonic() < deadline:
         with ThreadPoolExecutor(max_workers=8) as pool:
             pids.update(pool.map(lambda _: _health_pid(port), range(16)))
+    assert len(pids) == 2, f"only worker(s) {sorted(pids)} answered\n{server.log()}"
 
 
 def _health_pid(port: int) -> int:

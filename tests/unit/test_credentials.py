@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -118,6 +119,31 @@ def test_grants_reach_the_listener_outside_the_lock_in_order() -> None:
     clock.now += 6
     auth.refresh(force=True)
     assert seen == ["t1", "t2"]
+    auth.close()
+
+
+def test_the_first_exchange_returns_once_the_refresher_sleeps() -> None:
+    """A server that forks right after the first call (uWSGI's master, a client made before
+    the fork) must not fork while the new refresher thread holds the GIL: each worker would
+    wait for it forever. Here the refresher's first steps are slow and hold the GIL."""
+    clock = Clock()
+    exchanges = Exchanges(clock)
+    slowed = threading.Event()
+
+    def now() -> float:
+        if threading.current_thread().name == "spectrum-refresh" and not slowed.is_set():
+            slowed.set()
+            end = time.perf_counter() + 0.2
+            while time.perf_counter() < end:  # busy: keeps the GIL, as a starting thread does
+                pass
+        return clock.now
+
+    auth = CloudAuth(exchanges, lambda grant: None, clock=SystemClock(now))
+    auth.refresh()
+    thread = auth._thread
+    assert thread is not None and slowed.is_set()
+    frame = sys._current_frames()[thread.ident]  # type: ignore[index]
+    assert frame.f_code.co_name == "wait", frame.f_code  # blocked in Condition.wait
     auth.close()
 
 
