@@ -46,6 +46,10 @@ class Credentials(Protocol):
     """``time.monotonic()`` from which a call must refresh the token first (read without a
     lock)."""
 
+    confirmed: float
+    """The generation of the last token the server accepted (set by the call path after a
+    successful call)."""
+
     def ensure_fresh(self, timeout: float) -> None:
         """Make sure a valid token is in place, within ``timeout`` seconds."""
 
@@ -93,6 +97,7 @@ class CloudAuth:
         self._set_due(0.0)  # when a call refreshes first (see the class docstring)
         self._refresh_at = 0.0  # when the background thread renews
         self._last_exchange = -1e18
+        self.confirmed = -1e18  # see Credentials.confirmed
         self._last_forced = -1e18
         self._failed_at = -1e18
         self._failures = 0
@@ -216,15 +221,16 @@ class CloudAuth:
         """The server answered UNAUTHENTICATED to a token of ``generation``: it forgot or
         revoked it (a restart, a secret rotation) long before ``expiresIn``. Unless a newer
         grant is already in, the token is treated as expired, so that the next call fetches
-        a new one first. A token refused within a second of being issued is not thrown away
-        (that is a real authentication failure, and retrying would loop). True when a retry
-        of the call may succeed."""
+        a new one first. A token refused within a second of being issued, and never accepted,
+        is not thrown away (that is a real authentication failure, and retrying would loop);
+        one the server had accepted is, whatever its age (the server forgot it). True when a
+        retry of the call may succeed."""
         if self._closed:
             return False
         if self._last_exchange != generation:
             return True  # another thread refreshed since this call took its token
         now = self._clock.now()
-        if now - self._last_exchange < EXCHANGE_DEBOUNCE:
+        if now - self._last_exchange < EXCHANGE_DEBOUNCE and self.confirmed != generation:
             return False
         self.expires_at = min(self.expires_at, now)
         self._set_due(min(self._due, now))

@@ -169,7 +169,10 @@ class Invoker:
             try:
                 metadata = self.metadata(line, remaining)
                 method = line.unary(rpc)
-                return method(request, timeout=remaining, metadata=metadata + extra)
+                response = method(request, timeout=remaining, metadata=metadata + extra)
+                if credentials is not None and credentials.confirmed != generation:
+                    credentials.confirmed = generation  # the server knows this token
+                return response
             except grpc.RpcError as exc:
                 failure = classify(exc)
             except ValueError:  # "Cannot invoke RPC on closed channel!": closed meanwhile

@@ -102,6 +102,21 @@ def test_a_rejected_token_is_replaced_before_the_retry() -> None:
     auth.close()
 
 
+def test_a_token_the_server_had_accepted_is_replaced_whatever_its_age() -> None:
+    """A server that restarts within a second of an exchange forgets a token it had
+    accepted: the next call must fetch a new one, not fail as if the token were bad."""
+    clock, exchanges, auth, _ = make()
+    auth.ensure_fresh(5)
+    generation = auth.generation
+    auth.confirmed = generation  # a call succeeded with it
+    clock.now += 0.3
+    assert auth.reject(generation) is True
+    auth.ensure_fresh(5)
+    assert exchanges.count == 2 and auth.generation != generation
+    assert auth.reject(auth.generation) is False  # the new one was never accepted
+    auth.close()
+
+
 def test_grants_reach_the_listener_outside_the_lock_in_order() -> None:
     clock = Clock()
     exchanges = Exchanges(clock)

@@ -117,6 +117,7 @@ class FakeCredentials:
     def __init__(self) -> None:
         self.refresh_due = float("inf")
         self.generation = 1.0
+        self.confirmed = 0.0
         self.rejected: list[float] = []
 
     def ensure_fresh(self, timeout: float) -> None:
