@@ -21,12 +21,14 @@ from spectrum_sync.emulator.state import LineState
 CUT = "cut"
 STOPPED = "stopped"
 REMOVED = "removed"
+BEHIND = "behind"
 CANCELLED = "cancelled"
 
 _REASONS = {
     CUT: "stream reset by the server",
     STOPPED: "server is shutting down",
     REMOVED: "line was removed",
+    BEHIND: "stream fell behind the event log (a slow reader): reconnect and catch up",
 }
 
 
@@ -143,6 +145,12 @@ class StreamHub:
                 entries: list[Entry] = []
                 with self._lock:
                     while sub.ended is None:
+                        if sub.cursor < line.log.oldest - 1:
+                            # Events it has not sent left the bounded log: end the stream
+                            # rather than skip them unseen (the client's catch-up then
+                            # reports the gap).
+                            sub.ended = BEHIND
+                            break
                         entries = line.log.after(sub.cursor)
                         if entries:
                             sub.cursor = entries[-1].sequence

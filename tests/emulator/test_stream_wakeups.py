@@ -82,3 +82,23 @@ def test_event_log_reads_from_either_end_agree() -> None:
                     limit = log.head if upto is None else upto
                     want = [s for s in range(log.oldest, log.head + 1) if after < s <= limit]
                     assert [e.sequence for e in log.after(after, upto)] == want
+
+
+def test_a_live_stream_that_falls_behind_the_event_log_ends_instead_of_skipping(
+        make_emu: Callable[..., Emulator], make_api: Callable[..., Api],
+        read_stream: Callable[[Any], StreamReader]) -> None:
+    """Events a live stream has not sent yet may leave the bounded log (a reader slower than
+    the events). The stream ends with UNAVAILABLE then, so that the client's catch-up finds
+    and reports the gap, instead of going on past events nobody will ever see."""
+    emu = make_emu(heartbeat_interval=30, event_log_size=20)
+    call = make_api(emu, LINE_A).messages.SubscribeMessageEvents(
+        messages_pb2.SubscribeMessageEventsRequest(), metadata=make_api(emu, LINE_A).md)
+    call.initial_metadata()
+    stream = read_stream(call)
+    with emu.lock:  # the stream cannot send while these are logged: 30 > the log's 20
+        for n in range(30):
+            emu.simulate_inbound(ALICE, f"burst {n}", line=LINE_A)
+    error = stream.wait_end()
+    assert error is not None and error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "fell behind" in (error.details() or "")
+    assert stream.frames.empty()  # nothing from past the gap

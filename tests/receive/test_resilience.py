@@ -199,6 +199,29 @@ def test_rejected_cursor_is_a_logged_gap_then_live(
         assert sorted(gap["family"] for gap in gaps) == ["chats", "groups", "messages", "polls"]
 
 
+def test_a_live_reader_that_falls_behind_the_log_reports_a_gap(
+        kit: Any, make_emulator: EmulatorFactory) -> None:
+    """Events that left the server's bounded log before the live stream sent them are not
+    skipped unseen: the stream ends, the catch-up finds the cursor gone, and the gap is in
+    health() (the service cannot replay them; the client says so)."""
+    emu = make_emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5,
+                        event_log_size=20)
+    with emu.client(receive=FAST) as client, client.messages() as inbox:
+        assert kit.wait_until(lambda: all_live(client), 10)
+        emu.simulate_inbound(ALICE, "before", line=LINES[0])  # the stream is well under way
+        assert [m.text for m in kit.take(inbox, 1)] == ["before"]
+        with emu.lock:  # nothing is sent while these are logged: 30 > the log's 20
+            for n in range(30):
+                emu.simulate_inbound(ALICE, f"burst {n}", line=LINES[0])
+        assert kit.wait_until(lambda: client.health()[LINES[0]].gaps, 10), client.health()
+        assert kit.wait_until(lambda: all_live(client), 10)
+        emu.simulate_inbound(ALICE, "after the gap", line=LINES[0])
+        texts = [m.text for m in kit.take(inbox, 1, stop=client.close)]
+        assert texts == ["after the gap"]
+        [gap] = client.health()[LINES[0]].gaps
+        assert gap["family"] == "messages"
+
+
 def test_repeated_failures_force_a_token_refresh(kit: Any, make_emulator: EmulatorFactory) -> None:
     emu = make_emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5)
     with emu.client(receive=FAST) as client:
