@@ -168,3 +168,10 @@ class CloudFeed:
         credentials = self.invoker.credentials
         if credentials is not None:
             credentials.reject(generation)
+
+    def token_accepted(self, generation: float) -> None:
+        """A subscription was taken with this token: if the server refuses it later, it
+        forgot it (docs/behaviour.md, "Calls")."""
+        credentials = self.invoker.credentials
+        if credentials is not None:
+            credentials.confirmed = generation

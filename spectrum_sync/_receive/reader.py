@@ -86,6 +86,9 @@ class StreamPort(Protocol):
     def token_rejected(self, generation: float) -> None:
         """A stream opened with the token of ``generation`` was refused UNAUTHENTICATED."""
 
+    def token_accepted(self, generation: float) -> None:
+        """The server took a subscription opened with the token of ``generation``."""
+
 
 class StreamReader:
     """Reads one family of one line until stopped; see the module docstring."""
@@ -132,7 +135,7 @@ class StreamReader:
             self.had_frames = False
             generation = self.port.token_generation()
             try:
-                self._session()
+                self._session(generation)
             except CursorRejected as exc:
                 self._gap(str(exc))
                 continue  # start over at once, from the head
@@ -167,9 +170,9 @@ class StreamReader:
                                            options.backoff_max, floor=0.5))
         self._state("stopped")
 
-    def _session(self) -> None:
+    def _session(self, generation: float) -> None:
         """One connection: head, live stream, one replay, then live reading until it
-        breaks."""
+        breaks. ``generation``: the token's, as the stream opens."""
         self.last_frame = time.monotonic()
         rounds, key = self.port.rounds, self.line.key
         rounds.phase(key, self, STARTING)
@@ -191,6 +194,7 @@ class StreamReader:
                     return
                 self._state("subscribing")
                 self._await_headers(call)  # returns once the server holds the subscription
+                self.port.token_accepted(generation)
                 if self.stopped.is_set():
                     return
                 self._state("catching-up")

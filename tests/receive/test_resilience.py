@@ -199,6 +199,23 @@ def test_rejected_cursor_is_a_logged_gap_then_live(
         assert sorted(gap["family"] for gap in gaps) == ["chats", "groups", "messages", "polls"]
 
 
+def test_a_receiver_whose_accepted_token_is_forgotten_gets_a_new_one_at_once(
+        kit: Any, make_emulator: EmulatorFactory) -> None:
+    """The service forgets a token its streams had been taken with, within a second of the
+    exchange (a restart right after start-up): the streams must fetch a new one, not treat
+    it as a bad new token. On the test clock that second never passes, so only this rule
+    can heal them."""
+    emu = make_emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5,
+                        clock=ManualClock())
+    with emu.client(receive=FAST) as client, client.messages() as inbox:
+        assert kit.wait_until(lambda: all_live(client), 10)
+        emu.revoke_tokens()
+        emu.cut_streams()  # they reconnect with the forgotten token
+        assert kit.wait_until(lambda: all_live(client), 10), client.health()
+        emu.simulate_inbound(ALICE, "after", line=LINES[0])
+        assert [m.text for m in kit.take(inbox, 1, stop=client.close)] == ["after"]
+
+
 def test_a_live_reader_that_falls_behind_the_log_reports_a_gap(
         kit: Any, make_emulator: EmulatorFactory) -> None:
     """Events that left the server's bounded log before the live stream sent them are not

@@ -121,6 +121,9 @@ class Port:
     def token_rejected(self, generation: float) -> None:
         pass
 
+    def token_accepted(self, generation: float) -> None:
+        pass
+
 
 class Line:
     key = phone = "+15550000001"
