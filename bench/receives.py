@@ -41,6 +41,45 @@ from spectrum_sync._transport.channels import SINGLE_THREADED_STREAMS
 
 from _harness import LINE, PEER, Figure, alternate, get, line_token, post, ratios
 
+#: A round whose events stop coming for this long fails (a lost event would hang it).
+IDLE_LIMIT = 30.0
+
+
+class _Watchdog:
+    """Ends a round's stream (``cancel``) when it has seen no new event for
+    :data:`IDLE_LIMIT` seconds."""
+
+    def __init__(self, result: Round, cancel: Callable[[], object]) -> None:
+        self._result, self._cancel = result, cancel
+        self._seen, self._at = -1, time.monotonic()
+        self._stopped = threading.Event()
+        self.fired = False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(1.0):
+            seen = len(self._result.latencies)
+            if seen != self._seen:
+                self._seen, self._at = seen, time.monotonic()
+            elif time.monotonic() - self._at > IDLE_LIMIT:
+                self.fired = True
+                self._cancel()
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def _watched(frames: Iterator[Any], watchdog: _Watchdog) -> Iterator[Any]:
+    """The frames, until the watchdog cancels the stream: then the round fails."""
+    try:
+        yield from frames
+    except grpc.RpcError:
+        if not watchdog.fired:
+            raise
+    raise RuntimeError("the raw stream received too few events (none for "
+                       f"{IDLE_LIMIT:g} s)")
+
 
 def _open_streams(env: dict[str, str]) -> int:
     return int(get(f"{env['SPECTRUM_CLOUD_URL']}/_emulator/state")["open_streams"])
@@ -147,13 +186,17 @@ def raw_bursts(env: dict[str, str], counts: Sequence[int], paced: float | None =
         frames: Iterator[messages_pb2.SubscribeMessageEventsResponse] = call
         for result in results:
             feeder = _feed(env, result, paced, call.cancel)
-            for frame in frames:
+            # The emulator sends heartbeats: a stream with nothing else for IDLE_LIMIT is
+            # cancelled, and the round fails, rather than waiting forever.
+            watchdog = _Watchdog(result, call.cancel)
+            for frame in _watched(frames, watchdog):
                 if frame.WhichOneof("payload") != "message_changed":
                     continue
                 event = frame.message_changed
                 if (event.WhichOneof("change") == "message_received" and not event.is_from_me
                         and result.seen(event.occurred_at.ToNanoseconds() / 1e9)):
                     break
+            watchdog.stop()
             feeder.join()
         for stream in (call, *idle):
             stream.cancel()
@@ -196,10 +239,21 @@ def client_bursts(env: dict[str, str], counts: Sequence[int], paced: float | Non
                 next(iter(inbox))
             for result in results:
                 feeder = _feed(env, result, paced, inbox.close)
+                stalled: list[object] = []  # the health when the watchdog gave up
+
+                def give_up() -> None:
+                    stalled.append(client.health())  # noqa: B023 - used in this round only
+                    inbox.close()
+
+                watchdog = _Watchdog(result, give_up)
                 for message in inbox:  # the inbox is its own iterator: a break keeps it open
                     assert message.created_at is not None
                     if result.seen(message.created_at.timestamp()):
                         break
+                else:  # closed by the watchdog: say what went missing
+                    raise RuntimeError(f"the client received {len(result.latencies)} of "
+                                       f"{result.count} events; health: {stalled}")
+                watchdog.stop()
                 feeder.join()
     return results
 
