@@ -22,7 +22,9 @@ The catch-ups of 1 and 3 are shared by the line's families that get there togeth
 take one of the client's catch-up slots (``heads.py``): a line makes at most two at start.
 
 A cursor the server rejects (INVALID_ARGUMENT: too old, or ahead of a restarted server) is a
-gap: logged, reported in health, and the reader starts over at 1.
+gap: logged and reported in health. The reader then starts over at 2 and its replay delivers
+everything the server still holds, so that only the events the server no longer has are
+missed (starting at the head would skip those it still has).
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class StreamReader:
         #: Highest sequence handed out, or known to hold nothing of ours (catch-up heads).
         self.covered: int | None = ledger.committed if ledger.loaded else None
         self.had_frames = False
+        self._after_gap = False  # the next replay delivers all the server holds
         self.thread = threading.Thread(
             target=self._run, name=f"spectrum-recv-{line.phone}-{family.name}", daemon=True)
 
@@ -138,7 +141,7 @@ class StreamReader:
                 self._session(generation)
             except CursorRejected as exc:
                 self._gap(str(exc))
-                continue  # start over at once, from the head
+                continue  # start over at once, replaying all the server holds
             except (RoutingError, ClientClosed):
                 break  # the line was detached or the client closed: nothing more to read
             except (grpc.RpcError, StreamBroken, SpectrumError) as exc:
@@ -179,7 +182,7 @@ class StreamReader:
         try:
             if not self.ledger.loaded:
                 self.covered = self.engine.load_cursor(self.ledger)
-            if self.covered is None and not self.engine.options.history:
+            if self.covered is None and not (self.engine.options.history or self._after_gap):
                 self._state("starting")
                 rounds.phase(key, self, NEEDS_HEAD)
                 # The head only, from one drain for the line's families starting together.
@@ -199,6 +202,7 @@ class StreamReader:
                     return
                 self._state("catching-up")
                 self._replay_together()
+                self._after_gap = False
                 rounds.phase(key, self, IDLE)
                 self._state("live")
                 self._read_live(call)
@@ -338,7 +342,8 @@ class StreamReader:
                  extra=fields(line=self.line.phone, family=self.family.name, code=name))
 
     def _gap(self, why: str) -> None:
-        log.warning("receive: %s %s: %s; events may have been missed, going live",
+        log.warning("receive: %s %s: %s; events may have been missed: replaying what the "
+                    "server still holds",
                     self.line.phone, self.family.name, why,
                     extra=fields(line=self.line.phone, family=self.family.name,
                                  sequence=self.covered))
@@ -346,6 +351,7 @@ class StreamReader:
                                  "at": time.time(), "reason": why})
         self.ledger.reset()
         self.covered = None
+        self._after_gap = True
 
     def _use(self, call: Any) -> None:
         """Make ``call`` the one stop() cancels. stop() may run between any two lines of

@@ -176,9 +176,13 @@ def test_a_break_before_any_event_resumes_from_the_head() -> None:
     assert health.reconnects == 1
 
 
-def test_a_rejected_cursor_is_a_gap_then_a_new_start() -> None:
+def test_a_rejected_cursor_is_a_gap_then_what_the_server_still_holds() -> None:
+    """After a gap the replay delivers all the server holds (it may be a restarted server
+    whose events are all new), not just what comes after its head."""
     server = Server(head=10)
     server.reject = {10}
     server.live += [live(), live(11)]
-    _, _, health = run(server, stop_after=1)
+    engine, _, health = run(server, stop_after=11)
     assert [g["family"] for g in health.gaps] == ["messages"]
+    assert server.replays == [None, 10, None]  # the head; the rejected cursor; everything
+    assert engine.delivered == list(range(1, 12))
