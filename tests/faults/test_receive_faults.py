@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import threading
@@ -230,10 +231,8 @@ def _live_rss_bytes() -> int:
     how much freed memory the per-thread arenas hold on to varies from run to run (0 to 46
     MiB here for the same 100 MB of events), which says nothing about what is still held."""
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: the raw figure, then
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the raw figure is all there is
-        pass
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * 4096
 
