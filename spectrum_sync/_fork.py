@@ -14,10 +14,26 @@ always work. ``os.getpid()`` costs well under a microsecond.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Callable
 
-__all__ = ["ForkGuard", "ProcessLock"]
+__all__ = ["ForkGuard", "ProcessLock", "in_uwsgi_master"]
+
+
+def in_uwsgi_master() -> bool:
+    """Whether this is a uWSGI master loading the app before it forks its workers.
+
+    It forks from C, and each worker first takes the GIL back: a thread of ours that holds
+    the GIL at that moment would leave the worker waiting for it forever. So no background
+    thread is started here (docs/behaviour.md, "Lifecycle and fork")."""
+    uwsgi = sys.modules.get("uwsgi")  # present only inside uWSGI
+    if uwsgi is None:
+        return False
+    try:
+        return bool(uwsgi.worker_id() == 0 and uwsgi.masterpid() == os.getpid())
+    except Exception:  # an unexpected module of that name
+        return False
 
 
 class ForkGuard:

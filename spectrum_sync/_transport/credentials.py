@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 from .._backoff import jittered
 from .._clock import SYSTEM, Clock
 from .._errors import ClientClosed, CloudError, ConnectionError, SpectrumError
-from .._fork import ForkGuard
+from .._fork import ForkGuard, in_uwsgi_master
 from .._logfields import fields
 from .token_exchange import Grant
 
@@ -283,8 +283,8 @@ class CloudAuth:
     # ----- the background thread ----------------------------------------------------------
 
     def _start_thread(self) -> None:
-        if self._thread is not None or self._closed:
-            return
+        if self._thread is not None or self._closed or in_uwsgi_master():
+            return  # in uWSGI's master, calls refresh when due instead (see in_uwsgi_master)
         with self._thread_lock:
             if self._thread is not None or self._closed:
                 return

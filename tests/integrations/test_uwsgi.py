@@ -44,11 +44,12 @@ def uwsgi_binary() -> str:
         "no-fork-hooks-client-made-before-fork"])
 def test_two_uwsgi_processes_send_one_message_per_request(
         mode: list[str], warm: bool, make_emu: Callable[..., Emulator],
-        serve: Callable[..., Server], port: int) -> None:
+        serve: Callable[..., Server], port: int, tmp_path: Path) -> None:
     require_package("flask", "flask")
     binary = uwsgi_binary()
     emu = make_emu()
-    env = base_env(emu, WARM_CLIENT="1" if warm else "0")
+    record = tmp_path / "record.jsonl"
+    env = base_env(emu, WARM_CLIENT="1" if warm else "0", RECORD_FILE=str(record))
     server = serve([binary, "--http-socket", f"127.0.0.1:{port}", "--master",
                     "--processes", "2", "--enable-threads", "--die-on-term", "--need-app",
                     "--module", "flask_app:app", "--disable-logging", *mode],
@@ -69,6 +70,11 @@ def test_two_uwsgi_processes_send_one_message_per_request(
     ours = [m for m in emu.messages() if m["is_from_me"]]
     assert sorted(m["text"] for m in ours) == sorted(p["text"] for p in sent)
     assert len({body["guid"] for _, body in answers}) == REQUESTS
+    if warm:
+        # The client made in the master started no thread there (no token refresher): a
+        # worker forked while one held the GIL would wait for it forever.
+        [master] = [json.loads(line) for line in record.read_text().splitlines()]
+        assert not [n for n in master["warm_threads"] if n.startswith("spectrum")], master
 
 
 def _wait_for_both_workers(port: int, server: Server, within: float = 15.0) -> None:

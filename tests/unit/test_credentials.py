@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
+import types
 
 import pytest
 from support.fakes import Clock
@@ -159,6 +161,33 @@ def test_the_first_exchange_returns_once_the_refresher_sleeps() -> None:
     assert thread is not None and slowed.is_set()
     frame = sys._current_frames()[thread.ident]  # type: ignore[index]
     assert frame.f_code.co_name == "wait", frame.f_code  # blocked in Condition.wait
+    auth.close()
+
+
+def test_no_refresher_in_a_uwsgi_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uWSGI's master loads the app, then forks its workers from C: a thread of ours there
+    could hold the GIL at the fork and hang the workers. A call refreshes when due instead;
+    a worker (worker_id > 0) starts its refresher."""
+    worker = [0]
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
+        worker_id=lambda: worker[0], masterpid=os.getpid))
+    clock, exchanges, auth, _ = make(ttl=100)
+    auth.ensure_fresh(5)
+    assert exchanges.count == 1 and auth._thread is None
+    clock.now += 95  # past refresh_due: the call refreshes itself
+    auth.ensure_fresh(5)
+    assert exchanges.count == 2 and auth._thread is None
+    worker[0] = 1  # as in a worker
+    auth.refresh()
+    assert auth._thread is not None and auth._thread.is_alive()
+    auth.close()
+
+
+def test_an_unrelated_uwsgi_module_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace())  # no worker_id
+    _, _, auth, _ = make()
+    auth.refresh()
+    assert auth._thread is not None
     auth.close()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -80,3 +81,7 @@ app = create_app()
 if os.environ.get("WARM_CLIENT") == "1":
     with app.app_context():
         ext.client.phones  # noqa: B018 - token exchange and channels, before the fork
+    # What the serving master runs before it forks (a uWSGI master must run no thread of
+    # ours: a worker forked while one holds the GIL would wait for it forever).
+    record({"warm_threads": sorted(t.name for t in threading.enumerate()),
+            "pid": os.getpid()})
