@@ -21,6 +21,16 @@ def _refresh_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "spectrum-refresh"]
 
 
+def _on_test_clock(make_emulator: EmulatorFactory, make_client: ClientFactory, *,
+                   token_ttl: float, lines: tuple[str, ...] = (LINE_1,),
+                   ) -> tuple[ManualClock, Emulator, spectrum.Client]:
+    """A dedicated-plan emulator and a client sharing one ManualClock: tokens age only when
+    the test advances it."""
+    clock = ManualClock()
+    emu = make_emulator(plan="dedicated", lines=list(lines), token_ttl=token_ttl, clock=clock)
+    return clock, emu, make_client(emu)
+
+
 def test_short_token_lifetime_never_surfaces_auth_errors(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
@@ -28,9 +38,7 @@ def test_short_token_lifetime_never_surfaces_auth_errors(
     # sends without pause: the refresher renews each token at 4 s in the background, racing
     # the sends (age_tokens checks that it did, before the old token expired), and no call
     # ever meets an expired or refused token.
-    clock = ManualClock()
-    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=5, clock=clock)
-    client = make_client(emu)
+    clock, emu, client = _on_test_clock(make_emulator, make_client, token_ttl=5)
     space = client.space.create(ALICE)  # the first exchange, at 0 s
     sent, stop = [0], threading.Event()
     errors: list[Exception] = []
@@ -81,9 +89,8 @@ def test_refresher_thread_is_lazy_named_daemon_and_joined(
 def test_lines_added_and_removed_at_runtime_are_reconciled(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
-    clock = ManualClock()
-    emu = make_emulator(plan="dedicated", lines=[LINE_1, LINE_2], token_ttl=5, clock=clock)
-    client = make_client(emu)
+    clock, emu, client = _on_test_clock(make_emulator, make_client, token_ttl=5,
+                                        lines=(LINE_1, LINE_2))
     assert client.phones == [LINE_1, LINE_2]
     on_two = client.space.create(ALICE, phone=LINE_2)
     emu.add_line(LINE_3)
@@ -104,9 +111,7 @@ def test_lines_added_and_removed_at_runtime_are_reconciled(
 def test_failed_refresh_keeps_the_valid_token(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
-    clock = ManualClock()
-    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=5, clock=clock)
-    client = make_client(emu)
+    clock, emu, client = _on_test_clock(make_emulator, make_client, token_ttl=5)
     space = client.space.create(ALICE)  # the token expires at 5 s
     assert emu.rest is not None
     emu.rest.fail_next(1000, status=503)  # every renewal fails from now on
@@ -210,9 +215,7 @@ def test_odd_token_exchange_answers_are_cloud_errors(
 def test_diagnose_reads_the_token_lifetime_on_the_token_clock(
     make_emulator: EmulatorFactory, make_client: ClientFactory
 ) -> None:
-    clock = ManualClock()
-    emu = make_emulator(plan="dedicated", lines=[LINE_1], token_ttl=600, clock=clock)
-    client = make_client(emu)
+    clock, emu, client = _on_test_clock(make_emulator, make_client, token_ttl=600)
     client.space.create(ALICE)
 
     def credentials() -> spectrum.CheckResult:
