@@ -692,6 +692,15 @@ class Attachment:
         return space._ops.attachment_info(space, self.guid, timeout=check_timeout(timeout))
 
 
+class WireFields(Protocol):
+    """Where a :class:`Message` read from a stream finds the fields it did not decode yet
+    (``_wire/convert.py`` implements it)."""
+
+    def fill(self, message: Message, name: str) -> Any:
+        """Decode the field ``name`` of ``message`` (and the fields read with it), set them
+        on it and return the value; AttributeError for a name that is no such field."""
+
+
 @field_methods
 @attrs.frozen(kw_only=True, repr=False, eq=False)
 class Message(Received):
@@ -749,6 +758,21 @@ class Message(Received):
     app_card: AppCard | None = attrs.field(default=None, eq=False)
     reactions: tuple[Reaction, ...] = attrs.field(default=(), eq=False)
     stickers: tuple[StickerPlaced, ...] = attrs.field(default=(), eq=False)
+    # A message read from a stream holds its wire message and decodes each of the other
+    # fields when it is first read (docs/architecture.md, "Decoding on first read"); None
+    # for a message made any other way, whose fields are all set.
+    _wire: WireFields | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    if not TYPE_CHECKING:  # to type checkers a Message has its declared fields, no others
+
+        def __getattr__(self, name: str) -> Any:
+            # Python calls this only for an attribute it did not find: here, a field of a
+            # message from a stream that was not read yet.
+            wire = None if name == "_wire" else self._wire
+            if wire is None:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}")
+            return wire.fill(self, name)
 
     @property
     def id(self) -> str:

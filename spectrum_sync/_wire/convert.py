@@ -11,11 +11,13 @@ one-shot script's cost).
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+import attrs
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._models import Attachment, Message, Reaction, Space
@@ -46,12 +48,15 @@ __all__ = [
     "message_from_proto",
     "poll_from_proto",
     "reaction_to_wire",
+    "received_message",
     "service_to_wire",
     "sticker_placement_to_wire",
     "user_from_info",
 ]
 
 _UTC = timezone.utc
+
+log = logging.getLogger("spectrum_sync")
 
 
 def _noop() -> None:
@@ -191,42 +196,136 @@ def message_from_proto(
     message: messages_pb2.Message, space: Space, *, sequence: int = 0,
     receipt: Receipt = _noop, actor_of: Any = None,
 ) -> Message:
-    """A :class:`Message` in ``space`` from a wire ``Message`` (``actor_of``: a change event
-    whose ``actor`` names the sender when the message itself does not).
+    """A :class:`Message` in ``space`` from a wire ``Message``, every field decoded
+    (``actor_of``: a change event whose ``actor`` names the sender when the message itself
+    does not). A message read from a stream is made by :func:`received_message` instead."""
+    values: dict[str, Any] = {}
+    for names, read in _GROUPS:
+        values.update(_read_group(names, read, message, space, actor_of))
+    return Message(guid=message.guid, space=space, is_from_me=message.is_from_me,
+                   sequence=sequence, receipt=receipt, **values)
 
-    This runs for every received event, and two costs dominate it: each read of the wire
-    message (a C call of its own: ``HasField`` and repeated fields included), and each
-    keyword given to the frozen class (its ``__init__`` matches every keyword, then sets
-    every field). So the fields that are at their default in most messages are read only
-    when present and passed only then (``rare``); the rest are named once, below."""
-    m: Any = message
-    has = m.HasField
-    from_me = m.is_from_me
-    wire_sender = m.sender if has("sender") else None
-    sender = None
-    if not from_me:
+
+def received_message(
+    message: messages_pb2.Message, space: Space, *, sequence: int, receipt: Receipt,
+    actor_of: Any,
+) -> Message:
+    """A :class:`Message` read from a stream: what the receive pipeline reads is set now
+    (``guid``, ``space``, ``is_from_me``), the other fields are decoded when first read
+    (docs/architecture.md, "Decoding on first read").
+
+    Decoding every field of every event was the largest cost of receiving: about 40 C
+    calls into the wire message, and the frozen class's ``__init__``, which sets 40 fields
+    one call at a time, most of them to their default. A handler reads a few fields; it
+    now pays for those. The wire message is the stream's own frame, never changed after it
+    is read, so decoding later gives what decoding now would."""
+    made: Message = _new(Message)
+    _set(made, "guid", message.guid)
+    _set(made, "space", space)
+    _set(made, "is_from_me", message.is_from_me)
+    _set(made, "sequence", sequence)
+    _set(made, "_receipt", receipt)
+    _set(made, "_wire", _WireFields(message, actor_of))
+    return made
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+#: A group's reader: (wire message, space, actor_of) -> the group's fields that are not at
+#: their default, as ``Message`` keywords.
+_GroupReader = Callable[[Any, Space, Any], dict[str, Any]]
+
+
+def _content_fields(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    text = _read_content(m.content, space, values)
+    if text is not None:
+        values["text"] = text
+    return values
+
+
+def _party_fields(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
+    wire_sender = m.sender if m.HasField("sender") else None
+    values: dict[str, Any] = {"service": _message_service(wire_sender, space)}
+    if not m.is_from_me:
         if wire_sender is not None:
-            sender = _user(wire_sender)
+            values["sender"] = _user(wire_sender)
         elif actor_of is not None and actor_of.HasField("actor"):
-            sender = _user(actor_of.actor)
-    rare: dict[str, Any] = {}
-    text = _read_content(m.content, space, rare)
-    _read_rare(m, space, rare)
-    return Message(
-        guid=m.guid,
-        space=space,
-        text=text,
-        sender=sender,
-        is_from_me=from_me,
-        created_at=_stamp(m.date_created) if has("date_created") else None,
-        delivered_at=_stamp(m.date_delivered) if has("date_delivered") else None,
-        is_delivered=m.is_delivered,
-        destination=m.destination_caller_id if has("destination_caller_id") else None,
-        service=_message_service(wire_sender, space),
-        sequence=sequence,
-        receipt=receipt,
-        **rare,
-    )
+            values["sender"] = _user(actor_of.actor)
+    return values
+
+
+def _created_field(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
+    return {"created_at": _stamp(m.date_created)} if m.HasField("date_created") else {}
+
+
+def _delivered_field(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
+    return {"delivered_at": _stamp(m.date_delivered)} if m.HasField("date_delivered") else {}
+
+
+def _state_fields(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if m.is_delivered:
+        values["is_delivered"] = True
+    if m.HasField("destination_caller_id"):
+        values["destination"] = m.destination_caller_id
+    _read_rare(m, space, values)
+    return values
+
+
+#: The fields ``received_message`` sets at once; every other field of ``Message`` is in one
+#: group of ``_GROUPS``.
+_EAGER = frozenset({"guid", "space", "is_from_me", "sequence", "_receipt", "_wire"})
+_OWN_GROUPS: tuple[tuple[tuple[str, ...], _GroupReader], ...] = (
+    (("text", "attachments", "formatting", "mentions", "effect", "balloon_bundle_id",
+      "app_card"), _content_fields),
+    (("sender", "service"), _party_fields),
+    (("created_at",), _created_field),
+    (("delivered_at",), _delivered_field),
+)
+#: A ``Message``'s fields, decoded together by group: a group is read whole when one of its
+#: fields is first read; the last group (delivery state and the rarer fields) holds the rest.
+_GROUPS: tuple[tuple[tuple[str, ...], _GroupReader], ...] = (*_OWN_GROUPS, (tuple(
+    f.name for f in attrs.fields(Message)
+    if f.name not in _EAGER and all(f.name not in names for names, _ in _OWN_GROUPS)),
+    _state_fields))
+_GROUP_OF = {name: group for group in _GROUPS for name in group[0]}
+_DEFAULTS = {f.name: f.default for f in attrs.fields(Message) if f.name in _GROUP_OF}
+
+
+def _read_group(names: tuple[str, ...], read: _GroupReader, m: Any, space: Space,
+                actor_of: Any) -> dict[str, Any]:
+    """The fields of one group. A group the wire message does not let us decode (a
+    timestamp out of range...) keeps its defaults, and the log says so: the message is
+    delivered all the same (docs/behaviour.md, "Receiving")."""
+    try:
+        return read(m, space, actor_of)
+    except Exception:
+        log.warning("could not decode %s of message %s on %s: left at the default",
+                    ", ".join(names), m.guid, space.phone, exc_info=True)
+        return {}
+
+
+class _WireFields:
+    """The wire message a received :class:`Message` decodes its fields from
+    (:class:`~spectrum_sync._models.WireFields`)."""
+
+    __slots__ = ("actor_of", "message")
+
+    def __init__(self, message: Any, actor_of: Any) -> None:
+        self.message = message
+        self.actor_of = actor_of
+
+    def fill(self, target: Message, name: str) -> Any:
+        group = _GROUP_OF.get(name)
+        if group is None:
+            raise AttributeError(f"'Message' object has no attribute {name!r}")
+        names, read = group
+        values = _read_group(names, read, self.message, target.space, self.actor_of)
+        for field in names:
+            _set(target, field, values.get(field, _DEFAULTS[field]))
+        return values.get(name, _DEFAULTS[name])
 
 
 def _read_content(content: Any, space: Space, rare: dict[str, Any]) -> str | None:

@@ -28,7 +28,7 @@ from .convert import (
     _user,
     _when,
     emoji_from_wire,
-    message_from_proto,
+    received_message,
     user_from_info,
 )
 
@@ -64,8 +64,8 @@ def _message_change(
 ) -> Event | None:
     change = event.WhichOneof("change")
     if change == "message_received":  # the common case first, without the rest's set-up
-        return message_from_proto(event.message_received.message, space, sequence=sequence,
-                                  receipt=receipt, actor_of=event)
+        return received_message(event.message_received.message, space, sequence=sequence,
+                                receipt=receipt, actor_of=event)
     mine = event.is_from_me
     common: dict[str, Any] = {"space": space, "is_from_me": mine, "sequence": sequence,
                               "receipt": receipt}

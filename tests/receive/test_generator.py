@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from support.factories import EmulatorFactory
 
 from spectrum_sync import (
@@ -204,6 +205,30 @@ def test_unknown_and_malformed_events_are_skipped_with_a_log_line(
     assert isinstance(msg, Message) and msg.text == "still here"
     skipped = [r for r in caplog.records if "skipping" in r.getMessage()]
     assert len(skipped) == 2, [r.getMessage() for r in caplog.records]
+
+
+def test_a_message_with_a_field_that_cannot_be_decoded_is_delivered_with_a_log_line(
+    emu: Emulator, client: Client, kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A creation time past year 9999 (no datetime holds it): the message still arrives,
+    # that field at its default, and the log names the field.
+    def feed() -> None:
+        kit.receiving(emu, 2 * STREAMS_DEDICATED)
+        emu.inject_raw_event(LINES[0], messages_pb2.MessageChangeEvent(
+            chat_guid=f"any;-;{ALICE}", message_received=messages_pb2.MessageReceived(
+                message=messages_pb2.Message(
+                    guid="BAD-TIME", date_created=Timestamp(seconds=2**40),
+                    content=messages_pb2.MessageContent(text="odd clock")))))
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    with caplog.at_level(logging.WARNING, logger="spectrum_sync"):
+        [msg] = kit.take(client.messages(), 1, stop=client.close)
+        assert isinstance(msg, Message)
+        assert (msg.guid, msg.text, msg.created_at) == ("BAD-TIME", "odd clock", None)
+    thread.join()
+    [logged] = [r.getMessage() for r in caplog.records if "could not decode" in r.getMessage()]
+    assert "created_at" in logged and "BAD-TIME" in logged
 
 
 def test_no_group_stream_on_shared_lines(kit: Any, make_emulator: EmulatorFactory) -> None:
