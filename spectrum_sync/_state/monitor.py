@@ -26,7 +26,7 @@ import time
 from typing import Any, Callable, TypeVar
 
 from .._errors import StateStoreError
-from .._fork import ForkGuard
+from .._fork import ForkGuard, in_uwsgi_master
 
 __all__ = ["StoreMonitor"]
 
@@ -124,14 +124,17 @@ class StoreMonitor:
               deadline: float | None = None) -> T:
         """``action()``, or ``default`` when it raises, when it has not answered by
         ``deadline`` (a ``time.monotonic()`` value: the end of the caller's call; None runs
-        it inline, unbounded), or when the store is being skipped after a failure. With
-        the deadline already passed, the operation runs in the background, unawaited."""
+        it inline, unbounded, as does a uWSGI master), or when the store is being skipped
+        after a failure. With the deadline already passed, the operation runs in the
+        background, unawaited."""
         admitted, probe = self._admit()
         if not admitted:
             self.skipped += 1
             return default
         try:
-            result = action() if deadline is None else self._bounded(what, action, deadline)
+            # In a uWSGI master no worker thread may run (``in_uwsgi_master``): inline.
+            result = (action() if deadline is None or in_uwsgi_master()
+                      else self._bounded(what, action, deadline))
         except _NoTimeLeft:
             if probe:
                 with self._lock:

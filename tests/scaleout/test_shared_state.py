@@ -76,7 +76,10 @@ def test_four_processes_never_pass_a_client_side_limit_together(
 
 
 RECEIVER = """
-    import os, sys, time, spectrum_sync as spectrum
+    import logging, os, sys, time, spectrum_sync as spectrum
+    # The library's log on stderr (a file the test shows when messages go missing).
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(created).6f %(name)s %(levelname)s %(message)s")
     out = open(sys.argv[1], "a", buffering=1)
     options = spectrum.ReceiveOptions(lease_ttl=3, backoff_initial=0.05, backoff_max=0.5)
     with spectrum.Client(state=os.environ["STATE"], receive=options) as client:
@@ -101,15 +104,37 @@ def _holders(emu: EmulatorProcess, redis_url: str) -> dict[str, str | None]:
         store.close()
 
 
+def _diagnosis(procs: list[subprocess.Popen[str]], logs: list[Path], errs: list[Any],
+               timeline: list[str]) -> str:
+    """What each receiver did (the span of each line it handled, its library log) and what
+    the test did, for a failure message."""
+    parts = ["", "test: " + "; ".join(timeline)]
+    for proc, log, err in zip(procs, logs, errs):
+        spans: dict[str, list[float]] = {}
+        rows = log.read_text().splitlines() if log.exists() else []
+        for row in rows:
+            _pid, start, _end, phone, _text = row.split()
+            first_last = spans.setdefault(phone, [float(start), float(start)])
+            first_last[1] = float(start)
+        err.flush()
+        library_log = Path(err.name).read_text().splitlines()
+        parts.append(f"receiver {proc.pid} (exit {proc.poll()}): {len(rows)} handled, "
+                     + ", ".join(f"{phone} {a:.3f}..{b:.3f}" for phone, (a, b) in spans.items()))
+        parts.extend(f"  {line}" for line in library_log[-40:])
+    return "\n".join(parts)
+
+
 @pytest.mark.timeout(240)
 def test_receivers_share_lines_fail_over_and_lose_nothing(
     emu_process: EmulatorProcess, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     env = {**emu_process.client_env(), "STATE": redis_server.url}
     logs = [tmp_path / f"receiver-{n}.log" for n in range(3)]
+    errs = [open(tmp_path / f"receiver-{n}.err", "w") for n in range(3)]  # noqa: SIM115
     procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(RECEIVER), str(log)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True) for log in logs]
+                              env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+             for log, err in zip(logs, errs)]
+    timeline: list[str] = []  # what the test did, when (for the failure message)
     try:
         for proc in procs:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
@@ -120,17 +145,19 @@ def test_receivers_share_lines_fail_over_and_lose_nothing(
 
         total = 600
         sent: list[str] = []
+        sent_at: dict[str, str] = {}  # text -> "line at time"
 
         def inject() -> None:
             for n in range(total):
-                text = f"m{n}"
+                text, line = f"m{n}", (LINE, LINE_2)[n % 2]
                 while True:
                     try:
-                        emu_process.inbound(ALICE, text, line=(LINE, LINE_2)[n % 2])
+                        emu_process.inbound(ALICE, text, line=line)
                         break
                     except OSError:
                         time.sleep(0.1)
                 sent.append(text)
+                sent_at[text] = f"{line} at {time.time():.6f}"
                 time.sleep(0.02)
 
         injector = threading.Thread(target=inject)
@@ -142,11 +169,14 @@ def test_receivers_share_lines_fail_over_and_lose_nothing(
             holders = {h.split(":")[1] for h in _holders(emu_process, redis_server.url).values()
                        if h}
             victim = next(pid for pid in holders if pid in by_pid and pid not in killed)
+            timeline.append(f"{time.time():.6f} SIGKILL {victim} (holders {sorted(holders)})")
             by_pid[victim].send_signal(signal.SIGKILL)  # a holder dies mid-stream
             by_pid[victim].wait(10)
             killed.append(victim)
             if len(killed) == 1:
+                timeline.append(f"{time.time():.6f} Redis restart")
                 redis_server.restart()  # and Redis restarts while its line fails over
+                timeline.append(f"{time.time():.6f} Redis back")
         injector.join(120)
 
         def handled() -> Counter[str]:
@@ -156,8 +186,11 @@ def test_receivers_share_lines_fail_over_and_lose_nothing(
                     seen.update(line.split()[4] for line in log.read_text().splitlines())
             return seen
 
-        assert wait_until(lambda: all(text in handled() for text in sent), 90), (
-            f"{sum(1 for t in sent if t not in handled())} never handled")
+        if not wait_until(lambda: all(text in handled() for text in sent), 90):
+            missing = [t for t in sent if t not in handled()]
+            pytest.fail(f"{len(missing)} never handled: "
+                        + ", ".join(f"{t} ({sent_at[t]})" for t in missing[:20])
+                        + _diagnosis(procs, logs, errs, timeline))
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -167,6 +200,8 @@ def test_receivers_share_lines_fail_over_and_lose_nothing(
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for err in errs:
+            err.close()
 
     counts = handled()
     assert len(sent) == total and all(counts[text] >= 1 for text in sent)

@@ -5,8 +5,11 @@ these tests are about the decision logic and run in milliseconds."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -85,6 +88,29 @@ def test_with_no_time_left_the_operation_runs_in_the_background() -> None:
     assert monitor.guard("op", done.set, "late", deadline=time.monotonic() - 1) == "late"
     assert done.wait(5)  # still carried out
     assert not monitor.skipping and monitor.failures == 0  # no store failure
+
+
+def test_in_a_uwsgi_master_operations_run_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uWSGI's master forks its workers from C: a worker thread of ours there could hold the
+    GIL at the fork and hang a worker. There, bounded operations run on the caller's thread
+    (even with no time left); in a worker they go to the worker threads again."""
+    worker = [0]
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
+        worker_id=lambda: worker[0], masterpid=os.getpid))
+    monitor = StoreMonitor()
+    ran_on: list[str] = []
+
+    def note() -> str:
+        ran_on.append(threading.current_thread().name)
+        return "done"
+
+    for deadline in (time.monotonic() + 5, time.monotonic() - 1):
+        assert monitor.guard("op", note, "skipped", deadline=deadline) == "done"
+    assert ran_on == [threading.current_thread().name] * 2
+    assert monitor._workers is None  # no worker thread was started
+    worker[0] = 1  # as in a worker
+    assert monitor.guard("op", note, "skipped", deadline=time.monotonic() + 5) == "done"
+    assert ran_on[-1] == "spectrum-store"
 
 
 def test_a_keyboard_interrupt_is_no_verdict_on_the_store() -> None:

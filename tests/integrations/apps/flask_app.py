@@ -2,7 +2,8 @@
 
 Environment: the emulator's variables (credentials, addresses, SPECTRUM_WEBHOOK_SECRET);
 ``RECORD_FILE`` where webhook handlers append one JSON line per event; ``WARM_CLIENT=1`` makes
-the client (token, channels) before the server forks its workers.
+the client (token, channels) before the server forks its workers, and ``WARM_SEND`` (a phone
+number) also sends it a message then (with a state store: its bookkeeping too).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ app = create_app()
 if os.environ.get("WARM_CLIENT") == "1":
     with app.app_context():
         ext.client.phones  # noqa: B018 - token exchange and channels, before the fork
+        if os.environ.get("WARM_SEND"):
+            ext.client.space.create(os.environ["WARM_SEND"]).send("warm-up")
     # What the serving master runs before it forks (a uWSGI master must run no thread of
     # ours: a worker forked while one holds the GIL would wait for it forever).
     record({"warm_threads": sorted(t.name for t in threading.enumerate()),
