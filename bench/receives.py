@@ -347,9 +347,10 @@ def _count_inner(consumer: str, events: int, env: dict[str, str]) -> None:
 
 
 def count_instructions(events: int = 2000,
-                       consumers: Sequence[str] = ("client", "raw-single", "raw")) -> None:
-    """Print the instructions per received event of each consumer (user space, every thread
-    of the consumer's process; the emulator runs in its own process, not counted)."""
+                       consumers: Sequence[str] = ("client", "raw-single", "raw"),
+                       ) -> dict[str, float]:
+    """The instructions per received event of each consumer (user space, every thread of
+    the consumer's process; the emulator runs in its own process, not counted)."""
     import json
     import os
     import re
@@ -358,6 +359,7 @@ def count_instructions(events: int = 2000,
 
     from _harness import emulator_process
 
+    counts: dict[str, float] = {}
     with emulator_process((LINE,)) as env, tempfile.TemporaryDirectory() as folder:
         for consumer in consumers:
             out = Path(folder) / f"{consumer}.out"
@@ -369,7 +371,25 @@ def count_instructions(events: int = 2000,
             dump = (Path(folder) / f"{consumer}.out.1").read_text()  # the -d dump
             found = re.search(r"^summary: (\d+)", dump, re.M)
             assert found is not None
-            print(f"{consumer:12s} {int(found.group(1)) / events:10,.0f} instructions/event")
+            counts[consumer] = int(found.group(1)) / events
+    return counts
+
+
+def instruction_figures(events: int = 2000) -> list[Figure]:
+    """The client's instructions per event against both raw consumers: the steady figure
+    beside the timed ones, which move by a third from run to run on a shared machine.
+    None without valgrind."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        return []
+    counts = count_instructions(events)
+    return [
+        Figure("instructions per event, client", [counts["client"]], "k", scale=1e-3),
+        ratios("instructions per event ratio (vs raw)", [counts["client"]], [counts["raw"]]),
+        ratios("  same, vs raw single-threaded stream", [counts["client"]],
+               [counts["raw-single"]]),
+    ]
 
 
 if __name__ == "__main__":
@@ -379,4 +399,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--inner"]:
         _count_inner(sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4]))
     else:
-        count_instructions(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+        for name, count in count_instructions(
+                int(sys.argv[1]) if len(sys.argv) > 1 else 2000).items():
+            print(f"{name:12s} {count:10,.0f} instructions/event")

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                     one_line, events=300 if quick else 6000, rounds=2 if quick else 7,
                     paced_events=100 if quick else 1000, paced_rate=500.0,
                     redis_url=redis_url)
+            if not quick:
+                sections["receives"] += receives.instruction_figures()
         if "paths" in wanted:
             sections["paths"] = (paths.imports(3 if quick else 15) + paths.users(
                 env, 3 if quick else 7) + paths.routing(
@@ -82,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         if "official" in wanted:
             sections["official"] = official.measure(env, calls=50 if quick else 300,
                                                     rounds=2 if quick else 5)
-            sections["official"] += official.measure_receive(
-                events=300 if quick else 2000, rounds=2 if quick else 7,
+            sections["official"] += official.measure_receive(  # bursts: as for "receives"
+                events=300 if quick else 6000, rounds=2 if quick else 7,
                 warm_up=300 if quick else 3000)
     if "startup" in wanted:  # its own emulator, in this process: it reads the recorded calls
         sections["startup"] = startup.measure(LINES, 2 if quick else 5)

@@ -79,6 +79,15 @@ if TYPE_CHECKING:
     from ._parts import Part
     from ._polls import Poll
 
+    class WireFields(Protocol):
+        """Where a :class:`Message` read from a stream finds the fields it did not decode
+        yet (``_wire/convert.py`` implements it; for type checkers only: a Protocol costs
+        a one-shot script's import time)."""
+
+        def fill(self, message: Message, name: str) -> Any:
+            """Decode the field ``name`` of ``message`` (and the fields read with it), set
+            them on it and return the value; AttributeError for no such field."""
+
 __all__ = ["Attachment", "Message", "Reaction", "Space", "SpaceOperations"]
 
 log = logging.getLogger("spectrum_sync")
@@ -690,15 +699,6 @@ class Attachment:
         """Fresh metadata from the server (e.g. its transfer state)."""
         space = self._holder()
         return space._ops.attachment_info(space, self.guid, timeout=check_timeout(timeout))
-
-
-class WireFields(Protocol):
-    """Where a :class:`Message` read from a stream finds the fields it did not decode yet
-    (``_wire/convert.py`` implements it)."""
-
-    def fill(self, message: Message, name: str) -> Any:
-        """Decode the field ``name`` of ``message`` (and the fields read with it), set them
-        on it and return the value; AttributeError for a name that is no such field."""
 
 
 @field_methods
