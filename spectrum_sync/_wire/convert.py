@@ -302,7 +302,7 @@ def _read_group(names: tuple[str, ...], read: _GroupReader, m: Any, space: Space
     try:
         return read(m, space, actor_of)
     except Exception:
-        log.warning("could not decode %s of message %s on %s: left at the default",
+        log.warning("could not decode %s of message %r on %s: left at the default",
                     ", ".join(names), m.guid, space.phone, exc_info=True)
         return {}
 
