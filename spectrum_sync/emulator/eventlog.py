@@ -36,19 +36,35 @@ class EventLog:
             raise ValueError("event_log_size must be at least 1")
         self._entries: collections.deque[Entry] = collections.deque(maxlen=size)
         self.head = 0
+        # Per family, the sequence of its newest event that left the log (full, or cleared):
+        # a live stream of one family is behind only if one of its own events left unsent.
+        self._dropped: dict[str, int] = {}
 
     def append(self, family: str, event: ProtoMessage | None, chat_guid: str = "",
                poll_guid: str = "") -> Entry:
         """Log an event under the next sequence number."""
         self.head += 1
         entry = Entry(self.head, family, event, chat_guid, poll_guid)
-        self._entries.append(entry)
+        entries = self._entries
+        if len(entries) == entries.maxlen:
+            leaving = entries[0]
+            self._dropped[leaving.family] = leaving.sequence
+        entries.append(entry)
         return entry
 
     def clear(self) -> None:
         """Forget every event but keep the sequence counter: clients holding a cursor must
         never see a sequence number again (they would drop the new event as seen)."""
+        for entry in self._entries:
+            self._dropped[entry.family] = entry.sequence
         self._entries.clear()
+
+    def dropped_after(self, cursor: int, family: str | None = None) -> bool:
+        """Whether an event after ``cursor`` left the log: one of ``family``, or of any
+        family for None (a stream that sends them all)."""
+        if family is None:
+            return any(sequence > cursor for sequence in self._dropped.values())
+        return self._dropped.get(family, 0) > cursor
 
     @property
     def oldest(self) -> int:

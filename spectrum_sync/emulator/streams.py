@@ -145,10 +145,11 @@ class StreamHub:
                 entries: list[Entry] = []
                 with self._lock:
                     while sub.ended is None:
-                        if sub.cursor < line.log.oldest - 1:
+                        if line.log.dropped_after(sub.cursor, family):
                             # Events it has not sent left the bounded log: end the stream
                             # rather than skip them unseen (the client's catch-up then
-                            # reports the gap).
+                            # reports the gap). Only its own family's: an idle stream
+                            # past which a burst of another family went is not behind.
                             sub.ended = BEHIND
                             break
                         entries = line.log.after(sub.cursor)

@@ -17,7 +17,7 @@ from spectrum_sync._proto import (
     polls_pb2,
 )
 from spectrum_sync.emulator import Emulator
-from spectrum_sync.emulator.eventlog import GROUP, MESSAGE, EventLog
+from spectrum_sync.emulator.eventlog import GROUP, MESSAGE, POLL, EventLog
 
 from .emu_helpers import ALICE, LINE_A, Api, StreamReader
 
@@ -37,6 +37,40 @@ def _subscribe_all(api: Api, read_stream: Callable[[Any], StreamReader],
     for call in calls.values():
         call.initial_metadata()  # the server holds the subscription
     return {name: read_stream(call) for name, call in calls.items()}
+
+
+def test_an_idle_stream_is_not_behind_when_another_familys_events_leave_the_log(
+        make_emu: Callable[..., Emulator], make_api: Callable[..., Api],
+        read_stream: Callable[[Any], StreamReader]) -> None:
+    """30 messages go through a log of 20 while the poll stream sleeps: none was the poll
+    stream's to send, so it stays open and sends the next poll event."""
+    emu = make_emu(heartbeat_interval=0.2, event_log_size=20)
+    streams = _subscribe_all(make_api(emu, LINE_A), read_stream)
+    with emu.lock:
+        for n in range(30):
+            emu.simulate_inbound(ALICE, f"burst {n}", line=LINE_A)
+    time.sleep(0.6)  # heartbeats: every stream woke and looked at the log
+    poll = emu.inject_raw_event(LINE_A, polls_pb2.PollChangeEvent(chat_guid="p"),
+                                family=POLL)
+    frame = streams["polls"].next_event()
+    assert frame.sequence == poll == 31
+    error = streams["messages"].wait_end()  # its own 10 left unsent: behind
+    assert error is not None and error.code() == grpc.StatusCode.UNAVAILABLE
+    for name in ("groups", "polls", "chats"):
+        assert not streams[name].done.is_set(), name
+
+
+def test_the_log_knows_which_family_lost_events() -> None:
+    log = EventLog(3)
+    for family in (MESSAGE, GROUP, MESSAGE, MESSAGE, MESSAGE):  # seq 1..5: 1 and 2 leave
+        log.append(family, None)
+    assert log.dropped_after(0, MESSAGE) and not log.dropped_after(1, MESSAGE)
+    assert log.dropped_after(1, GROUP) and not log.dropped_after(2, GROUP)
+    assert not log.dropped_after(0, POLL)
+    assert log.dropped_after(1) and not log.dropped_after(2)  # a stream of every family
+    log.clear()  # a restart forgets 3..5, all messages
+    assert log.dropped_after(4, MESSAGE) and not log.dropped_after(5, MESSAGE)
+    assert not log.dropped_after(2, GROUP)
 
 
 def test_each_stream_gets_its_own_family_after_a_burst_of_another(

@@ -241,6 +241,24 @@ def test_a_live_reader_that_falls_behind_the_log_reports_a_gap(
         assert gap["family"] == "messages"
 
 
+def test_idle_streams_stay_live_while_more_events_than_the_log_holds_pass_them(
+        kit: Any, make_emulator: EmulatorFactory) -> None:
+    """The line's poll, group and chat streams send none of a burst of messages: those
+    leaving the bounded log leave nothing of theirs unsent, so they are not behind (they
+    used to be ended at their next heartbeat, and each reconnect reported a gap)."""
+    emu = make_emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.3,
+                        event_log_size=20)
+    with emu.client(receive=FAST) as client, client.messages() as inbox:
+        assert kit.wait_until(lambda: all_live(client), 10)
+        for chunk in range(6):  # 60 messages, read as they come: never behind themselves
+            for n in range(10):
+                emu.simulate_inbound(ALICE, f"m{chunk * 10 + n}", line=LINES[0])
+            assert len(kit.take(inbox, 10)) == 10
+        time.sleep(1.0)  # three heartbeats: each idle stream woke and looked at the log
+        health = client.health()[LINES[0]]
+        assert (health.gaps, health.reconnects, health.state) == ([], 0, "live"), health
+
+
 def test_repeated_failures_force_a_token_refresh(kit: Any, make_emulator: EmulatorFactory) -> None:
     emu = make_emulator(plan="dedicated", lines=LINES[:1], heartbeat_interval=0.5)
     with emu.client(receive=FAST) as client:
