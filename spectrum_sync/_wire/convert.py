@@ -256,12 +256,9 @@ def _party_fields(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
     return values
 
 
-def _created_field(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
-    return {"created_at": _stamp(m.date_created)} if m.HasField("date_created") else {}
-
-
-def _delivered_field(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
-    return {"delivered_at": _stamp(m.date_delivered)} if m.HasField("date_delivered") else {}
+def _time_field(wire_field: str, name: str) -> _GroupReader:
+    """The reader of one timestamp: ``name`` from the wire's ``wire_field`` (None if unset)."""
+    return lambda m, space, actor_of: {name: _when(m, wire_field)}
 
 
 def _state_fields(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
@@ -281,15 +278,15 @@ _OWN_GROUPS: tuple[tuple[tuple[str, ...], _GroupReader], ...] = (
     (("text", "attachments", "formatting", "mentions", "effect", "balloon_bundle_id",
       "app_card"), _content_fields),
     (("sender", "service"), _party_fields),
-    (("created_at",), _created_field),
-    (("delivered_at",), _delivered_field),
+    (("created_at",), _time_field("date_created", "created_at")),
+    (("delivered_at",), _time_field("date_delivered", "delivered_at")),
 )
+_NAMED = _EAGER.union(*(names for names, _ in _OWN_GROUPS))
 #: A ``Message``'s fields, decoded together by group: a group is read whole when one of its
 #: fields is first read; the last group (delivery state and the rarer fields) holds the rest.
-_GROUPS: tuple[tuple[tuple[str, ...], _GroupReader], ...] = (*_OWN_GROUPS, (tuple(
-    f.name for f in attrs.fields(Message)
-    if f.name not in _EAGER and all(f.name not in names for names, _ in _OWN_GROUPS)),
-    _state_fields))
+_GROUPS: tuple[tuple[tuple[str, ...], _GroupReader], ...] = (
+    *_OWN_GROUPS,
+    (tuple(f.name for f in attrs.fields(Message) if f.name not in _NAMED), _state_fields))
 _GROUP_OF = {name: group for group in _GROUPS for name in group[0]}
 _DEFAULTS = {f.name: f.default for f in attrs.fields(Message) if f.name in _GROUP_OF}
 
