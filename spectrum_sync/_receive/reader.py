@@ -342,6 +342,14 @@ class StreamReader:
                  extra=fields(line=self.line.phone, family=self.family.name, code=name))
 
     def _gap(self, why: str) -> None:
+        """The server rejected the cursor: note the gap and start over."""
+        self._note_gap(why)
+        self.ledger.reset()
+        self.covered = None
+        self._after_gap = True
+
+    def _note_gap(self, why: str) -> None:
+        """Log and record (``health().gaps``) that events after the cursor may be lost."""
         log.warning("receive: %s %s: %s; events may have been missed: replaying what the "
                     "server still holds",
                     self.line.phone, self.family.name, why,
@@ -349,9 +357,6 @@ class StreamReader:
                                  sequence=self.covered))
         self.health.gaps.append({"family": self.family.name, "cursor": self.covered,
                                  "at": time.time(), "reason": why})
-        self.ledger.reset()
-        self.covered = None
-        self._after_gap = True
 
     def _use(self, call: Any) -> None:
         """Make ``call`` the one stop() cancels. stop() may run between any two lines of
@@ -412,12 +417,27 @@ def _replay_for(members: list[StreamReader], after: int | None = _UNSET) -> int:
     if after is _UNSET:
         cursors = [m.covered for m in members]
         after = None if None in cursors else min(c for c in cursors if c is not None)
+    # Replaying everything, the server checks no cursor: the members that have one check
+    # theirs against the oldest event it holds (its first frame; head + 1 when it holds
+    # none), as it would have, so that a cursor older than its log is still a gap.
+    unchecked = [m for m in members if m.covered is not None] if after is None else []
+
+    def check(oldest: int) -> None:
+        for member in unchecked:
+            if member.covered is not None and member.covered < oldest - 1:
+                member._note_gap(f"cursor {member.covered} is older than the event log "
+                                 f"(oldest {oldest})")
+        unchecked.clear()
 
     def dispatch(frame: Any, which: str) -> None:
+        if unchecked:
+            check(frame.sequence)
         for member in members:
             member._take(frame, which)
 
     head = members[0]._replay(after, dispatch)
+    if unchecked:
+        check(head + 1)
     for member in members:
         member._covered_to(head)
     return head

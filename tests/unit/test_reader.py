@@ -16,7 +16,7 @@ from spectrum_sync._receive.heads import CatchUpRounds
 from spectrum_sync._receive.health import LineHealth
 from spectrum_sync._receive.ledger import Committer, Ledger
 from spectrum_sync._receive.options import family
-from spectrum_sync._receive.reader import StreamReader
+from spectrum_sync._receive.reader import StreamReader, _replay_for
 from spectrum_sync._state.memory import MemoryStore
 
 
@@ -53,8 +53,9 @@ class FakeCall:
 class Server:
     """Hands out the scripted calls in order: catch-ups by ``after_sequence``, live ones."""
 
-    def __init__(self, head: int) -> None:
+    def __init__(self, head: int, oldest: int = 1) -> None:
         self.head = head
+        self.oldest = oldest  # the oldest event it still holds
         self.live: list[FakeCall] = []
         self.replays: list[int | None] = []
         self.reject: set[int] = set()
@@ -66,7 +67,7 @@ class Server:
             if after is not None and after in self.reject:
                 self.reject.discard(after)  # the server forgot that cursor once
                 return FakeCall([], FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "gone"))
-            start = 0 if after is None else after
+            start = self.oldest - 1 if after is None else after
             frames = [events_pb2.CatchUpEventsResponse(sequence=s, message_changed=event(s))
                       for s in range(start + 1, self.head + 1)]
             frames.append(events_pb2.CatchUpEventsResponse(
@@ -186,3 +187,31 @@ def test_a_rejected_cursor_is_a_gap_then_what_the_server_still_holds() -> None:
     assert [g["family"] for g in health.gaps] == ["messages"]
     assert server.replays == [None, 10, None]  # the head; the rejected cursor; everything
     assert engine.delivered == list(range(1, 12))
+
+
+def test_a_cursor_older_than_the_log_is_a_gap_in_a_replay_of_everything() -> None:
+    """A family replaying everything (after a gap) and one with a cursor share a replay:
+    the server then checks no cursor, so the reader checks the one it has against the
+    oldest event replayed, and reports the gap the server would have."""
+    server = Server(head=10, oldest=6)
+    engine = Engine(server, stop_after=100)
+    readers = []
+    for name in ("messages", "groups"):
+        ledger = Ledger(name, Committer(MemoryStore(), 0, lambda exc: None))
+        readers.append(StreamReader(engine, Port(server), Line(),  # type: ignore[arg-type]
+                                    family(name), ledger, LineHealth(phone=Line.phone)))
+    stale, fresh = readers
+    stale.covered, fresh.covered = 2, None
+    assert _replay_for([fresh, stale]) == 10
+    assert server.replays == [None]
+    assert [(g["family"], g["cursor"]) for g in stale.health.gaps] == [("messages", 2)]
+    assert fresh.health.gaps == []
+    assert engine.delivered == [6, 7, 8, 9, 10]  # all it holds, to the stale reader
+    # A cursor the log still covers is no gap; nor is one in an empty log at its head.
+    for oldest, cursor in ((6, 5), (11, 10)):
+        server = Server(head=10, oldest=oldest)
+        stale.port = Port(server)
+        stale.health.gaps.clear()
+        stale.covered, fresh.covered = cursor, None
+        _replay_for([stale, fresh])
+        assert stale.health.gaps == []
