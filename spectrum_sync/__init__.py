@@ -52,6 +52,16 @@ if TYPE_CHECKING:
         PollChanged,
         StickerPlaced,
     )
+    from ._feature_values import (
+        EmbeddedMedia,
+        FocusStatus,
+        FriendLocation,
+        LineInfo,
+        LocationRequest,
+        PollOption,
+        PollVote,
+        StickerPlacement,
+    )
     from ._models import Attachment, Message, Reaction, Space
     from ._parts import Part
     from ._polls import Poll
@@ -63,20 +73,7 @@ if TYPE_CHECKING:
     from ._state.memory import MemoryStore
     from ._state.redis import RedisStore
     from ._state.sqlite import SQLiteStore
-    from ._values import (
-        EmbeddedMedia,
-        FocusStatus,
-        FriendLocation,
-        Icon,
-        LineInfo,
-        LocationRequest,
-        Mention,
-        PollOption,
-        PollVote,
-        StickerPlacement,
-        TextFormat,
-        User,
-    )
+    from ._values import Icon, Mention, TextFormat, User
 # The one source of the version: pyproject.toml reads it from here, CHANGELOG.md names it.
 __version__ = "0.1.0"
 
@@ -106,15 +103,15 @@ _WHERE = {
     "MessageRead": "_events",
     "MessageUnsent": "_events",
     "PollChanged": "_events",
-    "PollOption": "_values",
+    "PollOption": "_feature_values",
     "StickerPlaced": "_events",
     "CheckResult": "_doctor",
     "Attachment": "_models",
-    "FocusStatus": "_values",
-    "FriendLocation": "_values",
+    "FocusStatus": "_feature_values",
+    "FriendLocation": "_feature_values",
     "Icon": "_values",
-    "LineInfo": "_values",
-    "LocationRequest": "_values",
+    "LineInfo": "_feature_values",
+    "LocationRequest": "_feature_values",
     "Mention": "_values",
     "Message": "_models",
     "Reaction": "_models",
@@ -123,7 +120,7 @@ _WHERE = {
     "User": "_values",
     "Part": "_parts",
     "Poll": "_polls",
-    "PollVote": "_values",
+    "PollVote": "_feature_values",
     "Handle": "_receive.dispatch",
     "LineHealth": "_receive.health",
     "Inbox": "_receive.inbox",
@@ -143,8 +140,8 @@ _WHERE = {
     "Contact": "_contacts",
     "DeliveryFailed": "_delivery",
     "DeliveryTimeout": "_delivery",
-    "EmbeddedMedia": "_values",
-    "StickerPlacement": "_values",
+    "EmbeddedMedia": "_feature_values",
+    "StickerPlacement": "_feature_values",
 }
 
 __all__ = [

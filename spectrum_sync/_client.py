@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ._config import Line, QuotaLimits, RetryPolicy
     from ._doctor import CheckResult
     from ._events import Event
+    from ._feature_values import FocusStatus, FriendLocation, LineInfo, LocationRequest
     from ._models import Message, Space
     from ._receive.dispatch import ErrorHandler, Handle
     from ._receive.health import LineHealth
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from ._spaces import SpaceAPI
     from ._state.base import StateStore
     from ._users import CacheStats, UserDirectory
-    from ._values import FocusStatus, FriendLocation, LineInfo, LocationRequest, User
+    from ._values import User
     from ._wiring import ClientParts
 
 __all__ = ["Client"]
@@ -360,8 +361,8 @@ class Client:
 
     def focus_status(self, address: str, *, timeout: float | None = None) -> FocusStatus:
         """Whether Focus (Do Not Disturb) on the line's device silences ``address``."""
+        from ._feature_values import FocusStatus
         from ._validate import check_timeout
-        from ._values import FocusStatus
 
         normalized = self._normalize(address).address
         silenced = self._backend.focus_silenced(normalized, check_timeout(timeout))

@@ -20,8 +20,8 @@ from ._errors import AuthenticationError, ConnectionError, SpectrumError
 
 if TYPE_CHECKING:
     from ._client import Client
+    from ._feature_values import LineInfo
     from ._state.base import StateStore
-    from ._values import LineInfo
 
 __all__ = ["CLOCK_SKEW_LIMIT", "CheckResult", "check_store", "diagnose", "failed_start"]
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, ClassVar, Union
 
 import attrs
 
+from ._feature_values import PollOption, StickerPlacement
 from ._models import Attachment, Message, Reaction, Space
-from ._values import PollOption, Received, StickerPlacement, User
+from ._values import Received, User
 
 if TYPE_CHECKING:
     from ._polls import Poll

@@ -59,23 +59,16 @@ from ._validate import (
     check_text,
     check_timeout,
 )
-from ._values import (
-    EmbeddedMedia,
-    Mention,
-    Received,
-    StickerPlacement,
-    TextFormat,
-    User,
-    UserLike,
-)
+from ._values import Mention, Received, TextFormat, User, UserLike
 
 if TYPE_CHECKING:
-    # Named in annotations only: cards, contacts and parts load on first use (a plain send
-    # needs none of them: bench/oneshot.py); events and polls stand above this module (they
-    # hold spaces and messages).
+    # Named in annotations only: cards, contacts, parts and the rarer features' values load
+    # on first use (a plain send needs none of them: bench/oneshot.py); events and polls
+    # stand above this module (they hold spaces and messages).
     from ._app_cards import AppCard, CardLayout
     from ._contacts import Contact
     from ._events import StickerPlaced
+    from ._feature_values import EmbeddedMedia, StickerPlacement
     from ._parts import Part
     from ._polls import Poll
 
@@ -892,6 +885,7 @@ class Message(Received):
         0 to 1), optionally scaled (``scale`` > 0), rotated (``rotation``, radians) and
         sized (``width``, points); ``part`` picks a bubble of a multipart message. Returns
         the message as it is now, with the sticker in ``stickers``."""
+        from ._feature_values import StickerPlacement
 
         placement = StickerPlacement(x=x, y=y, scale=scale, rotation=rotation, width=width)
         source = file_source(image)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import attrs
 
 from ._errors import ValidationError
+from ._feature_values import PollOption, PollVote
 from ._models import Space, _key
 from ._validate import check_text, check_timeout, poll_option_key
-from ._values import PollOption, PollVote, User
+from ._values import User
 
 __all__ = ["Poll", "PollVote"]
 

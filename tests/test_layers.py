@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "_reactions", "_addresses", "_config", "_telemetry", "_logfields", "_bodies",
         "_open_graph", "_proto", "_records",
     )),
-    ("values", ("_values",)),
+    ("values", ("_values", "_feature_values")),
     ("helpers of the handles", (
         "_attachments", "_app_cards", "_contacts", "_delivery", "_streaming", "_markdown",
         "_history", "_responding", "_parts",
@@ -288,11 +288,11 @@ def test_no_import_cycles() -> None:
 #: (bench/oneshot.py): (importer, imported). Each goes DOWN the layers; the cycle check above
 #: reads function-level imports too, so none can hide a circle.
 LOADED_ON_FIRST_USE = {("_models", "_app_cards"), ("_models", "_contacts"),
-                       ("_models", "_parts")}
+                       ("_models", "_parts"), ("_models", "_feature_values")}
 
 
-@pytest.mark.parametrize("name", ["_models", "_events", "_polls", "_values", "_history",
-                                  "_responding", "_parts"])
+@pytest.mark.parametrize("name", ["_models", "_events", "_polls", "_values", "_feature_values",
+                                  "_history", "_responding", "_parts"])
 def test_the_public_types_import_at_module_level(name: str) -> None:
     # Function-level imports were how the handles hid their circle with the helpers.
     hidden = list(dict.fromkeys(str(i) for i in imports_of(name) if i.in_function and (

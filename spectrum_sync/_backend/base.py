@@ -12,9 +12,10 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from .._models import Message, Space, SpaceOperations
-from .._values import FriendLocation, LineInfo, LocationRequest, User
+from .._values import User
 
 if TYPE_CHECKING:
+    from .._feature_values import FriendLocation, LineInfo, LocationRequest
     from .quotas import QuotaUsage
 
 __all__ = ["Backend", "Pager", "SpaceMaker"]

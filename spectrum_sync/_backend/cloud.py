@@ -43,15 +43,7 @@ from .._transport.credentials import CloudAuth
 from .._transport.invoker import Invoker
 from .._transport.lines import SHARED, LineConnection, LineSet
 from .._validate import MAX_PAYLOAD_BYTES
-from .._values import (
-    EmbeddedMedia,
-    FriendLocation,
-    Icon,
-    LineInfo,
-    LocationRequest,
-    TextFormat,
-    User,
-)
+from .._values import Icon, TextFormat, User
 from .._wire.convert import (
     app_card_to_wire,
     attachment_from_info,
@@ -70,12 +62,20 @@ from .._wire.rpc import rpc_for
 from .base import Pager, SpaceMaker
 from .quotas import QuotaTracker, QuotaUsage, Reservation
 
+# The rarer features' values are named here for annotations and made in the methods that
+# need them, on first use (a plain send needs none of them: _feature_values.py).
 if TYPE_CHECKING:
     from .._app_cards import AppCard
     from .._attachments import FileSource
+    from .._feature_values import (
+        EmbeddedMedia,
+        FriendLocation,
+        LineInfo,
+        LocationRequest,
+        StickerPlacement,
+    )
     from .._parts import Part
     from .._polls import Poll
-    from .._values import StickerPlacement
 from .routing import Routing
 
 __all__ = ["CloudBackend"]
@@ -178,6 +178,8 @@ class CloudBackend:
 
     def line_infos(self) -> list[LineInfo]:
         """The current lines, described without their tokens."""
+        from .._feature_values import LineInfo
+
         self.ready()
         return sorted((LineInfo(phone=ln.phone, instance_id=ln.key, address=ln.address,
                                 tls=ln.tls) for ln in self.lines.all()),
@@ -460,6 +462,8 @@ class CloudBackend:
         self._call(line, request, timeout, idempotency_key)
 
     def embedded_media(self, message: Message, *, timeout: float | None) -> EmbeddedMedia:
+        from .._feature_values import EmbeddedMedia
+
         line = self.line(message.space.phone, timeout)
         request = messages_pb2.GetEmbeddedMediaRequest(chat_guid=message.space.id,
                                                        message_guid=message.guid)
@@ -848,6 +852,7 @@ class CloudBackend:
     def request_location(self, space: Space, address: str, *, idempotency_key: str | None,
                          timeout: float | None) -> LocationRequest:
         """RequestFriendLocationSharing: a Find My request card to ``address`` in ``space``."""
+        from .._feature_values import LocationRequest
         from .._proto import locations_pb2
 
         line = self.line(space.phone, timeout)

@@ -32,21 +32,22 @@ from .._errors import (
     UnsupportedError,
     ValidationError,
 )
+from .._feature_values import EmbeddedMedia, FriendLocation, LineInfo, LocationRequest
 from .._fork import ForkGuard
 from .._local import errors as local_errors
 from .._local.applescript import MessagesSender
 from .._local.chatdb import ChatDB, LocalAttachment, LocalEvent
 from .._local.convert import attachment_from_local, local_user, message_from_local
 from .._models import Attachment, Message, Space
-from .._values import EmbeddedMedia, FriendLocation, LineInfo, LocationRequest, TextFormat, User
+from .._values import TextFormat, User
 from .base import Pager, SpaceMaker
 
 if TYPE_CHECKING:
     from .._app_cards import AppCard
     from .._attachments import FileSource
+    from .._feature_values import StickerPlacement
     from .._parts import Part
     from .._polls import Poll
-    from .._values import StickerPlacement
     from .quotas import QuotaUsage
 
 __all__ = ["LocalBackend", "translate"]

@@ -22,19 +22,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._models import Attachment, Message, Reaction, Space
 from .._proto import attachments_pb2, common_pb2, messages_pb2
-from .._values import (
-    FriendLocation,
-    Mention,
-    PollOption,
-    Receipt,
-    StickerPlacement,
-    TextFormat,
-    User,
-)
+from .._values import Mention, Receipt, TextFormat, User
 
+# The rarer features' values are named here for annotations and made in the functions that
+# need them, on first use (a plain send needs none of them: _feature_values.py).
 if TYPE_CHECKING:
     from .._app_cards import AppCard
     from .._events import StickerPlaced
+    from .._feature_values import FriendLocation, PollOption, StickerPlacement
     from .._polls import Poll
     from .._proto import locations_pb2, polls_pb2
 
@@ -461,6 +456,8 @@ def _sticker_parts(body: Any, space: Space) -> dict[str, Any]:
     has = body.HasField
     placement = None
     if has("placement"):
+        from .._feature_values import StickerPlacement
+
         p = body.placement
         placement = StickerPlacement(
             x=min(max(p.x, 0.0), 1.0), y=min(max(p.y, 0.0), 1.0),
@@ -578,8 +575,8 @@ def formatting_to_wire(formats: Sequence[TextFormat]) -> list[messages_pb2.TextF
 
 def poll_from_proto(info: polls_pb2.PollInfo, space: Space) -> Poll:
     """A :class:`~spectrum_sync._polls.Poll` of ``space`` with who voted for what."""
+    from .._feature_values import PollVote
     from .._polls import Poll
-    from .._values import PollVote
 
     options = _poll_options(info.options)
     texts = {o.id: o.text for o in options}
@@ -592,6 +589,8 @@ def poll_from_proto(info: polls_pb2.PollInfo, space: Space) -> Poll:
 
 
 def _poll_options(options: Sequence[polls_pb2.PollOption]) -> tuple[PollOption, ...]:
+    from .._feature_values import PollOption
+
     return tuple(
         PollOption(id=o.option_identifier, text=o.text,
                    creator=o.creator_handle if o.HasField("creator_handle") else None)
@@ -606,6 +605,8 @@ _LOCATION_KINDS = {1: "legacy", 2: "live", 3: "shallow"}
 def location_from_proto(location: locations_pb2.SharedFriendLocation,
                         phone: str) -> FriendLocation:
     """A shared friend location as the public type (``phone``: the line it is shared with)."""
+    from .._feature_values import FriendLocation
+
     has = location.HasField
     return FriendLocation(
         address=location.address, phone=phone, name=_opt(location, "name"),

@@ -18,9 +18,10 @@ from .._events import (
     PollChanged,
     StickerPlaced,
 )
+from .._feature_values import PollOption
 from .._models import Reaction, Space
 from .._proto import chats_pb2, groups_pb2, messages_pb2, polls_pb2
-from .._values import PollOption, Receipt, User
+from .._values import Receipt, User
 from .convert import (
     _poll_options,
     _sender,

@@ -146,7 +146,8 @@ NOT_FOR_A_SEND = ("spectrum_sync._receive.", "spectrum_sync._events",
                   "spectrum_sync._wire.events", "spectrum_sync._proto.groups_pb2",
                   "spectrum_sync._proto.polls_pb2", "spectrum_sync._proto.locations_pb2",
                   "html.parser", "spectrum_sync._app_cards", "spectrum_sync._contacts",
-                  "spectrum_sync._parts", "mimetypes", "secrets")
+                  "spectrum_sync._parts", "spectrum_sync._feature_values",
+                  "spectrum_sync._polls", "mimetypes", "secrets")
 #: The patterns a send to a phone does not need, compiled on first use: e-mail addresses,
 #: file names and types, app cards' team ids, link previews (module, name).
 PATTERNS_NOT_FOR_A_SEND = (("_addresses", "_EMAIL"), ("_attachments", "_UNSAFE"),

@@ -17,8 +17,8 @@ import pytest
 import spectrum_sync
 from spectrum_sync._records import field_methods
 
-MODULES = ["_values", "_models", "_config", "_app_cards", "_contacts", "_markdown", "_parts",
-           "_users", "_backend.quotas"]
+MODULES = ["_values", "_feature_values", "_models", "_config", "_app_cards", "_contacts",
+           "_markdown", "_parts", "_users", "_backend.quotas"]
 
 
 @field_methods
