@@ -22,6 +22,8 @@ import weakref
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from ._fork import background_thread
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -135,9 +137,10 @@ def _finalize(resources: _Resources, request: _CloseRequest) -> None:
         "'with Client(...) as client'", ResourceWarning, filename, lineno,
         registry=_warning_registries.setdefault(filename, {}))
     # The garbage collector may run this in any thread, even one holding a lock that
-    # closing needs: close from a thread of its own.
-    threading.Thread(target=resources.close, args=(request.timeout,),
-                     name="spectrum-close", daemon=True).start()
+    # closing needs: close from a thread of its own. In a uWSGI master, where no thread of
+    # ours may start, here (no other thread of ours runs there to hold such a lock).
+    if background_thread(resources.close, "spectrum-close", request.timeout) is None:
+        resources.close(request.timeout)
 
 
 class Client:

@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Callable
 
-__all__ = ["ForkGuard", "ProcessLock", "in_uwsgi_master"]
+__all__ = ["ForkGuard", "ProcessLock", "background_thread", "in_uwsgi_master"]
 
 
 def in_uwsgi_master() -> bool:
@@ -34,6 +34,20 @@ def in_uwsgi_master() -> bool:
         return bool(uwsgi.worker_id() == 0 and uwsgi.masterpid() == os.getpid())
     except Exception:  # an unexpected module of that name
         return False
+
+
+def background_thread(target: Callable[..., object], name: str,
+                      *args: object) -> threading.Thread | None:
+    """Start a daemon thread running ``target(*args)``: the one way this package starts a
+    thread of its own accord (the token refresher, the store's worker threads, closing a
+    client the garbage collector found unclosed). Returns None, starting nothing, in a
+    uWSGI master (:func:`in_uwsgi_master`): the caller then does the work itself, on the
+    calling thread, or when it is next due."""
+    if in_uwsgi_master():
+        return None
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 class ForkGuard:

@@ -26,7 +26,7 @@ import time
 from typing import Any, Callable, TypeVar
 
 from .._errors import StateStoreError
-from .._fork import ForkGuard, in_uwsgi_master
+from .._fork import ForkGuard, background_thread
 
 __all__ = ["StoreMonitor"]
 
@@ -54,6 +54,15 @@ class _Outcome:
         self.value: Any = None
         self.error: BaseException | None = None
 
+    def carry_out(self, action: Callable[[], Any]) -> None:
+        """Run ``action`` and keep what it returned or raised (handed to the caller, who
+        decides)."""
+        try:
+            self.value = action()
+        except BaseException as exc:
+            self.error = exc
+        self.done.set()
+
 
 class _Workers:
     """Daemon threads that run store operations for callers that wait a bounded time (a
@@ -80,20 +89,18 @@ class _Workers:
                 # store): queue it. The caller still waits only until its deadline, and the
                 # breaker stops new calls once a stalled store made one fail.
                 spawn = False
-        if spawn:
-            threading.Thread(target=self._work, args=(action, outcome),
-                             name="spectrum-store", daemon=True).start()
-        else:
+        if not spawn:
             self._tasks.put((action, outcome))
+        elif background_thread(self._work, "spectrum-store", action, outcome) is None:
+            # No thread may start here (a uWSGI master): on the calling thread, unbounded.
+            with self._lock:
+                self._count -= 1
+            outcome.carry_out(action)
         return outcome
 
     def _work(self, action: Callable[[], Any], outcome: _Outcome) -> None:
         while True:
-            try:
-                outcome.value = action()
-            except BaseException as exc:  # handed to the caller, who decides
-                outcome.error = exc
-            outcome.done.set()
+            outcome.carry_out(action)
             with self._lock:
                 self._idle += 1
             action, outcome = self._tasks.get()
@@ -124,16 +131,17 @@ class StoreMonitor:
               deadline: float | None = None) -> T:
         """``action()``, or ``default`` when it raises, when it has not answered by
         ``deadline`` (a ``time.monotonic()`` value: the end of the caller's call; None runs
-        it inline, unbounded, as does a uWSGI master), or when the store is being skipped
-        after a failure. With the deadline already passed, the operation runs in the
-        background, unawaited."""
+        it inline, unbounded), or when the store is being skipped after a failure. With the
+        deadline already passed, the operation runs in the background, unawaited. In a
+        uWSGI master, where no worker thread may start, a bounded operation runs on the
+        calling thread, unbounded (with the deadline passed, before ``default`` is
+        returned)."""
         admitted, probe = self._admit()
         if not admitted:
             self.skipped += 1
             return default
         try:
-            # In a uWSGI master no worker thread may run (``in_uwsgi_master``): inline.
-            result = (action() if deadline is None or in_uwsgi_master()
+            result = (action() if deadline is None
                       else self._bounded(what, action, deadline))
         except _NoTimeLeft:
             if probe:

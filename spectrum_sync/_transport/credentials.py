@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 from .._backoff import jittered
 from .._clock import SYSTEM, Clock
 from .._errors import ClientClosed, CloudError, ConnectionError, SpectrumError
-from .._fork import ForkGuard, in_uwsgi_master
+from .._fork import ForkGuard, background_thread
 from .._logfields import fields
 from .token_exchange import Grant
 
@@ -283,14 +283,16 @@ class CloudAuth:
     # ----- the background thread ----------------------------------------------------------
 
     def _start_thread(self) -> None:
-        if self._thread is not None or self._closed or in_uwsgi_master():
-            return  # in uWSGI's master, calls refresh when due instead (see in_uwsgi_master)
+        if self._thread is not None or self._closed:
+            return
         with self._thread_lock:
             if self._thread is not None or self._closed:
                 return
-            thread = threading.Thread(target=self._run, name="spectrum-refresh", daemon=True)
+            # The new thread waits for this lock if it gets here first: it finds itself.
+            thread = background_thread(self._run, "spectrum-refresh")
+            if thread is None:
+                return  # in uWSGI's master, calls refresh when due instead
             self._thread = thread
-        thread.start()
         # Return only once the new thread sleeps without the GIL. A server that forks right
         # after start-up (uWSGI's master, with a client made before the fork) would otherwise
         # fork while the starting thread holds the GIL, and each worker would wait forever

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import sys
 import threading
+import types
 import warnings
 
 import pytest
@@ -44,6 +46,33 @@ def test_forgotten_clients_release_their_threads_and_sockets(emu: Emulator) -> N
     unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)
                 and "not closed" in str(w.message)]
     assert len(unclosed) >= 190  # as files do: the forgotten client is named
+
+
+def test_a_forgotten_client_in_a_uwsgi_master_is_closed_without_a_thread(
+        emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uWSGI's master forks its workers from C: a thread of ours alive then could hold the
+    GIL and hang a worker. A client made there and dropped unclosed is closed by the
+    collecting thread itself, at once, instead of on a ``spectrum-close`` thread."""
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
+        worker_id=lambda: 0, masterpid=os.getpid))
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def noting(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", noting)
+    client = emu.client()
+    client.space.create(ALICE, phone=LINE).send("made in the master, then forgotten")
+    resources = client._resources
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del client
+        gc.collect()
+    assert resources._closed  # closed on this thread, before gc.collect() returned
+    assert [n for n in started if n.startswith("spectrum-")
+            and not n.startswith("spectrum-emu")] == []
 
 
 def test_a_space_keeps_its_client_alive(emu: Emulator) -> None:

@@ -7,12 +7,15 @@ Each test forks a real child and runs a check there (``support.forking``); a chi
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import types
 from pathlib import Path
 
 import pytest
 from support.forking import held_by_another_thread, in_child
 
-from spectrum_sync._fork import ForkGuard, ProcessLock
+from spectrum_sync._fork import ForkGuard, ProcessLock, background_thread
 from spectrum_sync._proto import addresses_pb2
 from spectrum_sync._state.sqlite import SQLiteStore
 from spectrum_sync._transport.channels import ChannelFactory
@@ -86,3 +89,22 @@ def test_a_sqlite_store_closed_first_in_the_child_does_not_wait_on_the_parents_l
         assert in_child(child, seconds=5) == "closed"
     assert store.get_route("chat") == "+1"  # the parent's connection is untouched
     store.close()
+
+
+def test_background_threads_start_except_in_a_uwsgi_master(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The one gate of the threads the library starts of its own accord: a daemon thread
+    # elsewhere (and in a uWSGI worker); nothing in a uWSGI master, which forks from C.
+    ran = threading.Event()
+    thread = background_thread(ran.set, "spectrum-test")
+    assert thread is not None and thread.daemon and thread.name == "spectrum-test"
+    assert ran.wait(5)
+    worker = [0]
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
+        worker_id=lambda: worker[0], masterpid=os.getpid))
+    ran.clear()
+    assert background_thread(ran.set, "spectrum-test") is None
+    assert not ran.wait(0.2)
+    worker[0] = 1
+    thread = background_thread(ran.set, "spectrum-test")
+    assert thread is not None and ran.wait(5)
