@@ -79,11 +79,15 @@ if TYPE_CHECKING:
 
         def fill(self, message: Message, name: str) -> Any:
             """Decode the field ``name`` of ``message`` (and the fields read with it), set
-            them on it and return the value; AttributeError for no such field."""
+            them on it and return the value; :data:`NOT_A_FIELD` for a name that is no
+            field it decodes."""
 
 __all__ = ["Attachment", "Message", "Reaction", "Space", "SpaceOperations"]
 
 log = logging.getLogger("spectrum_sync")
+
+#: What ``WireFields.fill`` returns for a name that is no field it decodes.
+NOT_A_FIELD: Any = object()
 
 class SpaceOperations(Protocol):
     """What a backend (cloud or local) does for a space and its messages.
@@ -762,10 +766,11 @@ class Message(Received):
             # Python calls this only for an attribute it did not find: here, a field of a
             # message from a stream that was not read yet.
             wire = None if name == "_wire" else self._wire
-            if wire is None:
+            value = NOT_A_FIELD if wire is None else wire.fill(self, name)
+            if value is NOT_A_FIELD:
                 raise AttributeError(
                     f"{type(self).__name__!r} object has no attribute {name!r}")
-            return wire.fill(self, name)
+            return value
 
     @property
     def id(self) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import attrs
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from .._models import Attachment, Message, Reaction, Space
+from .._models import NOT_A_FIELD, Attachment, Message, Reaction, Space
 from .._proto import attachments_pb2, common_pb2, messages_pb2
 from .._values import Mention, Receipt, TextFormat, User
 
@@ -312,7 +312,7 @@ class _WireFields:
     def fill(self, target: Message, name: str) -> Any:
         group = _GROUP_OF.get(name)
         if group is None:
-            raise AttributeError(f"'Message' object has no attribute {name!r}")
+            return NOT_A_FIELD
         names, read = group
         values = _read_group(names, read, self.message, target.space, self.actor_of)
         for field in names:
