@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
 import statistics
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +29,8 @@ PEER = "+15551111111"
 
 #: The CA to trust per emulator URL (a TLS emulator's admin API is HTTPS too).
 _CONTEXTS: dict[str, ssl.SSLContext] = {}
+#: The process of each server this module started, by its URL (see :func:`servers_apart`).
+_SERVER_PIDS: dict[str, int] = {}
 
 
 @contextmanager
@@ -57,8 +60,10 @@ def emulator_process(lines: Sequence[str] = (LINE,),
         if tls:
             env["SPECTRUM_TLS_CA_FILE"] = tls[0]
             _CONTEXTS[env["SPECTRUM_CLOUD_URL"]] = ssl.create_default_context(cafile=tls[0])
+        _SERVER_PIDS[env["SPECTRUM_CLOUD_URL"]] = proc.pid
         yield env
     finally:
+        _SERVER_PIDS.pop(env.get("SPECTRUM_CLOUD_URL", ""), None)
         proc.terminate()
         proc.wait(10)
 
@@ -112,8 +117,11 @@ def redis_process() -> Iterator[str | None]:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise RuntimeError("redis-server did not start") from None
                     time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
+            url = f"redis://127.0.0.1:{port}/0"
+            _SERVER_PIDS[url] = proc.pid
+            yield url
         finally:
+            _SERVER_PIDS.pop(f"redis://127.0.0.1:{port}/0", None)
             proc.terminate()
             proc.wait(10)
 
@@ -140,6 +148,50 @@ def line_token(env: dict[str, str], phone: str = LINE) -> str:
     grant = data["data"]
     instance = next(i for i, n in grant["numbers"].items() if n == phone)
     return str(grant["auth"][instance])
+
+
+def _threads(pid: int | str) -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:  # no /proc (not Linux), or the process ended
+        return []
+
+
+def _set_affinity(threads: Sequence[int], cores: set[int]) -> None:
+    for tid in threads:
+        with suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(tid, cores)
+
+
+def can_set_servers_apart() -> bool:
+    """Whether :func:`servers_apart` can give the servers a core of their own here (Linux,
+    at least two cores)."""
+    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
+@contextmanager
+def servers_apart(*urls: str) -> Iterator[None]:
+    """Inside the block, the servers at ``urls`` (an emulator's ``SPECTRUM_CLOUD_URL``, a
+    Redis URL, started by this module) run on one core and this process on the others, as
+    a remote service would be: then the consumer's own CPU does not slow the server
+    that feeds it. Every thread of each side is moved (the threads they start meanwhile
+    inherit it), and all are given back their cores at the end. Without
+    :func:`can_set_servers_apart`, nothing is moved."""
+    if not can_set_servers_apart():
+        yield
+        return
+    everywhere = os.sched_getaffinity(0)
+    server_core = {min(everywhere)}
+    pids = [_SERVER_PIDS[url] for url in urls]
+    try:
+        for pid in pids:
+            _set_affinity(_threads(pid), server_core)
+        _set_affinity(_threads("self"), everywhere - server_core)
+        yield
+    finally:
+        for pid in pids:
+            _set_affinity(_threads(pid), everywhere)
+        _set_affinity(_threads("self"), everywhere)
 
 
 def alternate(rounds: int, *runs: Callable[[], T]) -> list[list[T]]:

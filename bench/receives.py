@@ -39,7 +39,18 @@ from spectrum_sync._proto import (
 )
 from spectrum_sync._transport.channels import SINGLE_THREADED_STREAMS
 
-from _harness import LINE, PEER, Figure, alternate, get, line_token, post, ratios
+from _harness import (
+    LINE,
+    PEER,
+    Figure,
+    alternate,
+    can_set_servers_apart,
+    get,
+    line_token,
+    post,
+    ratios,
+    servers_apart,
+)
 
 #: A round whose events stop coming for this long fails (a lost event would hang it).
 IDLE_LIMIT = 30.0
@@ -265,17 +276,34 @@ def _percentile(values: list[float], q: float) -> float:
 
 def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
             paced_rate: float, redis_url: str | None = None) -> list[Figure]:
+    """The receive figures. The servers (the emulator, Redis) run on a core of their own, as
+    a remote service would be, so that the rate says whether a consumer keeps up with the
+    stream rather than how much CPU it takes from the server on a shared machine; a second
+    pair of rounds (raw and the memory store) shares every core with them, as the figures
+    were first measured."""
+    servers = [env["SPECTRUM_CLOUD_URL"], *([redis_url] if redis_url else [])]
+
+    def apart(run: Callable[[], Round]) -> Callable[[], Round]:
+        def in_place() -> Round:
+            with servers_apart(*servers):
+                return run()
+        return in_place
+
     raw_round(env, 100)  # warm-up
     client_round(env, 100)
-    runs = [lambda: raw_round(env, events), lambda: client_round(env, events),
-            lambda: client_round(env, events, store="sqlite"),
-            lambda: raw_round(env, events, single_threaded=True)]
+    runs = [apart(lambda: raw_round(env, events)), apart(lambda: client_round(env, events)),
+            apart(lambda: client_round(env, events, store="sqlite")),
+            apart(lambda: raw_round(env, events, single_threaded=True))]
+    shared = can_set_servers_apart()
+    if shared:
+        runs += [lambda: raw_round(env, events), lambda: client_round(env, events)]
     if redis_url is not None:
-        runs.append(lambda: client_round(env, events, store=redis_url))
-    raw, memory, sqlite, raw_single, *redis = alternate(rounds, *runs)
+        runs.append(apart(lambda: client_round(env, events, store=redis_url)))
+    raw, memory, sqlite, raw_single, *more = alternate(rounds, *runs)
+    raw_shared, memory_shared, *redis = more if shared else [[], [], *more]
     raw_paced, lib_paced = alternate(
-        rounds, lambda: raw_round(env, paced_events, paced_rate),
-        lambda: client_round(env, paced_events, paced_rate))
+        rounds, apart(lambda: raw_round(env, paced_events, paced_rate)),
+        apart(lambda: client_round(env, paced_events, paced_rate)))
     added_p50 = [_percentile(b.latencies, 0.5) - _percentile(a.latencies, 0.5)
                  for a, b in zip(raw_paced, lib_paced)]
     added_p99 = [_percentile(b.latencies, 0.99) - _percentile(a.latencies, 0.99)
@@ -306,6 +334,11 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
         Figure(f"added p50 at {paced_rate:.0f}/s", added_p50, "ms", scale=1e3),
         Figure(f"added p99 at {paced_rate:.0f}/s", added_p99, "ms", "a few ms", scale=1e3),
         *with_redis,
+        *([ratios("receive rate ratio (memory), server sharing the cores",
+                  [r.rate for r in memory_shared], [r.rate for r in raw_shared]),
+           ratios("CPU per event ratio (memory), server sharing the cores",
+                  [r.cpu_per_event for r in memory_shared],
+                  [r.cpu_per_event for r in raw_shared])] if shared else []),
     ]
 
 
