@@ -284,10 +284,10 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
     servers = [env["SPECTRUM_CLOUD_URL"], *([redis_url] if redis_url else [])]
 
     def apart(run: Callable[[], Round]) -> Callable[[], Round]:
-        def in_place() -> Round:
+        def run_with_servers_apart() -> Round:
             with servers_apart(*servers):
                 return run()
-        return in_place
+        return run_with_servers_apart
 
     raw_round(env, 100)  # warm-up
     client_round(env, 100)
