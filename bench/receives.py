@@ -291,16 +291,19 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
 
     raw_round(env, 100)  # warm-up
     client_round(env, 100)
-    runs = [apart(lambda: raw_round(env, events)), apart(lambda: client_round(env, events)),
-            apart(lambda: client_round(env, events, store="sqlite")),
-            apart(lambda: raw_round(env, events, single_threaded=True))]
+    runs = {"raw": apart(lambda: raw_round(env, events)),
+            "memory": apart(lambda: client_round(env, events)),
+            "sqlite": apart(lambda: client_round(env, events, store="sqlite")),
+            "raw_single": apart(lambda: raw_round(env, events, single_threaded=True))}
     shared = can_set_servers_apart()
     if shared:
-        runs += [lambda: raw_round(env, events), lambda: client_round(env, events)]
+        runs["raw_shared"] = lambda: raw_round(env, events)
+        runs["memory_shared"] = lambda: client_round(env, events)
     if redis_url is not None:
-        runs.append(apart(lambda: client_round(env, events, store=redis_url)))
-    raw, memory, sqlite, raw_single, *more = alternate(rounds, *runs)
-    raw_shared, memory_shared, *redis = more if shared else [[], [], *more]
+        runs["redis"] = apart(lambda: client_round(env, events, store=redis_url))
+    taken = dict(zip(runs, alternate(rounds, *runs.values())))
+    raw, memory, sqlite, raw_single = (taken[name] for name in
+                                       ("raw", "memory", "sqlite", "raw_single"))
     raw_paced, lib_paced = alternate(
         rounds, apart(lambda: raw_round(env, paced_events, paced_rate)),
         apart(lambda: client_round(env, paced_events, paced_rate)))
@@ -309,12 +312,12 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
     added_p99 = [_percentile(b.latencies, 0.99) - _percentile(a.latencies, 0.99)
                  for a, b in zip(raw_paced, lib_paced)]
     with_redis = []
-    if redis:
+    if "redis" in taken:
         with_redis = [
-            ratios("receive rate ratio (Redis, leased lines)", [r.rate for r in redis[0]],
+            ratios("receive rate ratio (Redis, leased lines)", [r.rate for r in taken["redis"]],
                    [r.rate for r in raw]),
             ratios("CPU per event ratio (Redis, leased lines)",
-                   [r.cpu_per_event for r in redis[0]], [r.cpu_per_event for r in raw]),
+                   [r.cpu_per_event for r in taken["redis"]], [r.cpu_per_event for r in raw]),
         ]
     return [
         Figure("raw stream rate", [r.rate for r in raw], "events/s"),
@@ -335,10 +338,11 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
         Figure(f"added p99 at {paced_rate:.0f}/s", added_p99, "ms", "a few ms", scale=1e3),
         *with_redis,
         *([ratios("receive rate ratio (memory), server sharing the cores",
-                  [r.rate for r in memory_shared], [r.rate for r in raw_shared]),
+                  [r.rate for r in taken["memory_shared"]],
+                  [r.rate for r in taken["raw_shared"]]),
            ratios("CPU per event ratio (memory), server sharing the cores",
-                  [r.cpu_per_event for r in memory_shared],
-                  [r.cpu_per_event for r in raw_shared])] if shared else []),
+                  [r.cpu_per_event for r in taken["memory_shared"]],
+                  [r.cpu_per_event for r in taken["raw_shared"]])] if shared else []),
     ]
 
 

@@ -89,6 +89,7 @@ log = logging.getLogger("spectrum_sync")
 #: What ``WireFields.fill`` returns for a name that is no field it decodes.
 NOT_A_FIELD: Any = object()
 
+
 class SpaceOperations(Protocol):
     """What a backend (cloud or local) does for a space and its messages.
 
