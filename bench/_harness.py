@@ -194,6 +194,17 @@ def servers_apart(*urls: str) -> Iterator[None]:
         _set_affinity(_threads("self"), everywhere)
 
 
+def run_apart(run: Callable[[], T], *urls: str) -> Callable[[], T]:
+    """``run``, made to run inside :func:`servers_apart` ``(*urls)`` (a round for
+    :func:`alternate`)."""
+
+    def run_with_servers_apart() -> T:
+        with servers_apart(*urls):
+            return run()
+
+    return run_with_servers_apart
+
+
 def alternate(rounds: int, *runs: Callable[[], T]) -> list[list[T]]:
     """Run each measurement once per round, in turn; returns the samples of each."""
     samples: list[list[T]] = [[] for _ in runs]

@@ -49,7 +49,7 @@ from _harness import (
     line_token,
     post,
     ratios,
-    servers_apart,
+    run_apart,
 )
 
 #: A round whose events stop coming for this long fails (a lost event would hang it).
@@ -284,10 +284,7 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
     servers = [env["SPECTRUM_CLOUD_URL"], *([redis_url] if redis_url else [])]
 
     def apart(run: Callable[[], Round]) -> Callable[[], Round]:
-        def run_with_servers_apart() -> Round:
-            with servers_apart(*servers):
-                return run()
-        return run_with_servers_apart
+        return run_apart(run, *servers)
 
     raw_round(env, 100)  # warm-up
     client_round(env, 100)
