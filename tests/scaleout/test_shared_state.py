@@ -143,6 +143,31 @@ def test_receivers_share_lines_fail_over_and_lose_nothing(
                           and len(set(_holders(emu_process, redis_server.url).values())) == 2,
                           20), _holders(emu_process, redis_server.url)
 
+        def handled() -> Counter[str]:
+            seen: Counter[str] = Counter()
+            for log in logs:
+                if log.exists():
+                    seen.update(line.split()[4] for line in log.read_text().splitlines())
+            return seen
+
+        # A receiver without a cursor starts live: a message logged before it took its
+        # line's head is not for it. So a probe per line, resent every half second, until
+        # each line has delivered one: then both holders read, and every message from here
+        # on must reach a handler.
+        waiting = {LINE, LINE_2}
+        for attempt in range(60):
+            for line in waiting:
+                emu_process.inbound(ALICE, f"probe-{line}-{attempt}", line=line)
+            time.sleep(0.5)
+            seen = handled()
+            waiting = {line for line in waiting
+                       if not any(text.startswith(f"probe-{line}-") for text in seen)}
+            if not waiting:
+                break
+        assert not waiting, f"no probe handled on {sorted(waiting)}" + _diagnosis(
+            procs, logs, errs, timeline)
+        timeline.append(f"{time.time():.6f} both lines deliver")
+
         total = 600
         sent: list[str] = []
         sent_at: dict[str, str] = {}  # text -> "line at time"
@@ -178,13 +203,6 @@ def test_receivers_share_lines_fail_over_and_lose_nothing(
                 redis_server.restart()  # and Redis restarts while its line fails over
                 timeline.append(f"{time.time():.6f} Redis back")
         injector.join(120)
-
-        def handled() -> Counter[str]:
-            seen: Counter[str] = Counter()
-            for log in logs:
-                if log.exists():
-                    seen.update(line.split()[4] for line in log.read_text().splitlines())
-            return seen
 
         if not wait_until(lambda: all(text in handled() for text in sent), 90):
             missing = [t for t in sent if t not in handled()]
