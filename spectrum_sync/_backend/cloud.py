@@ -50,6 +50,7 @@ from .._wire.convert import (
     datetime_to_wire,
     formatting_to_wire,
     location_from_proto,
+    message_decoded_on_read,
     message_from_proto,
     poll_from_proto,
     reaction_to_wire,
@@ -256,7 +257,7 @@ class CloudBackend:
             if idempotency_key is None:
                 raise  # without a client_message_id the service has no reason to say so
             return self._original_message(line, space, idempotency_key, exc, deadline)
-        message = message_from_proto(response.message, space)
+        message = message_decoded_on_read(response.message, space)
         store = self.quotas.store
         if idempotency_key is not None and isinstance(store, SentRecords):
             key = self._sent_key(line, idempotency_key)
@@ -277,7 +278,7 @@ class CloudBackend:
             raise duplicate
         request = messages_pb2.GetMessageRequest(message_guid=guid)
         response = self._call(line, request, self._left(deadline))
-        return message_from_proto(response.message, space)
+        return message_decoded_on_read(response.message, space)
 
     def _reserved_call(self, line: LineConnection, reservation: Reservation, request: Any,
                        timeout: float | None, idempotency_key: str | None) -> Any:
@@ -411,7 +412,7 @@ class CloudBackend:
             # The edit was made before (duplicateMessage): the message as it is now.
             response = self._call(line, messages_pb2.GetMessageRequest(
                 message_guid=message.guid), self._left(deadline))
-        return message_from_proto(response.message, message.space)
+        return message_decoded_on_read(response.message, message.space)
 
     def unsend(self, message: Message, *, part: int | None = None,
                idempotency_key: str | None, timeout: float | None) -> None:
@@ -435,7 +436,7 @@ class CloudBackend:
         line = self.line(message.space.phone, timeout)
         response = self._call(line, messages_pb2.GetMessageRequest(message_guid=message.guid),
                               timeout)
-        return message_from_proto(response.message, message.space)
+        return message_decoded_on_read(response.message, message.space)
 
     def place_sticker(self, message: Message, source: FileSource, part: int | None,
                       placement: StickerPlacement, *, idempotency_key: str | None,
@@ -915,7 +916,7 @@ class CloudBackend:
             if space is None:
                 raise SpectrumError(f"the server did not say which chat holds message "
                                     f"{guid!r}", code="internalError")
-            return message_from_proto(found, space)
+            return message_decoded_on_read(found, space)
         assert missing is not None  # lines_for never returns an empty list
         raise missing
 

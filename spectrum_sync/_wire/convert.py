@@ -40,10 +40,10 @@ __all__ = [
     "emoji_from_wire",
     "formatting_to_wire",
     "location_from_proto",
+    "message_decoded_on_read",
     "message_from_proto",
     "poll_from_proto",
     "reaction_to_wire",
-    "received_message",
     "service_to_wire",
     "sticker_placement_to_wire",
     "user_from_info",
@@ -193,7 +193,8 @@ def message_from_proto(
 ) -> Message:
     """A :class:`Message` in ``space`` from a wire ``Message``, every field decoded
     (``actor_of``: a change event whose ``actor`` names the sender when the message itself
-    does not). A message read from a stream is made by :func:`received_message` instead."""
+    does not). A message read from a stream, or a call's answer about one message, is made
+    by :func:`message_decoded_on_read` instead."""
     values: dict[str, Any] = {}
     for names, read in _GROUPS:
         values.update(_read_group(names, read, message, space, actor_of))
@@ -201,19 +202,22 @@ def message_from_proto(
                    sequence=sequence, receipt=receipt, **values)
 
 
-def received_message(
-    message: messages_pb2.Message, space: Space, *, sequence: int, receipt: Receipt,
-    actor_of: Any,
+def message_decoded_on_read(
+    message: messages_pb2.Message, space: Space, *, sequence: int = 0,
+    receipt: Receipt = _noop, actor_of: Any = None,
 ) -> Message:
-    """A :class:`Message` read from a stream: what the receive pipeline reads is set now
+    """A :class:`Message` from a wire ``Message`` that nothing changes afterwards (a stream's
+    frame, a call's answer about one message): what the receive pipeline reads is set now
     (``guid``, ``space``, ``is_from_me``), the other fields are decoded when first read
     (docs/architecture.md, "Decoding on first read").
 
     Decoding every field of every event was the largest cost of receiving: about 40 C
     calls into the wire message, and the frozen class's ``__init__``, which sets 40 fields
     one call at a time, most of them to their default. A handler reads a few fields; it
-    now pays for those. The wire message is the stream's own frame, never changed after it
-    is read, so decoding later gives what decoding now would."""
+    now pays for those, and a send's caller, who mostly reads the guid, too. The wire
+    message is never changed after it is read, so decoding later gives what decoding now
+    would. A listing's messages are decoded at once (:func:`message_from_proto`): each
+    would otherwise keep the whole answer alive."""
     made: Message = _new(Message)
     _set(made, "guid", message.guid)
     _set(made, "space", space)
@@ -266,7 +270,7 @@ def _state_fields(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
     return values
 
 
-#: The fields ``received_message`` sets at once; every other field of ``Message`` is in one
+#: The fields ``message_decoded_on_read`` sets at once; every other field of ``Message`` is in one
 #: group of ``_GROUPS``.
 _EAGER = frozenset({"guid", "space", "is_from_me", "sequence", "_receipt", "_wire"})
 _OWN_GROUPS: tuple[tuple[tuple[str, ...], _GroupReader], ...] = (

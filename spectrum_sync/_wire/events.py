@@ -29,7 +29,7 @@ from .convert import (
     _user,
     _when,
     emoji_from_wire,
-    received_message,
+    message_decoded_on_read,
     user_from_info,
 )
 
@@ -65,7 +65,7 @@ def _message_change(
 ) -> Event | None:
     change = event.WhichOneof("change")
     if change == "message_received":  # the common case first, without the rest's set-up
-        return received_message(event.message_received.message, space, sequence=sequence,
+        return message_decoded_on_read(event.message_received.message, space, sequence=sequence,
                                 receipt=receipt, actor_of=event)
     mine = event.is_from_me
     common: dict[str, Any] = {"space": space, "is_from_me": mine, "sequence": sequence,

@@ -4,7 +4,7 @@ that carries nothing but its guid gets every default. The decoder reads and pass
 fields that are rare only when present: these tests hold each of them to its value.
 
 A message read from a stream decodes its fields when they are first read
-(``received_message``; docs/architecture.md, "Decoding on first read"): it must equal the
+(``message_decoded_on_read``; docs/architecture.md, "Decoding on first read"): it must equal the
 message decoded at once, whichever field is read first, from any thread."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 import spectrum_sync as spectrum
 from spectrum_sync._proto import attachments_pb2, common_pb2, messages_pb2
 from spectrum_sync._wire import convert
-from spectrum_sync._wire.convert import message_from_proto, received_message
+from spectrum_sync._wire.convert import message_decoded_on_read, message_from_proto
 from spectrum_sync._wire.events import decode_event, decoder_for
 
 SPACE = spectrum.Space(id="iMessage;-;+15551111111", type="dm", phone="+15550000001",
@@ -68,7 +68,7 @@ def _full() -> messages_pb2.Message:
 
 def _received(wire: messages_pb2.Message, space: spectrum.Space = SPACE, *,
               sequence: int = 0, actor_of: Any = None) -> spectrum.Message:
-    return received_message(wire, space, sequence=sequence, receipt=lambda: None,
+    return message_decoded_on_read(wire, space, sequence=sequence, receipt=lambda: None,
                             actor_of=actor_of)
 
 
@@ -85,7 +85,7 @@ def _values(message: spectrum.Message) -> dict[str, Any]:
 
 
 @BUILDERS
-def test_every_field_of_a_received_message_is_decoded(build: Build) -> None:
+def test_every_field_of_a_message_decoded_on_read_is_decoded(build: Build) -> None:
     message = build(_full(), SPACE, sequence=9)
     assert (message.guid, message.text, message.subject, message.reply_to_guid,
             message.thread_originator_guid, message.destination) == (
@@ -155,7 +155,7 @@ _WIRES = {
 
 @pytest.mark.parametrize("wire", list(_WIRES), ids=list(_WIRES))
 @pytest.mark.parametrize("first", FIELDS)
-def test_a_received_message_equals_the_one_decoded_at_once_whatever_is_read_first(
+def test_a_message_decoded_on_read_equals_the_one_decoded_at_once_whatever_is_read_first(
     wire: str, first: str
 ) -> None:
     event = messages_pb2.MessageChangeEvent(actor=PEER)
@@ -199,7 +199,7 @@ def test_a_missing_attribute_is_an_attribute_error_for_either_kind() -> None:
         assert not hasattr(message, "txt")
 
 
-def test_evolve_and_copy_of_a_received_message_are_whole_messages() -> None:
+def test_evolve_and_copy_of_a_message_decoded_on_read_are_whole_messages() -> None:
     received = _received(_full())
     changed = attrs.evolve(received, text="changed")
     assert changed.text == "changed" and changed.created_at == _when(1)
@@ -226,7 +226,7 @@ def _read_at_once(message: spectrum.Message, threads: int) -> list[dict[str, Any
     return seen
 
 
-def test_threads_reading_one_received_message_all_see_the_decoded_values() -> None:
+def test_threads_reading_one_message_decoded_on_read_all_see_the_decoded_values() -> None:
     expected = _values(message_from_proto(_full(), SPACE))
     for _ in range(20):
         seen = _read_at_once(_received(_full()), 32)
