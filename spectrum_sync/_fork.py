@@ -40,7 +40,8 @@ def background_thread(target: Callable[..., object], name: str,
                       *args: object) -> threading.Thread | None:
     """Start a daemon thread running ``target(*args)``: the one way this package starts a
     thread of its own accord (the token refresher, the store's worker threads, closing a
-    client the garbage collector found unclosed). Returns None, starting nothing, in a
+    client the garbage collector found unclosed, refreshing ``space.responding()``'s typing
+    indicator). Returns None, starting nothing, in a
     uWSGI master (:func:`in_uwsgi_master`): the caller then does the work itself, on the
     calling thread, or when it is next due."""
     if in_uwsgi_master():

@@ -3,7 +3,9 @@
 A one-off ``SetTyping(true)`` may fade on the recipient's screen during a long block, so a
 small thread (``spectrum-responding``) sends it again every ``refresh`` seconds until the
 block ends. The thread is joined before the indicator is turned off, so a late refresh can
-never switch it back on after the final ``SetTyping(false)``.
+never switch it back on after the final ``SetTyping(false)``. In a uWSGI master, which
+starts no thread of ours (docs/behaviour.md, "Lifecycle and fork"), the indicator is set
+once, not refreshed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import threading
 from collections.abc import Iterator
 from typing import Protocol, TypeVar
+
+from ._fork import background_thread
 
 __all__ = ["responding"]
 
@@ -51,14 +55,14 @@ def responding(space: Space, refresh: float, timeout: float | None) -> Iterator[
     """See :meth:`Space.responding`."""
     space.set_typing(True, timeout=timeout)
     stop = threading.Event()
-    refresher = threading.Thread(target=_keep_typing, args=(space, stop, refresh, timeout),
-                                 name="spectrum-responding", daemon=True)
-    refresher.start()
+    refresher = background_thread(_keep_typing, "spectrum-responding", space, stop, refresh,
+                                  timeout)
     try:
         yield space
     finally:
         stop.set()
-        refresher.join()
+        if refresher is not None:
+            refresher.join()
         try:
             space.set_typing(False, timeout=timeout)
         except Exception:

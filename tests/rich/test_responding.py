@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -68,3 +71,23 @@ def test_bad_refresh_and_a_first_failure(emu: Emulator, dm: Space) -> None:
     with pytest.raises(spectrum.NotFoundError), dm.responding():
         ran = True  # pragma: no cover - the indicator could not be turned on
     assert not ran
+
+
+def test_in_a_uwsgi_master_typing_is_set_once_without_a_thread(
+        emu: Emulator, dm: Space, monkeypatch: pytest.MonkeyPatch) -> None:
+    # uWSGI's master forks its workers from C: no thread of ours may run there
+    # (docs/behaviour.md, "Lifecycle and fork"), so the indicator is not refreshed.
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
+        worker_id=lambda: 0, masterpid=os.getpid))
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def noting(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", noting)
+    with dm.responding(refresh=0.05):
+        time.sleep(0.2)
+    assert _typing(emu, dm) == [True, False]
+    assert "spectrum-responding" not in started
