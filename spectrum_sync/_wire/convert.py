@@ -270,8 +270,8 @@ def _state_fields(m: Any, space: Space, actor_of: Any) -> dict[str, Any]:
     return values
 
 
-#: The fields ``message_decoded_on_read`` sets at once; every other field of ``Message`` is in one
-#: group of ``_GROUPS``.
+#: The fields ``message_decoded_on_read`` sets at once; every other field of ``Message`` is
+#: in one group of ``_GROUPS``.
 _EAGER = frozenset({"guid", "space", "is_from_me", "sequence", "_receipt", "_wire"})
 _OWN_GROUPS: tuple[tuple[tuple[str, ...], _GroupReader], ...] = (
     (("text", "attachments", "formatting", "mentions", "effect", "balloon_bundle_id",

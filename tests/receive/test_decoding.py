@@ -3,9 +3,10 @@
 that carries nothing but its guid gets every default. The decoder reads and passes the
 fields that are rare only when present: these tests hold each of them to its value.
 
-A message read from a stream decodes its fields when they are first read
-(``message_decoded_on_read``; docs/architecture.md, "Decoding on first read"): it must equal the
-message decoded at once, whichever field is read first, from any thread."""
+A message read from a stream (or a call's answer about one message) decodes its fields when
+they are first read (``message_decoded_on_read``; docs/architecture.md, "Decoding on first
+read"): it must equal the message decoded at once, whichever field is read first, from any
+thread."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _full() -> messages_pb2.Message:
 def _received(wire: messages_pb2.Message, space: spectrum.Space = SPACE, *,
               sequence: int = 0, actor_of: Any = None) -> spectrum.Message:
     return message_decoded_on_read(wire, space, sequence=sequence, receipt=lambda: None,
-                            actor_of=actor_of)
+                                   actor_of=actor_of)
 
 
 #: Both ways of making a Message from the wire: every field at once, and on first read.
