@@ -90,6 +90,8 @@ class _Resources:
         if parts.auth is not None:
             parts.auth.close(max(0.0, deadline - time.monotonic()))
         parts.backend.close()
+        # The store's bookkeeping still under way finishes before the store closes.
+        parts.monitor.close(max(0.0, deadline - time.monotonic()))
         if parts.owns_store:
             try:
                 parts.store.close()

@@ -64,38 +64,51 @@ class _Outcome:
         self.done.set()
 
 
+#: What a worker takes from the queue to end (see :meth:`_Workers.stop`).
+_STOP = None
+
+
 class _Workers:
     """Daemon threads that run store operations for callers that wait a bounded time (a
-    stuck store call must not keep the interpreter from exiting either)."""
+    stuck store call must not keep the interpreter from exiting either). They live until
+    :meth:`stop` (the client's ``close()``)."""
 
     def __init__(self) -> None:
-        self._tasks: queue.SimpleQueue[tuple[Callable[[], Any], _Outcome]] = (
+        self._tasks: queue.SimpleQueue[tuple[Callable[[], Any], _Outcome] | None] = (
             queue.SimpleQueue())
         self._lock = threading.Lock()
         self._idle = 0
-        self._count = 0
+        self._threads: list[threading.Thread] = []
+        self._stopped = False
 
     def submit(self, action: Callable[[], Any]) -> _Outcome:
         outcome = _Outcome()
         with self._lock:
-            if self._idle:
+            if self._stopped:
+                inline = True  # after close(): no new thread; a late call runs here
+                spawn = False
+            elif self._idle:
                 self._idle -= 1
-                spawn = False
-            elif self._count < _MAX_WORKERS:
-                self._count += 1
-                spawn = True
+                inline = spawn = False
             else:
-                # Every worker is busy (many sends at once, or calls stuck on a stalled
-                # store): queue it. The caller still waits only until its deadline, and the
-                # breaker stops new calls once a stalled store made one fail.
-                spawn = False
-        if not spawn:
-            self._tasks.put((action, outcome))
-        elif background_thread(self._work, "spectrum-store", action, outcome) is None:
-            # No thread may start here (a uWSGI master): on the calling thread, unbounded.
-            with self._lock:
-                self._count -= 1
+                inline = False
+                # Every worker busy (many sends at once, or calls stuck on a stalled store):
+                # up to _MAX_WORKERS, another one; past that the operation waits in the
+                # queue. The caller still waits only until its deadline, and the breaker
+                # stops new calls once a stalled store made one fail.
+                spawn = len(self._threads) < _MAX_WORKERS
+        if inline:
             outcome.carry_out(action)
+        elif not spawn:
+            self._tasks.put((action, outcome))
+        else:
+            thread = background_thread(self._work, "spectrum-store", action, outcome)
+            if thread is None:
+                # No thread may start here (a uWSGI master): on the calling thread, unbounded.
+                outcome.carry_out(action)
+            else:
+                with self._lock:
+                    self._threads.append(thread)
         return outcome
 
     def _work(self, action: Callable[[], Any], outcome: _Outcome) -> None:
@@ -103,7 +116,23 @@ class _Workers:
             outcome.carry_out(action)
             with self._lock:
                 self._idle += 1
-            action, outcome = self._tasks.get()
+            task = self._tasks.get()
+            if task is _STOP:
+                return
+            action, outcome = task
+
+    def stop(self, timeout: float) -> None:
+        """End the threads once the operations queued so far are done, waiting up to
+        ``timeout`` seconds for them (a call stuck on a stalled store is left to finish on
+        its daemon thread)."""
+        with self._lock:
+            self._stopped = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._tasks.put(_STOP)  # behind the queued operations: those still run
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class StoreMonitor:
@@ -197,6 +226,16 @@ class StoreMonitor:
             self._probing = False
         log.info("the state store answers again")
         self.clear()
+
+    def close(self, timeout: float) -> None:
+        """Stop the worker threads (the client's ``close()``): the operations already
+        handed to them are carried out first, waited for up to ``timeout`` seconds. An
+        operation guarded after this runs on the calling thread."""
+        self._fork.check()  # a forked child stops none of its parent's threads
+        workers = self._workers
+        if workers is None:  # none started: later ones must not start either
+            workers = self._workers = _Workers()
+        workers.stop(timeout)
 
     def _forget_workers(self) -> None:
         self._workers = None  # a forked child has none of the parent's threads

@@ -258,3 +258,25 @@ def test_redis_down_sends_go_on_and_receiving_catches_up(
             emu_process.inbound(ALICE, "after Redis is back", line=LINE)
             assert next(inbox).text == "after Redis is back"
     assert "state store" in caplog.text
+
+
+def test_clients_closed_one_after_another_leave_no_store_threads(
+    emu_process: EmulatorProcess, redis_server: RedisServer
+) -> None:
+    # A task per job, each with its own client on Redis: each client's store threads (up
+    # to 8, started by concurrent sends) used to outlive its close() for good.
+    def store_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "spectrum-store")
+
+    before = store_threads()
+    for job in range(3):
+        with spectrum.Client(env=emu_process.env, state=redis_server.url) as client:
+            space = client.space.create(ALICE, phone=LINE)
+            senders = [threading.Thread(target=space.send, args=(f"job {job} #{n}",))
+                       for n in range(8)]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
+            assert store_threads() > before  # the sends' bookkeeping ran on them
+        assert store_threads() == before, f"after job {job}"

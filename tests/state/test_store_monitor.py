@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import types
+from typing import Callable
 
 import pytest
 
@@ -145,3 +146,59 @@ def test_many_calls_at_once_wait_their_turn_instead_of_failing() -> None:
         thread.join(10)
     assert sorted(results) == list(range(32))  # type: ignore[type-var]
     assert monitor.failures == 0 and monitor.last_error is None and not monitor.skipping
+
+
+def _store_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "spectrum-store"]
+
+
+def test_close_ends_the_workers_after_the_operations_handed_to_them() -> None:
+    # A closed client's workers used to wait on their queue for ever: a process that made
+    # and closed clients one after another (a task per job) kept 8 threads of each.
+    before = len(_store_threads())
+    monitor = StoreMonitor()
+    release = threading.Event()
+    done: list[int] = []
+    for n in range(20):  # more than there are workers: some wait in the queue
+        # No time left: each goes to the workers in the background (no store failure).
+        monitor.guard("op", lambda n=n: release.wait(5) and done.append(n), None,
+                      deadline=time.monotonic() - 1)
+    assert len(_store_threads()) == before + 8
+    release.set()
+    monitor.close(5.0)
+    assert sorted(done) == list(range(20))  # the queued ones ran before the threads ended
+    assert len(_store_threads()) == before
+    # After close, an operation runs on the calling thread; no thread starts again.
+    assert monitor.guard("op", lambda: 7, -1, deadline=time.monotonic() + 1) == 7
+    assert len(_store_threads()) == before
+
+
+def test_close_waits_only_its_timeout_for_a_stuck_operation() -> None:
+    before = len(_store_threads())
+    monitor = StoreMonitor()
+    release = threading.Event()
+    assert monitor.guard("op", lambda: release.wait(10), None,
+                         deadline=time.monotonic() - 1) is None
+    assert len(_store_threads()) == before + 1
+    start = time.monotonic()
+    monitor.close(0.1)
+    assert time.monotonic() - start < 1.0
+    release.set()  # the stuck operation finishes; then its thread ends too
+    assert _wait(lambda: len(_store_threads()) == before)
+
+
+def test_a_monitor_closed_before_any_operation_starts_no_thread_after() -> None:
+    monitor = StoreMonitor()
+    monitor.close(1.0)
+    before = len(_store_threads())
+    assert monitor.guard("op", lambda: 3, -1, deadline=time.monotonic() + 1) == 3
+    assert len(_store_threads()) == before
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
