@@ -5,13 +5,12 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-import sys
 import threading
-import types
 import warnings
 
 import pytest
 from support.emulator_process import EmulatorProcess
+from support.forking import pretend_uwsgi
 from support.receiving import ALICE, LINE, wait_until
 
 import spectrum_sync as spectrum
@@ -53,16 +52,7 @@ def test_a_forgotten_client_in_a_uwsgi_master_is_closed_without_a_thread(
     """uWSGI's master forks its workers from C: a thread of ours alive then could hold the
     GIL and hang a worker. A client made there and dropped unclosed is closed by the
     collecting thread itself, at once, instead of on a ``spectrum-close`` thread."""
-    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
-        worker_id=lambda: 0, masterpid=os.getpid))
-    started: list[str] = []
-    start = threading.Thread.start
-
-    def noting(thread: threading.Thread) -> None:
-        started.append(thread.name)
-        start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", noting)
+    started = pretend_uwsgi(monkeypatch, [0])
     client = emu.client()
     client.space.create(ALICE, phone=LINE).send("made in the master, then forgotten")
     resources = client._resources

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
-import types
 
 import pytest
+from support.forking import pretend_uwsgi
 
 import spectrum_sync as spectrum
 from spectrum_sync import Space
@@ -77,16 +75,7 @@ def test_in_a_uwsgi_master_typing_is_set_once_without_a_thread(
         emu: Emulator, dm: Space, monkeypatch: pytest.MonkeyPatch) -> None:
     # uWSGI's master forks its workers from C: no thread of ours may run there
     # (docs/behaviour.md, "Lifecycle and fork"), so the indicator is not refreshed.
-    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
-        worker_id=lambda: 0, masterpid=os.getpid))
-    started: list[str] = []
-    start = threading.Thread.start
-
-    def noting(thread: threading.Thread) -> None:
-        started.append(thread.name)
-        start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", noting)
+    started = pretend_uwsgi(monkeypatch, [0])
     with dm.responding(refresh=0.05):
         time.sleep(0.2)
     assert _typing(emu, dm) == [True, False]

@@ -5,14 +5,12 @@ these tests are about the decision logic and run in milliseconds."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
-import types
-from typing import Callable
 
 import pytest
+from support.forking import pretend_uwsgi
+from support.receiving import wait_until
 
 from spectrum_sync import StateStoreError
 from spectrum_sync._state.monitor import StoreMonitor
@@ -97,8 +95,7 @@ def test_in_a_uwsgi_master_operations_run_inline(monkeypatch: pytest.MonkeyPatch
     (with no time left too, before the default is returned, as elsewhere); in a worker they
     go to the worker threads again."""
     worker = [0]
-    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
-        worker_id=lambda: worker[0], masterpid=os.getpid))
+    pretend_uwsgi(monkeypatch, worker)
     monitor = StoreMonitor()
     ran_on: list[str] = []
 
@@ -184,7 +181,7 @@ def test_close_waits_only_its_timeout_for_a_stuck_operation() -> None:
     monitor.close(0.1)
     assert time.monotonic() - start < 1.0
     release.set()  # the stuck operation finishes; then its thread ends too
-    assert _wait(lambda: len(_store_threads()) == before)
+    assert wait_until(lambda: len(_store_threads()) == before, 5)
 
 
 def test_a_monitor_closed_before_any_operation_starts_no_thread_after() -> None:
@@ -194,11 +191,3 @@ def test_a_monitor_closed_before_any_operation_starts_no_thread_after() -> None:
     assert monitor.guard("op", lambda: 3, -1, deadline=time.monotonic() + 1) == 3
     assert len(_store_threads()) == before
 
-
-def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True

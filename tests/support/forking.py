@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from typing import Callable
+
+import pytest
 
 
 def in_child(check: Callable[[], str], *, meanwhile: Callable[[], object] | None = None,
@@ -60,3 +64,20 @@ def held_by_another_thread(lock: contextlib.AbstractContextManager[object]) -> I
     finally:
         release.set()
         thread.join(10)
+
+
+def pretend_uwsgi(monkeypatch: pytest.MonkeyPatch, worker: list[int]) -> list[str]:
+    """Make this process look like uWSGI's: its master while ``worker[0]`` is 0, a worker
+    once the test sets it to another number. Returns the names of the threads started from
+    now on (the test's own included), to check which ones the library started."""
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
+        worker_id=lambda: worker[0], masterpid=os.getpid))
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def noting(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", noting)
+    return started

@@ -7,13 +7,11 @@ Each test forks a real child and runs a check there (``support.forking``); a chi
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import types
 from pathlib import Path
 
 import pytest
-from support.forking import held_by_another_thread, in_child
+from support.forking import held_by_another_thread, in_child, pretend_uwsgi
 
 from spectrum_sync._fork import ForkGuard, ProcessLock, background_thread
 from spectrum_sync._proto import addresses_pb2
@@ -100,8 +98,7 @@ def test_background_threads_start_except_in_a_uwsgi_master(
     assert thread is not None and thread.daemon and thread.name == "spectrum-test"
     assert ran.wait(5)
     worker = [0]
-    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(
-        worker_id=lambda: worker[0], masterpid=os.getpid))
+    pretend_uwsgi(monkeypatch, worker)
     ran.clear()
     assert background_thread(ran.set, "spectrum-test") is None
     assert not ran.wait(0.2)
