@@ -2,13 +2,13 @@
 
 The library depends on the OpenTelemetry *API* only (the ``otel`` extra) and configures
 nothing: without an SDK set up by the application the API's no-op tracer and meter answer.
-OpenTelemetry is imported only once the process uses it (something imported
-``opentelemetry.trace`` or ``opentelemetry.metrics``, as configuring an SDK or an
-instrumentation does, or ``OTEL_PYTHON_TRACER_PROVIDER`` / ``OTEL_PYTHON_METER_PROVIDER``
-name a provider): importing it costs tens of milliseconds, which a one-shot script that
-records nothing should not pay. Until then, and without the package, every hook returns at
-once. Names follow the messaging semantic conventions; see docs/observability.md for the
-list.
+OpenTelemetry is imported only once the process uses it (it set a tracer or meter
+provider, as configuring an SDK or an instrumentation does, or
+``OTEL_PYTHON_TRACER_PROVIDER`` / ``OTEL_PYTHON_METER_PROVIDER`` name one): importing it
+costs tens of milliseconds, which a one-shot script that records nothing should not pay,
+and the API's proxies would cost every received event a span for nothing. Until then, and
+without the package, every hook returns at once. Names follow the messaging semantic
+conventions; see docs/observability.md for the list.
 
 What goes into attributes: chat guids and phone numbers masked (the last 4 digits kept) and
 e-mail addresses masked unless ``SPECTRUM_OTEL_RAW_ADDRESSES`` is true; message guids; error
@@ -177,13 +177,28 @@ def _provider_named_by_environment() -> bool:
                 or os.environ.get("OTEL_PYTHON_METER_PROVIDER"))
 
 
+#: Where the API keeps the providers the application set: module globals, None until then
+#: (its ``get_*_provider()`` hand out proxies meanwhile).
+_PROVIDER_GLOBALS = (("opentelemetry.trace", "_TRACER_PROVIDER"),
+                     ("opentelemetry.metrics._internal", "_METER_PROVIDER"))
+
+
 def _in_use() -> bool:
-    """Whether this process uses OpenTelemetry: an application that sets up an SDK (or an
-    instrumentation) has imported the API's ``trace`` or ``metrics`` module; without either
-    no SDK can be receiving anything yet (two dictionary look-ups)."""
+    """Whether this process uses OpenTelemetry: it set a tracer or a meter provider (as
+    setting up an SDK or an auto-instrumentation does), or ``OTEL_PYTHON_*_PROVIDER`` names
+    one. Importing the API is not enough: libraries import it for their own optional
+    telemetry (``import redis`` does, since redis 8) while nothing records, and the API's
+    proxies would then cost every received event a span and a counter for nothing. A few
+    dictionary look-ups: the hooks run for every event."""
     modules = sys.modules
-    return (_API_MODULES[0] in modules or _API_MODULES[1] in modules
-            or _provider_named_by_environment())
+    if _API_MODULES[0] not in modules and _API_MODULES[1] not in modules:
+        return _provider_named_by_environment()
+    for module_name, name in _PROVIDER_GLOBALS:
+        module = modules.get(module_name)
+        # Set; or an API that keeps it elsewhere, taken as used (as before this check).
+        if module is not None and getattr(module, name, True) is not None:
+            return True
+    return _provider_named_by_environment()
 
 
 def instruments() -> Instruments | None:

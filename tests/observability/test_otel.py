@@ -311,3 +311,39 @@ def test_an_sdk_set_up_after_the_client_is_made_records_it() -> None:
                           text=True, timeout=60, env=os.environ)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "True", "True"]
+
+
+_API_IMPORTED_ONLY = """
+import sys
+import opentelemetry.metrics, opentelemetry.trace  # as a library's import may (redis 8's)
+from spectrum_sync import _telemetry
+from spectrum_sync.emulator import Emulator
+with Emulator(lines=["+15550000001"]) as emu, emu.client() as client:
+    space = client.space.create(client.user("+15551111111", resolve=False))
+    space.send("before")
+    with client.messages() as inbox:
+        emu.simulate_inbound("+15551111111", "back", line="+15550000001")
+        next(iter(inbox))
+    unused = _telemetry._loaded is None
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    trace.set_tracer_provider(provider)
+    space.send("after")
+print(unused, [s.name.split()[0] for s in spans.get_finished_spans()])
+"""
+
+
+def test_the_api_imported_without_a_provider_costs_nothing_per_event() -> None:
+    # Importing the API is not using it: a library may import it for its own optional
+    # metrics while nothing records. Then neither a send nor a received event pays for a
+    # no-op span; once the application sets a provider, the next send is traced.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_PYTHON_")}
+    proc = subprocess.run([sys.executable, "-c", _API_IMPORTED_ONLY], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "['send']"]
