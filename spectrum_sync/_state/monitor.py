@@ -78,37 +78,37 @@ class _Workers:
             queue.SimpleQueue())
         self._lock = threading.Lock()
         self._idle = 0
+        self._count = 0  # workers started or being started
         self._threads: list[threading.Thread] = []
         self._stopped = False
 
     def submit(self, action: Callable[[], Any]) -> _Outcome:
         outcome = _Outcome()
+        inline = spawn = False
         with self._lock:
             if self._stopped:
                 inline = True  # after close(): no new thread; a late call runs here
-                spawn = False
             elif self._idle:
                 self._idle -= 1
-                inline = spawn = False
-            else:
-                inline = False
-                # Every worker busy (many sends at once, or calls stuck on a stalled store):
-                # up to _MAX_WORKERS, another one; past that the operation waits in the
-                # queue. The caller still waits only until its deadline, and the breaker
-                # stops new calls once a stalled store made one fail.
-                spawn = len(self._threads) < _MAX_WORKERS
+            elif self._count < _MAX_WORKERS:
+                self._count += 1  # counted now: callers at the same time see it
+                spawn = True
+            # Else every worker is busy (many sends at once, or calls stuck on a stalled
+            # store): it waits in the queue. The caller still waits only until its
+            # deadline, and the breaker stops new calls once a stalled store made one fail.
+        if spawn:
+            thread = background_thread(self._work, "spectrum-store", action, outcome)
+            with self._lock:
+                if thread is None:
+                    self._count -= 1
+                else:
+                    self._threads.append(thread)
+            # No thread may start here (a uWSGI master): on the calling thread, unbounded.
+            inline = thread is None
         if inline:
             outcome.carry_out(action)
         elif not spawn:
             self._tasks.put((action, outcome))
-        else:
-            thread = background_thread(self._work, "spectrum-store", action, outcome)
-            if thread is None:
-                # No thread may start here (a uWSGI master): on the calling thread, unbounded.
-                outcome.carry_out(action)
-            else:
-                with self._lock:
-                    self._threads.append(thread)
         return outcome
 
     def _work(self, action: Callable[[], Any], outcome: _Outcome) -> None:
@@ -127,8 +127,8 @@ class _Workers:
         its daemon thread)."""
         with self._lock:
             self._stopped = True
-            threads = list(self._threads)
-        for _ in threads:
+            count, threads = self._count, list(self._threads)
+        for _ in range(count):  # one each, a worker still being started included
             self._tasks.put(_STOP)  # behind the queued operations: those still run
         deadline = time.monotonic() + timeout
         for thread in threads:

@@ -129,11 +129,18 @@ def test_a_keyboard_interrupt_is_no_verdict_on_the_store() -> None:
 def test_many_calls_at_once_wait_their_turn_instead_of_failing() -> None:
     # More sends at once than store workers (16 request threads on SQLite or Redis): the
     # extra calls queue within their deadlines; none is counted as a store failure.
+    before = len(_store_threads())
     monitor = StoreMonitor()
     results: list[object] = []
+    most = [0]
+
+    def work(n: int) -> int:
+        most[0] = max(most[0], len(_store_threads()) - before)
+        time.sleep(0.02)
+        return n
 
     def call(n: int) -> None:
-        results.append(monitor.guard("quota check", lambda: time.sleep(0.02) or n, None,
+        results.append(monitor.guard("quota check", lambda: work(n), None,
                                      time.monotonic() + 5.0))
 
     threads = [threading.Thread(target=call, args=(n,)) for n in range(32)]
@@ -143,6 +150,8 @@ def test_many_calls_at_once_wait_their_turn_instead_of_failing() -> None:
         thread.join(10)
     assert sorted(results) == list(range(32))  # type: ignore[type-var]
     assert monitor.failures == 0 and monitor.last_error is None and not monitor.skipping
+    assert 1 <= most[0] <= 8  # the callers at the same time started no more workers than 8
+    monitor.close(5.0)
 
 
 def _store_threads() -> list[threading.Thread]:
