@@ -9,11 +9,11 @@ inbound messages, live (both sides subscribed first, nothing replayed), rounds a
 over a TLS emulator (spectrum-ts always dials TLS) in its own process, on a core of its own
 as a remote service would be (the receivers on the others; rounds sharing every core are
 printed beside); a burst's rate is its size over the time from its injection to its last
-message read. Each round is one fresh
-receiver (a new Node process; a new client) reading three bursts: N, then a warm-up burst,
-then N again. The first burst gives the figure of a fresh receiver; the last one the steady
-state of a long-running receiver, the main figure: V8's JIT makes spectrum-ts two to three
-times as fast after a few thousand messages, while ours hardly changes. Node's CPU time per
+message read. Each round is one fresh receiver (a new Node process; a new client) reading
+three bursts: N, then a warm-up burst, then N again. The first burst gives the figure of a
+fresh receiver (the budgeted one: the issue measured one burst); the last one the steady
+state of a long-running receiver: V8's JIT makes spectrum-ts two to three times as fast
+after a few thousand messages, while ours hardly changes. Node's CPU time per
 message (every thread of its process, over the burst) is compared with ours too: what each
 would reach on a core of its own, whatever the emulator and the machine's other work allow.
 A raw grpcio stream on the same emulator is measured in the same rounds: the ceiling that
