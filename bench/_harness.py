@@ -214,6 +214,11 @@ def alternate(rounds: int, *runs: Callable[[], T]) -> list[list[T]]:
     return samples
 
 
+def alternate_named(rounds: int, runs: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
+    """:func:`alternate` over named measurements: the samples of each, by name."""
+    return dict(zip(runs, alternate(rounds, *runs.values())))
+
+
 def timed(action: Callable[[], object], count: int) -> float:
     """Seconds per call of ``action`` over ``count`` calls."""
     start = time.perf_counter()

@@ -39,6 +39,7 @@ from _harness import (
     PEER,
     Figure,
     alternate,
+    alternate_named,
     can_set_servers_apart,
     certificate,
     emulator_process,
@@ -194,10 +195,10 @@ def measure_receive(events: int, rounds: int, warm_up: int = 3000) -> list[Figur
         # The emulator on a core of its own, as a remote service would be, and each
         # receiver on the others (the receive section's model); rounds of both receivers
         # sharing every core with it, as the figure was first measured, are printed beside.
-        apart = {name: run_apart(run, url) for name, run in runs.items()}
+        measured = {name: run_apart(run, url) for name, run in runs.items()}
         if can_set_servers_apart():
-            apart.update({"theirs_shared": runs["theirs"], "mine_shared": runs["mine"]})
-        taken = dict(zip(apart, alternate(rounds, *apart.values())))
+            measured.update({"theirs_shared": runs["theirs"], "mine_shared": runs["mine"]})
+        taken = alternate_named(rounds, measured)
     theirs_all, mine_all, raw_all = taken["theirs"], taken["mine"], taken["raw"]
     # The steady state: each receiver's last burst.
     theirs, mine, raw = [r[-1] for r in theirs_all], [r[-1] for r in mine_all], [

@@ -54,7 +54,7 @@ def _rss() -> int:
 class _RouteLearner:
     """One client's routing state (the memory store) holding ``size`` chats' routes."""
 
-    def __init__(self, size: int, prefix: str) -> None:
+    def __init__(self, size: int) -> None:
         from spectrum_sync._backend.quotas import QuotaLimits, QuotaTracker
         from spectrum_sync._backend.routing import Routing
         from spectrum_sync._state.monitor import StoreMonitor
@@ -62,12 +62,12 @@ class _RouteLearner:
         store, monitor = MemoryStore(), StoreMonitor()
         self._route = Routing(store, monitor)
         self._quotas = QuotaTracker(store, QuotaLimits(), monitor)
-        self._prefix = prefix
         self.learned = 0
         self._learn([self._chat(n) for n in range(size)])
 
-    def _chat(self, n: int) -> str:
-        return f"any;-;+1{self._prefix}{n:07d}"
+    @staticmethod
+    def _chat(n: int) -> str:
+        return f"any;-;+1555{n:07d}"
 
     def _learn(self, chats: list[str]) -> None:
         for chat in chats:
@@ -92,11 +92,10 @@ def routing(sizes: tuple[int, ...] = (1_000, 100_000, 300_000),
     ratio at 1.0 in one run and 2.3 in the next)."""
     gc.collect()
     before = _rss()
-    largest = _RouteLearner(sizes[-1], "555")
+    largest = _RouteLearner(sizes[-1])
     gc.collect()
     held = _rss() - before
-    learners = [*(_RouteLearner(size, f"{556 + n}") for n, size in enumerate(sizes[:-1])),
-                largest]
+    learners = [*(_RouteLearner(size) for size in sizes[:-1]), largest]
     costs = alternate(rounds, *(learner.round for learner in learners))
     figures = [Figure(f"learn a route at {size:,} chats", samples, "us", scale=1e6)
                for size, samples in zip(sizes, costs)]

@@ -44,6 +44,7 @@ from _harness import (
     PEER,
     Figure,
     alternate,
+    alternate_named,
     can_set_servers_apart,
     get,
     line_token,
@@ -298,7 +299,7 @@ def measure(env: dict[str, str], events: int, rounds: int, paced_events: int,
         runs["memory_shared"] = lambda: client_round(env, events)
     if redis_url is not None:
         runs["redis"] = apart(lambda: client_round(env, events, store=redis_url))
-    taken = dict(zip(runs, alternate(rounds, *runs.values())))
+    taken = alternate_named(rounds, runs)
     raw, memory, sqlite, raw_single = (taken[name] for name in
                                        ("raw", "memory", "sqlite", "raw_single"))
     raw_paced, lib_paced = alternate(

@@ -191,13 +191,12 @@ def _in_use() -> bool:
     proxies would then cost every received event a span and a counter for nothing. A few
     dictionary look-ups: the hooks run for every event."""
     modules = sys.modules
-    if _API_MODULES[0] not in modules and _API_MODULES[1] not in modules:
-        return _provider_named_by_environment()
-    for module_name, name in _PROVIDER_GLOBALS:
-        module = modules.get(module_name)
-        # Set; or an API that keeps it elsewhere, taken as used (as before this check).
-        if module is not None and getattr(module, name, True) is not None:
-            return True
+    if _API_MODULES[0] in modules or _API_MODULES[1] in modules:
+        for module_name, name in _PROVIDER_GLOBALS:
+            module = modules.get(module_name)
+            # Set; or an API that keeps it elsewhere, taken as used (as before this check).
+            if module is not None and getattr(module, name, True) is not None:
+                return True
     return _provider_named_by_environment()
 
 

@@ -103,11 +103,12 @@ class _Workers:
                     self._count -= 1
                 else:
                     self._threads.append(thread)
+                    return outcome
             # No thread may start here (a uWSGI master): on the calling thread, unbounded.
-            inline = thread is None
+            inline = True
         if inline:
             outcome.carry_out(action)
-        elif not spawn:
+        else:
             self._tasks.put((action, outcome))
         return outcome
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from support.emulator_process import EmulatorProcess
+from support.forking import threads_named
 from support.receiving import ALICE, LINE, LINE_2, wait_until
 from support.redis_server import RedisServer
 
@@ -266,7 +267,7 @@ def test_clients_closed_one_after_another_leave_no_store_threads(
     # A task per job, each with its own client on Redis: each client's store threads (up
     # to 8, started by concurrent sends) used to outlive its close() for good.
     def store_threads() -> int:
-        return sum(1 for t in threading.enumerate() if t.name == "spectrum-store")
+        return len(threads_named("spectrum-store"))
 
     before = store_threads()
     for job in range(3):

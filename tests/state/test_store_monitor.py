@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from support.forking import pretend_uwsgi
+from support.forking import pretend_uwsgi, threads_named
 from support.receiving import wait_until
 
 from spectrum_sync import StateStoreError
@@ -155,7 +155,7 @@ def test_many_calls_at_once_wait_their_turn_instead_of_failing() -> None:
 
 
 def _store_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "spectrum-store"]
+    return threads_named("spectrum-store")
 
 
 def test_close_ends_the_workers_after_the_operations_handed_to_them() -> None:

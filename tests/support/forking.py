@@ -1,4 +1,5 @@
-"""Forking a real child in a test: run a check there, hear its answer, never hang."""
+"""Forking a real child in a test: run a check there, hear its answer, never hang; and the
+threads a test may look for around forks (a pretend uWSGI master, threads by name)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,8 @@ def pretend_uwsgi(monkeypatch: pytest.MonkeyPatch, worker: list[int]) -> list[st
 
     monkeypatch.setattr(threading.Thread, "start", noting)
     return started
+
+
+def threads_named(name: str) -> list[threading.Thread]:
+    """The live threads called ``name`` (the library names each kind it starts)."""
+    return [t for t in threading.enumerate() if t.name == name]
