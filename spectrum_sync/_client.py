@@ -100,6 +100,8 @@ class _Resources:
 
 
 _open_resources: weakref.WeakSet[_Resources] = weakref.WeakSet()
+#: Seconds a client the garbage collector found unclosed may take to close.
+_GC_CLOSE_TIMEOUT = 1.0
 
 
 class _CloseRequest:
@@ -108,7 +110,7 @@ class _CloseRequest:
 
     def __init__(self) -> None:
         self.explicit = False
-        self.timeout = 1.0
+        self.timeout = _GC_CLOSE_TIMEOUT
         self.made_at = _user_code_line()
 
 
@@ -126,6 +128,10 @@ def _user_code_line() -> tuple[str, int]:
     return frame.f_code.co_filename, frame.f_lineno
 
 
+#: The thread that closes a client the garbage collector found unclosed.
+_CLOSE_THREAD = "spectrum-close"
+
+
 def _finalize(resources: _Resources, request: _CloseRequest) -> None:
     _open_resources.discard(resources)
     if request.explicit:
@@ -141,7 +147,7 @@ def _finalize(resources: _Resources, request: _CloseRequest) -> None:
     # The garbage collector may run this in any thread, even one holding a lock that
     # closing needs: close from a thread of its own. In a uWSGI master, where no thread of
     # ours may start, here (no other thread of ours runs there to hold such a lock).
-    if background_thread(resources.close, "spectrum-close", request.timeout) is None:
+    if background_thread(resources.close, _CLOSE_THREAD, request.timeout) is None:
         resources.close(request.timeout)
 
 
@@ -559,6 +565,12 @@ def _close_all_at_exit() -> None:
             resources.close(1.0)
         except Exception:  # interpreter shutdown: best effort
             log.debug("error closing a client at exit", exc_info=True)
+    # A client the garbage collector dropped just before exit is closing on a thread of its
+    # own: wait for it (as long as its close may take), so that it does not close channels
+    # while the interpreter, and grpc with it, shut down (grpcio then aborted, now and then).
+    for thread in threading.enumerate():
+        if thread.name == _CLOSE_THREAD:
+            thread.join(_GC_CLOSE_TIMEOUT + 1.0)
 
 
 atexit.register(_close_all_at_exit)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -131,3 +133,31 @@ def _fork_and_send(emu: EmulatorProcess) -> None:
     assert texts == ["before the fork", "from the child", "from the parent",
                      "the parent still works"]
     client.close()
+
+
+_DROPPED_AT_EXIT = """
+import gc, time
+import spectrum_sync
+from spectrum_sync import _client
+
+closing = _client._Resources.close
+
+def slow_close(self, timeout):
+    time.sleep(0.3)  # a close that takes a moment (channels, a store)
+    closing(self, timeout)
+    print("closed", flush=True)
+
+_client._Resources.close = slow_close
+spectrum_sync.Client(project_id="p", project_secret="s")  # dropped unclosed...
+gc.collect()  # ...and collected: closing on a thread of its own as the script ends
+"""
+
+
+def test_a_client_dropped_just_before_exit_is_closed_before_the_interpreter_ends() -> None:
+    # The garbage collector closes a dropped client on a thread of its own; at exit that
+    # thread ran on while the interpreter, grpc included, shut down (grpcio aborted now and
+    # then: "epoll_wait error: Bad file descriptor"). The exit hook now waits for it.
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", _DROPPED_AT_EXIT],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["closed"]
